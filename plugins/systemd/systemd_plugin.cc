@@ -1,0 +1,257 @@
+#include "systemd/systemd_plugin.h"
+
+#include <map>
+
+#include "error.h"
+#include "systemd/backend.h"
+#include "systemd/diff.h"
+#include "systemd/query.h"
+#include "systemd/units.h"
+
+namespace opdbus {
+namespace systemd {
+namespace {
+
+std::string json_quoted(std::string_view s) {
+  JsonDoc d;
+  return to_json(str_value(s, d.GetAllocator()));
+}
+
+// Semantic checks beyond the schema: names, duplicates under normalisation, combinations that cannot hold.
+class Checker {
+ public:
+  Checker(const JsonValue& section, const std::string& file, const std::string& pointer, Diagnostics& out)
+      : section_(section), file_(file), pointer_(pointer), out_(out) {}
+
+  void run() {
+    auto services = items("services", normalize_service_name, ".service");
+    auto timers = items("timers", normalize_timer_name, ".timer");
+    auto customs = items("custom_units", normalize_service_name, "");
+    for (const auto& [unit, it] : services) service(it);
+    for (const auto& [unit, it] : timers) timer(it);
+    for (const auto& [unit, it] : customs) custom_unit(it);
+    for (const auto& [unit, it] : customs) {
+      if (auto t = timers.find(unit); t != timers.end()) {
+        report(it.tokens, "", "", "the timer " + t->second.key + " writes the same file; name it in one place");
+      }
+      if (auto s = services.find(unit); s != services.end()) {
+        if (member(*s->second.value, "state") && member(*it.value, "enabled")) {
+          report(it.tokens, "", "",
+                 "enablement is set here and in services/" + s->second.key + "; set it in one place");
+        }
+      }
+    }
+  }
+
+ private:
+  struct Item {
+    std::string key;
+    std::vector<std::string> tokens;
+    const JsonValue* value;
+  };
+
+  void report(const std::vector<std::string>& tokens, std::string expected, std::string found, std::string msg) {
+    Diagnostic d;
+    d.file = file_;
+    d.pointer = pointer_ + json_pointer(tokens);
+    d.expected = std::move(expected);
+    d.found = std::move(found);
+    d.message = std::move(msg);
+    out_.push_back(std::move(d));
+  }
+
+  // The section's items by normalised unit name; bad names and duplicates are reported here.
+  std::map<std::string, Item> items(const char* kind, std::string (*normalize)(std::string_view),
+                                    std::string_view required_suffix) {
+    std::map<std::string, Item> out;
+    const JsonValue* obj = member(section_, kind);
+    if (!obj || !obj->IsObject()) return out;
+    for (const auto& m : obj->GetObject()) {
+      std::string key(m.name.GetString(), m.name.GetStringLength());
+      std::string unit = normalize(key);
+      Item it{key, {kind, key}, &m.value};
+      if (!valid_unit_name(unit)) {
+        report(it.tokens, "a unit name: letters, digits and \":_.-\\@\", with a unit suffix such as .service",
+               json_quoted(key), "");
+        continue;
+      }
+      if (!required_suffix.empty() && unit_suffix(unit) != required_suffix) {
+        report(it.tokens, std::string("a name ending in ") + std::string(required_suffix) + " (or no suffix)",
+               json_quoted(key), "");
+        continue;
+      }
+      auto [pos, inserted] = out.emplace(unit, it);
+      if (!inserted) report(it.tokens, "", "", "names the same unit as \"" + pos->second.key + "\" (" + unit + ")");
+    }
+    return out;
+  }
+
+  void dropins(const Item& it) {
+    const JsonValue* d = member(*it.value, "dropins");
+    if (!d || !d->IsObject()) return;
+    for (const auto& m : d->GetObject()) {
+      std::string name(m.name.GetString(), m.name.GetStringLength());
+      bool ok = name.size() > 5 && name.substr(name.size() - 5) == ".conf" && name.find('/') == std::string::npos &&
+                name[0] != '.';
+      if (!ok) {
+        auto tokens = it.tokens;
+        tokens.push_back("dropins");
+        tokens.push_back(name);
+        report(tokens, "a drop-in file name ending in .conf, without '/'", json_quoted(name), "");
+      }
+    }
+  }
+
+  // Single-line values: they are written into unit files as "Key=value" and read back.
+  void single_line(const Item& it, const char* key) {
+    const JsonValue* v = member(*it.value, key);
+    if (!v || !v->IsString()) return;
+    std::string_view s(v->GetString(), v->GetStringLength());
+    bool bad = s.find_first_of("\n\r") != std::string_view::npos ||
+               (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.back() == ' ' || s.back() == '\t' ||
+                               s.back() == '\\'));
+    if (bad) {
+      auto tokens = it.tokens;
+      tokens.push_back(key);
+      report(tokens, "a single line without surrounding whitespace or a trailing backslash", json_quoted(s), "");
+    }
+  }
+
+  void service(const Item& it) {
+    dropins(it);
+    if (get_string(*it.value, "state") == "masked" && get_bool(*it.value, "running", false)) {
+      report(it.tokens, "", "", "a masked unit cannot be running: drop \"running\": true or the mask");
+    }
+  }
+
+  void timer(const Item& it) {
+    if (get_string(*it.value, "state", "enabled") == "absent") return;
+    if (get_string(*it.value, "on_calendar").empty()) {
+      report(it.tokens, "\"on_calendar\" (the timer's OnCalendar= expression)", "nothing", "");
+    }
+    for (const char* key : {"on_calendar", "unit", "description"}) single_line(it, key);
+    std::string unit = get_string(*it.value, "unit");
+    if (!unit.empty() && !valid_unit_name(normalize_service_name(unit))) {
+      auto tokens = it.tokens;
+      tokens.push_back("unit");
+      report(tokens, "a unit name such as backup.service", json_quoted(unit), "");
+    }
+  }
+
+  void custom_unit(const Item& it) {
+    dropins(it);
+    if (get_string(*it.value, "state", "present") == "absent") return;
+    std::string content = get_string(*it.value, "content");
+    if (normalize_content(content).empty()) {
+      report(it.tokens, "\"content\": the complete unit file", "nothing", "");
+      return;
+    }
+    if (get_bool(*it.value, "enabled", false) && !parse_install_section(content).has_rules()) {
+      auto tokens = it.tokens;
+      tokens.push_back("enabled");
+      report(tokens, "", "",
+             "the unit cannot be enabled: its content has no [Install] section with WantedBy=, RequiredBy= or "
+             "Alias=");
+    }
+  }
+
+  const JsonValue& section_;
+  const std::string& file_;
+  const std::string& pointer_;
+  Diagnostics& out_;
+};
+
+class SystemdPlugin : public Plugin {
+ public:
+  explicit SystemdPlugin(BackendFactory factory) : factory_(std::move(factory)) {}
+
+  std::string_view name() const override { return "systemd"; }
+  std::string_view summary() const override {
+    return "services (enable, disable, mask, run, drop-ins), timers and custom unit files";
+  }
+  std::vector<std::string> after() const override { return {"storage", "packagekit", "users"}; }
+
+  Probe probe(Context& ctx) override {
+    Probe p;
+    try {
+      p.detail = factory_(ctx)->describe();
+    } catch (const Error& e) {
+      p.available = false;
+      p.detail = e.what();
+    }
+    return p;
+  }
+
+  void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,
+             Diagnostics& out) const override {
+    Checker(section, file, section_pointer, out).run();
+  }
+
+  JsonDoc query(Context& ctx, const JsonValue* desired) override {
+    auto backend = factory_(ctx);
+    return desired ? query_named(*backend, *desired) : query_all(*backend);
+  }
+
+  std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
+    return diff_section(desired, current);
+  }
+
+  void apply(Context& ctx, const Action& action) override {
+    JsonDoc p = parse_json(action.payload);
+    const std::string op = get_string(p, "op");
+    const std::string unit = get_string(p, "unit");
+    auto backend = factory_(ctx);
+    SystemdBackend& b = *backend;
+    if (op == "write") {
+      b.write_file(get_string(p, "path"), get_string(p, "content"));
+    } else if (op == "remove") {
+      for (const auto& path : get_strings(p, "paths")) b.remove_path(path);
+    } else if (op == "reload") {
+      b.daemon_reload();
+    } else if (op == "enable") {
+      b.enable(unit);
+      // systemd enables a unit without [Install] rules "successfully" by doing nothing; say so here rather
+      // than leave it to verification.
+      std::string state = b.unit_file_state(unit);
+      if (state != "enabled" && state != "enabled-runtime" && state != "alias") {
+        throw Error(ErrorKind::BackendError,
+                    "enabling changed nothing: unit file state is '" + state + "'" +
+                        (state == "static" ? " (no [Install] section with WantedBy=, RequiredBy= or Alias=)" : ""));
+      }
+    } else if (op == "disable") {
+      b.disable(unit);
+    } else if (op == "mask") {
+      b.mask(unit);
+    } else if (op == "unmask") {
+      b.unmask(unit);
+    } else if (op == "start") {
+      b.start(unit);
+    } else if (op == "stop") {
+      b.stop(unit);
+    } else if (op == "restart") {
+      b.restart(unit);
+    } else {
+      throw Error(ErrorKind::Bug, "unknown systemd action payload op '" + op + "'");
+    }
+  }
+
+ private:
+  BackendFactory factory_;
+};
+
+}  // namespace
+
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
+  return std::make_unique<SystemdPlugin>(std::move(factory));
+}
+
+}  // namespace systemd
+
+std::unique_ptr<Plugin> make_systemd_plugin() {
+  return systemd::make_plugin([](Context& ctx) -> std::unique_ptr<systemd::SystemdBackend> {
+    if (ctx.offline()) return systemd::make_offline_backend(ctx.root());
+    return systemd::make_live_backend(ctx);
+  });
+}
+
+}  // namespace opdbus

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs every package op-dbus needs to build, test and run its sandbox, from Debian 12's archive.
+# Safe to run again: apt-get skips what is already installed.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+build=(build-essential g++ meson ninja-build pkg-config git
+       rapidjson-dev libsdbus-c++-dev libsystemd-dev libcli11-dev libspdlog-dev libfmt-dev
+       libssl-dev catch2
+       libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev)
+# clang + compiler-rt give the libFuzzer target run in the suite.
+fuzz=(clang libclang-rt-14-dev)
+# What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
+runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
+         btrfs-progs dosfstools e2fsprogs xfsprogs nftables)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: must run as root (it calls apt-get)" >&2
+  exit 1
+fi
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${build[@]}" "${fuzz[@]}" "${runtime[@]}" >/dev/null
+echo "install-deps.sh: all packages installed"

@@ -1,0 +1,59 @@
+// A Plan is data: a sorted list of Actions. Plugins produce Actions from a pure diff; the engine prints,
+// filters and executes them; the journal records them. Two equal inputs give byte-identical plans.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json.h"
+
+namespace opdbus {
+
+enum class Op { Create, Update, Delete, Start, Stop, Restart, Reload };
+std::string_view to_string(Op op);
+
+// One field that differs. Values are compact JSON text; nullopt means "absent".
+struct Change {
+  std::string path;  // relative to the item: "state", "content", "mtu"
+  std::optional<std::string> before;
+  std::optional<std::string> after;
+  bool secret = false;  // set by the engine from the schema; rendered as "(secret)" everywhere
+};
+
+struct Action {
+  std::string plugin;              // "systemd"
+  std::vector<std::string> item;   // path of the item in the plugin section: {"services", "ssh"}
+  Op op = Op::Update;
+  std::string summary;             // one line for humans: "enable ssh.service"
+  std::vector<Change> changes;
+  int order = 0;                   // plugin-defined execution order inside the plugin (lower runs first)
+  bool destructive = false;        // destroys data or access: refused without --allow-destructive
+  bool needs_reboot = false;
+  bool observe = false;            // drift report only (mode "observe"): never applied
+  std::string payload;             // JSON the plugin needs to apply this action; internal, never printed
+
+  // "systemd/services/ssh"
+  std::string resource() const;
+  // "/services/ssh", the item's JSON pointer inside the plugin section.
+  std::string pointer() const { return json_pointer(item); }
+};
+
+// Total order used for every plan: plugin rank (from the engine's ordering), then `order`, then resource, then op.
+bool action_less(const Action& a, const Action& b, int rank_a, int rank_b);
+
+struct Plan {
+  std::vector<std::string> plugins;  // plugins that were planned, in execution order
+  std::vector<Action> actions;
+  std::vector<std::string> errors;   // per-plugin failures (e.g. "plugin lxc is not implemented yet")
+
+  bool in_sync() const { return actions.empty() && errors.empty(); }
+  size_t count(Op op) const;
+  size_t applicable() const;  // actions that apply would run (not observe-only)
+};
+
+// The machine form of a plan (`plan --json`): stable member order, secrets redacted, no payloads.
+JsonDoc plan_to_json(const Plan& plan);
+
+}  // namespace opdbus

@@ -1,0 +1,22 @@
+#include "registry.h"
+
+#include "systemd/systemd_plugin.h"
+
+namespace opdbus {
+
+std::vector<std::unique_ptr<Plugin>> make_plugins() {
+  std::vector<std::unique_ptr<Plugin>> p;
+  p.push_back(make_not_implemented_plugin(
+      "storage", "partition tables, filesystems, btrfs subvolumes, mounts and fstab", {}));
+  p.push_back(make_not_implemented_plugin("packagekit", "packages through PackageKit", {"storage"}));
+  p.push_back(make_not_implemented_plugin("users", "users, groups and SSH keys", {"packagekit"}));
+  p.push_back(make_not_implemented_plugin(
+      "network", "links, bridges, VLANs, bonds, OVS, addresses, routes, DNS", {"packagekit"}));
+  p.push_back(make_systemd_plugin());
+  p.push_back(make_not_implemented_plugin("firewall", "the nftables firewall", {"network"}));
+  p.push_back(make_not_implemented_plugin("lxc", "LXC containers", {"storage", "network"}));
+  p.push_back(make_not_implemented_plugin("kvm", "KVM guests", {"storage", "network"}));
+  return p;
+}
+
+}  // namespace opdbus

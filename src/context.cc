@@ -1,0 +1,62 @@
+#include "context.h"
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "sys/bus.h"
+
+namespace opdbus {
+
+Context::Context(Options options) : options_(std::move(options)) {
+  bus_factory_ = [] { return sys::Bus::connect_system(); };
+}
+
+Context::~Context() = default;
+
+bool Context::offline() const { return options_.root != "/" && !options_.root.empty(); }
+
+std::filesystem::path Context::in_root(const std::filesystem::path& system_path) const {
+  std::filesystem::path rel = system_path.relative_path().lexically_normal();
+  // lexically_normal keeps leading ".." components; refuse them rather than leave the root.
+  for (const auto& part : rel) {
+    if (part == "..") {
+      throw Error(ErrorKind::InvalidArgument, "path '" + system_path.string() + "' escapes the root");
+    }
+  }
+  return options_.root / rel;
+}
+
+spdlog::logger& Context::logger(const std::string& name) {
+  auto it = loggers_.find(name);
+  if (it != loggers_.end()) return *it->second;
+  std::shared_ptr<spdlog::sinks::sink> sink;
+  if (options_.color) {
+    sink = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
+  } else {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+  }
+  auto log = std::make_shared<spdlog::logger>(name, sink);
+  log->set_pattern("%^%l%$ %n: %v");
+  switch (options_.verbosity) {
+    case -1: log->set_level(spdlog::level::warn); break;
+    case 0: log->set_level(spdlog::level::info); break;
+    case 1: log->set_level(spdlog::level::debug); break;
+    default: log->set_level(spdlog::level::trace); break;
+  }
+  loggers_[name] = log;
+  return *log;
+}
+
+sys::Bus& Context::system_bus() {
+  if (!bus_) bus_ = bus_factory_();
+  return *bus_;
+}
+
+void Context::set_bus_factory(std::function<std::unique_ptr<sys::Bus>()> factory) {
+  bus_factory_ = std::move(factory);
+  bus_.reset();
+}
+
+}  // namespace opdbus

@@ -1,0 +1,23 @@
+// File helpers for everything that writes into the system or a --root tree.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace opdbus::sys {
+
+// Writes `content` to `path` atomically: temp file in the same directory, fsync, rename, fsync the directory.
+// Creates missing parent directories (0755). Throws Error(BackendError) naming the path and errno text.
+void atomic_write(const std::filesystem::path& path, std::string_view content, mode_t mode = 0644);
+
+// The whole file, or nullopt if it does not exist. Other failures throw.
+std::optional<std::string> read_file(const std::filesystem::path& path);
+
+// Appends one line (adds '\n') and fsyncs. Creates parent directories.
+void append_line(const std::filesystem::path& path, std::string_view line, mode_t mode = 0600);
+
+}  // namespace opdbus::sys

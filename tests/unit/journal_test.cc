@@ -1,0 +1,319 @@
+#include "journal.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <catch2/catch.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "error.h"
+#include "sys/fs.h"
+
+namespace fs = std::filesystem;
+using namespace opdbus;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "opdbus-journal-XXXXXX").string();
+    REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    path = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+};
+
+Action make_action(const std::string& name, const std::string& summary) {
+  Action a;
+  a.plugin = "network";
+  a.item = {"interfaces", name};
+  a.op = Op::Update;
+  a.summary = summary;
+  a.changes.push_back(Change{"mtu", "1500", "9000", false});
+  return a;
+}
+
+std::string read_all(const fs::path& p) {
+  return sys::read_file(p).value_or("");
+}
+
+std::vector<std::string> read_lines(const fs::path& p) {
+  std::vector<std::string> lines;
+  std::istringstream in(read_all(p));
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+void write_lines(const fs::path& p, const std::vector<std::string>& lines) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  for (const auto& l : lines) out << l << '\n';
+}
+
+void replace_once(std::string& s, const std::string& from, const std::string& to) {
+  auto pos = s.find(from);
+  REQUIRE(pos != std::string::npos);
+  s.replace(pos, from.size(), to);
+}
+
+// A journal with three entries: eth0, eth1, eth2.
+struct ThreeEntries {
+  TempDir tmp;
+  Journal journal{tmp.path / "var/lib/op-dbus"};
+  std::string run = journal.new_run_id();
+  ThreeEntries() {
+    journal.record(run, make_action("eth0", "set mtu of eth0"), true);
+    journal.record(run, make_action("eth1", "set mtu of eth1"), true);
+    journal.record(run, make_action("eth2", "set mtu of eth2"), false, "RTNETLINK answers: Invalid argument");
+  }
+};
+
+}  // namespace
+
+TEST_CASE("sha256_hex matches the FIPS 180-2 test vectors", "[journal]") {
+  CHECK(sha256_hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(sha256_hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_CASE("recorded entries come back in order and chain by hash", "[journal]") {
+  ThreeEntries j;
+  auto entries = j.journal.entries();
+  REQUIRE(entries.size() == 3);
+  auto lines = read_lines(j.journal.file());
+  REQUIRE(lines.size() == 3);
+
+  for (size_t i = 0; i < 3; ++i) {
+    CHECK(entries[i].seq == i + 1);
+    CHECK(entries[i].run == j.run);
+    CHECK(entries[i].plugin == "network");
+    CHECK(entries[i].resource == "network/interfaces/eth" + std::to_string(i));
+    CHECK(entries[i].op == "update");
+    CHECK(entries[i].summary == "set mtu of eth" + std::to_string(i));
+    CHECK(entries[i].changes == R"([{"path":"mtu","before":1500,"after":9000}])");
+    CHECK(entries[i].time.size() == 20);
+    CHECK(entries[i].time.back() == 'Z');
+  }
+  CHECK(entries[0].prev == std::string(64, '0'));
+  CHECK(entries[1].prev == sha256_hex(lines[0]));
+  CHECK(entries[2].prev == sha256_hex(lines[1]));
+
+  CHECK(entries[0].result == "ok");
+  CHECK(entries[0].error.empty());
+  CHECK(entries[2].result == "failed");
+  CHECK(entries[2].error == "RTNETLINK answers: Invalid argument");
+  CHECK(lines[0].find("\"error\"") == std::string::npos);
+
+  // Member order is part of the format.
+  const std::string& l = lines[2];
+  size_t last = 0;
+  for (const char* key : {"\"seq\":", "\"time\":", "\"prev\":", "\"run\":", "\"plugin\":", "\"resource\":",
+                          "\"op\":", "\"summary\":", "\"result\":", "\"error\":", "\"changes\":"}) {
+    size_t pos = l.find(key);
+    INFO(key);
+    REQUIRE(pos != std::string::npos);
+    CHECK(pos >= last);
+    last = pos;
+  }
+  CHECK(l.rfind("{\"seq\":3,", 0) == 0);
+}
+
+TEST_CASE("the journal directory and files are private", "[journal]") {
+  ThreeEntries j;
+  struct stat st {};
+  REQUIRE(::stat(j.journal.file().parent_path().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0700);
+  REQUIRE(::stat(j.journal.file().c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+  REQUIRE(::stat((j.journal.file().parent_path() / "journal.head").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0600);
+}
+
+TEST_CASE("an intact journal verifies", "[journal]") {
+  ThreeEntries j;
+  CHECK_FALSE(j.journal.verify().has_value());
+
+  TempDir empty;
+  Journal none(empty.path / "nothing-here");
+  CHECK_FALSE(none.verify().has_value());
+  CHECK(none.entries().empty());
+}
+
+TEST_CASE("altering a middle entry is reported as that entry", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+  replace_once(lines[1], "set mtu of eth1", "set mtu of eth9");
+  write_lines(j.journal.file(), lines);
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 2);
+  CHECK(problem->line == 2);
+  CHECK_THAT(problem->message, Catch::Contains("entry 2 was altered"));
+}
+
+TEST_CASE("an entry that no longer parses is reported", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+  lines[1] = lines[1].substr(0, lines[1].size() / 2);
+  write_lines(j.journal.file(), lines);
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 2);
+  CHECK(problem->line == 2);
+  CHECK_THAT(problem->message, Catch::Contains("entry 2 was altered"));
+  CHECK_THROWS_AS(j.journal.entries(), Error);
+}
+
+TEST_CASE("deleting a middle entry is reported as removed", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+  lines.erase(lines.begin() + 1);
+  write_lines(j.journal.file(), lines);
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 2);
+  CHECK_THAT(problem->message, Catch::Contains("entry 2 was removed"));
+}
+
+TEST_CASE("deleting the first entry is reported as removed", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+  lines.erase(lines.begin());
+  write_lines(j.journal.file(), lines);
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 1);
+  CHECK_THAT(problem->message, Catch::Contains("entry 1 was removed"));
+}
+
+TEST_CASE("editing only an entry's seq is reported as altered, not removed", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+  replace_once(lines[1], "{\"seq\":2,", "{\"seq\":7,");
+  write_lines(j.journal.file(), lines);
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 2);
+  CHECK_THAT(problem->message, Catch::Contains("entry 2 was altered"));
+}
+
+TEST_CASE("removing or altering the last entry is detected through the head", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+
+  SECTION("truncated") {
+    lines.pop_back();
+    write_lines(j.journal.file(), lines);
+    auto problem = j.journal.verify();
+    REQUIRE(problem);
+    CHECK(problem->seq == 3);
+    CHECK_THAT(problem->message, Catch::Contains("entry 3 (the last) was altered or removed"));
+  }
+  SECTION("altered") {
+    replace_once(lines[2], "set mtu of eth2", "nothing happened");
+    write_lines(j.journal.file(), lines);
+    auto problem = j.journal.verify();
+    REQUIRE(problem);
+    CHECK(problem->seq == 3);
+    CHECK(problem->line == 3);
+    CHECK_THAT(problem->message, Catch::Contains("entry 3 (the last) was altered or removed"));
+  }
+  SECTION("whole file removed") {
+    fs::remove(j.journal.file());
+    auto problem = j.journal.verify();
+    REQUIRE(problem);
+    CHECK_THAT(problem->message, Catch::Contains("entries 1 to 3 were removed"));
+  }
+}
+
+TEST_CASE("the first problem in the file is the one reported", "[journal]") {
+  ThreeEntries j;
+  auto lines = read_lines(j.journal.file());
+  replace_once(lines[0], "set mtu of eth0", "tampered");
+  lines.pop_back();
+  write_lines(j.journal.file(), lines);
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 1);
+  CHECK_THAT(problem->message, Catch::Contains("entry 1 was altered"));
+}
+
+TEST_CASE("secret values never reach the journal", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path / "j");
+  Action a = make_action("wg0", "set the private key of wg0");
+  a.changes.push_back(Change{"private_key", R"("old-hunter1")", R"("hunter2")", true});
+  a.changes.push_back(Change{"password", std::nullopt, R"({"hash":"hunter3"})", true});
+  journal.record(journal.new_run_id(), a, true);
+
+  std::string content = read_all(journal.file());
+  CHECK(content.find("hunter") == std::string::npos);
+  CHECK(read_all(journal.file().parent_path() / "journal.head").find("hunter") == std::string::npos);
+  auto entries = journal.entries();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].changes == R"j([{"path":"mtu","before":1500,"after":9000},)j"
+                              R"j({"path":"private_key","before":"(secret)","after":"(secret)"},)j"
+                              R"j({"path":"password","after":"(secret)"}])j");
+  CHECK_FALSE(journal.verify().has_value());
+}
+
+TEST_CASE("a missing head is rebuilt from the file", "[journal]") {
+  ThreeEntries j;
+  auto head = j.journal.file().parent_path() / "journal.head";
+  fs::remove(head);
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->line == 0);
+  CHECK_THAT(problem->message, Catch::Contains("journal.head is missing"));
+
+  j.journal.record(j.run, make_action("eth3", "set mtu of eth3"), true);
+  auto entries = j.journal.entries();
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[3].seq == 4);
+  CHECK(entries[3].prev == sha256_hex(read_lines(j.journal.file())[2]));
+  CHECK_FALSE(j.journal.verify().has_value());
+}
+
+TEST_CASE("an entry appended without its head update is adopted by the next record", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path / "j");
+  auto head = journal.file().parent_path() / "journal.head";
+  journal.record("r", make_action("eth0", "one"), true);
+  journal.record("r", make_action("eth1", "two"), true);
+  std::string old_head = read_all(head);
+  journal.record("r", make_action("eth2", "three"), true);
+  // As if op-dbus stopped between appending entry 3 and rewriting the head.
+  sys::atomic_write(head, old_head, 0600);
+
+  auto problem = journal.verify();
+  REQUIRE(problem);
+  CHECK(problem->seq == 3);
+  CHECK_THAT(problem->message, Catch::Contains("not recorded in journal.head"));
+
+  journal.record("r", make_action("eth3", "four"), true);
+  auto entries = journal.entries();
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[3].seq == 4);
+  CHECK_FALSE(journal.verify().has_value());
+}
+
+TEST_CASE("run ids are short and distinct", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path);
+  std::string a = journal.new_run_id();
+  std::string b = journal.new_run_id();
+  CHECK(a != b);
+  CHECK(a.size() <= 32);
+  CHECK(a.find_first_of(" /\n") == std::string::npos);
+}
