@@ -6,11 +6,13 @@
 
 #include "error.h"
 #include "sys/bus.h"
+#include "sys/netlink.h"
 
 namespace opdbus {
 
 Context::Context(Options options) : options_(std::move(options)) {
   bus_factory_ = [] { return sys::Bus::connect_system(); };
+  netlink_factory_ = [] { return sys::Netlink::open(); };
 }
 
 Context::~Context() = default;
@@ -57,6 +59,16 @@ sys::Bus& Context::system_bus() {
 void Context::set_bus_factory(std::function<std::unique_ptr<sys::Bus>()> factory) {
   bus_factory_ = std::move(factory);
   bus_.reset();
+}
+
+sys::Netlink& Context::netlink() {
+  if (!netlink_) netlink_ = netlink_factory_();
+  return *netlink_;
+}
+
+void Context::set_netlink_factory(std::function<std::unique_ptr<sys::Netlink>()> factory) {
+  netlink_factory_ = std::move(factory);
+  netlink_.reset();
 }
 
 }  // namespace opdbus

@@ -15,6 +15,7 @@ namespace opdbus {
 
 namespace sys {
 class Bus;
+class Netlink;
 }
 
 struct Options {
@@ -49,11 +50,17 @@ class Context {
   // Tests (and the daemon) replace how the bus is obtained.
   void set_bus_factory(std::function<std::unique_ptr<sys::Bus>()> factory);
 
+  // An rtnetlink socket in this process's network namespace, opened on first use. Throws like Netlink::open().
+  sys::Netlink& netlink();
+  void set_netlink_factory(std::function<std::unique_ptr<sys::Netlink>()> factory);
+
  private:
   Options options_;
   std::map<std::string, std::shared_ptr<spdlog::logger>> loggers_;
   std::function<std::unique_ptr<sys::Bus>()> bus_factory_;
   std::unique_ptr<sys::Bus> bus_;
+  std::function<std::unique_ptr<sys::Netlink>()> netlink_factory_;
+  std::unique_ptr<sys::Netlink> netlink_;
 };
 
 }  // namespace opdbus

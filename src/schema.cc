@@ -41,9 +41,13 @@ struct LoadedSchema {
   JsonDoc resolved;
 };
 
-std::string_view view(const JsonValue& v) { return {v.GetString(), v.GetStringLength()}; }
+std::string_view view(const JsonValue& v) {
+  return {v.GetString(), v.GetStringLength()};
+}
 
-const JsonValue* get(const JsonValue& obj, std::string_view key) { return member(obj, key); }
+const JsonValue* get(const JsonValue& obj, std::string_view key) {
+  return member(obj, key);
+}
 
 // Replaces {"$ref": "#/..."} by a deep copy of the target; sibling keys (a local "description") are kept
 // on top of the copy. Refs to other files are left alone (our schemas do not use them).
@@ -221,7 +225,9 @@ std::vector<std::string> property_names(const JsonValue& schema) {
   return names;
 }
 
-std::string number_text(const JsonValue& v) { return v.IsNumber() ? to_json(v) : "?"; }
+std::string number_text(const JsonValue& v) {
+  return v.IsNumber() ? to_json(v) : "?";
+}
 
 bool type_allows(const JsonValue& schema, std::string_view type) {
   const JsonValue* t = get(schema, "type");
@@ -279,16 +285,24 @@ class Checker {
 
   // True when the schema node only describes structure (keys, items) so children can be checked apart.
   static bool is_plain_container(const JsonValue& value, const JsonValue& schema) {
-    static constexpr std::string_view kComplex[] = {
-        "enum",          "oneOf",         "anyOf",       "allOf",          "not",
-        "dependencies",  "patternProperties", "minProperties", "maxProperties", "uniqueItems",
-        "additionalItems"};
+    static constexpr std::string_view kComplex[] = {"enum",
+                                                    "oneOf",
+                                                    "anyOf",
+                                                    "allOf",
+                                                    "not",
+                                                    "dependencies",
+                                                    "patternProperties",
+                                                    "minProperties",
+                                                    "maxProperties",
+                                                    "uniqueItems",
+                                                    "additionalItems"};
     if (!schema.IsObject()) return false;
     for (auto k : kComplex) {
       if (get(schema, k)) return false;
     }
     if (value.IsObject()) {
-      return type_allows(schema, "object") && (get(schema, "properties") || get(schema, "additionalProperties"));
+      return type_allows(schema, "object") &&
+             (get(schema, "properties") || get(schema, "additionalProperties"));
     }
     if (value.IsArray()) {
       const JsonValue* items = get(schema, "items");
@@ -341,7 +355,8 @@ class Checker {
     return true;
   }
 
-  Diagnostic item_count(const JsonValue& value, const std::string& bound, const std::vector<std::string>& path) {
+  Diagnostic item_count(const JsonValue& value, const std::string& bound,
+                        const std::vector<std::string>& path) {
     Diagnostic d = make(path);
     d.expected = bound + " items";
     d.found = describe(value, false);
@@ -410,8 +425,8 @@ class Checker {
 
     if (keyword == "enum" && schema_name_ == "state" && full_path == std::vector<std::string>{"version"} &&
         found->IsNumber()) {
-      d.message = "unsupported version " + to_json(*found) + "; this op-dbus supports version " +
-                  std::to_string(1);
+      d.message =
+          "unsupported version " + to_json(*found) + "; this op-dbus supports version " + std::to_string(1);
       add(std::move(d));
       return;
     }
@@ -479,11 +494,13 @@ class Checker {
       d.found = literal(*found, secret);
     } else if (keyword == "minItems" || keyword == "maxItems") {
       const JsonValue* n = get(*node, keyword);
-      d.expected = (keyword == "minItems" ? "at least " : "at most ") + (n ? number_text(*n) : "?") + " items";
+      d.expected =
+          (keyword == "minItems" ? "at least " : "at most ") + (n ? number_text(*n) : "?") + " items";
       d.found = describe(*found, false);
     } else if (keyword == "minProperties" || keyword == "maxProperties") {
       const JsonValue* n = get(*node, keyword);
-      d.expected = (keyword == "minProperties" ? "at least " : "at most ") + (n ? number_text(*n) : "?") + " keys";
+      d.expected =
+          (keyword == "minProperties" ? "at least " : "at most ") + (n ? number_text(*n) : "?") + " keys";
       d.found = found->IsObject() ? std::to_string(found->MemberCount()) + " keys" : describe(*found, secret);
     } else if (keyword == "uniqueItems") {
       d.message = "items must be unique";
@@ -561,7 +578,8 @@ bool secret_along(const JsonValue& node, const std::vector<std::string>& path, s
     if (items->IsObject() && secret_along(*items, path, at + 1, depth + 1)) return true;
     if (items->IsArray()) {
       std::size_t i = std::stoul(token);
-      if (i < items->Size() && secret_along((*items)[static_cast<rapidjson::SizeType>(i)], path, at + 1, depth + 1)) {
+      if (i < items->Size() &&
+          secret_along((*items)[static_cast<rapidjson::SizeType>(i)], path, at + 1, depth + 1)) {
         return true;
       }
     }

@@ -34,7 +34,9 @@ std::string join_diagnostics(const Diagnostics& diagnostics) {
   return out;
 }
 
-std::string display_name(const std::string& path) { return path == "-" ? "<stdin>" : path; }
+std::string display_name(const std::string& path) {
+  return path == "-" ? "<stdin>" : path;
+}
 
 struct Location {
   int line = 1;
@@ -96,9 +98,10 @@ std::size_t find_bad_utf8(std::string_view text) {
     } else {
       return i;
     }
-    if (i + 1 >= n || s[i + 1] < lo || s[i + 1] > hi) return i + 1 < n ? i + 1 : i;
+    // Report the start of a broken sequence: that byte is what an editor shows as wrong.
+    if (i + 1 >= n || s[i + 1] < lo || s[i + 1] > hi) return i;
     for (std::size_t k = 2; k < len; ++k) {
-      if (!cont(i + k)) return i + k < n ? i + k : i;
+      if (!cont(i + k)) return i;
     }
     i += len;
   }
@@ -112,7 +115,9 @@ bool is_blank(std::string_view text) {
   return true;
 }
 
-std::string escape_token(std::string_view token) { return json_pointer({std::string(token)}); }
+std::string escape_token(std::string_view token) {
+  return json_pointer({std::string(token)});
+}
 
 // SAX handler run by rapidjson::Reader. It keeps the path to the current value so it can
 //  - build the DOM (when given a document) while refusing too-deep nesting and duplicate keys, before a
@@ -162,8 +167,8 @@ class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHan
  private:
   struct Frame {
     bool object = false;
-    std::string key;          // current member (objects)
-    std::size_t index = 0;    // current element (arrays)
+    std::string key;                       // current member (objects)
+    std::size_t index = 0;                 // current element (arrays)
     std::unordered_set<std::string> keys;  // seen so far (objects, when building)
   };
 
@@ -231,8 +236,8 @@ class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHan
   std::size_t number_start() const {
     std::size_t p = std::min(stream_.Tell(), text_.size());
     auto token_char = [](char c) {
-      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' || c == '-' ||
-             c == '.';
+      return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '+' ||
+             c == '-' || c == '.';
     };
     while (p > 0 && token_char(text_[p - 1])) --p;
     return p;
@@ -259,6 +264,36 @@ std::string parse_error_text(rapidjson::ParseErrorCode code) {
   return text;
 }
 
+// RapidJSON's reasons are terse; for the mistakes people actually make, say what they probably did.
+std::string syntax_message(std::string_view text, const rapidjson::ParseResult& result) {
+  std::string reason = parse_error_text(result.Code());
+  std::size_t at = result.Offset();
+  std::string hint;
+  if (at >= text.size()) {
+    hint = "the file ends too early";
+  } else {
+    unsigned char c = static_cast<unsigned char>(text[at]);
+    std::size_t before = at;
+    while (before > 0 && std::string_view(" \t\r\n").find(text[before - 1]) != std::string_view::npos)
+      --before;
+    bool after_comma = before > 0 && text[before - 1] == ',';
+    if (result.Code() == rapidjson::kParseErrorStringEscapeInvalid && c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "%02X", c);
+      reason = c == '\n' ? "line break inside a string"
+                         : std::string("control character U+00") + buf + " inside a string";
+      hint = c == '\n' ? "a missing closing quote?" : "escape it, e.g. \\t or \\u0009";
+    } else if (c == '/') {
+      hint = "comments are not allowed in JSON";
+    } else if (c == '\'') {
+      hint = "JSON strings and keys need double quotes";
+    } else if ((c == '}' || c == ']') && after_comma) {
+      hint = "a trailing comma?";
+    }
+  }
+  return "invalid JSON: " + reason + (hint.empty() ? "" : " (" + hint + ")");
+}
+
 std::string_view strip_bom(std::string_view text) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
   return text;
@@ -270,7 +305,8 @@ void locate(std::string_view text, Diagnostics& diagnostics) {
   std::map<std::string, std::size_t> wanted;
   for (const auto& d : diagnostics) {
     if (d.line != 0) continue;
-    for (std::string p = d.pointer; !p.empty(); p.resize(p.rfind('/'))) wanted.emplace(p, std::string_view::npos);
+    for (std::string p = d.pointer; !p.empty(); p.resize(p.rfind('/')))
+      wanted.emplace(p, std::string_view::npos);
   }
   if (wanted.empty()) return;
   rapidjson::MemoryStream stream(text.data(), text.size());
@@ -311,8 +347,8 @@ void locate(std::string_view text, Diagnostics& diagnostics) {
 
 std::string read_file(const std::string& path) {
   auto fail = [&](int err) {
-    return Error(ErrorKind::InvalidArgument, "cannot read " + display_name(path) + ": " +
-                                                 std::system_category().message(err));
+    return Error(ErrorKind::InvalidArgument,
+                 "cannot read " + display_name(path) + ": " + std::system_category().message(err));
   };
   int fd = path == "-" ? STDIN_FILENO : ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw fail(errno);
@@ -335,9 +371,9 @@ std::string read_file(const std::string& path) {
     data.append(buf, static_cast<std::size_t>(n));
     if (data.size() > kMaxFileSize) {
       if (fd != STDIN_FILENO) ::close(fd);
-      throw Error(ErrorKind::InvalidArgument,
-                  "cannot read " + display_name(path) + ": larger than " + std::to_string(kMaxFileSize >> 20) +
-                      " MiB; this is not a state document");
+      throw Error(ErrorKind::InvalidArgument, "cannot read " + display_name(path) + ": larger than " +
+                                                  std::to_string(kMaxFileSize >> 20) +
+                                                  " MiB; this is not a state document");
     }
   }
   if (fd != STDIN_FILENO) ::close(fd);
@@ -347,7 +383,8 @@ std::string read_file(const std::string& path) {
 }  // namespace
 
 ValidationFailed::ValidationFailed(Diagnostics diagnostics)
-    : Error(ErrorKind::InvalidArgument, join_diagnostics(diagnostics)), diagnostics_(std::move(diagnostics)) {}
+    : Error(ErrorKind::InvalidArgument, join_diagnostics(diagnostics)),
+      diagnostics_(std::move(diagnostics)) {}
 
 const JsonValue* State::section(std::string_view plugin) const {
   const JsonValue* plugins = member(doc, "plugins");
@@ -360,7 +397,8 @@ std::vector<std::string> State::plugin_names() const {
   std::vector<std::string> names;
   const JsonValue* plugins = member(doc, "plugins");
   if (plugins && plugins->IsObject()) {
-    for (const auto& m : plugins->GetObject()) names.emplace_back(m.name.GetString(), m.name.GetStringLength());
+    for (const auto& m : plugins->GetObject())
+      names.emplace_back(m.name.GetString(), m.name.GetStringLength());
   }
   return names;
 }
@@ -377,8 +415,9 @@ JsonDoc parse_user_json(std::string_view raw, const std::string& name) {
     unsigned byte = static_cast<unsigned char>(text[bad]);
     char hex[8];
     std::snprintf(hex, sizeof hex, "0x%02x", byte);
-    std::string message = byte == 0 ? std::string("unexpected NUL byte; the file must be JSON text")
-                                    : std::string("invalid UTF-8 (byte ") + hex + "); the file must be UTF-8 text";
+    std::string message = byte == 0
+                              ? std::string("unexpected NUL byte; the file must be JSON text")
+                              : std::string("invalid UTF-8 (byte ") + hex + "); the file must be UTF-8 text";
     throw ValidationFailed({at(name, text, bad, message)});
   }
 
@@ -399,16 +438,17 @@ JsonDoc parse_user_json(std::string_view raw, const std::string& name) {
     throw ValidationFailed({d});
   }
   if (result.IsError()) {
-    throw ValidationFailed(
-        {at(name, text, result.Offset(), "invalid JSON: " + parse_error_text(result.Code()))});
+    throw ValidationFailed({at(name, text, result.Offset(), syntax_message(text, result))});
   }
   if (!doc.IsObject()) {
     Diagnostic d;
     d.file = name;
     d.expected = "a JSON object at the top level";
-    d.found = doc.IsArray() ? "an array" : doc.IsString() ? "a string" : doc.IsNumber() ? "a number"
-                                        : doc.IsBool()    ? "a boolean"
-                                                          : "null";
+    d.found = doc.IsArray()    ? "an array"
+              : doc.IsString() ? "a string"
+              : doc.IsNumber() ? "a number"
+              : doc.IsBool()   ? "a boolean"
+                               : "null";
     throw ValidationFailed({d});
   }
   return doc;

@@ -160,6 +160,9 @@ std::string join_options(const std::vector<std::string>& options);
 bool same_options(std::vector<std::string> a, std::vector<std::string> b);
 // "@", "/@", "@/" -> "@".
 std::string normalise_subvol(std::string name);
+// Options the kernel never lists in mountinfo: they are for mount(8), systemd or fstab readers ("nofail",
+// "x-systemd.automount", "noauto", ...).
+bool userspace_mount_option(const std::string& option);
 // Path components of a mount point: "/" 0, "/home" 1, "/var/lib/x" 3.
 int path_depth(const std::string& path);
 

@@ -12,7 +12,9 @@ std::string json_quoted(std::string_view s) {
   return to_json(str_value(s, d.GetAllocator()));
 }
 
-std::string bool_text(bool b) { return b ? "true" : "false"; }
+std::string bool_text(bool b) {
+  return b ? "true" : "false";
+}
 
 std::optional<std::string> string_member(const JsonValue* obj, std::string_view key) {
   if (!obj) return std::nullopt;
@@ -28,7 +30,9 @@ std::optional<bool> bool_member(const JsonValue* obj, std::string_view key) {
   return v->GetBool();
 }
 
-bool is_masked(std::string_view state) { return state == "masked" || state == "masked-runtime"; }
+bool is_masked(std::string_view state) {
+  return state == "masked" || state == "masked-runtime";
+}
 
 // The payload apply() reads: {"op": ..., plus string members}.
 class Payload {
@@ -61,7 +65,8 @@ class Differ {
     for_each_item("timers", normalize_timer_name, &Differ::timer);
     for_each_item("custom_units", normalize_service_name, &Differ::custom_unit);
     if (reload_) add({}, Op::Reload, kOrderReload, "daemon-reload", {}, Payload("reload"));
-    if (reload_after_remove_) add({}, Op::Reload, kOrderReloadRemoved, "daemon-reload", {}, Payload("reload"));
+    if (reload_after_remove_)
+      add({}, Op::Reload, kOrderReloadRemoved, "daemon-reload", {}, Payload("reload"));
     return std::move(actions_);
   }
 
@@ -95,9 +100,12 @@ class Differ {
     }
   }
 
-  static bool is_observe(const JsonValue& v) { return string_member(&v, "mode") == std::optional<std::string>("observe"); }
+  static bool is_observe(const JsonValue& v) {
+    return string_member(&v, "mode") == std::optional<std::string>("observe");
+  }
 
-  void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes, const Payload& payload) {
+  void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes,
+           const Payload& payload) {
     Action a;
     a.plugin = "systemd";
     a.item = std::move(item);
@@ -109,11 +117,15 @@ class Differ {
     actions_.push_back(std::move(a));
   }
 
-  void unit_op(const Item& item, const std::string& op, const std::string& unit, int order, std::vector<Change> changes) {
+  void unit_op(const Item& item, const std::string& op, const std::string& unit, int order,
+               std::vector<Change> changes) {
     Op kind = Op::Update;
-    if (op == "start") kind = Op::Start;
-    else if (op == "stop") kind = Op::Stop;
-    else if (op == "restart") kind = Op::Restart;
+    if (op == "start")
+      kind = Op::Start;
+    else if (op == "stop")
+      kind = Op::Stop;
+    else if (op == "restart")
+      kind = Op::Restart;
     add(item, kind, order, op + " " + unit, std::move(changes), Payload(op).set("unit", unit));
   }
 
@@ -124,14 +136,16 @@ class Differ {
     if (have && normalize_content(*have) == want_text) return false;
     std::optional<std::string> before;
     if (have) before = json_quoted(*have);
-    add(item, have ? Op::Update : Op::Create, kOrderWrite, "write " + path, {{change_path, before, json_quoted(want)}},
+    add(item, have ? Op::Update : Op::Create, kOrderWrite, "write " + path,
+        {{change_path, before, json_quoted(want)}},
         Payload("write").set("path", path).set("content", want_text));
     if (!observed) reload_ = true;
     return true;
   }
 
   // Drop-ins named by the document are made exactly so; others are left alone (merge).
-  bool dropins(const Item& item, const std::string& unit, const JsonValue& want, const JsonValue* have, bool observed) {
+  bool dropins(const Item& item, const std::string& unit, const JsonValue& want, const JsonValue* have,
+               bool observed) {
     const JsonValue* wanted = member(want, "dropins");
     if (!wanted || !wanted->IsObject()) return false;
     const JsonValue* current = have ? member(*have, "dropins") : nullptr;
@@ -176,7 +190,8 @@ class Differ {
       if (masked) unit_op(item, "unmask", unit, kOrderUnmask, {});
       unit_op(item, "enable", unit, kOrderEnablement, change);
     } else if (want == "disabled") {
-      bool enabled = have == "enabled" || have == "enabled-runtime" || have == "linked" || have == "linked-runtime";
+      bool enabled =
+          have == "enabled" || have == "enabled-runtime" || have == "linked" || have == "linked-runtime";
       if (!enabled && !masked) return;
       // Unmasking can uncover enablement symlinks made before the mask, so disable as well.
       if (masked) unit_op(item, "unmask", unit, kOrderUnmask, {});
@@ -188,12 +203,17 @@ class Differ {
   }
 
   // stop -> disable -> remove the file and its drop-ins -> (one) daemon-reload.
-  void removal(const Item& item, const std::string& unit, const std::string& have_state, bool enabled,
-               std::optional<bool> is_running, bool observed) {
-    if (is_running && *is_running) unit_op(item, "stop", unit, kOrderStopRemoved, {{"running", "true", "false"}});
-    if (enabled) unit_op(item, "disable", unit, kOrderDisableRemoved, {});
+  void removal(const Item& item, const std::string& unit, const JsonValue* have,
+               const std::string& have_state, const Change& disabling, bool enabled, bool observed) {
+    std::optional<bool> is_running = have_running(have);
+    if (is_running && *is_running)
+      unit_op(item, "stop", unit, kOrderStopRemoved, {{"running", "true", "false"}});
+    if (enabled) unit_op(item, "disable", unit, kOrderDisableRemoved, {disabling});
     std::string path = std::string(kUnitDir) + "/" + unit;
-    add(item, Op::Delete, kOrderRemove, "remove " + path, {{"state", json_quoted(have_state), json_quoted("absent")}},
+    const JsonValue* dropins = have ? member(*have, "dropins") : nullptr;
+    bool has_dropins = dropins && dropins->IsObject() && dropins->MemberCount() > 0;
+    add(item, Op::Delete, kOrderRemove, "remove " + path + (has_dropins ? " and " + path + ".d/" : ""),
+        {{"state", json_quoted(have_state), json_quoted("absent")}},
         Payload("remove").set("unit", unit).set_list("paths", {path, path + ".d"}));
     if (!observed) reload_after_remove_ = true;
   }
@@ -216,20 +236,23 @@ class Differ {
     std::string have_state = have ? string_member(have, "state").value_or("enabled") : "absent";
     bool exists = have_state != "absent";
     if (want_state == "absent") {
-      if (exists) removal(item, unit, have_state, have_state == "enabled", have_running(have), observed);
+      if (exists) {
+        removal(item, unit, have, have_state, {"state", json_quoted(have_state), json_quoted("disabled")},
+                have_state == "enabled", observed);
+      }
       return;
     }
 
-    TimerSpec spec = canonical_timer(unit, {string_member(&want, "on_calendar").value_or(""),
-                                            string_member(&want, "unit").value_or(""),
-                                            string_member(&want, "description").value_or(""),
-                                            bool_member(&want, "persistent").value_or(false)});
+    TimerSpec spec = canonical_timer(
+        unit,
+        {string_member(&want, "on_calendar").value_or(""), string_member(&want, "unit").value_or(""),
+         string_member(&want, "description").value_or(""), bool_member(&want, "persistent").value_or(false)});
     std::optional<TimerSpec> current;
     if (exists && string_member(have, "on_calendar")) {
-      current = canonical_timer(unit, {string_member(have, "on_calendar").value_or(""),
-                                       string_member(have, "unit").value_or(""),
-                                       string_member(have, "description").value_or(""),
-                                       bool_member(have, "persistent").value_or(false)});
+      current = canonical_timer(
+          unit,
+          {string_member(have, "on_calendar").value_or(""), string_member(have, "unit").value_or(""),
+           string_member(have, "description").value_or(""), bool_member(have, "persistent").value_or(false)});
     }
     bool changed = false;
     if (!current || render_timer(unit, spec) != render_timer(unit, *current)) {
@@ -251,7 +274,8 @@ class Differ {
       field("persistent", old.persistent ? "true" : "", spec.persistent ? "true" : "", false);
       std::string path = std::string(kUnitDir) + "/" + unit;
       // An existing file without a parsable spec was not written by op-dbus (or was edited): it is replaced.
-      std::string summary = "write " + path + (exists && !current ? " (replacing a file op-dbus did not write)" : "");
+      std::string summary =
+          "write " + path + (exists && !current ? " (replacing a file op-dbus did not write)" : "");
       add(item, exists ? Op::Update : Op::Create, kOrderWrite, summary, std::move(changes),
           Payload("write").set("path", path).set("content", render_timer(unit, spec)));
       if (!observed) reload_ = true;
@@ -271,12 +295,13 @@ class Differ {
     bool exists = content.has_value();
     bool enabled = bool_member(have, "enabled").value_or(false);
     if (string_member(&want, "state").value_or("present") == "absent") {
-      if (exists) removal(item, unit, "present", enabled, have_running(have), observed);
+      if (exists) removal(item, unit, have, "present", {"enabled", "true", "false"}, enabled, observed);
       return;
     }
     bool changed = false;
     if (auto want_content = string_member(&want, "content")) {
-      changed |= write_file(item, std::string(kUnitDir) + "/" + unit, "content", content, *want_content, observed);
+      changed |=
+          write_file(item, std::string(kUnitDir) + "/" + unit, "content", content, *want_content, observed);
     }
     changed |= dropins(item, unit, want, have, observed);
     if (auto want_enabled = bool_member(&want, "enabled")) {

@@ -1,6 +1,9 @@
 // The running systemd, over D-Bus. Enablement goes through systemd itself (EnableUnitFiles & co, followed
 // by a reload as `systemctl enable` does), and start/stop/restart wait for the job and explain a failure with
 // systemd's own result codes.
+#include <chrono>
+#include <thread>
+
 #include "context.h"
 #include "error.h"
 #include "sys/systemd.h"
@@ -9,16 +12,22 @@
 namespace opdbus::systemd {
 namespace {
 
-bool active(const std::string& state) { return state == "active" || state == "reloading"; }
+bool active(const std::string& state) {
+  return state == "active" || state == "reloading";
+}
 
 // "unit result 'exit-code', ExecMainStatus=3" - the words systemctl status would use.
 std::string explain(const sys::UnitStatus& st) {
   std::string out;
-  if (!st.result.empty()) out = "unit result '" + st.result + "'";
-  else out = "unit is " + st.active_state + " (" + st.sub_state + ")";
+  if (!st.result.empty())
+    out = "unit result '" + st.result + "'";
+  else
+    out = "unit is " + st.active_state + " (" + st.sub_state + ")";
   if (st.exec_main_code && st.exec_main_status && *st.exec_main_code != 0) {
-    if (*st.exec_main_code == 1) out += ", ExecMainStatus=" + std::to_string(*st.exec_main_status);
-    else out += ", main process killed by signal " + std::to_string(*st.exec_main_status);
+    if (*st.exec_main_code == 1)
+      out += ", ExecMainStatus=" + std::to_string(*st.exec_main_status);
+    else
+      out += ", main process killed by signal " + std::to_string(*st.exec_main_status);
   }
   if (st.load_state != "loaded" && !st.load_state.empty()) out += ", load state '" + st.load_state + "'";
   return out;
@@ -53,7 +62,9 @@ class LiveBackend : public SystemdBackend {
 
   std::optional<std::string> read_file(const std::string& path) override { return files_.read_file(path); }
   std::vector<DirEntry> list_dir(const std::string& path) override { return files_.list_dir(path); }
-  void write_file(const std::string& path, const std::string& content) override { files_.write_file(path, content); }
+  void write_file(const std::string& path, const std::string& content) override {
+    files_.write_file(path, content);
+  }
   void remove_path(const std::string& path) override { files_.remove_path(path); }
 
   void enable(const std::string& unit) override { reload_if(!manager_.enable_unit_files({unit}).empty()); }
@@ -67,7 +78,8 @@ class LiveBackend : public SystemdBackend {
   void restart(const std::string& unit) override { check_job(unit, manager_.restart_unit(unit), true); }
 
  private:
-  // As `systemctl enable` does: the manager's view of dependencies follows the new symlinks only after a reload.
+  // As `systemctl enable` does: the manager's view of dependencies follows the new symlinks only after a
+  // reload.
   void reload_if(bool changed) {
     if (changed) manager_.reload();
   }
@@ -78,11 +90,21 @@ class LiveBackend : public SystemdBackend {
                                                " (see journalctl -u " + unit + ")");
     }
     if (!should_run) return;
-    // A job can finish "done" while the unit fails right after (Type=simple whose process exits at once).
-    sys::UnitStatus st = manager_.unit_status(unit);
-    if (st.active_state == "failed") {
-      throw Error(ErrorKind::BackendError,
-                  "unit failed right after starting: " + explain(st) + " (see journalctl -u " + unit + ")");
+    // A start job of a Type=simple service is "done" as soon as the process is forked; a binary that exits
+    // at once fails a moment later. Watch it briefly so that failure is reported here in systemd's words,
+    // not later by verification as a bare "not running".
+    const bool is_service = unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0;
+    const auto settle = std::chrono::milliseconds(is_service ? 300 : 0);
+    const auto until = std::chrono::steady_clock::now() + settle;
+    while (true) {
+      sys::UnitStatus st = manager_.unit_status(unit);
+      if (st.active_state == "failed") {
+        throw Error(ErrorKind::BackendError,
+                    "unit failed right after starting: " + explain(st) + " (see journalctl -u " + unit + ")");
+      }
+      if (st.active_state != "active" && st.active_state != "activating") return;  // e.g. oneshot finished
+      if (std::chrono::steady_clock::now() >= until) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
 

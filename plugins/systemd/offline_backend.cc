@@ -30,20 +30,24 @@ const std::vector<std::string> kSearchPath = {"/etc/systemd/system", "/run/syste
                                               "/usr/lib/systemd/system"};
 const std::string kConfigDir = "/etc/systemd/system";
 
-std::string basename_of(const std::string& path) { return fs::path(path).filename().string(); }
+std::string basename_of(const std::string& path) {
+  return fs::path(path).filename().string();
+}
 
 bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
-[[noreturn]] void fail(const std::string& message) { throw Error(ErrorKind::BackendError, message); }
+[[noreturn]] void fail(const std::string& message) {
+  throw Error(ErrorKind::BackendError, message);
+}
 
 // Where a unit's definition was found.
 struct Located {
-  std::string path;       // in-system path of the file that defines it (after following symlinks)
-  bool masked = false;    // a link to /dev/null (or an empty file)
-  bool runtime = false;   // found under /run
-  bool alias = false;     // reached through a symlink with another name
+  std::string path;      // in-system path of the file that defines it (after following symlinks)
+  bool masked = false;   // a link to /dev/null (or an empty file)
+  bool runtime = false;  // found under /run
+  bool alias = false;    // reached through a symlink with another name
 };
 
 class OfflineBackend : public SystemdBackend {
@@ -89,7 +93,9 @@ class OfflineBackend : public SystemdBackend {
 
   std::optional<std::string> read_file(const std::string& path) override { return files_.read_file(path); }
   std::vector<DirEntry> list_dir(const std::string& path) override { return files_.list_dir(path); }
-  void write_file(const std::string& path, const std::string& content) override { files_.write_file(path, content); }
+  void write_file(const std::string& path, const std::string& content) override {
+    files_.write_file(path, content);
+  }
   void remove_path(const std::string& path) override { files_.remove_path(path); }
 
   void enable(const std::string& unit) override {
@@ -105,7 +111,8 @@ class OfflineBackend : public SystemdBackend {
       InstallInfo info = install_info(*loc);
       for (const auto& a : info.alias) {
         std::string alias = expand(a, name);
-        if (unit_suffix(alias) != unit_suffix(name)) fail("Invalid unit alias '" + alias + "' for " + name + ".");
+        if (unit_suffix(alias) != unit_suffix(name))
+          fail("Invalid unit alias '" + alias + "' for " + name + ".");
         create_symlink(loc->path, kConfigDir + "/" + alias, false);
       }
       std::string wants_name = name;
@@ -120,7 +127,8 @@ class OfflineBackend : public SystemdBackend {
           create_symlink(loc->path, kConfigDir + "/" + target_name(t, name) + ".wants/" + wants_name, true);
         }
         for (const auto& t : info.required_by) {
-          create_symlink(loc->path, kConfigDir + "/" + target_name(t, name) + ".requires/" + wants_name, true);
+          create_symlink(loc->path, kConfigDir + "/" + target_name(t, name) + ".requires/" + wants_name,
+                         true);
         }
       }
       for (const auto& a : info.also) todo.push_back(expand(a, name));
@@ -271,7 +279,8 @@ class OfflineBackend : public SystemdBackend {
   static bool known_name(const std::string& link_name, const std::string& unit, const InstallInfo& info) {
     if (link_name == unit) return true;
     if (!is_template(unit)) return false;
-    if (!info.default_instance.empty() && link_name == with_instance(unit, info.default_instance)) return true;
+    if (!info.default_instance.empty() && link_name == with_instance(unit, info.default_instance))
+      return true;
     return is_instance(link_name) && template_of(link_name) == unit;
   }
 
@@ -328,8 +337,10 @@ class OfflineBackend : public SystemdBackend {
   void collect_symlinks(const std::string& dir, std::vector<std::string>& out) const {
     for (const auto& e : files_.list_dir(dir)) {
       std::string path = dir + "/" + e.name;
-      if (e.kind == DirEntry::Kind::Directory) collect_symlinks(path, out);
-      else if (e.kind == DirEntry::Kind::Symlink) out.push_back(path);
+      if (e.kind == DirEntry::Kind::Directory)
+        collect_symlinks(path, out);
+      else if (e.kind == DirEntry::Kind::Symlink)
+        out.push_back(path);
     }
   }
 

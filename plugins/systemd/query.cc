@@ -62,7 +62,9 @@ class Reader {
   }
 
  private:
-  static std::string name_of(const JsonValue::Member& m) { return {m.name.GetString(), m.name.GetStringLength()}; }
+  static std::string name_of(const JsonValue::Member& m) {
+    return {m.name.GetString(), m.name.GetStringLength()};
+  }
 
   JsonAlloc& alloc() { return out_.GetAllocator(); }
 
@@ -96,7 +98,8 @@ class Reader {
     std::string dir = std::string(kUnitDir) + "/" + unit + ".d";
     JsonValue dropins(rapidjson::kObjectType);
     for (const auto& e : b_.list_dir(dir)) {
-      if (e.kind != DirEntry::Kind::File || e.name.size() <= 5 || e.name.substr(e.name.size() - 5) != ".conf") {
+      if (e.kind != DirEntry::Kind::File || e.name.size() <= 5 ||
+          e.name.substr(e.name.size() - 5) != ".conf") {
         continue;
       }
       if (auto text = b_.read_file(dir + "/" + e.name)) {
@@ -142,7 +145,8 @@ class Reader {
     return obj;
   }
 
-  JsonValue custom_unit_fields(const std::string& unit, const std::string& content, const std::string& state) {
+  JsonValue custom_unit_fields(const std::string& unit, const std::string& content,
+                               const std::string& state) {
     JsonValue obj(rapidjson::kObjectType);
     set(obj, "content", content);
     obj.AddMember("enabled", state == "enabled", alloc());
@@ -168,8 +172,12 @@ class Reader {
 
 }  // namespace
 
-JsonDoc query_named(SystemdBackend& backend, const JsonValue& desired) { return Reader(backend).named(desired); }
+JsonDoc query_named(SystemdBackend& backend, const JsonValue& desired) {
+  return Reader(backend).named(desired);
+}
 
-JsonDoc query_all(SystemdBackend& backend) { return Reader(backend).all(); }
+JsonDoc query_all(SystemdBackend& backend) {
+  return Reader(backend).all();
+}
 
 }  // namespace opdbus::systemd

@@ -2,7 +2,8 @@
 // the document and `show` can print it.
 //
 //   services.NAME      {state: unit file state, running, dropins}      (state as systemd says: "static", ...)
-//   timers.NAME        {on_calendar, unit, description, persistent, state, running}  for a timer op-dbus wrote;
+//   timers.NAME        {on_calendar, unit, description, persistent, state, running}  for a timer op-dbus
+//   wrote;
 //                      {state, running} for a file it did not write; {state: "absent"} when there is none
 //   custom_units.NAME  {content, enabled, running, dropins}; {state: "absent"} when the file does not exist
 // `running` appears only when the backend sees runtime state (not offline). Drop-ins are the regular *.conf

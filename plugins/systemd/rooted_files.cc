@@ -36,9 +36,12 @@ std::vector<DirEntry> RootedFiles::list_dir(const std::string& path) const {
     d.name = e.path().filename().string();
     auto st = e.symlink_status(ec);
     if (ec) continue;
-    if (fs::is_symlink(st)) d.kind = DirEntry::Kind::Symlink;
-    else if (fs::is_regular_file(st)) d.kind = DirEntry::Kind::File;
-    else if (fs::is_directory(st)) d.kind = DirEntry::Kind::Directory;
+    if (fs::is_symlink(st))
+      d.kind = DirEntry::Kind::Symlink;
+    else if (fs::is_regular_file(st))
+      d.kind = DirEntry::Kind::File;
+    else if (fs::is_directory(st))
+      d.kind = DirEntry::Kind::Directory;
     out.push_back(std::move(d));
   }
   std::sort(out.begin(), out.end(), [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });

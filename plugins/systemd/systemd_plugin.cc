@@ -24,7 +24,7 @@ class Checker {
       : section_(section), file_(file), pointer_(pointer), out_(out) {}
 
   void run() {
-    auto services = items("services", normalize_service_name, ".service");
+    auto services = items("services", normalize_service_name, "");  // any unit type: sockets, packaged timers
     auto timers = items("timers", normalize_timer_name, ".timer");
     auto customs = items("custom_units", normalize_service_name, "");
     for (const auto& [unit, it] : services) service(it);
@@ -32,9 +32,16 @@ class Checker {
     for (const auto& [unit, it] : customs) custom_unit(it);
     for (const auto& [unit, it] : customs) {
       if (auto t = timers.find(unit); t != timers.end()) {
-        report(it.tokens, "", "", "the timer " + t->second.key + " writes the same file; name it in one place");
+        report(it.tokens, "", "",
+               "the timer " + t->second.key + " writes the same file; name it in one place");
       }
       if (auto s = services.find(unit); s != services.end()) {
+        bool present = get_string(*it.value, "state", "present") == "present";
+        if (present && get_string(*s->second.value, "state") == "masked") {
+          report(s->second.tokens, "", "",
+                 "cannot mask a unit whose file op-dbus writes to /etc/systemd/system (custom_units/" +
+                     it.key + "); masking replaces that file with a link to /dev/null");
+        }
         if (member(*s->second.value, "state") && member(*it.value, "enabled")) {
           report(it.tokens, "", "",
                  "enablement is set here and in services/" + s->second.key + "; set it in one place");
@@ -50,7 +57,8 @@ class Checker {
     const JsonValue* value;
   };
 
-  void report(const std::vector<std::string>& tokens, std::string expected, std::string found, std::string msg) {
+  void report(const std::vector<std::string>& tokens, std::string expected, std::string found,
+              std::string msg) {
     Diagnostic d;
     d.file = file_;
     d.pointer = pointer_ + json_pointer(tokens);
@@ -81,7 +89,8 @@ class Checker {
         continue;
       }
       auto [pos, inserted] = out.emplace(unit, it);
-      if (!inserted) report(it.tokens, "", "", "names the same unit as \"" + pos->second.key + "\" (" + unit + ")");
+      if (!inserted)
+        report(it.tokens, "", "", "names the same unit as \"" + pos->second.key + "\" (" + unit + ")");
     }
     return out;
   }
@@ -91,8 +100,8 @@ class Checker {
     if (!d || !d->IsObject()) return;
     for (const auto& m : d->GetObject()) {
       std::string name(m.name.GetString(), m.name.GetStringLength());
-      bool ok = name.size() > 5 && name.substr(name.size() - 5) == ".conf" && name.find('/') == std::string::npos &&
-                name[0] != '.';
+      bool ok = name.size() > 5 && name.substr(name.size() - 5) == ".conf" &&
+                name.find('/') == std::string::npos && name[0] != '.';
       if (!ok) {
         auto tokens = it.tokens;
         tokens.push_back("dropins");
@@ -113,7 +122,8 @@ class Checker {
     if (bad) {
       auto tokens = it.tokens;
       tokens.push_back(key);
-      report(tokens, "a single line without surrounding whitespace or a trailing backslash", json_quoted(s), "");
+      report(tokens, "a single line without surrounding whitespace or a trailing backslash", json_quoted(s),
+             "");
     }
   }
 
@@ -149,9 +159,10 @@ class Checker {
     if (get_bool(*it.value, "enabled", false) && !parse_install_section(content).has_rules()) {
       auto tokens = it.tokens;
       tokens.push_back("enabled");
-      report(tokens, "", "",
-             "the unit cannot be enabled: its content has no [Install] section with WantedBy=, RequiredBy= or "
-             "Alias=");
+      report(
+          tokens, "", "",
+          "the unit cannot be enabled: its content has no [Install] section with WantedBy=, RequiredBy= or "
+          "Alias=");
     }
   }
 
@@ -214,9 +225,10 @@ class SystemdPlugin : public Plugin {
       // than leave it to verification.
       std::string state = b.unit_file_state(unit);
       if (state != "enabled" && state != "enabled-runtime" && state != "alias") {
-        throw Error(ErrorKind::BackendError,
-                    "enabling changed nothing: unit file state is '" + state + "'" +
-                        (state == "static" ? " (no [Install] section with WantedBy=, RequiredBy= or Alias=)" : ""));
+        throw Error(
+            ErrorKind::BackendError,
+            "enabling changed nothing: unit file state is '" + state + "'" +
+                (state == "static" ? " (no [Install] section with WantedBy=, RequiredBy= or Alias=)" : ""));
       }
     } else if (op == "disable") {
       b.disable(unit);

@@ -6,7 +6,7 @@
 namespace opdbus::systemd {
 namespace {
 
-constexpr std::array<std::string_view, 11> kSuffixes = {".service", ".socket", ".target", ".timer",
+constexpr std::array<std::string_view, 11> kSuffixes = {".service", ".socket", ".target",    ".timer",
                                                         ".path",    ".mount",  ".automount", ".swap",
                                                         ".slice",   ".scope",  ".device"};
 
@@ -55,8 +55,10 @@ std::vector<std::string> split_words(std::string_view value) {
   char quote = 0;
   for (char c : value) {
     if (quote) {
-      if (c == quote) quote = 0;
-      else cur += c;
+      if (c == quote)
+        quote = 0;
+      else
+        cur += c;
       continue;
     }
     if (c == '"' || c == '\'') {
@@ -97,7 +99,9 @@ std::string_view unit_suffix(std::string_view name) {
   return {};
 }
 
-bool has_unit_suffix(std::string_view name) { return !unit_suffix(name).empty(); }
+bool has_unit_suffix(std::string_view name) {
+  return !unit_suffix(name).empty();
+}
 
 std::string normalize_unit_name(std::string_view name, std::string_view default_suffix) {
   if (has_unit_suffix(name)) return std::string(name);
@@ -158,11 +162,16 @@ InstallInfo parse_install_section(std::string_view unit_file) {
     if (eq == std::string::npos) continue;
     std::string_view key = trim(std::string_view(line).substr(0, eq));
     std::string_view value = trim(std::string_view(line).substr(eq + 1));
-    if (key == "WantedBy") assign_list(info.wanted_by, value);
-    else if (key == "RequiredBy") assign_list(info.required_by, value);
-    else if (key == "Alias") assign_list(info.alias, value);
-    else if (key == "Also") assign_list(info.also, value);
-    else if (key == "DefaultInstance") info.default_instance = std::string(value);
+    if (key == "WantedBy")
+      assign_list(info.wanted_by, value);
+    else if (key == "RequiredBy")
+      assign_list(info.required_by, value);
+    else if (key == "Alias")
+      assign_list(info.alias, value);
+    else if (key == "Also")
+      assign_list(info.also, value);
+    else if (key == "DefaultInstance")
+      info.default_instance = std::string(value);
   }
   return info;
 }
@@ -184,17 +193,28 @@ std::optional<std::string> expand_specifiers(std::string_view text, std::string_
     if (i + 1 >= text.size()) return std::nullopt;
     char spec = text[++i];
     switch (spec) {
-      case '%': out += '%'; break;
-      case 'n': out += unit_name; break;
-      case 'N': out += stem(unit_name); break;
-      case 'p': out += prefix; break;
-      case 'i': out += instance; break;
+      case '%':
+        out += '%';
+        break;
+      case 'n':
+        out += unit_name;
+        break;
+      case 'N':
+        out += stem(unit_name);
+        break;
+      case 'p':
+        out += prefix;
+        break;
+      case 'i':
+        out += instance;
+        break;
       case 'j': {
         size_t dash = prefix.rfind('-');
         out += dash == std::string_view::npos ? prefix : prefix.substr(dash + 1);
         break;
       }
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
   return out;
@@ -235,10 +255,14 @@ std::optional<TimerSpec> parse_managed_timer(std::string_view timer_name, std::s
     if (eq == std::string::npos) return std::nullopt;
     std::string key = line.substr(0, eq);
     std::string value = line.substr(eq + 1);
-    if (section == "[Unit]" && key == "Description") spec.description = value;
-    else if (section == "[Timer]" && key == "OnCalendar") spec.on_calendar = value;
-    else if (section == "[Timer]" && key == "Unit") spec.unit = value;
-    else if (section == "[Timer]" && key == "Persistent") spec.persistent = value == "true";
+    if (section == "[Unit]" && key == "Description")
+      spec.description = value;
+    else if (section == "[Timer]" && key == "OnCalendar")
+      spec.on_calendar = value;
+    else if (section == "[Timer]" && key == "Unit")
+      spec.unit = value;
+    else if (section == "[Timer]" && key == "Persistent")
+      spec.persistent = value == "true";
   }
   // Anything render_timer would not have produced means the file is no longer ours as written.
   if (render_timer(timer_name, spec) != text) return std::nullopt;

@@ -18,8 +18,12 @@ bool has_unit_suffix(std::string_view name);
 std::string_view unit_suffix(std::string_view name);
 // "ssh" -> "ssh.service"; names that already carry a unit suffix are returned unchanged.
 std::string normalize_unit_name(std::string_view name, std::string_view default_suffix);
-inline std::string normalize_service_name(std::string_view name) { return normalize_unit_name(name, ".service"); }
-inline std::string normalize_timer_name(std::string_view name) { return normalize_unit_name(name, ".timer"); }
+inline std::string normalize_service_name(std::string_view name) {
+  return normalize_unit_name(name, ".service");
+}
+inline std::string normalize_timer_name(std::string_view name) {
+  return normalize_unit_name(name, ".timer");
+}
 
 // systemd's rules: a known suffix, a non-empty prefix, only [A-Za-z0-9:_.\-@], at most 255 bytes, at most
 // one '@' (templates "foo@.service", instances "foo@bar.service").

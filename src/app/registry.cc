@@ -1,17 +1,17 @@
 #include "registry.h"
 
+#include "network/network_plugin.h"
+#include "storage/storage_plugin.h"
 #include "systemd/systemd_plugin.h"
 
 namespace opdbus {
 
 std::vector<std::unique_ptr<Plugin>> make_plugins() {
   std::vector<std::unique_ptr<Plugin>> p;
-  p.push_back(make_not_implemented_plugin(
-      "storage", "partition tables, filesystems, btrfs subvolumes, mounts and fstab", {}));
+  p.push_back(make_storage_plugin());
   p.push_back(make_not_implemented_plugin("packagekit", "packages through PackageKit", {"storage"}));
   p.push_back(make_not_implemented_plugin("users", "users, groups and SSH keys", {"packagekit"}));
-  p.push_back(make_not_implemented_plugin(
-      "network", "links, bridges, VLANs, bonds, OVS, addresses, routes, DNS", {"packagekit"}));
+  p.push_back(make_network_plugin());
   p.push_back(make_systemd_plugin());
   p.push_back(make_not_implemented_plugin("firewall", "the nftables firewall", {"network"}));
   p.push_back(make_not_implemented_plugin("lxc", "LXC containers", {"storage", "network"}));

@@ -29,8 +29,9 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kRunPrefix = "op-dbus-sandbox-";
 constexpr const char* kRunParent = "/var/tmp";
-// How long the keeper lets nspawn shut the container down cleanly before SIGKILL.
-constexpr int kShutdownGraceSeconds = 20;
+// How long the keeper lets nspawn shut the container down cleanly before SIGKILL (a clean poweroff takes about
+// a second).
+constexpr int kShutdownGraceSeconds = 15;
 
 std::string random_hex(size_t digits) {
   std::random_device rd;
@@ -77,9 +78,10 @@ std::string pid_namespace(pid_t pid) {
 // Processes that nsenter put into the container have their parent outside it. When that parent dies first they
 // are re-parented to the host's init, and the container's shutdown then waits its full timeout for them: so
 // they are killed before the container is asked to stop. Their own children are the container init's to reap.
-void kill_entered_processes(pid_t leader) {
+std::vector<pid_t> entered_processes(pid_t leader) {
+  std::vector<pid_t> found;
   const std::string ns = pid_namespace(leader);
-  if (ns.empty()) return;
+  if (ns.empty()) return found;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator("/proc", ec)) {
     const std::string name = entry.path().filename().string();
@@ -92,9 +94,20 @@ void kill_entered_processes(pid_t leader) {
     while (std::getline(in, line)) {
       if (line.rfind("PPid:", 0) == 0) ppid = static_cast<pid_t>(std::atol(line.c_str() + 5));
     }
-    if (ppid > 0 && pid_namespace(ppid) != ns) ::kill(pid, SIGKILL);
+    if (ppid > 0 && pid_namespace(ppid) != ns) found.push_back(pid);
   }
+  return found;
 }
+
+void kill_entered_processes(pid_t leader) {
+  for (pid_t pid : entered_processes(leader)) ::kill(pid, SIGKILL);
+}
+
+}  // namespace
+
+bool has_entered_processes(pid_t leader) { return !entered_processes(leader).empty(); }
+
+namespace {
 
 // "PID STARTTIME" of a process, so a later reader can tell whether that very process still exists.
 std::string process_tag(pid_t pid) { return std::to_string(pid) + " " + std::to_string(process_start_time(pid)); }
@@ -164,28 +177,44 @@ struct KeeperPlan {
   ::close(3);
 
   if (nspawn > 0) {
-    bool term_sent = false, kill_sent = false;
+    // Stopping: SIGTERM to nspawn (a clean poweroff of the container); after the grace period SIGKILL to the
+    // container's PID 1, which ends its whole PID namespace; after that, SIGKILL to nspawn itself.
+    bool term_sent = false;
+    int kills_sent = 0;
     struct timespec term_at {};
+    pid_t leader = 0;
+    unsigned long long leader_start = 0;
     for (;;) {
+      if (leader == 0 && (leader = find_leader(nspawn)) != 0) leader_start = process_start_time(leader);
       if (stop_requested && !term_sent) {
-        ::kill(nspawn, SIGTERM);  // nspawn asks the container's systemd to power off
+        ::kill(nspawn, SIGTERM);
         ::clock_gettime(CLOCK_MONOTONIC, &term_at);
         term_sent = true;
       }
-      if (term_sent && !kill_sent) {
+      if (term_sent) {
         struct timespec now {};
         ::clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - term_at.tv_sec >= kShutdownGraceSeconds) {
+        long waited = now.tv_sec - term_at.tv_sec;
+        if (kills_sent == 0 && waited >= kShutdownGraceSeconds) {
+          if (leader != 0 && process_start_time(leader) == leader_start) ::kill(leader, SIGKILL);
+          kills_sent = 1;
+        } else if (kills_sent == 1 && waited >= kShutdownGraceSeconds + 5) {
           ::kill(nspawn, SIGKILL);
-          kill_sent = true;
+          kills_sent = 2;
         }
       }
       int status = 0;
       if (::waitpid(nspawn, &status, WNOHANG) == nspawn) break;
-      struct timespec tick {1, 0};
+      struct timespec tick {0, 250000000};
       siginfo_t info;
       int sig = ::sigtimedwait(&plan.handled, &info, &tick);
       if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) stop_requested = true;
+    }
+    // nspawn gone but its container still there (nspawn was SIGKILLed): end the container too, so the root
+    // is not unmounted under a running system.
+    if (leader != 0 && process_start_time(leader) == leader_start) {
+      ::kill(leader, SIGKILL);
+      for (int i = 0; i < 100 && process_start_time(leader) == leader_start; ++i) sleep_ms(50);
     }
   }
   // With op-dbus still there, it removes the run directory itself (after reading the console log).
@@ -324,6 +353,21 @@ void Container::start_keeper() {
   sys::atomic_write(run_dir_ / "keeper", process_tag(keeper_pid_) + "\n");
 }
 
+// Processes nsenter left behind are re-parented to us (we are a child subreaper while the sandbox runs): reap
+// them, so the container's shutdown does not wait for zombies it cannot collect.
+void Container::reap_orphans() {
+  for (int round = 0; round < 20; ++round) {
+    sleep_ms(25);
+    for (;;) {
+      int status = 0;
+      pid_t r = ::waitpid(-1, &status, WNOHANG);
+      if (r <= 0) break;
+      if (r == keeper_pid_) keeper_pid_ = 0;
+    }
+    if (!has_entered_processes(leader_)) return;
+  }
+}
+
 bool Container::keeper_exited() {
   if (keeper_pid_ <= 0) return true;
   int status = 0;
@@ -399,13 +443,17 @@ void Container::stop() noexcept {
   try {
     if (keeper_pid_ > 0 && !keeper_exited()) {
       report_.stage("stopping " + name_);
-      if (leader_ != 0) kill_entered_processes(leader_);
-      ::kill(keeper_pid_, SIGTERM);
+      if (leader_ != 0) {
+        kill_entered_processes(leader_);
+        reap_orphans();
+      }
+      if (keeper_pid_ > 0) ::kill(keeper_pid_, SIGTERM);
       const auto asked = Clock::now();
       // The keeper escalates to SIGKILL itself after its grace period; this is the backstop if it cannot.
       while (!keeper_exited()) {
         if (seconds_since(asked) > kShutdownGraceSeconds + 10) {
-          report_.warn("the container did not stop; killing systemd-nspawn " + std::to_string(nspawn_pid_));
+          report_.warn("the container did not stop; killing it");
+          if (leader_ != 0) ::kill(leader_, SIGKILL);
           ::kill(nspawn_pid_, SIGKILL);
           ::kill(keeper_pid_, SIGKILL);
           while (::waitpid(keeper_pid_, nullptr, 0) < 0 && errno == EINTR) {

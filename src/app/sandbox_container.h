@@ -68,6 +68,7 @@ class Container {
   void write_files();
   void start_keeper();
   bool keeper_exited();
+  void reap_orphans();
   std::string console_tail(size_t lines) const;
   std::string system_state();
 
@@ -81,6 +82,9 @@ class Container {
   pid_t leader_ = 0;
   bool kept_ = false;
 };
+
+// Whether processes that nsenter started are still inside the container whose PID 1 is `leader`.
+bool has_entered_processes(pid_t leader);
 
 // Removes run directories under /var/tmp whose op-dbus and keeper are both gone (after a crash or power loss).
 void remove_stale_run_dirs(const Reporter& report);

@@ -275,7 +275,10 @@ ImageSpec image_spec(const fs::path& exe, const Reporter& report) {
   const char* dir = std::getenv("OPDBUS_CACHE_DIR");
   spec.cache_dir = dir && *dir ? fs::path(dir) : fs::path("/var/cache/op-dbus/sandbox");
   spec.cache_dir = fs::absolute(spec.cache_dir);
+  // The fixed list is always included, so the key (and the cached image) stays the same while op-dbus's
+  // libraries come from it; a binary that links something else adds that package.
   std::set<std::string> all(kBasePackages.begin(), kBasePackages.end());
+  all.insert(kFallbackLibraries.begin(), kFallbackLibraries.end());
   for (auto& p : runtime_packages(exe, report)) all.insert(p);
   spec.packages.assign(all.begin(), all.end());
   return spec;

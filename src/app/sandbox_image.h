@@ -33,7 +33,8 @@ std::string mirror_from_sources(std::string_view deb822, std::string_view one_li
 // minbase system has. Falls back to a fixed list when that cannot be worked out.
 std::vector<std::string> runtime_packages(const std::filesystem::path& exe, const Reporter& report);
 
-// Everything the image for `exe` needs: host mirror, cache dir, systemd + dbus + tools + runtime libraries.
+// Everything the image for `exe` needs: host mirror, cache dir, systemd + dbus + tools, op-dbus's usual runtime
+// libraries and whatever else `exe` links.
 ImageSpec image_spec(const std::filesystem::path& exe, const Reporter& report);
 
 // Returns the rootfs, building it first when the cache has no complete copy. Concurrent callers serialize on a

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -86,6 +87,7 @@ std::vector<std::string> mounts_under(const std::filesystem::path& path) {
 }  // namespace
 
 void Reporter::stage(std::string_view text) const {
+  if (verbosity_ < 0) return;
   std::string line = paint("1", "sandbox:") + " " + std::string(text) + "\n";
   std::fputs(line.c_str(), stderr);
   std::fflush(stderr);
@@ -227,6 +229,9 @@ SignalScope::SignalScope() {
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   ::sigaction(SIGPIPE, &ignore, nullptr);
+  // Processes that nsenter started inside a container outlive an interrupted nsenter; as a subreaper we get them
+  // (instead of the host's init, which may collect them late) and can reap them before the container stops.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
 SignalScope::~SignalScope() {
@@ -235,6 +240,7 @@ SignalScope::~SignalScope() {
   sigemptyset(&sa.sa_mask);
   for (int s : kHandled) ::sigaction(s, &sa, nullptr);
   ::sigaction(SIGPIPE, &sa, nullptr);
+  ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
 int pending_signal() { return g_signal.load(); }

@@ -17,8 +17,8 @@ class Reporter {
  public:
   Reporter(bool color, int verbosity) : color_(color), verbosity_(verbosity) {}
 
-  void stage(std::string_view text) const;       // "sandbox: booting ..."
-  void detail(std::string_view line) const;      // a tool's own line; shown only with -v
+  void stage(std::string_view text) const;       // "sandbox: booting ..."; not with -q (verbosity < 0)
+  void detail(std::string_view line) const;      // a tool's own line; shown only with -v (verbosity > 0)
   void warn(std::string_view text) const;        // always shown
   bool verbose() const { return verbosity_ > 0; }
   bool color() const { return color_; }

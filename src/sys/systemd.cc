@@ -40,8 +40,8 @@ auto call(const std::string& what, Fn&& fn) -> decltype(fn()) {
 // The per-type interface that carries Result (and, for services, ExecMain*).
 std::string type_interface(const std::string& unit) {
   static const std::map<std::string, std::string> by_suffix = {
-      {".service", "Service"}, {".socket", "Socket"}, {".timer", "Timer"}, {".mount", "Mount"},
-      {".automount", "Automount"}, {".swap", "Swap"}, {".path", "Path"}, {".scope", "Scope"}};
+      {".service", "Service"},     {".socket", "Socket"}, {".timer", "Timer"}, {".mount", "Mount"},
+      {".automount", "Automount"}, {".swap", "Swap"},     {".path", "Path"},   {".scope", "Scope"}};
   size_t dot = unit.rfind('.');
   if (dot == std::string::npos) return {};
   auto it = by_suffix.find(unit.substr(dot));
@@ -58,9 +58,8 @@ struct SystemdManager::Impl {
 };
 
 SystemdManager::SystemdManager(Bus& bus) : bus_(bus), impl_(std::make_unique<Impl>()) {
-  impl_->manager = call("create a proxy for systemd", [&] {
-    return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath);
-  });
+  impl_->manager = call("create a proxy for systemd",
+                        [&] { return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath); });
 }
 
 SystemdManager::~SystemdManager() = default;
@@ -74,8 +73,10 @@ std::string SystemdManager::version() {
 std::string SystemdManager::unit_file_state(const std::string& unit) {
   std::string state;
   try {
-    impl_->manager->callMethod("GetUnitFileState").onInterface(kManagerInterface).withArguments(unit).storeResultsTo(
-        state);
+    impl_->manager->callMethod("GetUnitFileState")
+        .onInterface(kManagerInterface)
+        .withArguments(unit)
+        .storeResultsTo(state);
   } catch (const sdbus::Error& e) {
     // systemd answers ENOENT for a name no unit file has; that is a state, not a failure.
     if (e.getName() == "org.freedesktop.DBus.Error.FileNotFound" ||
@@ -106,16 +107,16 @@ std::vector<LoadedUnit> SystemdManager::list_units() {
   std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
                             sdbus::ObjectPath, uint32_t, std::string, sdbus::ObjectPath>>
       units;
-  call("ListUnits", [&] {
-    impl_->manager->callMethod("ListUnits").onInterface(kManagerInterface).storeResultsTo(units);
-  });
+  call("ListUnits",
+       [&] { impl_->manager->callMethod("ListUnits").onInterface(kManagerInterface).storeResultsTo(units); });
   std::vector<LoadedUnit> out;
   out.reserve(units.size());
   for (const auto& u : units) out.push_back({u.get<0>(), u.get<2>(), u.get<3>(), u.get<4>()});
   return out;
 }
 
-std::vector<UnitFileChange> SystemdManager::enable_unit_files(const std::vector<std::string>& units, bool force) {
+std::vector<UnitFileChange> SystemdManager::enable_unit_files(const std::vector<std::string>& units,
+                                                              bool force) {
   bool carries_install_info = false;
   ChangeList changes;
   call("EnableUnitFiles", [&] {
@@ -138,7 +139,8 @@ std::vector<UnitFileChange> SystemdManager::disable_unit_files(const std::vector
   return to_changes(changes);
 }
 
-std::vector<UnitFileChange> SystemdManager::mask_unit_files(const std::vector<std::string>& units, bool force) {
+std::vector<UnitFileChange> SystemdManager::mask_unit_files(const std::vector<std::string>& units,
+                                                            bool force) {
   ChangeList changes;
   call("MaskUnitFiles", [&] {
     impl_->manager->callMethod("MaskUnitFiles")
@@ -170,7 +172,10 @@ void SystemdManager::reload() {
 UnitStatus SystemdManager::unit_status(const std::string& unit) {
   sdbus::ObjectPath path;
   call("LoadUnit('" + unit + "')", [&] {
-    impl_->manager->callMethod("LoadUnit").onInterface(kManagerInterface).withArguments(unit).storeResultsTo(path);
+    impl_->manager->callMethod("LoadUnit")
+        .onInterface(kManagerInterface)
+        .withArguments(unit)
+        .storeResultsTo(path);
   });
   auto proxy = call("create a proxy for " + unit,
                     [&] { return sdbus::createProxy(bus_.connection(), kDestination, path); });
@@ -270,7 +275,8 @@ std::string SystemdManager::run_job(const std::string& method, const std::string
     struct pollfd pfd = {poll_data.fd, poll_data.events, 0};
     int n = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(wait.count(), 1)));
     if (n < 0 && errno != EINTR) {
-      throw Error(ErrorKind::BackendError, std::string("poll on the system bus failed: ") + std::strerror(errno));
+      throw Error(ErrorKind::BackendError,
+                  std::string("poll on the system bus failed: ") + std::strerror(errno));
     }
   }
 }

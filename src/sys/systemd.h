@@ -13,7 +13,8 @@ namespace opdbus::sys {
 
 class Bus;
 
-// One change systemd reports for EnableUnitFiles & co: ("symlink", "/etc/.../x.service", "/lib/.../x.service").
+// One change systemd reports for EnableUnitFiles & co: ("symlink", "/etc/.../x.service",
+// "/lib/.../x.service").
 struct UnitFileChange {
   std::string type;
   std::string path;

@@ -37,6 +37,10 @@ generate() {
 generate
 mkdir "$work/a-directory.json"
 
+# For sanitized builds: make reports fatal and quiet RapidJSON's own known one.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$here/../fuzz/ubsan.supp}
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+
 failures=0
 count=0
 check() {

@@ -16,7 +16,7 @@ using namespace opdbus;
 
 namespace {
 
-const std::vector<std::string> kPlugins = {"firewall", "kvm",     "lxc",     "network",
+const std::vector<std::string> kPlugins = {"firewall",   "kvm",     "lxc",     "network",
                                            "packagekit", "storage", "systemd", "users"};
 
 std::string source_root() {
@@ -54,7 +54,8 @@ void for_each_object(const JsonValue& v, const std::string& pointer, Fn&& fn) {
       for_each_object(m.value, pointer + "/" + std::string(m.name.GetString(), m.name.GetStringLength()), fn);
     }
   } else if (v.IsArray()) {
-    for (rapidjson::SizeType i = 0; i < v.Size(); ++i) for_each_object(v[i], pointer + "/" + std::to_string(i), fn);
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i)
+      for_each_object(v[i], pointer + "/" + std::to_string(i), fn);
   }
 }
 
@@ -127,7 +128,8 @@ TEST_CASE("each plugin section and its items accept \"mode\"") {
   CHECK(validate("network", R"({"interfaces": {"eth0": {"mode": "observe"}},
                                 "routes": [{"destination": "default", "mode": "observe"}]})")
             .empty());
-  CHECK(validate("users", R"({"accounts": {"a": {"mode": "observe"}}, "groups": {"g": {"mode": "observe"}}})").empty());
+  CHECK(validate("users", R"({"accounts": {"a": {"mode": "observe"}}, "groups": {"g": {"mode": "observe"}}})")
+            .empty());
   CHECK(validate("firewall", R"({"rules": [{"action": "accept", "mode": "observe"}]})").empty());
   CHECK(validate("lxc", R"({"containers": {"c": {"mode": "observe"}}})").empty());
   CHECK(validate("kvm", R"({"vms": {"vm-100": {"mode": "observe"}}})").empty());
@@ -205,7 +207,8 @@ TEST_CASE("a type error names the pointer, the expected type and the value found
   CHECK(out[0].pointer == "/plugins/users/accounts/admin/uid");
   CHECK(out[0].expected == "integer");
   CHECK(out[0].found == "string \"1000\"");
-  CHECK(out[0].format() == "test.json: /plugins/users/accounts/admin/uid: expected integer; found string \"1000\"");
+  CHECK(out[0].format() ==
+        "test.json: /plugins/users/accounts/admin/uid: expected integer; found string \"1000\"");
 
   out = validate("systemd", R"({"services": {"ssh": {"running": 5}}})");
   REQUIRE(out.size() == 1);
@@ -268,9 +271,11 @@ TEST_CASE("minimum, maximum, pattern and length errors say what was expected") {
 
 TEST_CASE("patterns accept what they should and refuse the rest") {
   auto size_ok = [](const std::string& size) {
-    return validate("storage", R"({"devices": {"d": {"partitions": [{"number": 1, "size": )" + size + "}]}}}").empty();
+    return validate("storage", R"({"devices": {"d": {"partitions": [{"number": 1, "size": )" + size + "}]}}}")
+        .empty();
   };
-  for (auto good : {"\"512M\"", "\"20G\"", "\"1.5T\"", "\"100MiB\"", "\"remaining\"", "\"50%\"", "\"100%\"", "4096"}) {
+  for (auto good :
+       {"\"512M\"", "\"20G\"", "\"1.5T\"", "\"100MiB\"", "\"remaining\"", "\"50%\"", "\"100%\"", "4096"}) {
     INFO(good);
     CHECK(size_ok(good));
   }

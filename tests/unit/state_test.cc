@@ -15,7 +15,9 @@ std::string source_root() {
   return root ? root : ".";
 }
 
-std::string fixture(const std::string& name) { return source_root() + "/tests/fixtures/roadmap/" + name; }
+std::string fixture(const std::string& name) {
+  return source_root() + "/tests/fixtures/roadmap/" + name;
+}
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -59,7 +61,8 @@ TEST_CASE("the roadmap's complete example loads verbatim") {
 TEST_CASE("each roadmap plugin example loads as the plugins of a state document") {
   for (const auto& plugin : {"storage", "network", "systemd", "users", "firewall", "lxc", "kvm"}) {
     INFO(plugin);
-    std::string text = R"({"version": 1, "plugins": )" + read_text(fixture(std::string(plugin) + ".json")) + "}";
+    std::string text =
+        R"({"version": 1, "plugins": )" + read_text(fixture(std::string(plugin) + ".json")) + "}";
     State state = load_state_text(text, plugin);
     CHECK(state.plugin_names() == std::vector<std::string>{plugin});
     CHECK(state.section(plugin) != nullptr);
@@ -90,6 +93,20 @@ TEST_CASE("a syntax error gives line, column and the parser's reason") {
   CHECK(d.message.rfind("invalid JSON: ", 0) == 0);
 }
 
+TEST_CASE("common JSON mistakes get a hint") {
+  CHECK(only_error("{\"version\": 1,}").message ==
+        "invalid JSON: missing a name for object member (a trailing comma?)");
+  CHECK(only_error("{\"version\": 1, // no\n}").message ==
+        "invalid JSON: missing a name for object member (comments are not allowed in JSON)");
+  CHECK(only_error("{'version': 1}").message.find("need double quotes") != std::string::npos);
+  Diagnostic d = only_error("{\"metadata\": {\"name\": \"open\n}}");
+  CHECK(d.message == "invalid JSON: line break inside a string (a missing closing quote?)");
+  CHECK(d.line == 1);
+  CHECK(d.column == 28);
+  CHECK(only_error("{\"version\": 1, \"plugins\": {").message ==
+        "invalid JSON: missing a name for object member (the file ends too early)");
+}
+
 TEST_CASE("columns count characters, not bytes") {
   Diagnostic d = only_error("{\"metadata\": {\"name\": \"\xC3\xA9\xC3\xA9\"} x}");
   CHECK(d.line == 1);
@@ -107,8 +124,9 @@ TEST_CASE("a wrong type is reported with file, pointer, expected and found") {
 }
 
 TEST_CASE("schema diagnostics point at the line of the offending value") {
-  std::string text = "{\n  \"version\": 1,\n  \"plugins\": {\n    \"systemd\": {\n      \"services\": {\n"
-                     "        \"ssh\": {\"state\": \"enbled\"}\n      }\n    }\n  }\n}\n";
+  std::string text =
+      "{\n  \"version\": 1,\n  \"plugins\": {\n    \"systemd\": {\n      \"services\": {\n"
+      "        \"ssh\": {\"state\": \"enbled\"}\n      }\n    }\n  }\n}\n";
   Diagnostic d = only_error(text);
   CHECK(d.pointer == "/plugins/systemd/services/ssh/state");
   CHECK(d.line == 6);
@@ -116,7 +134,8 @@ TEST_CASE("schema diagnostics point at the line of the offending value") {
   CHECK(d.expected == "one of \"enabled\", \"disabled\", \"masked\"");
   CHECK(d.found == "\"enbled\" (did you mean \"enabled\"?)");
   CHECK(d.format() ==
-        "s.json:6:26: /plugins/systemd/services/ssh/state: expected one of \"enabled\", \"disabled\", \"masked\"; "
+        "s.json:6:26: /plugins/systemd/services/ssh/state: expected one of \"enabled\", \"disabled\", "
+        "\"masked\"; "
         "found \"enbled\" (did you mean \"enabled\"?)");
 }
 
@@ -138,7 +157,8 @@ TEST_CASE("an unknown plugin lists the known plugins") {
   Diagnostic d = only_error(R"({"version": 1, "plugins": {"netwrok": {}}})");
   CHECK(d.pointer == "/plugins/netwrok");
   CHECK(d.message ==
-        "unknown plugin \"netwrok\"; known plugins: firewall, kvm, lxc, network, packagekit, storage, systemd, users; "
+        "unknown plugin \"netwrok\"; known plugins: firewall, kvm, lxc, network, packagekit, storage, "
+        "systemd, users; "
         "did you mean \"network\"?");
 }
 
@@ -156,7 +176,8 @@ TEST_CASE("an unsupported version is named as such") {
 }
 
 TEST_CASE("a missing required key names the object and the key") {
-  Diagnostic d = only_error(R"({"version": 1, "plugins": {"storage": {"filesystems": {"/dev/sda1": {"label": "x"}}}}})");
+  Diagnostic d =
+      only_error(R"({"version": 1, "plugins": {"storage": {"filesystems": {"/dev/sda1": {"label": "x"}}}}})");
   CHECK(d.pointer == "/plugins/storage/filesystems/~1dev~1sda1");
   CHECK(d.message == "missing required key \"type\"");
 }
@@ -167,15 +188,21 @@ TEST_CASE("invalid UTF-8 is refused with the position of the bad byte") {
   CHECK(d.column == 26);
   CHECK(d.message.find("invalid UTF-8 (byte 0xff)") == 0);
 
+  d = only_error("{\"metadata\": {\"name\": \"caf\xE9\"}}");
+  CHECK(d.message.find("invalid UTF-8 (byte 0xe9)") == 0);
+  CHECK(d.column == 27);
   CHECK(only_error("{\"metadata\": {\"name\": \"\xC0\xAF\"}}").message.find("UTF-8") != std::string::npos);
-  CHECK(only_error("{\"metadata\": {\"name\": \"\xED\xA0\x80\"}}").message.find("UTF-8") != std::string::npos);
+  CHECK(only_error("{\"metadata\": {\"name\": \"\xED\xA0\x80\"}}").message.find("UTF-8") !=
+        std::string::npos);
   CHECK(only_error("{\"metadata\": {\"name\": \"\xE2\x82\"}}").message.find("UTF-8") != std::string::npos);
-  CHECK(only_error("{\"metadata\": {\"name\": \"\xF4\x90\x80\x80\"}}").message.find("UTF-8") != std::string::npos);
+  CHECK(only_error("{\"metadata\": {\"name\": \"\xF4\x90\x80\x80\"}}").message.find("UTF-8") !=
+        std::string::npos);
   CHECK(only_error(std::string("{\"version\": 1}\0", 15)).message.find("NUL") != std::string::npos);
 }
 
 TEST_CASE("nesting deeper than the limit is refused while parsing") {
-  std::string ok = R"({"version": 1, "metadata": {"tags": )" + std::string(20, '[') + std::string(20, ']') + "}}";
+  std::string ok =
+      R"({"version": 1, "metadata": {"tags": )" + std::string(20, '[') + std::string(20, ']') + "}}";
   CHECK(errors_of(ok).size() == 1);  // parses; refused by the schema, not the parser
 
   for (std::size_t depth : {65ul, 1000ul, 100000ul}) {
@@ -256,10 +283,10 @@ TEST_CASE("problems in several sections are all reported, in document order") {
   })");
   std::vector<std::string> pointers;
   for (const auto& d : ds) pointers.push_back(d.pointer);
-  CHECK(pointers == std::vector<std::string>{"/metadata/nmae", "/plugins/netwrok",
-                                             "/plugins/systemd/services/ssh/state",
-                                             "/plugins/systemd/services/cron/running", "/plugins/firewall/rules/0",
-                                             "/plugins/network/interfaces/vmbr0/type"});
+  CHECK(pointers ==
+        std::vector<std::string>{"/metadata/nmae", "/plugins/netwrok", "/plugins/systemd/services/ssh/state",
+                                 "/plugins/systemd/services/cron/running", "/plugins/firewall/rules/0",
+                                 "/plugins/network/interfaces/vmbr0/type"});
   for (const auto& d : ds) {
     INFO(d.format());
     CHECK(d.file == "s.json");

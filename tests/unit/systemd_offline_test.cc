@@ -1,8 +1,8 @@
 // The offline backend (--root DIR) on a temporary tree: the symlinks it makes must be the ones
 // `systemctl --root` (systemd 252) makes. The expected trees below were recorded from systemctl itself;
 // tests/integration/systemd/offline.sh compares against the real systemctl on every run.
-#include <catch2/catch.hpp>
 #include <stdlib.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <filesystem>
@@ -25,14 +25,17 @@ class TempRoot {
     if (!::mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
     path_ = tmpl;
     fs::create_directories(path_ / "etc/systemd/system");
-    unit("a.service", "[Unit]\nDescription=A\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
-                      "Alias=a-alias.service\n");
-    unit("b.service", "[Service]\nExecStart=/bin/true\n[Install]\nRequiredBy=b-needs.target\n"
-                      "WantedBy=multi-user.target graphical.target\nAlso=c.service\n");
+    unit("a.service",
+         "[Unit]\nDescription=A\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n"
+         "Alias=a-alias.service\n");
+    unit("b.service",
+         "[Service]\nExecStart=/bin/true\n[Install]\nRequiredBy=b-needs.target\n"
+         "WantedBy=multi-user.target graphical.target\nAlso=c.service\n");
     unit("c.service", "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=default.target\n");
     unit("static.service", "[Service]\nExecStart=/bin/true\n");
     unit("indirect.service", "[Service]\nExecStart=/bin/true\n[Install]\nAlso=c.service\n");
-    unit("t@.service", "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\nDefaultInstance=x\n");
+    unit("t@.service",
+         "[Service]\nExecStart=/bin/true %i\n[Install]\nWantedBy=multi-user.target\nDefaultInstance=x\n");
   }
   ~TempRoot() {
     std::error_code ec;
@@ -47,10 +50,13 @@ class TempRoot {
   // "etc/systemd/system/x.wants/a.service -> /lib/systemd/system/a.service", directories without an arrow.
   std::vector<std::string> etc_tree() const {
     std::vector<std::string> out;
-    for (auto it = fs::recursive_directory_iterator(path_ / "etc"); it != fs::recursive_directory_iterator(); ++it) {
+    for (auto it = fs::recursive_directory_iterator(path_ / "etc"); it != fs::recursive_directory_iterator();
+         ++it) {
       std::string rel = fs::relative(it->path(), path_).string();
-      if (it->is_symlink()) out.push_back(rel + " -> " + fs::read_symlink(it->path()).string());
-      else out.push_back(rel);
+      if (it->is_symlink())
+        out.push_back(rel + " -> " + fs::read_symlink(it->path()).string());
+      else
+        out.push_back(rel);
     }
     std::sort(out.begin(), out.end());
     return out;
@@ -67,20 +73,21 @@ TEST_CASE("offline enable makes the symlinks systemctl --root makes", "[systemd]
   auto b = make_offline_backend(root.path());
   b->enable("a.service");
   b->enable("b.service");
-  CHECK(root.etc_tree() == std::vector<std::string>{
-                               "etc/systemd",
-                               "etc/systemd/system",
-                               "etc/systemd/system/a-alias.service -> /lib/systemd/system/a.service",
-                               "etc/systemd/system/b-needs.target.requires",
-                               "etc/systemd/system/b-needs.target.requires/b.service -> /lib/systemd/system/b.service",
-                               "etc/systemd/system/default.target.wants",
-                               "etc/systemd/system/default.target.wants/c.service -> /lib/systemd/system/c.service",
-                               "etc/systemd/system/graphical.target.wants",
-                               "etc/systemd/system/graphical.target.wants/b.service -> /lib/systemd/system/b.service",
-                               "etc/systemd/system/multi-user.target.wants",
-                               "etc/systemd/system/multi-user.target.wants/a.service -> /lib/systemd/system/a.service",
-                               "etc/systemd/system/multi-user.target.wants/b.service -> /lib/systemd/system/b.service",
-                           });
+  CHECK(root.etc_tree() ==
+        std::vector<std::string>{
+            "etc/systemd",
+            "etc/systemd/system",
+            "etc/systemd/system/a-alias.service -> /lib/systemd/system/a.service",
+            "etc/systemd/system/b-needs.target.requires",
+            "etc/systemd/system/b-needs.target.requires/b.service -> /lib/systemd/system/b.service",
+            "etc/systemd/system/default.target.wants",
+            "etc/systemd/system/default.target.wants/c.service -> /lib/systemd/system/c.service",
+            "etc/systemd/system/graphical.target.wants",
+            "etc/systemd/system/graphical.target.wants/b.service -> /lib/systemd/system/b.service",
+            "etc/systemd/system/multi-user.target.wants",
+            "etc/systemd/system/multi-user.target.wants/a.service -> /lib/systemd/system/a.service",
+            "etc/systemd/system/multi-user.target.wants/b.service -> /lib/systemd/system/b.service",
+        });
   CHECK(b->unit_file_state("a.service") == "enabled");
   CHECK(b->unit_file_state("b.service") == "enabled");
   CHECK(b->unit_file_state("c.service") == "enabled");
@@ -105,15 +112,16 @@ TEST_CASE("offline disable removes what enable made, Also= units included, and e
   b->enable("t@.service");
   b->enable("t@y.service");
   b->disable("b.service");
-  CHECK(root.etc_tree() == std::vector<std::string>{
-                               "etc/systemd",
-                               "etc/systemd/system",
-                               "etc/systemd/system/a-alias.service -> /lib/systemd/system/a.service",
-                               "etc/systemd/system/multi-user.target.wants",
-                               "etc/systemd/system/multi-user.target.wants/a.service -> /lib/systemd/system/a.service",
-                               "etc/systemd/system/multi-user.target.wants/t@x.service -> /lib/systemd/system/t@.service",
-                               "etc/systemd/system/multi-user.target.wants/t@y.service -> /lib/systemd/system/t@.service",
-                           });
+  CHECK(root.etc_tree() ==
+        std::vector<std::string>{
+            "etc/systemd",
+            "etc/systemd/system",
+            "etc/systemd/system/a-alias.service -> /lib/systemd/system/a.service",
+            "etc/systemd/system/multi-user.target.wants",
+            "etc/systemd/system/multi-user.target.wants/a.service -> /lib/systemd/system/a.service",
+            "etc/systemd/system/multi-user.target.wants/t@x.service -> /lib/systemd/system/t@.service",
+            "etc/systemd/system/multi-user.target.wants/t@y.service -> /lib/systemd/system/t@.service",
+        });
   CHECK(b->unit_file_state("c.service") == "disabled");
 
   // Disabling a template takes its instances with it.
@@ -177,7 +185,8 @@ TEST_CASE("offline apply through the plugin: converges, plans to nothing, and sh
   CHECK(fs::read_symlink(root.path() / "etc/systemd/system/multi-user.target.wants/app.service") ==
         "/etc/systemd/system/app.service");
   CHECK(fs::read_symlink(root.path() / "etc/systemd/system/b.service") == "/dev/null");
-  CHECK(*sys::read_file(root.path() / "etc/systemd/system/c.service.d/10-nice.conf") == "[Service]\nNice=5\n");
+  CHECK(*sys::read_file(root.path() / "etc/systemd/system/c.service.d/10-nice.conf") ==
+        "[Service]\nNice=5\n");
 
   JsonDoc shown = plugin->query(ctx, nullptr);
   INFO(to_pretty_json(shown));
@@ -192,7 +201,8 @@ TEST_CASE("offline apply through the plugin: converges, plans to nothing, and sh
   for (const auto& a : plan(absent)) plugin->apply(ctx, a);
   CHECK(plan(absent).empty());
   CHECK_FALSE(fs::exists(root.path() / "etc/systemd/system/app.service"));
-  CHECK_FALSE(fs::exists(fs::symlink_status(root.path() / "etc/systemd/system/multi-user.target.wants/app.service")));
+  CHECK_FALSE(
+      fs::exists(fs::symlink_status(root.path() / "etc/systemd/system/multi-user.target.wants/app.service")));
   CHECK_FALSE(fs::exists(root.path() / "etc/systemd/system/timers.target.wants"));
 }
 

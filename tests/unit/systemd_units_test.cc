@@ -17,7 +17,9 @@ using namespace opdbus::systemd;
 
 namespace {
 
-JsonDoc doc(const char* text) { return parse_json(text); }
+JsonDoc doc(const char* text) {
+  return parse_json(text);
+}
 
 std::vector<Action> sorted_diff(const JsonValue& desired, const JsonValue& current) {
   auto actions = diff_section(desired, current);
@@ -85,8 +87,10 @@ class RecordingBackend : public SystemdBackend {
   void remove_path(const std::string& path) override {
     calls.push_back("remove " + path);
     for (auto it = files.begin(); it != files.end();) {
-      if (it->first == path || it->first.rfind(path + "/", 0) == 0) it = files.erase(it);
-      else ++it;
+      if (it->first == path || it->first.rfind(path + "/", 0) == 0)
+        it = files.erase(it);
+      else
+        ++it;
     }
   }
   void enable(const std::string& unit) override {
@@ -223,7 +227,8 @@ TEST_CASE("[Install] is read as systemctl reads it", "[systemd]") {
       "Also=helper.socket\n"
       "DefaultInstance=tty1\n"
       "[Service]\nWantedBy=ignored.target\n");
-  CHECK(info.wanted_by == std::vector<std::string>{"multi-user.target", "graphical.target", "default.target"});
+  CHECK(info.wanted_by ==
+        std::vector<std::string>{"multi-user.target", "graphical.target", "default.target"});
   CHECK(info.required_by == std::vector<std::string>{"a.target", "b.target"});
   CHECK(info.alias == std::vector<std::string>{"two.service"});
   CHECK(info.also == std::vector<std::string>{"helper.socket"});
@@ -321,8 +326,9 @@ TEST_CASE("diff: masked to enabled unmasks first; enabled to masked masks", "[sy
                                        "b.service": {"state": "enabled", "running": false},
                                        "c.service": {"state": "masked", "running": false}}})");
   auto actions = sorted_diff(desired, current);
-  CHECK(summaries(actions) == std::vector<std::string>{"unmask a.service", "unmask c.service", "enable a.service",
-                                                        "mask b.service", "disable c.service"});
+  CHECK(summaries(actions) == std::vector<std::string>{"unmask a.service", "unmask c.service",
+                                                       "enable a.service", "mask b.service",
+                                                       "disable c.service"});
   CHECK(actions[2].changes.at(0).before == std::optional<std::string>("\"masked\""));
   CHECK(actions[2].changes.at(0).after == std::optional<std::string>("\"enabled\""));
 }
@@ -363,7 +369,8 @@ TEST_CASE("diff: offline (no running reported) never starts, stops or restarts",
 }
 
 TEST_CASE("diff: removal runs last: stop, disable, remove, one more reload", "[systemd]") {
-  auto desired = doc(R"({"custom_units": {"old.service": {"state": "absent"}, "gone.service": {"state": "absent"},
+  auto desired =
+      doc(R"({"custom_units": {"old.service": {"state": "absent"}, "gone.service": {"state": "absent"},
                                            "new.service": {"content": "[Service]\nExecStart=/bin/new\n",
                                                            "running": true}},
                          "timers": {"old": {"state": "absent"}}})");
@@ -392,7 +399,8 @@ TEST_CASE("diff: removal runs last: stop, disable, remove, one more reload", "[s
 
 TEST_CASE("diff: an observe-only item does not cause a daemon-reload", "[systemd]") {
   auto desired = doc(R"({"custom_units": {"a.service": {"mode": "observe", "content": "new"}}})");
-  auto current = doc(R"({"custom_units": {"a.service": {"content": "old", "enabled": false, "running": false}}})");
+  auto current =
+      doc(R"({"custom_units": {"a.service": {"content": "old", "enabled": false, "running": false}}})");
   CHECK(summaries(sorted_diff(desired, current)) ==
         std::vector<std::string>{"write /etc/systemd/system/a.service"});
   // The same change applied for real needs its reload.
@@ -416,13 +424,14 @@ TEST_CASE("check: names, duplicates and impossible combinations are reported", "
   auto section = doc(R"({
     "services": {"ssh": {"state": "enabled"}, "ssh.service": {"state": "enabled"},
                  "bad name": {}, "m": {"state": "masked", "running": true},
-                 "d": {"dropins": {"x.txt": ""}}},
+                 "d": {"dropins": {"x.txt": ""}}, "masked": {"state": "masked"}},
     "timers": {"t": {"unit": "x.service"}, "u.service": {"on_calendar": "daily"},
                "multi": {"on_calendar": "daily\nhourly"}},
     "custom_units": {"static.service": {"content": "[Service]\nExecStart=/bin/true\n", "enabled": true},
                      "empty.service": {},
                      "t.timer": {"content": "[Timer]\nOnCalendar=daily\n"},
-                     "ok.service": {"state": "absent"}}})");
+                     "ok.service": {"state": "absent"},
+                     "masked.service": {"content": "[Service]\nExecStart=/bin/true\n"}}})");
   Diagnostics out;
   plugin->check(section, "s.json", "/plugins/systemd", out);
   std::vector<std::string> pointers;
@@ -435,6 +444,7 @@ TEST_CASE("check: names, duplicates and impossible combinations are reported", "
                         "/plugins/systemd/services/bad name",
                         "/plugins/systemd/services/d/dropins/x.txt",
                         "/plugins/systemd/services/m",
+                        "/plugins/systemd/services/masked",
                         "/plugins/systemd/services/ssh.service",
                         "/plugins/systemd/timers/multi/on_calendar",
                         "/plugins/systemd/timers/t",
@@ -442,11 +452,13 @@ TEST_CASE("check: names, duplicates and impossible combinations are reported", "
                     });
 
   Diagnostics none;
-  plugin->check(doc(R"({"services": {"ssh": {"state": "enabled", "running": true}},
+  plugin->check(
+      doc(R"({"services": {"ssh": {"state": "enabled", "running": true}, "docker.socket": {"state": "enabled"},
+                                     "apt-daily.timer": {"state": "disabled"}},
                         "timers": {"backup": {"on_calendar": "daily"}},
                         "custom_units": {"a.service": {"content": "[Service]\nExecStart=/bin/a\n[Install]\nWantedBy=multi-user.target\n",
                                                        "enabled": true}}})"),
-                "s.json", "/plugins/systemd", none);
+      "s.json", "/plugins/systemd", none);
   CHECK(none.empty());
 }
 
@@ -470,7 +482,8 @@ TEST_CASE("apply runs a new custom unit and timer in order, then nothing is left
                                    "start ssh.service",
                                    "start job.timer",
                                });
-  CHECK(host.backend->files.at("/etc/systemd/system/job.timer").find("OnCalendar=daily\n") != std::string::npos);
+  CHECK(host.backend->files.at("/etc/systemd/system/job.timer").find("OnCalendar=daily\n") !=
+        std::string::npos);
   CHECK(host.plan(desired).empty());
 
   // Drift behind op-dbus's back is seen and put right.
@@ -483,7 +496,8 @@ TEST_CASE("apply runs a new custom unit and timer in order, then nothing is left
   CHECK(host.plan(desired).empty());
 }
 
-TEST_CASE("apply: a failing start carries the backend's reason; enabling a static unit is an error", "[systemd]") {
+TEST_CASE("apply: a failing start carries the backend's reason; enabling a static unit is an error",
+          "[systemd]") {
   FakeHost host;
   host.backend->fail_start = "bad.service";
   auto desired = doc(R"({"custom_units": {"bad.service": {"content": "[Service]\nExecStart=/bin/false\n",
@@ -507,7 +521,8 @@ TEST_CASE("show lists services, custom units and managed timers, and plans to no
               {"getty@.service", "enabled"}, {"dbus.service", "static"},   {"app.service", "enabled"},
               {"backup.timer", "enabled"},   {"other.timer", "enabled"}};
   b.active = {"ssh.service", "app.service", "backup.timer"};
-  b.files["/etc/systemd/system/app.service"] = "[Service]\nExecStart=/bin/app\n[Install]\nWantedBy=multi-user.target\n";
+  b.files["/etc/systemd/system/app.service"] =
+      "[Service]\nExecStart=/bin/app\n[Install]\nWantedBy=multi-user.target\n";
   b.files["/etc/systemd/system/app.service.d/10-env.conf"] = "[Service]\nEnvironment=A=1\n";
   b.files["/etc/systemd/system/backup.timer"] = render_timer("backup.timer", {"daily", "", "", true});
   b.files["/etc/systemd/system/other.timer"] = "[Timer]\nOnCalendar=weekly\n";

@@ -107,12 +107,13 @@ if [ -d /run/test/lib ] && [ -n "$(ls -A /run/test/lib)" ]; then
   ldconfig
 fi
 
-rm -f /run/test/out.log /run/test/exit-code
+rm -rf /run/test/out.log /run/test/exit-code /run/test/journal.txt /run/test/artifacts
+mkdir -p /run/test/artifacts
 echo "$(date +%s)" >/run/test/started
 sync
 say "running run.sh"
 
-export OPDBUS=/usr/local/bin/op-dbus PAYLOAD=/run/test/payload
+export OPDBUS=/usr/local/bin/op-dbus PAYLOAD=/run/test/payload ARTIFACTS=/run/test/artifacts
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 chmod +x /run/test/run.sh
 # Output goes to a file first, so a daemon the script leaves running (holding its stdout) cannot stall us.
@@ -124,10 +125,16 @@ wait "$script_pid"
 rc=$?
 wait "$tail_pid"
 
+journalctl -b --no-pager -o short-monotonic >/run/test/journal.txt 2>&1
 echo "$rc" >/run/test/exit-code.tmp
 sync
 mv /run/test/exit-code.tmp /run/test/exit-code
 say "run.sh exited with $rc"
+# vm-run.sh --shell: a root shell on the console before powering off.
+if grep -qw opdbus.shell /proc/cmdline; then
+  say "root shell; exit it to power off"
+  (cd /run/test && setsid -c -w /bin/bash -l <>"$con" >&0 2>&1)
+fi
 finish
 RUNNER
 chmod 755 "$root/usr/local/libexec/op-dbus-test-run"

@@ -2,14 +2,18 @@
 # Boots a throwaway Debian 12 VM (qemu, software emulation, no network), runs a script in it, reports back.
 #
 # usage: vm-run.sh --opdbus BIN --script GUEST_SCRIPT [--payload DIR]... [--blank SIZE]... [--disks-dir DIR]
-#                  [--packages "pkg1 pkg2"] [--timeout SECONDS] [--memory MB] [--console-log FILE] [-v]
+#                  [--packages "pkg1 pkg2"] [--timeout SECONDS] [--memory MB] [--artifacts DIR]
+#                  [--kernel-args ARGS] [--shell] [-v]
 #
 # In the guest, GUEST_SCRIPT runs as root from /run/test (the payload disk) after multi-user.target, with
 #   $OPDBUS   = /usr/local/bin/op-dbus (a copy of BIN; also at /run/test/bin/op-dbus)
 #   $PAYLOAD  = /run/test/payload (each --payload DIR is copied there as payload/$(basename DIR))
+#   $ARTIFACTS = /run/test/artifacts (files the script leaves there come back with --artifacts DIR)
 # Disks: /dev/vda root (overlay on the cached image), /dev/vdb payload, /dev/vdc, /dev/vdd, ... the --blank disks.
 # With --disks-dir, the root overlay and the blank disks live there and are reused by the next call with the same
 # directory (multi-phase tests: install, reboot, check).
+# --artifacts DIR receives console.log, out.log, journal.txt (the guest's journal) and artifacts/.
+# --shell: after the script, a root shell on this terminal (no timeout); exiting it powers the guest off.
 #
 # stdout: the guest script's output. stderr: progress, and the console log's tail on failure (all of it with -v).
 # Exit status: the guest script's; 124 on timeout; 125 if the script did not run to its end (or a harness error).
@@ -28,12 +32,14 @@ disks_dir=
 extra_packages=()
 timeout_s=600
 memory=1024
-console_copy=
+artifacts_dir=
+kernel_args=
+shell=0
 verbose=0
 
 log() { echo "vm: $*" >&2; }
 die() { echo "vm: error: $*" >&2; exit 125; }
-usage() { sed -n '3,5p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 125; }
+usage() { sed -n '3,6p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 125; }
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -45,7 +51,9 @@ while [ $# -gt 0 ]; do
     --packages) read -r -a more <<<"${2:?}"; extra_packages+=("${more[@]}"); shift 2 ;;
     --timeout) timeout_s=${2:?}; shift 2 ;;
     --memory) memory=${2:?}; shift 2 ;;
-    --console-log) console_copy=${2:?}; shift 2 ;;
+    --artifacts) artifacts_dir=${2:?}; shift 2 ;;
+    --kernel-args) kernel_args=${2:?}; shift 2 ;;
+    --shell) shell=1; shift ;;
     -v|--verbose) verbose=1; shift ;;
     -h|--help) usage ;;
     *) echo "vm: unknown argument: $1" >&2; usage ;;
@@ -63,37 +71,69 @@ for t in qemu-system-x86_64 qemu-img debootstrap debugfs mkfs.ext4 flock sha256s
   command -v "$t" >/dev/null || die "$t not found (run scripts/install-deps.sh)"
 done
 
-# --- which Debian packages provide the binary's shared libraries ------------------------------------------------
-# Also collects libraries no package owns (from a build tree): those travel on the payload disk.
-unpackaged_libs=()
-lib_packages() {
-  local lib cand pkg found
-  while read -r lib; do
-    found=
-    for cand in "$lib" "/usr$lib" "${lib#/usr}" "$(readlink -f "$lib")"; do
-      [ -n "$cand" ] || continue
-      pkg=$(dpkg -S "$cand" 2>/dev/null | head -n 1 | cut -d: -f1) || true
-      if [ -n "$pkg" ]; then echo "$pkg"; found=1; break; fi
-    done
-    [ -n "$found" ] || unpackaged_libs+=("$lib")
-  done < <(ldd "$opdbus" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+# Scratch space for this run (the payload disk, the console log; the disks too without --disks-dir).
+work=$(mktemp -d "${TMPDIR:-/tmp}/opdbus-vm.XXXXXX")
+qemu_pid=
+tail_pid=
+cleanup() {
+  [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+  [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+  rm -rf "$work"
 }
-lib_pkgs_file=$(mktemp)
-lib_packages >"$lib_pkgs_file"
-mapfile -t packages < <(printf '%s\n' "${base_packages[@]}" "${extra_packages[@]}" $(cat "$lib_pkgs_file") |
-                        sort -u)
-rm -f "$lib_pkgs_file"
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- which Debian packages provide the binary's shared libraries ------------------------------------------------
+# One dpkg -S call for all of them (it is slow per call). A library is looked up under both /lib and /usr/lib
+# (merged /usr: dpkg knows each file by one of the two). Libraries no package owns (from a build tree) travel on
+# the payload disk instead.
+mapfile -t libs < <(ldd "$opdbus" 2>/dev/null | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }')
+candidates=()
+for lib in "${libs[@]}"; do
+  candidates+=("$lib" "$(readlink -f "$lib")")
+  case $lib in /usr/*) candidates+=("${lib#/usr}") ;; *) candidates+=("/usr$lib") ;; esac
+done
+owners=$work/owners
+if [ "${#candidates[@]}" -gt 0 ]; then
+  dpkg -S "${candidates[@]}" 2>/dev/null | grep -v '^diversion ' >"$owners"
+else
+  : >"$owners"
+fi
+lib_packages=()
+unpackaged_libs=()
+for lib in "${libs[@]}"; do
+  real=$(readlink -f "$lib")
+  case $lib in /usr/*) other=${lib#/usr} ;; *) other=/usr$lib ;; esac
+  pkgs=$(awk -v a="$lib" -v b="$real" -v c="$other" '
+    { i = index($0, ": /"); path = substr($0, i + 2); split(substr($0, 1, i - 1), p, ", ") }
+    path == a || path == b || path == c { for (k in p) { sub(/:.*/, "", p[k]); print p[k] } }' "$owners")
+  if [ -n "$pkgs" ]; then
+    while read -r p; do lib_packages+=("$p"); done <<<"$pkgs"
+  else
+    unpackaged_libs+=("$lib")
+  fi
+done
+mapfile -t packages < <(printf '%s\n' "${base_packages[@]}" "${extra_packages[@]}" "${lib_packages[@]}" | sort -u)
 
 # --- the cached image --------------------------------------------------------------------------------------------
 cache=${OPDBUS_CACHE_DIR:-/var/cache/op-dbus}/vm
 key=$( { printf '%s\n' "${packages[@]}"; echo ---; cat "$builder"; } | sha256sum | cut -c1-16)
+# A root disk kept in --disks-dir stays on the image it was made from, even if this call would pick another one.
+if [ -n "$disks_dir" ] && [ -f "$disks_dir/root.qcow2" ] && [ -f "$disks_dir/image-key" ]; then
+  made_from=$(cat "$disks_dir/image-key")
+  if [ "$made_from" != "$key" ]; then
+    log "note: the root disk in $disks_dir was made from image $made_from (this call alone would use $key)"
+    key=$made_from
+    [ -f "$cache/$key/.complete" ] || die "image $key, the base of $disks_dir/root.qcow2, is gone"
+  fi
+fi
 image=$cache/$key
 mkdir -p "$cache" || die "cannot create $cache"
 
 # The key's lock: exclusive while building, shared while a VM uses the image (so pruning skips it).
 exec {lock_fd}>"$cache/$key.lock"
 if [ ! -f "$image/.complete" ]; then
-  flock -x "$lock_fd"
+  flock -n -x "$lock_fd" || { log "waiting for another process building image $key..."; flock -x "$lock_fd"; }
   if [ ! -f "$image/.complete" ]; then
     mirror=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null)
     mirror=${mirror:-http://deb.debian.org/debian}
@@ -126,17 +166,6 @@ flock -s "$lock_fd"
 touch "$image/.last-used"
 
 # --- per-run disks -----------------------------------------------------------------------------------------------
-work=$(mktemp -d "${TMPDIR:-/tmp}/opdbus-vm.XXXXXX")
-qemu_pid=
-tail_pid=
-cleanup() {
-  [ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
-  [ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 disks=${disks_dir:-$work}
 mkdir -p "$disks" || die "cannot create $disks"
 disks=$(cd "$disks" && pwd)
@@ -145,6 +174,7 @@ if [ -f "$overlay" ] && [ -n "$disks_dir" ]; then
   log "reusing root disk $overlay"
 else
   qemu-img create -q -f qcow2 -F raw -b "$image/base.img" "$overlay" || die "qemu-img create failed"
+  echo "$key" >"$disks/image-key"
 fi
 
 blank_files=()
@@ -181,36 +211,52 @@ console=$work/console.log
 : >"$console"
 drives=(-drive "file=$overlay,if=virtio,format=qcow2" -drive "file=$payload,if=virtio,format=raw")
 for f in "${blank_files[@]}"; do drives+=(-drive "file=$f,if=virtio,format=raw"); done
+append="console=ttyS0 root=/dev/vda rw panic=-1 quiet"
+[ "$shell" -eq 1 ] && append+=" opdbus.shell"
+[ -n "$kernel_args" ] && append+=" $kernel_args"
+qemu=(qemu-system-x86_64 -nodefaults -m "$memory" -smp 2 -nographic -no-reboot -nic none
+      -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append" "${drives[@]}")
+# ANSI sequences (the firmware clears the screen) and carriage returns, out of what people read.
+plain() { sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/\r$//'; }
 
-log "booting (software emulation, ~30-40 s; timeout ${timeout_s} s)..."
 started=$SECONDS
-timeout -k 10 "$timeout_s" qemu-system-x86_64 \
-  -nodefaults -m "$memory" -smp 2 -nographic -no-reboot -nic none \
-  -serial "file:$console" -monitor none \
-  -kernel "$image/vmlinuz" -initrd "$image/initrd.img" \
-  -append "console=ttyS0 root=/dev/vda rw panic=-1 quiet" \
-  "${drives[@]}" </dev/null >"$work/qemu.out" 2>&1 &
-qemu_pid=$!
-if [ "$verbose" -eq 1 ]; then
-  tail -n +1 -F --pid="$qemu_pid" -s 0.2 "$console" 2>/dev/null | tr -d '\r' >&2 &
-  tail_pid=$!
+if [ "$shell" -eq 1 ]; then
+  log "booting; a root shell follows the script (Ctrl-A X kills the VM)..."
+  "${qemu[@]}" -chardev "stdio,id=s0,mux=on,signal=off,logfile=$console" -serial chardev:s0 -mon chardev=s0
+  qemu_rc=$?
+else
+  log "booting (software emulation, ~30-40 s; timeout ${timeout_s} s)..."
+  timeout -k 10 "$timeout_s" "${qemu[@]}" -serial "file:$console" -monitor none \
+    </dev/null >"$work/qemu.out" 2>&1 &
+  qemu_pid=$!
+  if [ "$verbose" -eq 1 ]; then
+    tail -n +1 -F --pid="$qemu_pid" -s 0.2 "$console" 2>/dev/null | plain >&2 &
+    tail_pid=$!
+  fi
+  wait "$qemu_pid"
+  qemu_rc=$?
+  qemu_pid=
+  [ -n "$tail_pid" ] && { wait "$tail_pid" 2>/dev/null; tail_pid=; }
 fi
-wait "$qemu_pid"
-qemu_rc=$?
-qemu_pid=
-[ -n "$tail_pid" ] && { wait "$tail_pid" 2>/dev/null; tail_pid=; }
 elapsed=$((SECONDS - started))
-[ -n "$console_copy" ] && cp "$console" "$console_copy"
 
 # --- results -------------------------------------------------------------------------------------------------------
 guest_file() { debugfs -R "cat /$1" "$payload" 2>/dev/null; }
 show_console() {
   [ "$verbose" -eq 1 ] && return
   echo "vm: ---- last 100 lines of the serial console ----" >&2
-  tail -n 100 "$console" | tr -d '\r' >&2
+  tail -n 100 "$console" | plain >&2
   echo "vm: ---- end of console ----" >&2
 }
 
+if [ -n "$artifacts_dir" ]; then
+  mkdir -p "$artifacts_dir"
+  plain <"$console" >"$artifacts_dir/console.log"
+  guest_file out.log >"$artifacts_dir/out.log"
+  guest_file journal.txt >"$artifacts_dir/journal.txt"
+  rm -rf "$artifacts_dir/artifacts"
+  debugfs -R "rdump /artifacts $artifacts_dir" "$payload" >/dev/null 2>&1
+fi
 guest_file out.log
 code=$(guest_file exit-code | tr -dc '0-9')
 

@@ -1,0 +1,123 @@
+#include "network/network_plugin.h"
+
+#include "context.h"
+#include "error.h"
+#include "network/backend.h"
+#include "network/diff.h"
+#include "network/ops.h"
+#include "network/persist.h"
+#include "network/query.h"
+
+namespace opdbus {
+namespace network {
+namespace {
+
+// The Open vSwitch bridges a document asks for.
+std::vector<std::string> ovs_bridges_in(const JsonValue& section) {
+  std::vector<std::string> out;
+  if (const JsonValue* ifs = member(section, "interfaces"); ifs && ifs->IsObject()) {
+    for (const auto& m : ifs->GetObject()) {
+      if (get_string(m.value, "type") == "ovs-bridge" && get_string(m.value, "state") != "absent") {
+        out.emplace_back(m.name.GetString(), m.name.GetStringLength());
+      }
+    }
+  }
+  return out;
+}
+
+class NetworkPlugin : public Plugin {
+ public:
+  explicit NetworkPlugin(BackendFactory factory) : factory_(std::move(factory)) {}
+
+  std::string_view name() const override { return "network"; }
+  std::string_view summary() const override {
+    return "links, bridges, VLANs, bonds, OVS, addresses, routes, DNS";
+  }
+  std::vector<std::string> after() const override { return {"packagekit"}; }
+
+  Probe probe(Context& ctx) override {
+    Probe p;
+    try {
+      auto b = factory_(ctx);
+      p.detail = b->describe();
+      Probe::Part ovs;
+      ovs.name = "ovs";
+      if (auto why = b->ovs_unavailable()) {
+        ovs.available = false;
+        ovs.reason = *why;
+      }
+      p.parts.push_back(ovs);
+    } catch (const Error& e) {
+      p.available = false;
+      p.detail = e.what();
+    }
+    return p;
+  }
+
+  void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,
+             Diagnostics& out) const override {
+    check_section(section, file, section_pointer, out);
+  }
+
+  JsonDoc query(Context& ctx, const JsonValue* desired) override {
+    auto b = factory_(ctx);
+    if (!b->live()) {
+      if (!desired) {
+        // The tree's network is what it will apply at boot.
+        if (auto text = b->read_file(kDocumentPath)) {
+          if (auto section = persisted_section(*text)) return std::move(*section);
+        }
+        return parse_json("{}");
+      }
+      JsonDoc out = section_as_applied(*desired);
+      out.AddMember("persisted", persisted_json(read_persisted(*b), out.GetAllocator()), out.GetAllocator());
+      return out;
+    }
+    bool with_ovs = true;
+    if (desired) {
+      auto asked = ovs_bridges_in(*desired);
+      with_ovs = !asked.empty();
+      if (with_ovs) {
+        if (auto why = b->ovs_unavailable()) {
+          throw Error(ErrorKind::Unavailable,
+                      "the document asks for Open vSwitch bridge " + asked.front() + ", but " + *why);
+        }
+      }
+    }
+    HostState st = b->host(with_ovs);
+    JsonDoc out = section_from_host(st, desired == nullptr);
+    if (desired) out.AddMember("persisted", persisted_json(read_persisted(*b), out.GetAllocator()), out.GetAllocator());
+    return out;
+  }
+
+  std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
+    return diff_section(desired, current);
+  }
+
+  void apply(Context& ctx, const Action& action) override {
+    auto b = factory_(ctx);
+    apply_action(*b, action);
+  }
+
+  std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
+    return take_checkpoint(ctx, factory_, actions);
+  }
+
+ private:
+  BackendFactory factory_;
+};
+
+}  // namespace
+
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory) { return std::make_unique<NetworkPlugin>(std::move(factory)); }
+
+}  // namespace network
+
+std::unique_ptr<Plugin> make_network_plugin() {
+  return network::make_plugin([](Context& ctx) -> std::unique_ptr<network::NetworkBackend> {
+    if (ctx.offline()) return network::make_offline_backend(ctx);
+    return network::make_live_backend(ctx);
+  });
+}
+
+}  // namespace opdbus

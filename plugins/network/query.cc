@@ -1,0 +1,232 @@
+#include "network/query.h"
+
+#include <algorithm>
+
+namespace opdbus::network {
+namespace {
+
+constexpr uint8_t kProtoRedirect = 1, kProtoKernel = 2, kProtoRa = 9, kProtoDhcp = 16;
+constexpr uint8_t kUnicast = 1;
+constexpr unsigned kScopeLink = 253;
+constexpr unsigned kArpEther = 1;
+
+int family_number(int af) { return af == 10 ? 6 : 4; }  // AF_INET6 is 10 on Linux
+
+bool is_default(const sys::RouteInfo& r) { return r.destination == "0.0.0.0/0" || r.destination == "::/0"; }
+
+JsonValue strings(const std::vector<std::string>& v, JsonAlloc& a) {
+  JsonValue arr(rapidjson::kArrayType);
+  for (const auto& s : v) arr.PushBack(str_value(s, a), a);
+  return arr;
+}
+
+}  // namespace
+
+bool route_is_noise(const sys::RouteInfo& r) {
+  if (r.protocol == kProtoKernel || r.protocol == kProtoRedirect || r.protocol == kProtoRa ||
+      r.protocol == kProtoDhcp) {
+    return true;
+  }
+  if (r.type != kUnicast || r.table == 255 || r.nexthops > 1) return true;
+  if (r.destination.rfind("fe80:", 0) == 0 || r.destination.rfind("ff00:", 0) == 0) return true;
+  return false;
+}
+
+bool address_is_config(const sys::AddressInfo& a) {
+  if (!a.permanent()) return false;
+  if (family_number(a.family) == 6 && a.scope == kScopeLink) return false;
+  return true;
+}
+
+std::string link_type(const sys::LinkInfo& link, const std::optional<std::vector<sys::OvsBridge>>& ovs) {
+  const std::string& k = link.kind;
+  if (k == "bridge" || k == "veth" || k == "vlan" || k == "bond" || k == "dummy") return k;
+  if (k == "openvswitch") {
+    if (ovs && std::any_of(ovs->begin(), ovs->end(), [&](const sys::OvsBridge& b) { return b.name == link.name; })) {
+      return "ovs-bridge";
+    }
+    return "";
+  }
+  if (k.empty() && link.arptype == kArpEther) return "ethernet";
+  return "";
+}
+
+JsonDoc section_from_host(const HostState& st, bool show) {
+  JsonDoc doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  std::map<int, const sys::LinkInfo*> by_index;
+  for (const auto& l : st.links) by_index[l.index] = &l;
+  auto name_of = [&](int index) -> std::string {
+    auto it = by_index.find(index);
+    return it == by_index.end() ? std::string() : it->second->name;
+  };
+  std::map<std::string, std::vector<std::string>> ovs_ports;
+  if (st.ovs) {
+    for (const auto& b : *st.ovs) ovs_ports[b.name] = b.ports;
+  }
+
+  // Default gateways: per link, the first default route with the kernel's default metric (IPv4 before IPv6);
+  // the others stay in "routes".
+  std::vector<bool> consumed(st.routes.size(), false);
+  std::map<std::string, std::string> gateways;
+  for (int fam : {4, 6}) {
+    for (size_t i = 0; i < st.routes.size(); ++i) {
+      const auto& r = st.routes[i];
+      if (route_is_noise(r) || !is_default(r) || r.gateway.empty() || r.table != kMainTable || !r.oif) continue;
+      if (family_number(r.family) != fam || r.metric != default_metric(fam)) continue;
+      std::string dev = name_of(r.oif);
+      if (dev.empty() || gateways.count(dev) || st.dhcp.count(dev)) continue;
+      gateways[dev] = r.gateway;
+      consumed[i] = true;
+    }
+  }
+
+  std::vector<const sys::LinkInfo*> links;
+  for (const auto& l : st.links) links.push_back(&l);
+  std::sort(links.begin(), links.end(), [](auto* l, auto* r) { return l->name < r->name; });
+
+  JsonValue interfaces(rapidjson::kObjectType);
+  JsonValue bonds(rapidjson::kObjectType);
+  for (const auto* l : links) {
+    if (show && (l->name == "lo" || (l->kind == "openvswitch" && l->name == "ovs-system"))) continue;
+    JsonValue o(rapidjson::kObjectType);
+    const std::string type = link_type(*l, st.ovs);
+    if (!type.empty()) o.AddMember("type", str_value(type, a), a);
+    o.AddMember("state", rapidjson::StringRef(l->up ? "up" : "down"), a);
+    o.AddMember("mtu", static_cast<int64_t>(l->mtu), a);
+    bool derived_mac = type == "bridge" || type == "bond" || type == "vlan" || type == "ovs-bridge";
+    if (!l->mac.empty() && !(show && derived_mac)) o.AddMember("mac", str_value(l->mac, a), a);
+    if (!l->alias.empty()) o.AddMember("comment", str_value(l->alias, a), a);
+
+    std::vector<std::string> members;
+    for (const auto* m : links) {
+      if (m->master == l->index) members.push_back(m->name);
+    }
+    if (type == "bridge") {
+      o.AddMember("bridge_ports", strings(members, a), a);
+      JsonValue opts(rapidjson::kObjectType);
+      if (l->stp_state) opts.AddMember("stp", *l->stp_state != 0, a);
+      if (l->vlan_filtering) opts.AddMember("vlan_filtering", *l->vlan_filtering != 0, a);
+      if (opts.MemberCount()) o.AddMember("bridge_options", opts, a);
+    } else if (type == "ovs-bridge") {
+      o.AddMember("bridge_ports", strings(ovs_ports[l->name], a), a);
+    } else if (type == "bond") {
+      JsonValue b(rapidjson::kObjectType);
+      b.AddMember("slaves", strings(members, a), a);
+      if (l->bond_mode) b.AddMember("mode", str_value(sys::bond_mode_name(*l->bond_mode), a), a);
+      bonds.AddMember(str_value(l->name, a), b, a);
+    } else if (type == "vlan") {
+      if (l->vlan_id) o.AddMember("id", static_cast<int64_t>(*l->vlan_id), a);
+      std::string parent = l->link_elsewhere ? "" : name_of(l->link);
+      if (!parent.empty()) o.AddMember("parent", str_value(parent, a), a);
+    } else if (type == "veth") {
+      std::string peer = l->link_elsewhere ? "" : name_of(l->link);
+      if (!peer.empty()) o.AddMember("peer", str_value(peer, a), a);
+    }
+
+    bool dhcp = st.dhcp.count(l->name) > 0;
+    if (dhcp) o.AddMember("dhcp", true, a);
+    std::vector<std::string> addrs;
+    if (!dhcp) {
+      for (const auto& ad : st.addresses) {
+        if (ad.index != l->index || !address_is_config(ad)) continue;
+        if (auto c = canonical_cidr(ad.address)) addrs.push_back(*c);
+      }
+    }
+    if (addrs.size() == 1) o.AddMember("address", str_value(addrs[0], a), a);
+    else if (!addrs.empty() || !show) o.AddMember("addresses", strings(addrs, a), a);
+    if (auto g = gateways.find(l->name); g != gateways.end()) o.AddMember("gateway", str_value(g->second, a), a);
+    if (auto d = st.dns.find(l->name); d != st.dns.end() && !d->second.empty()) {
+      o.AddMember("dns", strings(d->second, a), a);
+    }
+    interfaces.AddMember(str_value(l->name, a), o, a);
+  }
+  doc.AddMember("interfaces", interfaces, a);
+  if (bonds.MemberCount() || !show) doc.AddMember("bonds", bonds, a);
+
+  std::vector<const sys::RouteInfo*> routes;
+  for (size_t i = 0; i < st.routes.size(); ++i) {
+    const auto& r = st.routes[i];
+    if (consumed[i] || route_is_noise(r)) continue;
+    std::string dev = name_of(r.oif);
+    if (!dev.empty() && st.dhcp.count(dev)) continue;
+    if (show && dev == "lo") continue;
+    routes.push_back(&r);
+  }
+  std::sort(routes.begin(), routes.end(), [](auto* l, auto* r) {
+    return std::tie(l->table, l->family, l->destination, l->metric, l->gateway, l->oif) <
+           std::tie(r->table, r->family, r->destination, r->metric, r->gateway, r->oif);
+  });
+  JsonValue rlist(rapidjson::kArrayType);
+  for (const auto* r : routes) {
+    int fam = family_number(r->family);
+    JsonValue o(rapidjson::kObjectType);
+    std::string dst = r->destination == "0.0.0.0/0" ? "default" : r->destination;
+    o.AddMember("destination", str_value(dst, a), a);
+    if (!r->gateway.empty()) o.AddMember("gateway", str_value(r->gateway, a), a);
+    std::string dev = name_of(r->oif);
+    if (!dev.empty()) o.AddMember("device", str_value(dev, a), a);
+    if (static_cast<int64_t>(r->metric) != default_metric(fam)) o.AddMember("metric", static_cast<int64_t>(r->metric), a);
+    if (r->table != kMainTable) o.AddMember("table", static_cast<int64_t>(r->table), a);
+    rlist.PushBack(o, a);
+  }
+  if (!rlist.Empty() || !show) doc.AddMember("routes", rlist, a);
+  return doc;
+}
+
+JsonDoc section_as_applied(const JsonValue& desired) {
+  JsonDoc out(rapidjson::kObjectType);
+  auto& a = out.GetAllocator();
+  Section s = parse_section(desired);
+  for (const char* key : {"interfaces", "bonds"}) {
+    JsonValue obj(rapidjson::kObjectType);
+    if (const JsonValue* in = member(desired, key); in && in->IsObject()) {
+      for (const auto& m : in->GetObject()) {
+        std::string name(m.name.GetString(), m.name.GetStringLength());
+        std::string state = desired_state(s, name);
+        if (state == "absent") continue;
+        JsonValue copy(m.value, a);
+        if (std::string_view(key) == "interfaces") {
+          copy.RemoveMember("mode");
+          copy.RemoveMember("state");
+          copy.AddMember("state", str_value(state, a), a);
+        }
+        obj.AddMember(str_value(name, a), copy, a);
+      }
+    }
+    out.AddMember(rapidjson::StringRef(key), obj, a);
+  }
+  // Bonds named only under "bonds" have their state under "interfaces" in the host's shape.
+  for (const auto& [name, b] : s.bonds) {
+    if (desired_state(s, name) == "absent" || out["interfaces"].HasMember(name.c_str())) continue;
+    JsonValue o(rapidjson::kObjectType);
+    o.AddMember("type", "bond", a);
+    o.AddMember("state", str_value(desired_state(s, name), a), a);
+    out["interfaces"].AddMember(str_value(name, a), o, a);
+  }
+  JsonValue routes(rapidjson::kArrayType);
+  if (const JsonValue* in = member(desired, "routes"); in && in->IsArray()) {
+    for (const auto& r : in->GetArray()) {
+      if (get_string(r, "state") == "absent") continue;
+      JsonValue copy(r, a);
+      copy.RemoveMember("mode");
+      copy.RemoveMember("state");
+      routes.PushBack(copy, a);
+    }
+  }
+  out.AddMember("routes", routes, a);
+  return out;
+}
+
+JsonValue persisted_json(const Persisted& p, JsonAlloc& a) {
+  JsonValue o(rapidjson::kObjectType);
+  if (p.document) o.AddMember("document", str_value(*p.document, a), a);
+  if (p.interfaces) o.AddMember("interfaces", str_value(*p.interfaces, a), a);
+  o.AddMember("ifupdown", p.ifupdown, a);
+  if (p.unit_file) o.AddMember("unit_file", str_value(*p.unit_file, a), a);
+  if (p.shipped_unit) o.AddMember("shipped_unit", str_value(*p.shipped_unit, a), a);
+  if (p.unit_link) o.AddMember("unit_link", str_value(*p.unit_link, a), a);
+  return o;
+}
+
+}  // namespace opdbus::network

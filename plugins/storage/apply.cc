@@ -1,0 +1,349 @@
+#include "storage/apply.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <set>
+
+#include "error.h"
+#include "storage/fstab.h"
+#include "storage/model.h"
+#include "storage/query.h"
+#include "storage/size.h"
+
+namespace opdbus::storage {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string must_resolve(StorageHost& host, const std::string& spec) {
+  auto dev = host.resolve(spec);
+  if (!dev) throw Error(ErrorKind::InvalidArgument, spec + ": no such block device");
+  return *dev;
+}
+
+std::string canonical(const std::string& p) {
+  std::error_code ec;
+  fs::path r = fs::canonical(p, ec);
+  return ec ? p : r.string();
+}
+
+std::string normal_path(const std::string& p) {
+  std::string s = fs::path(p).lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+std::string kernel_name(const std::string& dev) { return fs::path(canonical(dev)).filename().string(); }
+
+// Refuses to touch a device (or, for a disk, any of its partitions) that is mounted.
+void refuse_if_mounted(StorageHost& host, const std::vector<std::string>& devices, const std::string& doing) {
+  std::set<std::string> names;
+  for (const auto& d : devices) names.insert(canonical(d));
+  for (const auto& m : host.mounts()) {
+    if (m.source.empty() || m.source[0] != '/') continue;
+    std::string src = canonical(m.source);
+    if (names.count(src)) {
+      throw Error(ErrorKind::Conflict, src + " is mounted on " + m.target + "; refusing to " + doing);
+    }
+  }
+}
+
+std::vector<std::string> partitions_of(StorageHost& host, const std::string& disk) {
+  std::vector<std::string> out;
+  std::string name = kernel_name(disk);
+  for (const auto& b : host.block_devices()) {
+    if (b.partition && b.parent == name) out.push_back(b.path);
+  }
+  return out;
+}
+
+std::string label_of(const std::optional<std::string>& table) {
+  if (!table) return "";
+  return *table == "dos" ? "msdos" : *table;
+}
+
+void apply_partition(StorageHost& host, const JsonValue& p) {
+  const std::string key = get_string(p, "device");
+  const std::string dev = must_resolve(host, key);
+  sys::PartitionTable t = host.read_table(dev);
+
+  // The plan was made for a disk that looked like this; if it changed since, plan again.
+  const JsonValue* expect = member(p, "expect_table");
+  std::string want_table = expect && expect->IsString() ? expect->GetString() : "";
+  std::vector<int> want_parts, have_parts;
+  for (const auto& n : (*member(p, "expect_partitions")).GetArray()) want_parts.push_back(n.GetInt());
+  for (const auto& e : t.partitions) have_parts.push_back(e.number);
+  std::sort(want_parts.begin(), want_parts.end());
+  if (label_of(t.label) != want_table || want_parts != have_parts) {
+    throw Error(ErrorKind::Conflict, key + " changed since the plan was made (partition table " +
+                                         (t.label ? label_of(t.label) : "none") + "); nothing was changed: plan again");
+  }
+  const bool new_table = get_bool(p, "new_table");
+
+  sys::TableEdit edit;
+  const std::string table = get_string(p, "table");
+  if (new_table) edit.new_label = table == "msdos" ? "dos" : table;
+  for (const auto& n : (*member(p, "delete")).GetArray()) edit.remove.push_back(n.GetInt());
+  std::vector<int> created;
+  for (const auto& c : (*member(p, "create")).GetArray()) {
+    sys::NewPartition np;
+    np.number = static_cast<int>(get_int(c, "number"));
+    if (member(c, "start")) np.start = static_cast<uint64_t>(get_int(c, "start"));
+    if (member(c, "size")) {
+      np.size = static_cast<uint64_t>(get_int(c, "size"));
+    } else if (member(c, "percent")) {
+      np.size = *Size::of_percent(static_cast<int>(get_int(c, "percent"))).resolve(t.device_size);
+    }
+    np.type = get_string(c, "type");
+    if (member(c, "label")) np.name = get_string(c, "label");
+    edit.add.push_back(np);
+    created.push_back(np.number);
+  }
+  for (const auto& m : (*member(p, "modify")).GetArray()) {
+    sys::PartitionChange pc;
+    pc.number = static_cast<int>(get_int(m, "number"));
+    pc.type = get_string(m, "type");
+    if (member(m, "label")) pc.name = get_string(m, "label");
+    edit.change.push_back(pc);
+  }
+
+  // Never rewrite what a mounted filesystem lives on.
+  if (new_table) {
+    auto parts = partitions_of(host, dev);
+    parts.push_back(dev);
+    refuse_if_mounted(host, parts, "repartition " + key);
+  } else if (!edit.remove.empty()) {
+    std::vector<std::string> nodes;
+    for (int n : edit.remove) {
+      if (auto node = host.partition_node(dev, n)) nodes.push_back(*node);
+    }
+    refuse_if_mounted(host, nodes, "delete partitions of " + key);
+  }
+  host.write_table(dev, edit);
+  host.settle(dev, created);
+}
+
+std::vector<std::string> mkfs_args(const std::string& type, const std::string& label, const std::string& uuid) {
+  std::vector<std::string> a;
+  if (type == "btrfs") {
+    a = {"mkfs.btrfs", "-q"};
+    if (!label.empty()) a.insert(a.end(), {"-L", label});
+    if (!uuid.empty()) a.insert(a.end(), {"-U", uuid});
+  } else if (type == "ext4") {
+    // -F: proceed on a whole device or an image file without asking (the safety check was ours).
+    a = {"mkfs.ext4", "-q", "-F"};
+    if (!label.empty()) a.insert(a.end(), {"-L", label});
+    if (!uuid.empty()) a.insert(a.end(), {"-U", uuid});
+  } else if (type == "xfs") {
+    a = {"mkfs.xfs", "-q"};
+    if (!label.empty()) a.insert(a.end(), {"-L", label});
+    if (!uuid.empty()) a.insert(a.end(), {"-m", "uuid=" + uuid});
+  } else if (type == "vfat") {
+    // -I: allow a whole, unpartitioned device.
+    a = {"mkfs.vfat", "-I"};
+    if (!label.empty()) a.insert(a.end(), {"-n", label});
+    if (!uuid.empty()) {
+      std::string id = uuid;
+      id.erase(std::remove(id.begin(), id.end(), '-'), id.end());
+      a.insert(a.end(), {"-i", id});
+    }
+  } else if (type == "swap") {
+    a = {"mkswap"};
+    if (!label.empty()) a.insert(a.end(), {"-L", label});
+    if (!uuid.empty()) a.insert(a.end(), {"-U", uuid});
+  } else {
+    throw Error(ErrorKind::NotSupported, "cannot create a " + type + " filesystem");
+  }
+  return a;
+}
+
+void apply_mkfs(StorageHost& host, const JsonValue& p) {
+  const std::string key = get_string(p, "device");
+  const std::string dev = must_resolve(host, key);
+  const JsonValue* expect_v = member(p, "expect");
+  std::string expect = expect_v && expect_v->IsString() ? expect_v->GetString() : "";
+  std::string found = signature_type(host.probe(dev));
+  if (found != expect) {
+    throw Error(ErrorKind::Conflict,
+                key + ": found " + (found.empty() ? "nothing" : found) + " where the plan saw " +
+                    (expect.empty() ? "nothing" : expect) + "; nothing was changed: plan again");
+  }
+  refuse_if_mounted(host, {dev}, "create a filesystem on " + key);
+  if (!found.empty()) {
+    if (!get_bool(p, "wipe")) throw Error(ErrorKind::Bug, key + ": mkfs over " + found + " was not destructive");
+    host.wipe(dev);
+  }
+  std::vector<std::string> options;
+  if (const JsonValue* o = member(p, "options"); o && o->IsArray()) {
+    for (const auto& v : o->GetArray()) options.emplace_back(v.GetString(), v.GetStringLength());
+  }
+  host.run(mkfs_command(dev, get_string(p, "type"), get_string(p, "label"), get_string(p, "uuid"), options));
+}
+
+void apply_relabel(StorageHost& host, const JsonValue& p) {
+  const std::string key = get_string(p, "device");
+  const std::string dev = must_resolve(host, key);
+  const std::string type = get_string(p, "type");
+  const std::string label = get_string(p, "label");
+  std::string found = host.probe(dev).type;
+  if (found != type) {
+    throw Error(ErrorKind::Conflict, key + ": found " + (found.empty() ? "nothing" : found) + ", not " + type +
+                                         "; nothing was changed: plan again");
+  }
+  std::string mounted_on;
+  for (const auto& m : host.mounts()) {
+    if (!m.source.empty() && canonical(m.source) == dev) mounted_on = m.target;
+  }
+  if (type == "btrfs") {
+    // btrfs-progs wants the mount point of a mounted filesystem, the device of an unmounted one.
+    host.run({"btrfs", "filesystem", "label", mounted_on.empty() ? dev : mounted_on, label});
+  } else if (type == "ext4") {
+    host.run({"e2label", dev, label});
+  } else if (type == "xfs") {
+    if (!mounted_on.empty()) {
+      throw Error(ErrorKind::BackendError, key + ": xfs relabels only while unmounted (mounted on " +
+                                               mounted_on + ")");
+    }
+    host.run({"xfs_admin", "-L", label, dev});
+  } else if (type == "vfat") {
+    host.run({"fatlabel", dev, label});
+  } else if (type == "swap") {
+    host.run({"swaplabel", "-L", label, dev});
+  } else {
+    throw Error(ErrorKind::NotSupported, "cannot relabel " + type);
+  }
+}
+
+void apply_subvolume(StorageHost& host, const JsonValue& p) {
+  const std::string key = get_string(p, "device");
+  const std::string dev = must_resolve(host, key);
+  std::string found = host.probe(dev).type;
+  if (found != "btrfs") {
+    throw Error(ErrorKind::InvalidArgument, key + ": holds " + (found.empty() ? "no filesystem" : found) +
+                                                ", not btrfs");
+  }
+  const std::string name = get_string(p, "name");
+  if (get_string(p, "state") == "absent") host.delete_subvolume(dev, name);
+  else host.create_subvolume(dev, name);
+}
+
+int passno_for(const std::string& target, const std::string& fstype) {
+  if (fstype == "btrfs" || fstype == "xfs" || fstype == "swap") return 0;
+  return target == "/" ? 1 : 2;
+}
+
+void apply_mount(StorageHost& host, const JsonValue& p) {
+  const std::string target = get_string(p, "target");
+  const std::string state = get_string(p, "state", "mounted");
+  const bool in_fstab = get_bool(p, "fstab", true);
+  const std::string host_target = normal_path(host.host_path(target));
+  std::optional<std::string> subvol;
+  if (member(p, "subvol")) subvol = get_string(p, "subvol");
+  std::vector<std::string> options;
+  if (const JsonValue* o = member(p, "options"); o && o->IsArray()) {
+    for (const auto& v : o->GetArray()) options.emplace_back(v.GetString(), v.GetStringLength());
+  }
+
+  const sys::MountInfo* on_top = nullptr;
+  auto live = host.mounts();
+  for (const auto& l : live) {
+    if (normal_path(l.target) == host_target) on_top = &l;
+  }
+  auto write_fstab = [&](const std::string& updated, const std::string& before) {
+    if (updated != before) host.write_file("/etc/fstab", updated);
+  };
+  const std::string fstab_text = host.read_file("/etc/fstab").value_or("");
+
+  if (state == "absent") {
+    if (on_top) host.unmount(host_target);
+    write_fstab(fstab_remove(fstab_text, target), fstab_text);
+    return;
+  }
+
+  const std::string device = get_string(p, "device");
+  const std::string dev = must_resolve(host, device);
+  sys::Signature sig = host.probe(dev);
+  std::string fstype = get_string(p, "fstype", sig.type);
+  if (fstype.empty()) throw Error(ErrorKind::InvalidArgument, device + ": holds no filesystem to mount");
+  std::vector<std::string> mount_opts;
+  if (subvol) mount_opts.push_back("subvol=" + *subvol);
+  mount_opts.insert(mount_opts.end(), options.begin(), options.end());
+
+  auto live_subvol = [](const sys::MountInfo& m) -> std::optional<std::string> {
+    if (m.fstype != "btrfs") return std::nullopt;
+    std::string s = normalise_subvol(m.root);
+    if (s.empty()) return std::nullopt;
+    return s;
+  };
+  bool ours = on_top && !on_top->source.empty() && canonical(on_top->source) == dev && live_subvol(*on_top) == subvol;
+
+  if (state == "mounted") {
+    if (on_top && !ours) {
+      throw Error(ErrorKind::Conflict, target + ": " + on_top->source +
+                                           (live_subvol(*on_top) ? " (subvolume " + *live_subvol(*on_top) + ")" : "") +
+                                           " is mounted there; unmount it first");
+    }
+    if (!on_top) {
+      host.make_directory(host_target);
+      host.mount(dev, host_target, fstype, join_options(mount_opts));
+    } else {
+      std::optional<std::string> ignored;
+      auto have = split_options(on_top->options, &ignored);
+      bool missing = false;
+      for (const auto& o : options) {
+        if (!userspace_mount_option(o) && std::find(have.begin(), have.end(), o) == have.end()) missing = true;
+      }
+      if (missing) host.remount(host_target, join_options(options));
+    }
+  } else if (state == "unmounted" && ours) {
+    host.unmount(host_target);
+  }
+
+  if (!in_fstab) {
+    write_fstab(fstab_remove(fstab_text, target), fstab_text);
+    return;
+  }
+  FstabEntry e;
+  e.spec = sig.uuid.empty() ? device : "UUID=" + sig.uuid;
+  e.target = target;
+  e.fstype = fstype;
+  e.options = mount_opts.empty() ? "defaults" : join_options(mount_opts);
+  e.freq = 0;
+  e.passno = passno_for(target, fstype);
+  // An entry that already says the same thing keeps its line (and its spacing).
+  std::vector<FstabEntry> same_target;
+  for (const auto& x : parse_fstab(fstab_text)) {
+    if (normal_path(x.target) == normal_path(target)) same_target.push_back(x);
+  }
+  if (same_target.size() == 1) {
+    const FstabEntry& x = same_target.front();
+    std::optional<std::string> xs;
+    auto xo = split_options(x.options, &xs);
+    bool same_dev = x.spec == e.spec || x.spec == device || host.resolve(x.spec) == dev;
+    if (same_dev && x.fstype == fstype && xs == subvol && same_options(xo, options)) return;
+  }
+  write_fstab(fstab_set(fstab_text, target, format_fstab_line(e)), fstab_text);
+}
+
+}  // namespace
+
+std::vector<std::string> mkfs_command(const std::string& device, const std::string& type, const std::string& label,
+                                      const std::string& uuid, const std::vector<std::string>& options) {
+  std::vector<std::string> a = mkfs_args(type, label, uuid);
+  a.insert(a.end(), options.begin(), options.end());
+  a.push_back(device);
+  return a;
+}
+
+void apply_action(StorageHost& host, const Action& action) {
+  JsonDoc p = parse_json(action.payload);
+  const std::string kind = get_string(p, "kind");
+  if (kind == "partition") apply_partition(host, p);
+  else if (kind == "mkfs") apply_mkfs(host, p);
+  else if (kind == "relabel") apply_relabel(host, p);
+  else if (kind == "subvolume") apply_subvolume(host, p);
+  else if (kind == "mount") apply_mount(host, p);
+  else throw Error(ErrorKind::Bug, "unknown storage action payload kind '" + kind + "'");
+}
+
+}  // namespace opdbus::storage
