@@ -12,7 +12,8 @@ build=(build-essential g++ meson ninja-build pkg-config git
 fuzz=(clang libclang-rt-14-dev)
 # What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
 runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
-         btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping)
+         btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping
+         qemu-system-x86 qemu-utils)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2

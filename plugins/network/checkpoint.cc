@@ -68,6 +68,19 @@ class NetworkCheckpoint : public Checkpoint {
 
   void record(NetworkBackend& b) {
     before_ = b.host(with_ovs_);
+    // Deleting a link takes its VLANs along and frees its ports: those are part of what is restored too.
+    for (bool grew = true; grew;) {
+      grew = false;
+      for (const auto& l : before_.links) {
+        if (touched_.count(l.name)) continue;
+        std::string master = name_of(before_.links, l.master);
+        std::string parent = l.kind == "vlan" && !l.link_elsewhere ? name_of(before_.links, l.link) : "";
+        if ((!master.empty() && touched_.count(master)) || (!parent.empty() && touched_.count(parent))) {
+          touched_.insert(l.name);
+          grew = true;
+        }
+      }
+    }
     if (dns_) {
       dns_mode_ = b.dns_mode();
       if (dns_mode_ == "file") resolv_conf_ = b.read_file(kResolvConf);
@@ -113,12 +126,12 @@ class NetworkCheckpoint : public Checkpoint {
   }
 
   void remove_new_links(NetworkBackend& b) {
-    HostState now = b.host(with_ovs_);
-    // VLANs first: deleting a parent takes its VLANs along, which would make their deletion fail.
+    // VLANs first: deleting a parent takes its VLANs along. Read again before each deletion: a veth goes with
+    // its peer.
     for (int pass = 0; pass < 2; ++pass) {
-      now = b.host(with_ovs_);
       for (const auto& name : touched_) {
         if (find_link(before_.links, name)) continue;
+        HostState now = b.host(with_ovs_);
         const sys::LinkInfo* l = find_link(now.links, name);
         if (!l || (pass == 0) != (l->kind == "vlan")) continue;
         bool ovs_bridge = now.ovs && std::any_of(now.ovs->begin(), now.ovs->end(),
@@ -134,8 +147,8 @@ class NetworkCheckpoint : public Checkpoint {
   void recreate_links(NetworkBackend& b) {
     // Parents before the VLANs on them.
     for (int pass = 0; pass < 2; ++pass) {
-      HostState now = b.host(false);
       for (const auto& name : touched_) {
+        HostState now = b.host(false);
         const sys::LinkInfo* was = find_link(before_.links, name);
         if (!was || find_link(now.links, name) || was_ovs_bridge(name)) continue;
         if ((pass == 1) != (was->kind == "vlan")) continue;
@@ -298,10 +311,14 @@ class NetworkCheckpoint : public Checkpoint {
     };
     put(kDocumentPath, persisted_.document);
     if (persisted_.ifupdown) put(kInterfacesPath, persisted_.interfaces);
-    put(kUnitPath, persisted_.unit_file);
-    if (b.read_link(kWantsLink) != persisted_.unit_link) {
-      if (persisted_.unit_link) b.make_link(kWantsLink, *persisted_.unit_link);
-      else b.remove_file(kWantsLink);
+    for (const auto& name : kUnitNames) {
+      UnitFiles was;
+      if (auto it = persisted_.units.find(name); it != persisted_.units.end()) was = it->second;
+      put(unit_path(name).c_str(), was.file);
+      if (b.read_link(wants_link(name)) != was.link) {
+        if (was.link) b.make_link(wants_link(name), *was.link);
+        else b.remove_file(wants_link(name));
+      }
     }
   }
 

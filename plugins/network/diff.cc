@@ -518,18 +518,25 @@ class Differ {
     std::vector<Change> changes;
     std::vector<std::string> what;
     Payload p("persist");
+    const Persisted& have = *c_.persisted;
+    auto unit_of = [&](const std::string& path) -> const UnitFiles* {
+      for (const auto& [name, f] : have.units) {
+        if (path == unit_path(name) || path == wants_link(name)) return &f;
+      }
+      return nullptr;
+    };
     for (const auto& [path, content] : plan.write) {
       std::optional<std::string> before;
-      if (path == kDocumentPath) before = c_.persisted->document;
-      else if (path == kInterfacesPath) before = c_.persisted->interfaces;
-      else if (path == kUnitPath) before = c_.persisted->unit_file;
+      if (path == kDocumentPath) before = have.document;
+      else if (path == kInterfacesPath) before = have.interfaces;
+      else if (const UnitFiles* u = unit_of(path)) before = u->file;
       changes.push_back({path, size_text(before), size_text(content)});
       what.push_back("write " + path);
     }
     for (const auto& [path, target] : plan.links) {
-      changes.push_back({path, c_.persisted->unit_link ? std::optional(json_quote(*c_.persisted->unit_link)) : std::nullopt,
-                         json_quote(target)});
-      what.push_back(std::string("enable ") + kUnitName);
+      const UnitFiles* u = unit_of(path);
+      changes.push_back({path, u && u->link ? std::optional(json_quote(*u->link)) : std::nullopt, json_quote(target)});
+      what.push_back("enable " + path.substr(path.rfind('/') + 1));
     }
     p.set_map("write", plan.write).set_map("links", plan.links);
     add({"persist"}, Op::Update, kOrderPersist, "keep for boot: " + join(what), std::move(changes), p);

@@ -134,14 +134,18 @@ Persisted read_persisted(NetworkBackend& b) {
   p.document = b.read_file(kDocumentPath);
   p.ifupdown = b.exists("/usr/sbin/ifup") || b.exists("/sbin/ifup");
   if (p.ifupdown) p.interfaces = b.read_file(kInterfacesPath);
-  p.unit_file = b.read_file(kUnitPath);
-  for (const auto& path : kShippedUnitPaths) {
-    if (b.exists(path)) {
-      p.shipped_unit = path;
-      break;
+  for (const auto& name : kUnitNames) {
+    UnitFiles f;
+    f.file = b.read_file(unit_path(name));
+    for (const auto& path : shipped_unit_paths(name)) {
+      if (b.exists(path)) {
+        f.shipped = path;
+        break;
+      }
     }
+    f.link = b.read_link(wants_link(name));
+    p.units[name] = f;
   }
-  p.unit_link = b.read_link(kWantsLink);
   return p;
 }
 

@@ -29,6 +29,8 @@ fs::path run_dir() {
 }
 
 fs::path dhclient_pidfile(const std::string& link) { return run_dir() / ("dhclient-" + link + ".pid"); }
+// The lease is runtime state like the rest: after a reboot the boot unit starts the client again.
+fs::path dhclient_leases(const std::string& link) { return run_dir() / ("dhclient-" + link + ".leases"); }
 
 // The DHCP client op-dbus started for `link` is running (its pid file names a live dhclient).
 bool dhclient_running(const std::string& link) {
@@ -131,7 +133,7 @@ class LiveBackend : public FilesBackend {
 
   void set_dhcp(const std::string& link, bool enable) override {
     fs::path pidfile = dhclient_pidfile(link);
-    std::string leases = "/var/lib/dhcp/dhclient-" + link + ".leases";
+    std::string leases = dhclient_leases(link).string();
     if (!enable) {
       if (dhclient_running(link)) {
         // -r releases the lease and stops the client the pid file names.
@@ -143,7 +145,6 @@ class LiveBackend : public FilesBackend {
     }
     if (dhclient_running(link)) return;
     fs::create_directories(run_dir());
-    fs::create_directories("/var/lib/dhcp");
     try {
       sys::run_checked({"dhclient", "-nw", "-pf", pidfile.string(), "-lf", leases, link});
     } catch (const Error& e) {

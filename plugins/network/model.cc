@@ -219,9 +219,15 @@ Section parse_section(const JsonValue& section) {
     ps.document = opt_string(*p, "document");
     ps.interfaces = opt_string(*p, "interfaces");
     ps.ifupdown = get_bool(*p, "ifupdown");
-    ps.unit_file = opt_string(*p, "unit_file");
-    ps.shipped_unit = opt_string(*p, "shipped_unit");
-    ps.unit_link = opt_string(*p, "unit_link");
+    if (const JsonValue* units = member(*p, "units"); units && units->IsObject()) {
+      for (const auto& u : units->GetObject()) {
+        UnitFiles f;
+        f.file = opt_string(u.value, "file");
+        f.shipped = opt_string(u.value, "shipped");
+        f.link = opt_string(u.value, "link");
+        ps.units[std::string(u.name.GetString(), u.name.GetStringLength())] = f;
+      }
+    }
     s.persisted = ps;
   }
   return s;

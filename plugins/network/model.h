@@ -52,15 +52,20 @@ struct Route {
   std::string state = "present";  // or "absent"
 };
 
+// One boot unit as the host has it.
+struct UnitFiles {
+  std::optional<std::string> file;     // content of /etc/systemd/system/NAME
+  std::optional<std::string> shipped;  // path of a packaged unit (/usr/lib/systemd/system/NAME, ...), if any
+  std::optional<std::string> link;     // target of the multi-user.target.wants/NAME symlink
+};
+
 // What the host has persisted for boot (reported by query() next to the live state when a document is given;
 // never by `show`). Texts are whole file contents; nullopt = the file does not exist.
 struct Persisted {
   std::optional<std::string> document;    // /etc/op-dbus/network.json
   std::optional<std::string> interfaces;  // /etc/network/interfaces
   bool ifupdown = false;                  // the host has ifupdown (ifup), so its file is kept in step
-  std::optional<std::string> unit_file;   // /etc/systemd/system/op-dbus-network.service
-  std::optional<std::string> shipped_unit;  // path of a packaged unit (/usr/lib/systemd/system/...), if any
-  std::optional<std::string> unit_link;   // target of the multi-user.target.wants symlink
+  std::map<std::string, UnitFiles> units;  // by unit name
 };
 
 struct Section {

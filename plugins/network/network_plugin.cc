@@ -1,5 +1,8 @@
 #include "network/network_plugin.h"
 
+#include <cstdlib>
+#include <set>
+
 #include "context.h"
 #include "error.h"
 #include "network/backend.h"
@@ -74,18 +77,30 @@ class NetworkPlugin : public Plugin {
       return out;
     }
     bool with_ovs = true;
+    std::set<std::string> deferred;
     if (desired) {
       auto asked = ovs_bridges_in(*desired);
       with_ovs = !asked.empty();
       if (with_ovs) {
         if (auto why = b->ovs_unavailable()) {
-          throw Error(ErrorKind::Unavailable,
-                      "the document asks for Open vSwitch bridge " + asked.front() + ", but " + *why);
+          const char* defer = std::getenv(kDeferOvsVariable);
+          if (!defer || std::string_view(defer) != "1") {
+            throw Error(ErrorKind::Unavailable,
+                        "the document asks for Open vSwitch bridge " + asked.front() + ", but " + *why);
+          }
+          // The first boot unit runs before ovs-vswitchd can: op-dbus-network-ovs.service does these later.
+          deferred.insert(asked.begin(), asked.end());
+          with_ovs = false;
+          if (!deferral_logged_) {
+            ctx.logger("network").info("Open vSwitch is not running yet; {} left to {}", asked.front(), kOvsUnitName);
+            deferral_logged_ = true;
+          }
         }
       }
     }
     HostState st = b->host(with_ovs);
     JsonDoc out = section_from_host(st, desired == nullptr);
+    if (!deferred.empty()) defer_links(out, *desired, deferred);
     if (desired) out.AddMember("persisted", persisted_json(read_persisted(*b), out.GetAllocator()), out.GetAllocator());
     return out;
   }
@@ -105,6 +120,7 @@ class NetworkPlugin : public Plugin {
 
  private:
   BackendFactory factory_;
+  bool deferral_logged_ = false;
 };
 
 }  // namespace

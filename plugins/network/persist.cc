@@ -145,7 +145,33 @@ void render_iface(std::ostringstream& out, const Section& s, const std::string& 
 
 }  // namespace
 
-std::string unit_text() {
+std::string unit_path(const std::string& name) { return "/etc/systemd/system/" + name; }
+
+std::string wants_link(const std::string& name) { return "/etc/systemd/system/multi-user.target.wants/" + name; }
+
+std::vector<std::string> shipped_unit_paths(const std::string& name) {
+  return {"/usr/lib/systemd/system/" + name, "/lib/systemd/system/" + name, "/usr/local/lib/systemd/system/" + name};
+}
+
+std::string unit_text(const std::string& name) {
+  if (name == kOvsUnitName) {
+    return "# Applies the Open vSwitch bridges of /etc/op-dbus/network.json once ovs-vswitchd runs (the rest was\n"
+           "# applied before network-pre.target by op-dbus-network.service). Skipped where OVS is not installed.\n"
+           "[Unit]\n"
+           "Description=Apply the op-dbus network configuration of Open vSwitch bridges\n"
+           "After=op-dbus-network.service ovs-vswitchd.service\n"
+           "Before=network.target\n"
+           "ConditionPathExists=/etc/op-dbus/network.json\n"
+           "ConditionPathExists=/run/openvswitch/db.sock\n"
+           "\n"
+           "[Service]\n"
+           "Type=oneshot\n"
+           "RemainAfterExit=yes\n"
+           "ExecStart=op-dbus apply --plugin network /etc/op-dbus/network.json\n"
+           "\n"
+           "[Install]\n"
+           "WantedBy=multi-user.target\n";
+  }
   return "# Applies the network configuration op-dbus keeps in /etc/op-dbus/network.json, before the network\n"
          "# is brought up (network-pre.target). Installed and enabled by the op-dbus network plugin.\n"
          "[Unit]\n"
@@ -160,6 +186,7 @@ std::string unit_text() {
          "[Service]\n"
          "Type=oneshot\n"
          "RemainAfterExit=yes\n"
+         "Environment=OPDBUS_NETWORK_DEFER_OVS=1\n"
          "ExecStart=op-dbus apply --plugin network /etc/op-dbus/network.json\n"
          "\n"
          "[Install]\n"
@@ -318,13 +345,17 @@ PersistPlan plan_persist(const JsonValue& desired_section, const Persisted& curr
     if (current.interfaces != text) plan.write[kInterfacesPath] = text;
   }
 
-  std::string target = kUnitPath;
-  if (current.shipped_unit) {
-    target = *current.shipped_unit;
-  } else if (current.unit_file != unit_text()) {
-    plan.write[kUnitPath] = unit_text();
+  for (const auto& name : kUnitNames) {
+    UnitFiles have;
+    if (auto it = current.units.find(name); it != current.units.end()) have = it->second;
+    std::string target = unit_path(name);
+    if (have.shipped) {
+      target = *have.shipped;
+    } else if (have.file != unit_text(name)) {
+      plan.write[target] = unit_text(name);
+    }
+    if (have.link != target) plan.links[wants_link(name)] = target;
   }
-  if (current.unit_link != target) plan.links[kWantsLink] = target;
   return plan;
 }
 

@@ -19,16 +19,20 @@ namespace opdbus::network {
 
 inline constexpr const char* kDocumentPath = "/etc/op-dbus/network.json";
 inline constexpr const char* kInterfacesPath = "/etc/network/interfaces";
+// The boot units: the first applies everything before network-pre.target except Open vSwitch bridges, which
+// cannot exist before ovs-vswitchd runs; the second applies those once it does (and is skipped without OVS).
 inline constexpr const char* kUnitName = "op-dbus-network.service";
-inline constexpr const char* kUnitPath = "/etc/systemd/system/op-dbus-network.service";
-inline constexpr const char* kWantsLink = "/etc/systemd/system/multi-user.target.wants/op-dbus-network.service";
-// Where a packaged unit may live, first match wins.
-inline const std::vector<std::string> kShippedUnitPaths = {"/usr/lib/systemd/system/op-dbus-network.service",
-                                                           "/lib/systemd/system/op-dbus-network.service",
-                                                           "/usr/local/lib/systemd/system/op-dbus-network.service"};
+inline constexpr const char* kOvsUnitName = "op-dbus-network-ovs.service";
+inline const std::vector<std::string> kUnitNames = {kUnitName, kOvsUnitName};
+// The environment variable the first unit sets: Open vSwitch bridges wait for the second one.
+inline constexpr const char* kDeferOvsVariable = "OPDBUS_NETWORK_DEFER_OVS";
+// Where op-dbus writes a unit, where it enables it, and where a packaged one may live (first match wins).
+std::string unit_path(const std::string& name);
+std::string wants_link(const std::string& name);
+std::vector<std::string> shipped_unit_paths(const std::string& name);
 
-// The unit written when no packaged one exists (identical to data/op-dbus-network.service).
-std::string unit_text();
+// The unit written when no packaged one exists (identical to data/NAME).
+std::string unit_text(const std::string& name);
 
 // The network section to keep for boot: `previous` (may be null) updated with `desired`. Interfaces, bonds and
 // routes replace earlier entries of the same name (routes: same destination, table and metric); entries

@@ -171,6 +171,9 @@ JsonDoc section_from_host(const HostState& st, bool show) {
     rlist.PushBack(o, a);
   }
   if (!rlist.Empty() || !show) doc.AddMember("routes", rlist, a);
+  // A snapshot of everything, including links other tools made: applying it must not write it into the
+  // boot configuration unless the operator says so.
+  if (show) doc.AddMember("persist", false, a);
   return doc;
 }
 
@@ -218,14 +221,36 @@ JsonDoc section_as_applied(const JsonValue& desired) {
   return out;
 }
 
+void defer_links(JsonDoc& current, const JsonValue& desired, const std::set<std::string>& names) {
+  auto& a = current.GetAllocator();
+  JsonDoc applied = section_as_applied(desired);
+  if (!current.HasMember("interfaces")) current.AddMember("interfaces", JsonValue(rapidjson::kObjectType), a);
+  if (!current.HasMember("routes")) current.AddMember("routes", JsonValue(rapidjson::kArrayType), a);
+  for (const auto& name : names) {
+    const JsonValue* want = member(applied["interfaces"], name);
+    if (!want) continue;
+    current["interfaces"].RemoveMember(name.c_str());
+    current["interfaces"].AddMember(str_value(name, a), JsonValue(*want, a), a);
+  }
+  for (const auto& r : applied["routes"].GetArray()) {
+    if (names.count(get_string(r, "device"))) current["routes"].PushBack(JsonValue(r, a), a);
+  }
+}
+
 JsonValue persisted_json(const Persisted& p, JsonAlloc& a) {
   JsonValue o(rapidjson::kObjectType);
   if (p.document) o.AddMember("document", str_value(*p.document, a), a);
   if (p.interfaces) o.AddMember("interfaces", str_value(*p.interfaces, a), a);
   o.AddMember("ifupdown", p.ifupdown, a);
-  if (p.unit_file) o.AddMember("unit_file", str_value(*p.unit_file, a), a);
-  if (p.shipped_unit) o.AddMember("shipped_unit", str_value(*p.shipped_unit, a), a);
-  if (p.unit_link) o.AddMember("unit_link", str_value(*p.unit_link, a), a);
+  JsonValue units(rapidjson::kObjectType);
+  for (const auto& [name, f] : p.units) {
+    JsonValue u(rapidjson::kObjectType);
+    if (f.file) u.AddMember("file", str_value(*f.file, a), a);
+    if (f.shipped) u.AddMember("shipped", str_value(*f.shipped, a), a);
+    if (f.link) u.AddMember("link", str_value(*f.link, a), a);
+    units.AddMember(str_value(name, a), u, a);
+  }
+  o.AddMember("units", units, a);
   return o;
 }
 

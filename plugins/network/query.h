@@ -29,12 +29,17 @@ struct HostState {
 };
 
 // The section for `state`. `show` leaves out what only the kernel derives (the MAC of bridges, bonds and VLANs)
-// and the loopback link.
+// and the loopback link, and says "persist": false: a snapshot of every link (including those other tools
+// made) is not meant to become the boot configuration as it is.
 JsonDoc section_from_host(const HostState& state, bool show);
 
 // Offline (--root) nothing runs: the tree's network is what its boot unit will apply, so the runtime part of
 // `desired` reads back as already true (absent items gone, states explicit) and only the boot files can differ.
 JsonDoc section_as_applied(const JsonValue& desired);
+
+// At boot, before ovs-vswitchd runs: the links in `names` (Open vSwitch bridges) and the routes through them read
+// back as `desired` asks, so they are left for later instead of failing everything else.
+void defer_links(JsonDoc& current, const JsonValue& desired, const std::set<std::string>& names);
 
 // The persisted files as query() reports them next to the live state.
 JsonValue persisted_json(const Persisted& p, JsonAlloc& a);

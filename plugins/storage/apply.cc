@@ -33,7 +33,9 @@ std::string normal_path(const std::string& p) {
   return s;
 }
 
-std::string kernel_name(const std::string& dev) { return fs::path(canonical(dev)).filename().string(); }
+std::string kernel_name(const std::string& dev) {
+  return fs::path(canonical(dev)).filename().string();
+}
 
 // Refuses to touch a device (or, for a disk, any of its partitions) that is mounted.
 void refuse_if_mounted(StorageHost& host, const std::vector<std::string>& devices, const std::string& doing) {
@@ -76,7 +78,8 @@ void apply_partition(StorageHost& host, const JsonValue& p) {
   std::sort(want_parts.begin(), want_parts.end());
   if (label_of(t.label) != want_table || want_parts != have_parts) {
     throw Error(ErrorKind::Conflict, key + " changed since the plan was made (partition table " +
-                                         (t.label ? label_of(t.label) : "none") + "); nothing was changed: plan again");
+                                         (t.label ? label_of(t.label) : "none") +
+                                         "); nothing was changed: plan again");
   }
   const bool new_table = get_bool(p, "new_table");
 
@@ -123,7 +126,8 @@ void apply_partition(StorageHost& host, const JsonValue& p) {
   host.settle(dev, created);
 }
 
-std::vector<std::string> mkfs_args(const std::string& type, const std::string& label, const std::string& uuid) {
+std::vector<std::string> mkfs_args(const std::string& type, const std::string& label,
+                                   const std::string& uuid) {
   std::vector<std::string> a;
   if (type == "btrfs") {
     a = {"mkfs.btrfs", "-q"};
@@ -164,13 +168,14 @@ void apply_mkfs(StorageHost& host, const JsonValue& p) {
   std::string expect = expect_v && expect_v->IsString() ? expect_v->GetString() : "";
   std::string found = signature_type(host.probe(dev));
   if (found != expect) {
-    throw Error(ErrorKind::Conflict,
-                key + ": found " + (found.empty() ? "nothing" : found) + " where the plan saw " +
-                    (expect.empty() ? "nothing" : expect) + "; nothing was changed: plan again");
+    throw Error(ErrorKind::Conflict, key + ": found " + (found.empty() ? "nothing" : found) +
+                                         " where the plan saw " + (expect.empty() ? "nothing" : expect) +
+                                         "; nothing was changed: plan again");
   }
   refuse_if_mounted(host, {dev}, "create a filesystem on " + key);
   if (!found.empty()) {
-    if (!get_bool(p, "wipe")) throw Error(ErrorKind::Bug, key + ": mkfs over " + found + " was not destructive");
+    if (!get_bool(p, "wipe"))
+      throw Error(ErrorKind::Bug, key + ": mkfs over " + found + " was not destructive");
     host.wipe(dev);
   }
   std::vector<std::string> options;
@@ -187,8 +192,8 @@ void apply_relabel(StorageHost& host, const JsonValue& p) {
   const std::string label = get_string(p, "label");
   std::string found = host.probe(dev).type;
   if (found != type) {
-    throw Error(ErrorKind::Conflict, key + ": found " + (found.empty() ? "nothing" : found) + ", not " + type +
-                                         "; nothing was changed: plan again");
+    throw Error(ErrorKind::Conflict, key + ": found " + (found.empty() ? "nothing" : found) + ", not " +
+                                         type + "; nothing was changed: plan again");
   }
   std::string mounted_on;
   for (const auto& m : host.mounts()) {
@@ -201,8 +206,8 @@ void apply_relabel(StorageHost& host, const JsonValue& p) {
     host.run({"e2label", dev, label});
   } else if (type == "xfs") {
     if (!mounted_on.empty()) {
-      throw Error(ErrorKind::BackendError, key + ": xfs relabels only while unmounted (mounted on " +
-                                               mounted_on + ")");
+      throw Error(ErrorKind::BackendError,
+                  key + ": xfs relabels only while unmounted (mounted on " + mounted_on + ")");
     }
     host.run({"xfs_admin", "-L", label, dev});
   } else if (type == "vfat") {
@@ -219,12 +224,14 @@ void apply_subvolume(StorageHost& host, const JsonValue& p) {
   const std::string dev = must_resolve(host, key);
   std::string found = host.probe(dev).type;
   if (found != "btrfs") {
-    throw Error(ErrorKind::InvalidArgument, key + ": holds " + (found.empty() ? "no filesystem" : found) +
-                                                ", not btrfs");
+    throw Error(ErrorKind::InvalidArgument,
+                key + ": holds " + (found.empty() ? "no filesystem" : found) + ", not btrfs");
   }
   const std::string name = get_string(p, "name");
-  if (get_string(p, "state") == "absent") host.delete_subvolume(dev, name);
-  else host.create_subvolume(dev, name);
+  if (get_string(p, "state") == "absent")
+    host.delete_subvolume(dev, name);
+  else
+    host.create_subvolume(dev, name);
 }
 
 int passno_for(const std::string& target, const std::string& fstype) {
@@ -275,13 +282,15 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
     if (s.empty()) return std::nullopt;
     return s;
   };
-  bool ours = on_top && !on_top->source.empty() && canonical(on_top->source) == dev && live_subvol(*on_top) == subvol;
+  bool ours =
+      on_top && !on_top->source.empty() && canonical(on_top->source) == dev && live_subvol(*on_top) == subvol;
 
   if (state == "mounted") {
     if (on_top && !ours) {
-      throw Error(ErrorKind::Conflict, target + ": " + on_top->source +
-                                           (live_subvol(*on_top) ? " (subvolume " + *live_subvol(*on_top) + ")" : "") +
-                                           " is mounted there; unmount it first");
+      throw Error(ErrorKind::Conflict,
+                  target + ": " + on_top->source +
+                      (live_subvol(*on_top) ? " (subvolume " + *live_subvol(*on_top) + ")" : "") +
+                      " is mounted there; unmount it first");
     }
     if (!on_top) {
       host.make_directory(host_target);
@@ -291,7 +300,8 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
       auto have = split_options(on_top->options, &ignored);
       bool missing = false;
       for (const auto& o : options) {
-        if (!userspace_mount_option(o) && std::find(have.begin(), have.end(), o) == have.end()) missing = true;
+        if (!userspace_mount_option(o) && std::find(have.begin(), have.end(), o) == have.end())
+          missing = true;
       }
       if (missing) host.remount(host_target, join_options(options));
     }
@@ -327,8 +337,9 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
 
 }  // namespace
 
-std::vector<std::string> mkfs_command(const std::string& device, const std::string& type, const std::string& label,
-                                      const std::string& uuid, const std::vector<std::string>& options) {
+std::vector<std::string> mkfs_command(const std::string& device, const std::string& type,
+                                      const std::string& label, const std::string& uuid,
+                                      const std::vector<std::string>& options) {
   std::vector<std::string> a = mkfs_args(type, label, uuid);
   a.insert(a.end(), options.begin(), options.end());
   a.push_back(device);
@@ -338,12 +349,18 @@ std::vector<std::string> mkfs_command(const std::string& device, const std::stri
 void apply_action(StorageHost& host, const Action& action) {
   JsonDoc p = parse_json(action.payload);
   const std::string kind = get_string(p, "kind");
-  if (kind == "partition") apply_partition(host, p);
-  else if (kind == "mkfs") apply_mkfs(host, p);
-  else if (kind == "relabel") apply_relabel(host, p);
-  else if (kind == "subvolume") apply_subvolume(host, p);
-  else if (kind == "mount") apply_mount(host, p);
-  else throw Error(ErrorKind::Bug, "unknown storage action payload kind '" + kind + "'");
+  if (kind == "partition")
+    apply_partition(host, p);
+  else if (kind == "mkfs")
+    apply_mkfs(host, p);
+  else if (kind == "relabel")
+    apply_relabel(host, p);
+  else if (kind == "subvolume")
+    apply_subvolume(host, p);
+  else if (kind == "mount")
+    apply_mount(host, p);
+  else
+    throw Error(ErrorKind::Bug, "unknown storage action payload kind '" + kind + "'");
 }
 
 }  // namespace opdbus::storage

@@ -1,6 +1,6 @@
 // Carrying out one storage Action (its payload, see diff.h) on a host. Each kind first checks that the host
-// still looks the way the plan saw it -- a disk that changed since is refused with Conflict, nothing touched --
-// and is idempotent where it can be: a mount that is already there is not mounted again.
+// still looks the way the plan saw it -- a disk that changed since is refused with Conflict, nothing touched
+// -- and is idempotent where it can be: a mount that is already there is not mounted again.
 #pragma once
 
 #include <string>

@@ -14,13 +14,16 @@ std::string quoted(const std::string& s) {
   return to_json(str_value(s, d.GetAllocator()));
 }
 
-std::string json_text(const JsonValue& v) { return to_json(v); }
+std::string json_text(const JsonValue& v) {
+  return to_json(v);
+}
 
 const char* kWipeHint = "; set \"wipe\": true and pass --allow-destructive to ";
 
 // "ext4 filesystem", "swap area", "gpt partition table", "LVM2_member signature".
 std::string signature_noun(const std::string& type) {
-  if (type.find("partition table") != std::string::npos || type.find("signatures") != std::string::npos) return type;
+  if (type.find("partition table") != std::string::npos || type.find("signatures") != std::string::npos)
+    return type;
   if (type == "swap") return "swap area";
   if (creatable_filesystem(type)) return type + " filesystem";
   return type + " signature";
@@ -32,7 +35,9 @@ std::string article_type(const std::string& type) {
   return std::string(vowel ? "an " : "a ") + noun;
 }
 
-int clamp_depth(int depth) { return std::min(depth, 19); }
+int clamp_depth(int depth) {
+  return std::min(depth, 19);
+}
 
 class Differ {
  public:
@@ -54,9 +59,15 @@ class Differ {
     o.AddMember("number", p.number, a);
     if (p.start) o.AddMember("start", size_value(*p.start, a), a);
     switch (p.size.kind) {
-      case Size::Kind::Bytes: o.AddMember("size", size_value(p.size.bytes, a), a); break;
-      case Size::Kind::Percent: o.AddMember("size", str_value(std::to_string(p.size.percent) + "%", a), a); break;
-      case Size::Kind::Remaining: o.AddMember("size", "remaining", a); break;
+      case Size::Kind::Bytes:
+        o.AddMember("size", size_value(p.size.bytes, a), a);
+        break;
+      case Size::Kind::Percent:
+        o.AddMember("size", str_value(std::to_string(p.size.percent) + "%", a), a);
+        break;
+      case Size::Kind::Remaining:
+        o.AddMember("size", "remaining", a);
+        break;
     }
     o.AddMember("type", str_value(partition_type_name(table, *partition_type_code(table, p.type)), a), a);
     if (p.label) o.AddMember("label", str_value(*p.label, a), a);
@@ -82,14 +93,16 @@ class Differ {
   }
 
   // What about the partition's position and size differs; empty when it matches within the grain.
-  std::string geometry_mismatch(const PartitionSpec& want, const CurrentPartition& got, const CurrentDevice& dev) {
+  std::string geometry_mismatch(const PartitionSpec& want, const CurrentPartition& got,
+                                const CurrentDevice& dev) {
     if (want.start && got.start && !close_enough(*want.start, got.start)) {
       return "start did not match: want " + describe_size(*want.start) + ", got " + describe_size(got.start);
     }
     switch (want.size.kind) {
       case Size::Kind::Bytes:
         if (!close_enough(want.size.bytes, got.size)) {
-          return "size did not match: want " + describe_size(want.size.bytes) + ", got " + describe_size(got.size);
+          return "size did not match: want " + describe_size(want.size.bytes) + ", got " +
+                 describe_size(got.size);
         }
         break;
       case Size::Kind::Percent:
@@ -128,9 +141,9 @@ class Differ {
     auto whole = have_.filesystems.find(d.key);
 
     if (d.size && cur.size && !close_enough(*d.size, *cur.size)) {
-      throw Error(ErrorKind::InvalidArgument, d.key + ": device size did not match: want " + describe_size(*d.size) +
-                                                  ", got " + describe_size(*cur.size) +
-                                                  " (is this the right device?)");
+      throw Error(ErrorKind::InvalidArgument, d.key + ": device size did not match: want " +
+                                                  describe_size(*d.size) + ", got " +
+                                                  describe_size(*cur.size) + " (is this the right device?)");
     }
 
     JsonDoc payload(rapidjson::kObjectType);
@@ -203,8 +216,10 @@ class Differ {
     for (const auto* p : create) fresh_.insert(partition_path(d.key, p->number));
 
     payload.AddMember("new_table", new_table, a);
-    if (cur.table) payload.AddMember("expect_table", str_value(*cur.table, a), a);
-    else payload.AddMember("expect_table", JsonValue(rapidjson::kNullType), a);
+    if (cur.table)
+      payload.AddMember("expect_table", str_value(*cur.table, a), a);
+    else
+      payload.AddMember("expect_table", JsonValue(rapidjson::kNullType), a);
     JsonValue expect_parts(rapidjson::kArrayType);
     for (const auto& p : cur.partitions) expect_parts.PushBack(p.number, a);
     payload.AddMember("expect_partitions", expect_parts, a);
@@ -217,9 +232,15 @@ class Differ {
       o.AddMember("number", p->number, a);
       if (p->start) o.AddMember("start", static_cast<uint64_t>(*p->start), a);
       switch (p->size.kind) {
-        case Size::Kind::Bytes: o.AddMember("size", static_cast<uint64_t>(p->size.bytes), a); break;
-        case Size::Kind::Percent: o.AddMember("percent", p->size.percent, a); break;
-        case Size::Kind::Remaining: o.AddMember("remaining", true, a); break;
+        case Size::Kind::Bytes:
+          o.AddMember("size", static_cast<uint64_t>(p->size.bytes), a);
+          break;
+        case Size::Kind::Percent:
+          o.AddMember("percent", p->size.percent, a);
+          break;
+        case Size::Kind::Remaining:
+          o.AddMember("remaining", true, a);
+          break;
       }
       o.AddMember("type", str_value(*partition_type_code(d.table, p->type), a), a);
       if (p->label) o.AddMember("label", str_value(*p->label, a), a);
@@ -326,8 +347,9 @@ class Differ {
     }
     if (!mismatch.empty() && !f.wipe) {
       throw Error(ErrorKind::InvalidArgument,
-                  f.key + ": " + mismatch + "; set \"wipe\": true (on the filesystem, or on its device) and pass "
-                                            "--allow-destructive to reformat");
+                  f.key + ": " + mismatch +
+                      "; set \"wipe\": true (on the filesystem, or on its device) and pass "
+                      "--allow-destructive to reformat");
     }
     fresh_.insert(f.key);
     Action act;
@@ -339,7 +361,8 @@ class Differ {
     std::string what = f.type == "swap" ? "swap area" : f.type + " filesystem";
     act.summary = "create " + what + (f.label ? " " + quoted(*f.label) : "") + " on " + f.key;
     if (act.destructive) {
-      act.summary += " (destroys the " + signature_noun(cur->type) + " there" + (cur->type == f.type ? ": " + mismatch : "") + ")";
+      act.summary += " (destroys the " + signature_noun(cur->type) + " there" +
+                     (cur->type == f.type ? ": " + mismatch : "") + ")";
     }
     Change t;
     t.path = "type";
@@ -370,8 +393,10 @@ class Differ {
     JsonValue opts(rapidjson::kArrayType);
     for (const auto& o : f.options) opts.PushBack(str_value(o, a), a);
     p.AddMember("options", opts, a);
-    if (cur) p.AddMember("expect", str_value(cur->type, a), a);
-    else p.AddMember("expect", JsonValue(rapidjson::kNullType), a);
+    if (cur)
+      p.AddMember("expect", str_value(cur->type, a), a);
+    else
+      p.AddMember("expect", JsonValue(rapidjson::kNullType), a);
     p.AddMember("wipe", act.destructive, a);
     act.payload = to_json(p);
     actions_.push_back(std::move(act));
@@ -467,9 +492,12 @@ class Differ {
       act.op = Op::Delete;
       act.order = unmount_order;
       bool mounted = cur->state == "mounted";
-      if (mounted && cur->fstab) act.summary = "unmount " + m.target + " and remove it from /etc/fstab";
-      else if (mounted) act.summary = "unmount " + m.target;
-      else act.summary = "remove " + m.target + " from /etc/fstab";
+      if (mounted && cur->fstab)
+        act.summary = "unmount " + m.target + " and remove it from /etc/fstab";
+      else if (mounted)
+        act.summary = "unmount " + m.target;
+      else
+        act.summary = "remove " + m.target + " from /etc/fstab";
       Change c;
       c.path = "state";
       c.before = quoted(cur->state);
@@ -539,18 +567,24 @@ class Differ {
     if (mount_wrong) {
       bool remount = cur && same_device && cur->state == "mounted";
       steps.push_back((remount ? "remount " : "mount ") + what + " at " + m.target);
+    } else if (m.state == "mounted" && m.fstab && same_device && cur->state == "mounted" &&
+               !same_options(cur->options, m.options)) {
+      // apply remounts a mounted filesystem whose options changed.
+      steps.push_back("remount " + m.target + (m.options.empty() ? "" : " with " + join_options(m.options)));
     }
     if (fstab_wrong) {
       bool pronoun = !steps.empty();
       if (!m.fstab) {
         steps.push_back(pronoun ? "remove it from /etc/fstab" : "remove " + m.target + " from /etc/fstab");
       } else if (cur && cur->fstab && !stale) {
-        steps.push_back(pronoun ? "update its /etc/fstab entry" : "update the /etc/fstab entry for " + m.target);
+        steps.push_back(pronoun ? "update its /etc/fstab entry"
+                                : "update the /etc/fstab entry for " + m.target);
       } else if (cur && cur->fstab) {
         steps.push_back(pronoun ? "point its /etc/fstab entry at the new filesystem"
                                 : "point the /etc/fstab entry for " + m.target + " at the new filesystem");
       } else {
-        steps.push_back(pronoun ? "record it in /etc/fstab" : "record " + what + " at " + m.target + " in /etc/fstab");
+        steps.push_back(pronoun ? "record it in /etc/fstab"
+                                : "record " + what + " at " + m.target + " in /etc/fstab");
       }
     }
     std::string summary;
@@ -580,7 +614,8 @@ class Differ {
 
   const Section& want_;
   const CurrentSection& have_;
-  std::set<std::string> fresh_;  // devices whose filesystem this plan creates (or whose partition it recreates)
+  std::set<std::string>
+      fresh_;  // devices whose filesystem this plan creates (or whose partition it recreates)
   std::vector<Action> actions_;
 };
 

@@ -1,9 +1,9 @@
 // The pure half of the storage plugin: desired section + current section -> Actions. No I/O.
 //
 // Safety (Ignition's rules): what matches is kept; what exists and does not match is an error that says what
-// differs, unless the document allows destroying it ("wipe": true on the device or the filesystem) -- then the
-// action is marked destructive, and the engine refuses it without --allow-destructive. Data is never destroyed
-// by an action that is not marked.
+// differs, unless the document allows destroying it ("wipe": true on the device or the filesystem) -- then
+// the action is marked destructive, and the engine refuses it without --allow-destructive. Data is never
+// destroyed by an action that is not marked.
 //
 //   partition tables  a missing table is created and missing partitions are added (non-destructive); a
 //                     partition's label and type are changed in place (non-destructive); a different table

@@ -81,11 +81,20 @@ std::string fstab_escape(std::string_view field) {
   std::string out;
   for (char c : field) {
     switch (c) {
-      case ' ': out += "\\040"; break;
-      case '\t': out += "\\011"; break;
-      case '\n': out += "\\012"; break;
-      case '\\': out += "\\134"; break;
-      default: out += c;
+      case ' ':
+        out += "\\040";
+        break;
+      case '\t':
+        out += "\\011";
+        break;
+      case '\n':
+        out += "\\012";
+        break;
+      case '\\':
+        out += "\\134";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

@@ -9,8 +9,8 @@
 namespace opdbus::storage {
 
 struct FstabEntry {
-  std::string spec;     // "UUID=...", "/dev/vda1", "LABEL=x", "proc"
-  std::string target;   // unescaped ("\040" is a space)
+  std::string spec;    // "UUID=...", "/dev/vda1", "LABEL=x", "proc"
+  std::string target;  // unescaped ("\040" is a space)
   std::string fstype;
   std::string options;  // "defaults" when the field is missing
   int freq = 0;

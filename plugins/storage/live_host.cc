@@ -1,8 +1,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <memory>
 #include <filesystem>
+#include <memory>
 #include <thread>
 
 #include "context.h"
@@ -35,7 +35,9 @@ class LiveHost : public StorageHost {
     return sys::partition_node(disk, number);
   }
   sys::Signature probe(const std::string& device) override { return sys::probe_signature(device); }
-  sys::PartitionTable read_table(const std::string& device) override { return sys::read_partition_table(device); }
+  sys::PartitionTable read_table(const std::string& device) override {
+    return sys::read_partition_table(device);
+  }
   void write_table(const std::string& device, const sys::TableEdit& edit) override {
     sys::write_partition_table(device, edit);
   }
@@ -93,7 +95,9 @@ class LiveHost : public StorageHost {
              const std::string& options) override {
     sys::mount_fs(source, target, fstype, options);
   }
-  void remount(const std::string& target, const std::string& options) override { sys::remount_fs(target, options); }
+  void remount(const std::string& target, const std::string& options) override {
+    sys::remount_fs(target, options);
+  }
   void unmount(const std::string& target) override { sys::unmount(target); }
   void make_directory(const std::string& path) override {
     std::error_code ec;
@@ -101,7 +105,9 @@ class LiveHost : public StorageHost {
     if (ec) throw Error(ErrorKind::BackendError, "creating " + path + ": " + ec.message());
   }
 
-  std::string host_path(const std::string& system_path) override { return ctx_.in_root(system_path).string(); }
+  std::string host_path(const std::string& system_path) override {
+    return ctx_.in_root(system_path).string();
+  }
   std::optional<std::string> read_file(const std::string& system_path) override {
     return sys::read_file(ctx_.in_root(system_path));
   }
@@ -115,6 +121,8 @@ class LiveHost : public StorageHost {
 
 }  // namespace
 
-std::unique_ptr<StorageHost> make_live_host(Context& ctx) { return std::make_unique<LiveHost>(ctx); }
+std::unique_ptr<StorageHost> make_live_host(Context& ctx) {
+  return std::make_unique<LiveHost>(ctx);
+}
 
 }  // namespace opdbus::storage

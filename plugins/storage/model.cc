@@ -56,9 +56,13 @@ std::optional<std::string> mbr_code(const std::string& s) {
   return std::string(buf);
 }
 
-std::string str(const JsonValue& v) { return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : ""; }
+std::string str(const JsonValue& v) {
+  return v.IsString() ? std::string(v.GetString(), v.GetStringLength()) : "";
+}
 
-bool is_observe(const JsonValue& v) { return get_string(v, "mode") == "observe"; }
+bool is_observe(const JsonValue& v) {
+  return get_string(v, "mode") == "observe";
+}
 
 std::optional<std::string> opt_string(const JsonValue& obj, const char* key) {
   const JsonValue* v = member(obj, key);
@@ -89,7 +93,8 @@ bool safe_mount_point(const std::string& path) {
 
 class Normaliser {
  public:
-  Normaliser(const JsonValue& section, std::vector<Problem>* problems) : section_(section), problems_(problems) {}
+  Normaliser(const JsonValue& section, std::vector<Problem>* problems)
+      : section_(section), problems_(problems) {}
 
   Section run() {
     bool observe_all = is_observe(section_);
@@ -115,8 +120,9 @@ class Normaliser {
       const JsonValue& v = m.value;
       std::vector<std::string> at{"devices", d.key};
       if (d.key.rfind("/dev/", 0) != 0) {
-        problem(at, "a partitioned device is named by its path (\"/dev/sda\", \"/dev/disk/by-id/...\"), not \"" +
-                        d.key + "\"");
+        problem(at,
+                "a partitioned device is named by its path (\"/dev/sda\", \"/dev/disk/by-id/...\"), not \"" +
+                    d.key + "\"");
       }
       d.observe = observe_all || is_observe(v);
       d.wipe = get_bool(v, "wipe", false);
@@ -139,8 +145,10 @@ class Normaliser {
           p.number = static_cast<int>(get_int(pv, "number", 0));
           p.observe = d.observe || is_observe(pv);
           if (const JsonValue* sv = member(pv, "size")) {
-            if (auto s = parse_size(*sv)) p.size = *s;
-            else problem(pat, "size is not a size");
+            if (auto s = parse_size(*sv))
+              p.size = *s;
+            else
+              problem(pat, "size is not a size");
           } else {
             p.size = Size::remaining();
           }
@@ -152,7 +160,9 @@ class Normaliser {
             problem(pat, "partition " + std::to_string(p.number) + " is listed twice");
           }
           if (d.table == "msdos" && p.number > 4) {
-            problem(pat, "an msdos table holds primary partitions 1 to 4 only (logical partitions are not supported)");
+            problem(
+                pat,
+                "an msdos table holds primary partitions 1 to 4 only (logical partitions are not supported)");
           }
           if (d.table == "msdos" && p.label) {
             problem(pat, "msdos partitions have no label; use a gpt table or a filesystem label");
@@ -229,8 +239,8 @@ class Normaliser {
       }
       FilesystemSpec& e = it->second;
       if (e.type != f.type) {
-        problem(f.origin, "filesystem " + f.type + " contradicts filesystems[\"" + f.key + "\"], which says " +
-                              e.type);
+        problem(f.origin,
+                "filesystem " + f.type + " contradicts filesystems[\"" + f.key + "\"], which says " + e.type);
       }
       e.wipe = e.wipe || f.wipe;
       e.observe = e.observe || f.observe;
@@ -286,7 +296,8 @@ class Normaliser {
           a = b + 1;
         }
         if (bad_name) {
-          problem(at, "\"" + get_string(v, "name") + "\" is not a subvolume path (no empty, \".\" or \"..\" parts)");
+          problem(at, "\"" + get_string(v, "name") +
+                          "\" is not a subvolume path (no empty, \".\" or \"..\" parts)");
           continue;
         }
         if (!names.insert(s.name).second) problem(at, "subvolume \"" + s.name + "\" is listed twice");
@@ -305,8 +316,8 @@ class Normaliser {
       }
       auto fs = out_.filesystems.find(dev);
       if (fs != out_.filesystems.end() && fs->second.type != "btrfs") {
-        problem({"btrfs_subvolumes", dev}, "subvolumes need a btrfs filesystem, but " + dev + " is to hold " +
-                                               fs->second.type);
+        problem({"btrfs_subvolumes", dev},
+                "subvolumes need a btrfs filesystem, but " + dev + " is to hold " + fs->second.type);
       }
     }
   }
@@ -323,8 +334,8 @@ class Normaliser {
     if (!into.subvol) {
       into.subvol = in.subvol;
     } else if (in.subvol && *in.subvol != *into.subvol && !into_is_explicit) {
-      problem(in.origin, "mount point " + in.target + " gets two subvolumes: " + *into.subvol + " and " +
-                             *in.subvol);
+      problem(in.origin,
+              "mount point " + in.target + " gets two subvolumes: " + *into.subvol + " and " + *in.subvol);
     } else if (in.subvol && *in.subvol != *into.subvol) {
       problem(into.origin, "subvol \"" + *into.subvol + "\" contradicts subvolume \"" + *in.subvol +
                                "\", which is mounted here too (at " + json_pointer(in.origin) + ")");
@@ -399,25 +410,29 @@ class Normaliser {
     }
     for (auto& [target, m] : out_.mounts) {
       if (!safe_mount_point(target)) {
-        problem(m.origin, "\"" + target + "\" is not a mount point op-dbus writes (absolute, no \".\" or \"..\" "
-                          "parts, no spaces or backslashes)");
+        problem(m.origin, "\"" + target +
+                              "\" is not a mount point op-dbus writes (absolute, no \".\" or \"..\" "
+                              "parts, no spaces or backslashes)");
       }
       if (m.state != "absent" && m.device.empty()) {
-        problem(m.origin, "\"device\" is missing: name what to mount (a device path, LABEL=, UUID=, PARTLABEL=, "
-                          "PARTUUID=)");
+        problem(m.origin,
+                "\"device\" is missing: name what to mount (a device path, LABEL=, UUID=, PARTLABEL=, "
+                "PARTUUID=)");
       }
       if (!m.fstype) {
         auto fs = out_.filesystems.find(m.device);
         if (fs != out_.filesystems.end()) m.fstype = fs->second.type;
       }
       if (m.fstype && *m.fstype == "swap") {
-        problem(m.origin, "swap is not mounted; the storage plugin creates swap areas but does not activate them");
+        problem(m.origin,
+                "swap is not mounted; the storage plugin creates swap areas but does not activate them");
       }
       if (m.subvol && m.fstype && *m.fstype != "btrfs") {
         problem(m.origin, "\"subvol\" needs btrfs, not " + *m.fstype);
       }
       for (const auto& o : m.options) {
-        if (o.find_first_of(" \t\n") != std::string::npos) problem(m.origin, "mount options cannot contain spaces");
+        if (o.find_first_of(" \t\n") != std::string::npos)
+          problem(m.origin, "mount options cannot contain spaces");
       }
     }
   }
@@ -425,8 +440,10 @@ class Normaliser {
   void cross_checks() {
     for (const auto& [key, d] : out_.devices) {
       if (!d.partitions.empty() && out_.filesystems.count(key)) {
-        problem({"filesystems", key}, key + " gets a partition table in \"devices\"; a filesystem goes on one of "
-                                            "its partitions, not on the whole device");
+        problem({"filesystems", key},
+                key +
+                    " gets a partition table in \"devices\"; a filesystem goes on one of "
+                    "its partitions, not on the whole device");
       }
     }
   }
@@ -600,8 +617,8 @@ std::string normalise_subvol(std::string name) {
 }
 
 bool userspace_mount_option(const std::string& o) {
-  static const char* names[] = {"auto", "noauto", "nofail", "user",     "users", "nouser",
-                                "owner", "group", "_netdev", "defaults", "rw"};
+  static const char* names[] = {"auto",  "noauto", "nofail",  "user",     "users", "nouser",
+                                "owner", "group",  "_netdev", "defaults", "rw"};
   for (const char* n : names) {
     if (o == n) return true;
   }

@@ -24,7 +24,8 @@
 
 namespace opdbus::storage {
 
-// ---- partition types ----------------------------------------------------------------------------------------
+// ---- partition types
+// ----------------------------------------------------------------------------------------
 
 // The canonical form of a partition type for a table: a GPT type GUID in upper case, or an MBR type code as
 // "0x83". Accepts the names (efi, linux, swap, bios_grub, lvm, raid), GUIDs in any case, and "0x83"/"83".
@@ -41,7 +42,8 @@ bool creatable_filesystem(const std::string& type);
 // The longest label each type stores (vfat 11, xfs 12, ext4 16, swap 16, btrfs 255).
 size_t max_label_length(const std::string& type);
 
-// ---- the desired section ------------------------------------------------------------------------------------
+// ---- the desired section
+// ------------------------------------------------------------------------------------
 
 struct PartitionSpec {
   int number = 0;
@@ -71,7 +73,7 @@ struct FilesystemSpec {
   std::vector<std::string> options;  // extra mkfs arguments
   bool wipe = false;                 // its own "wipe", or its device's when it comes from a partition
   bool observe = false;
-  std::vector<std::string> origin;   // pointer tokens of where it is declared (for messages)
+  std::vector<std::string> origin;  // pointer tokens of where it is declared (for messages)
 };
 
 struct SubvolumeSpec {
@@ -150,11 +152,13 @@ struct CurrentSection {
 
 CurrentSection parse_current(const JsonValue& current);
 
-// ---- small shared helpers -----------------------------------------------------------------------------------
+// ---- small shared helpers
+// -----------------------------------------------------------------------------------
 
 // "compress=zstd:3,noatime" -> {"compress=zstd:3", "noatime"}; drops "defaults" and empty items; subvol=X is
 // removed and returned through `subvol` when given.
-std::vector<std::string> split_options(const std::string& options, std::optional<std::string>* subvol = nullptr);
+std::vector<std::string> split_options(const std::string& options,
+                                       std::optional<std::string>* subvol = nullptr);
 std::string join_options(const std::vector<std::string>& options);
 // Option lists compare as sets.
 bool same_options(std::vector<std::string> a, std::vector<std::string> b);

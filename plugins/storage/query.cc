@@ -73,7 +73,8 @@ class Reader {
     JsonValue& fss = out_["filesystems"];
     std::vector<std::string> btrfs;
     for (const auto& m : fss.GetObject()) {
-      if (get_string(m.value, "type") == "btrfs") btrfs.emplace_back(m.name.GetString(), m.name.GetStringLength());
+      if (get_string(m.value, "type") == "btrfs")
+        btrfs.emplace_back(m.name.GetString(), m.name.GetStringLength());
     }
     for (const auto& key : btrfs) {
       try {
@@ -158,7 +159,8 @@ class Reader {
       return;
     }
     for (const auto& p : t.partitions) {
-      if (auto node = host_.partition_node(*dev, p.number)) filesystem(partition_path(key, p.number), *node, false);
+      if (auto node = host_.partition_node(*dev, p.number))
+        filesystem(partition_path(key, p.number), *node, false);
     }
   }
 

@@ -8,14 +8,16 @@ namespace opdbus::storage {
 
 std::optional<uint64_t> Size::resolve(uint64_t device_bytes) const {
   switch (kind) {
-    case Kind::Bytes: return bytes;
+    case Kind::Bytes:
+      return bytes;
     case Kind::Percent: {
       // Split so that device_bytes * percent cannot overflow.
       uint64_t raw = device_bytes / 100 * static_cast<uint64_t>(percent) +
                      device_bytes % 100 * static_cast<uint64_t>(percent) / 100;
       return raw / kMiB * kMiB;
     }
-    case Kind::Remaining: return std::nullopt;
+    case Kind::Remaining:
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -58,13 +60,26 @@ std::optional<Size> parse_size(std::string_view text) {
     char u = static_cast<char>(std::toupper(static_cast<unsigned char>(unit[0])));
     std::string_view rest = unit.substr(1);
     switch (u) {
-      case 'B': mult = 1; break;
-      case 'K': mult = kKiB; break;
-      case 'M': mult = kMiB; break;
-      case 'G': mult = kGiB; break;
-      case 'T': mult = kTiB; break;
-      case 'P': mult = kPiB; break;
-      default: return std::nullopt;
+      case 'B':
+        mult = 1;
+        break;
+      case 'K':
+        mult = kKiB;
+        break;
+      case 'M':
+        mult = kMiB;
+        break;
+      case 'G':
+        mult = kGiB;
+        break;
+      case 'T':
+        mult = kTiB;
+        break;
+      case 'P':
+        mult = kPiB;
+        break;
+      default:
+        return std::nullopt;
     }
     if (u == 'B') {
       if (!rest.empty()) return std::nullopt;
@@ -119,7 +134,8 @@ std::string describe_size(uint64_t bytes) {
   for (Unit u : {Unit{kPiB, "P"}, Unit{kTiB, "T"}, Unit{kGiB, "G"}, Unit{kMiB, "M"}, Unit{kKiB, "K"}}) {
     if (bytes >= u.mult) {
       char buf[64];
-      std::snprintf(buf, sizeof buf, "%.1f%s", static_cast<double>(bytes) / static_cast<double>(u.mult), u.suffix);
+      std::snprintf(buf, sizeof buf, "%.1f%s", static_cast<double>(bytes) / static_cast<double>(u.mult),
+                    u.suffix);
       return buf;
     }
   }
@@ -128,9 +144,12 @@ std::string describe_size(uint64_t bytes) {
 
 std::string describe_size(const Size& s) {
   switch (s.kind) {
-    case Size::Kind::Bytes: return describe_size(s.bytes);
-    case Size::Kind::Percent: return std::to_string(s.percent) + "%";
-    case Size::Kind::Remaining: return "remaining";
+    case Size::Kind::Bytes:
+      return describe_size(s.bytes);
+    case Size::Kind::Percent:
+      return std::to_string(s.percent) + "%";
+    case Size::Kind::Remaining:
+      return "remaining";
   }
   return "?";
 }

@@ -48,7 +48,8 @@ std::optional<Size> parse_size(const JsonValue& v);
 std::string format_size(uint64_t bytes);
 // The same as a JSON value: a string with a unit, or an integer number of bytes.
 JsonValue size_value(uint64_t bytes, JsonAlloc& a);
-// For people, in messages: exact for whole MiB ("20G", "18944M"), else one decimal of the largest unit ("17.9G").
+// For people, in messages: exact for whole MiB ("20G", "18944M"), else one decimal of the largest unit
+// ("17.9G").
 std::string describe_size(uint64_t bytes);
 // "512M", "50%", "remaining": how a Size reads in a message or a plan.
 std::string describe_size(const Size& s);

@@ -1,6 +1,6 @@
 // The storage plugin: partition tables (libfdisk), filesystems (libblkid to look, mkfs.* to make), btrfs
-// subvolumes (libbtrfsutil), mounts (libmount) and their /etc/fstab lines. Safe by default: nothing that holds
-// data is changed unless the document says "wipe": true and the command line says --allow-destructive.
+// subvolumes (libbtrfsutil), mounts (libmount) and their /etc/fstab lines. Safe by default: nothing that
+// holds data is changed unless the document says "wipe": true and the command line says --allow-destructive.
 // Format, safety rules and examples: docs/plugins/storage.md.
 #pragma once
 

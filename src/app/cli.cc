@@ -420,7 +420,7 @@ int run_cli(int argc, char** argv) {
                  "Act on the tree mounted at DIR instead of the live system (offline: unit files, symlinks,\n"
                  "config files; no D-Bus, no netlink)")
       ->type_name("DIR");
-  app.add_option("--plugin", f.plugins, "Only this plugin (repeatable)")->type_name("NAME");
+  app.add_option("--plugin", f.plugins, "Only this plugin (repeatable)")->type_name("NAME")->allow_extra_args(false);
   app.add_flag("--json", f.json, "Machine-readable JSON on stdout");
   app.add_flag("--allow-destructive", f.allow_destructive,
                "Permit actions marked DESTRUCTIVE (they also need the state's own flag, e.g. \"wipe\": true)");
@@ -490,10 +490,13 @@ int run_cli(int argc, char** argv) {
   sandbox->add_option("state", sb.state_file, "State file")->type_name("FILE");
   sandbox->add_flag("--keep", sb.keep, "Leave the container running and print how to enter and stop it");
   sandbox->add_flag("--shell", sb.shell, "Open a shell inside the container after the run");
+  // One value per occurrence, so a following positional (the state file) is not taken as another command.
   sandbox->add_option("--exec", sb.exec, "Run this shell command inside instead of plan/apply/plan (repeatable)")
-      ->type_name("CMD");
+      ->type_name("CMD")
+      ->allow_extra_args(false);
   sandbox->add_option("--bind-ro", sb.bind_ro, "Bind a host path read-only into the container (HOST[:DEST])")
-      ->type_name("PATH");
+      ->type_name("PATH")
+      ->allow_extra_args(false);
   sandbox->add_flag("--prepare", sb.prepare_only, "Only build (or reuse) the cached rootfs and print its path");
   sandbox->callback([&] {
     if (sb.state_file.empty() && sb.exec.empty() && !sb.prepare_only && !sb.shell) {

@@ -10,13 +10,13 @@
 
 #include <csignal>
 
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <optional>
-#include <rapidjson/document.h>
-#include <rapidjson/prettywriter.h>
-#include <rapidjson/stringbuffer.h>
 
 #include "app/sandbox_container.h"
 #include "app/sandbox_image.h"
@@ -78,7 +78,8 @@ std::string last_line(const std::string& text) {
 std::optional<size_t> count_actions(const std::string& plan_json) {
   rapidjson::Document d;
   d.Parse(plan_json.c_str(), plan_json.size());
-  if (d.HasParseError() || !d.IsObject() || !d.HasMember("actions") || !d["actions"].IsArray()) return std::nullopt;
+  if (d.HasParseError() || !d.IsObject() || !d.HasMember("actions") || !d["actions"].IsArray())
+    return std::nullopt;
   size_t n = 0;
   for (const auto& a : d["actions"].GetArray()) {
     bool observe = a.IsObject() && a.HasMember("observe") && a["observe"].IsBool() && a["observe"].GetBool();
@@ -164,7 +165,8 @@ class SandboxRun {
     fs::path exe = o_.self_exe.empty() ? fs::read_symlink("/proc/self/exe") : fs::path(o_.self_exe);
     std::error_code ec;
     fs::path abs = fs::canonical(exe, ec);
-    if (ec) throw Error(ErrorKind::InvalidArgument, "the op-dbus binary " + exe.string() + ": " + ec.message());
+    if (ec)
+      throw Error(ErrorKind::InvalidArgument, "the op-dbus binary " + exe.string() + ": " + ec.message());
     return abs;
   }
 
@@ -193,7 +195,8 @@ class SandboxRun {
     }
     for (const char* tool : {"debootstrap", "systemd-nspawn", "nsenter"}) {
       if (!on_path(tool)) {
-        throw Error(ErrorKind::NotSupported, std::string(tool) + " is not installed (scripts/install-deps.sh " +
+        throw Error(ErrorKind::NotSupported, std::string(tool) +
+                                                 " is not installed (scripts/install-deps.sh " +
                                                  "installs debootstrap, systemd-container and util-linux)");
       }
     }
@@ -238,15 +241,15 @@ class SandboxRun {
     }
     v_.result = "pass";
     v_.exit_code = 0;
-    std::string n = v_.changes ? std::to_string(*v_.changes) + (*v_.changes == 1 ? " change" : " changes")
-                               : "the plan";
+    std::string n =
+        v_.changes ? std::to_string(*v_.changes) + (*v_.changes == 1 ? " change" : " changes") : "the plan";
     v_.reason = "applied " + n + ", second plan empty";
   }
 
   // One op-dbus command inside; records and prints it. Returns false (after recording the failure) when its
   // exit status is not one of `ok_codes`.
   bool inside(Container& container, const std::string& name, std::vector<std::string> args,
-               std::vector<int> ok_codes, const std::string& why_failed) {
+              std::vector<int> ok_codes, const std::string& why_failed) {
     report_.stage("running op-dbus " + args.front() + " inside");
     std::vector<std::string> argv{"op-dbus"};
     argv.insert(argv.end(), args.begin(), args.end());
@@ -288,7 +291,8 @@ class SandboxRun {
   void print_step(const Step& step, const std::string& note) {
     std::string status = step.ok ? report_.paint("32", "ok") : report_.paint("1;31", "FAILED");
     std::string head = report_.paint("1", step.name) + ": " + step.command + "  (exit " +
-                       std::to_string(step.exit_code) + (note.empty() ? "" : ", " + note) + ") " + status + "\n";
+                       std::to_string(step.exit_code) + (note.empty() ? "" : ", " + note) + ") " + status +
+                       "\n";
     std::fputs(head.c_str(), stdout);
     std::fputs(sandbox::indent_lines(step.output, "    ").c_str(), stdout);
     std::fflush(stdout);
@@ -332,13 +336,22 @@ void print_verdict_json(const Verdict& v, const SandboxOptions& o) {
   w.Key("exit_code");
   w.Int(v.exit_code);
   w.Key("state");
-  if (o.state_file.empty()) w.Null(); else str(o.state_file);
+  if (o.state_file.empty())
+    w.Null();
+  else
+    str(o.state_file);
   w.Key("failed_step");
-  if (v.failed_step.empty()) w.Null(); else str(v.failed_step);
+  if (v.failed_step.empty())
+    w.Null();
+  else
+    str(v.failed_step);
   w.Key("reason");
   str(v.reason);
   w.Key("changes");
-  if (v.changes) w.Uint64(*v.changes); else w.Null();
+  if (v.changes)
+    w.Uint64(*v.changes);
+  else
+    w.Null();
   w.Key("steps");
   w.StartArray();
   for (const auto& s : v.steps) {
@@ -389,10 +402,10 @@ void print_verdict_text(const Verdict& v, const SandboxOptions& o, const Reporte
     line = report.paint("1;31", "sandbox: FAIL") + " at " + v.failed_step + ": " + v.reason + "\n";
   }
   if (!v.container_name.empty()) {
-    line += "sandbox: kept " + v.container_name + " running (systemd-nspawn PID " + std::to_string(v.nspawn_pid) +
-            ", container PID 1 = " + std::to_string(v.leader) + ")\n" +
-            "  enter: nsenter -t " + std::to_string(v.leader) + " -a bash\n" +
-            "  stop:  kill " + std::to_string(v.nspawn_pid) + "   (the run directory is removed once it stops)\n" +
+    line += "sandbox: kept " + v.container_name + " running (systemd-nspawn PID " +
+            std::to_string(v.nspawn_pid) + ", container PID 1 = " + std::to_string(v.leader) + ")\n" +
+            "  enter: nsenter -t " + std::to_string(v.leader) + " -a bash\n" + "  stop:  kill " +
+            std::to_string(v.nspawn_pid) + "   (the run directory is removed once it stops)\n" +
             "  root:  " + v.container_root + "\n";
   }
   std::fputs(line.c_str(), stdout);
@@ -418,7 +431,10 @@ int run_sandbox(const SandboxOptions& options) {
   }
   if (int sig = sandbox::pending_signal(); sig != 0) {
     verdict.result = "error";
-    verdict.reason = "interrupted by " + std::string(sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : "a signal") +
+    verdict.reason = "interrupted by " +
+                     std::string(sig == SIGINT    ? "SIGINT"
+                                 : sig == SIGTERM ? "SIGTERM"
+                                                  : "a signal") +
                      "; everything it started was stopped and removed";
     verdict.exit_code = 128 + sig;
   }

@@ -29,8 +29,8 @@ using Clock = std::chrono::steady_clock;
 
 constexpr const char* kRunPrefix = "op-dbus-sandbox-";
 constexpr const char* kRunParent = "/var/tmp";
-// How long the keeper lets nspawn shut the container down cleanly before SIGKILL (a clean poweroff takes about
-// a second).
+// How long the keeper lets nspawn shut the container down cleanly before SIGKILL (a clean poweroff takes
+// about a second).
 constexpr int kShutdownGraceSeconds = 15;
 
 std::string random_hex(size_t digits) {
@@ -65,7 +65,8 @@ pid_t find_leader(pid_t nspawn) {
         while (ids >> id) nspid.push_back(id);
       }
     }
-    if (ppid == nspawn && nspid.size() >= 2 && nspid.back() == "1") return static_cast<pid_t>(std::atol(name.c_str()));
+    if (ppid == nspawn && nspid.size() >= 2 && nspid.back() == "1")
+      return static_cast<pid_t>(std::atol(name.c_str()));
   }
   return 0;
 }
@@ -75,9 +76,10 @@ std::string pid_namespace(pid_t pid) {
   return fs::read_symlink("/proc/" + std::to_string(pid) + "/ns/pid", ec).string();
 }
 
-// Processes that nsenter put into the container have their parent outside it. When that parent dies first they
-// are re-parented to the host's init, and the container's shutdown then waits its full timeout for them: so
-// they are killed before the container is asked to stop. Their own children are the container init's to reap.
+// Processes that nsenter put into the container have their parent outside it. When that parent dies first
+// they are re-parented to the host's init, and the container's shutdown then waits its full timeout for them:
+// so they are killed before the container is asked to stop. Their own children are the container init's to
+// reap.
 std::vector<pid_t> entered_processes(pid_t leader) {
   std::vector<pid_t> found;
   const std::string ns = pid_namespace(leader);
@@ -105,12 +107,16 @@ void kill_entered_processes(pid_t leader) {
 
 }  // namespace
 
-bool has_entered_processes(pid_t leader) { return !entered_processes(leader).empty(); }
+bool has_entered_processes(pid_t leader) {
+  return !entered_processes(leader).empty();
+}
 
 namespace {
 
 // "PID STARTTIME" of a process, so a later reader can tell whether that very process still exists.
-std::string process_tag(pid_t pid) { return std::to_string(pid) + " " + std::to_string(process_start_time(pid)); }
+std::string process_tag(pid_t pid) {
+  return std::to_string(pid) + " " + std::to_string(process_start_time(pid));
+}
 
 bool tag_alive(const std::string& tag) {
   std::istringstream in(tag);
@@ -205,7 +211,9 @@ struct KeeperPlan {
       }
       int status = 0;
       if (::waitpid(nspawn, &status, WNOHANG) == nspawn) break;
-      struct timespec tick {0, 250000000};
+      struct timespec tick {
+        0, 250000000
+      };
       siginfo_t info;
       int sig = ::sigtimedwait(&plan.handled, &info, &tick);
       if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) stop_requested = true;
@@ -233,15 +241,18 @@ BindRo parse_bind(const std::string& spec) {
   size_t colon = spec.find(':');
   std::string host = spec.substr(0, colon);
   if (colon != std::string::npos) b.dest = spec.substr(colon + 1);
-  if (host.empty()) throw Error(ErrorKind::InvalidArgument, "--bind-ro '" + spec + "': the host path is empty");
+  if (host.empty())
+    throw Error(ErrorKind::InvalidArgument, "--bind-ro '" + spec + "': the host path is empty");
   std::error_code ec;
   b.host = fs::absolute(host, ec).lexically_normal();
   if (!fs::exists(b.host, ec)) {
-    throw Error(ErrorKind::InvalidArgument, "--bind-ro '" + spec + "': " + b.host.string() + " does not exist");
+    throw Error(ErrorKind::InvalidArgument,
+                "--bind-ro '" + spec + "': " + b.host.string() + " does not exist");
   }
   if (colon != std::string::npos && (b.dest.empty() || b.dest[0] != '/')) {
-    throw Error(ErrorKind::InvalidArgument,
-                "--bind-ro '" + spec + "': the path inside the container must be absolute, found '" + b.dest + "'");
+    throw Error(
+        ErrorKind::InvalidArgument,
+        "--bind-ro '" + spec + "': the path inside the container must be absolute, found '" + b.dest + "'");
   }
   return b;
 }
@@ -249,7 +260,9 @@ BindRo parse_bind(const std::string& spec) {
 Container::Container(ContainerConfig config, const Reporter& report)
     : config_(std::move(config)), report_(report), name_("opdbus-" + random_hex(8)) {}
 
-Container::~Container() { stop(); }
+Container::~Container() {
+  stop();
+}
 
 void Container::create() {
   std::string templ = std::string(kRunParent) + "/" + kRunPrefix + "XXXXXX";
@@ -306,8 +319,17 @@ void Container::write_files() {
 
 void Container::start_keeper() {
   KeeperPlan plan;
-  plan.argv = {"systemd-nspawn", "--register=no", "--keep-unit", "--quiet", "--private-network",
-               "--console=read-only", "-D", root().string(), "-M", name_, "--boot"};
+  plan.argv = {"systemd-nspawn",
+               "--register=no",
+               "--keep-unit",
+               "--quiet",
+               "--private-network",
+               "--console=read-only",
+               "-D",
+               root().string(),
+               "-M",
+               name_,
+               "--boot"};
   for (const auto& b : config_.binds) plan.argv.push_back(b.nspawn_arg());
   report_.detail(sys::quote_command(plan.argv));
   plan.parent = ::getpid();
@@ -320,7 +342,8 @@ void Container::start_keeper() {
     int err = errno;
     if (plan.log_fd >= 0) ::close(plan.log_fd);
     if (plan.null_fd >= 0) ::close(plan.null_fd);
-    throw Error(ErrorKind::BackendError, "prepare to start systemd-nspawn: " + std::string(std::strerror(err)));
+    throw Error(ErrorKind::BackendError,
+                "prepare to start systemd-nspawn: " + std::string(std::strerror(err)));
   }
   plan.report_fd = report[1];
   sigemptyset(&plan.handled);
@@ -385,7 +408,8 @@ std::string Container::console_tail(size_t lines) const {
 }
 
 std::string Container::system_state() {
-  ChildResult r = run_child({"nsenter", "-t", std::to_string(leader_), "-a", "systemctl", "is-system-running"});
+  ChildResult r =
+      run_child({"nsenter", "-t", std::to_string(leader_), "-a", "systemctl", "is-system-running"});
   std::string out = trim(r.output);
   size_t nl = out.rfind('\n');
   return nl == std::string::npos ? out : out.substr(nl + 1);
@@ -408,14 +432,15 @@ void Container::boot(int timeout_seconds) {
       if (state == "running" || state == "degraded") break;
       if (state == "maintenance" || state == "stopping") {
         throw Error(ErrorKind::BackendError, "systemd inside the container entered '" + state +
-                                                 "' while booting; its console ended with:\n" + console_tail(25));
+                                                 "' while booting; its console ended with:\n" +
+                                                 console_tail(25));
       }
     }
     if (seconds_since(started) > timeout_seconds) {
-      throw Error(ErrorKind::BackendError,
-                  "systemd inside the container did not finish booting within " + std::to_string(timeout_seconds) +
-                      " s (state: " + (state.empty() ? "no PID 1 yet" : state) +
-                      "); its console ended with:\n" + console_tail(25));
+      throw Error(ErrorKind::BackendError, "systemd inside the container did not finish booting within " +
+                                               std::to_string(timeout_seconds) +
+                                               " s (state: " + (state.empty() ? "no PID 1 yet" : state) +
+                                               "); its console ended with:\n" + console_tail(25));
     }
     sleep_ms(200);
   }
@@ -428,9 +453,20 @@ void Container::boot(int timeout_seconds) {
 
 ChildResult Container::exec(const std::vector<std::string>& argv, const ChildOptions& options) {
   if (leader_ == 0) throw Error(ErrorKind::Bug, "exec before the container booted");
-  std::vector<std::string> full = {"nsenter", "-t", std::to_string(leader_), "-a", "/usr/bin/env", "-i", "-C",
-                                   "/root", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                   "HOME=/root", "USER=root", "LOGNAME=root", "SHELL=/bin/bash", "LANG=C.UTF-8"};
+  std::vector<std::string> full = {"nsenter",
+                                   "-t",
+                                   std::to_string(leader_),
+                                   "-a",
+                                   "/usr/bin/env",
+                                   "-i",
+                                   "-C",
+                                   "/root",
+                                   "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                   "HOME=/root",
+                                   "USER=root",
+                                   "LOGNAME=root",
+                                   "SHELL=/bin/bash",
+                                   "LANG=C.UTF-8"};
   const char* term = std::getenv("TERM");
   if (options.attached && term && *term) full.push_back(std::string("TERM=") + term);
   if (!config_.state_file.empty()) full.push_back(std::string("OPDBUS_STATE=") + kStateInside);

@@ -2,10 +2,10 @@
 // network namespace, commands run inside with nsenter, and everything torn down again.
 //
 // Process layout: op-dbus forks a *keeper* (own session, so a terminal's Ctrl-C goes to op-dbus only) whose
-// single child is systemd-nspawn. The keeper forwards SIGTERM to nspawn (which then shuts the container down),
-// escalates to SIGKILL, and when op-dbus is gone (--keep, or op-dbus was killed) unmounts and removes the run
-// directory itself once the container has stopped. So nothing is ever killed by name, and no run directory
-// outlives its container.
+// single child is systemd-nspawn. The keeper forwards SIGTERM to nspawn (which then shuts the container
+// down), escalates to SIGKILL, and when op-dbus is gone (--keep, or op-dbus was killed) unmounts and removes
+// the run directory itself once the container has stopped. So nothing is ever killed by name, and no run
+// directory outlives its container.
 #pragma once
 
 #include <sys/types.h>
@@ -86,7 +86,8 @@ class Container {
 // Whether processes that nsenter started are still inside the container whose PID 1 is `leader`.
 bool has_entered_processes(pid_t leader);
 
-// Removes run directories under /var/tmp whose op-dbus and keeper are both gone (after a crash or power loss).
+// Removes run directories under /var/tmp whose op-dbus and keeper are both gone (after a crash or power
+// loss).
 void remove_stale_run_dirs(const Reporter& report);
 
 }  // namespace opdbus::sandbox

@@ -33,7 +33,7 @@ const std::vector<std::string> kBasePackages = {"dbus", "iproute2", "procps", "s
 
 // op-dbus's runtime libraries on Debian 12, used when they cannot be derived from the binary.
 const std::vector<std::string> kFallbackLibraries = {
-    "libblkid1",   "libbtrfsutil1",     "libfdisk1",     "libfmt9", "libmount1", "libnftables1",
+    "libblkid1",   "libbtrfsutil1",     "libfdisk1",     "libfmt9",       "libmount1", "libnftables1",
     "libnl-3-200", "libnl-route-3-200", "libsdbus-c++1", "libspdlog1.10", "libssl3"};
 
 std::string sha256_text(std::string_view data) {
@@ -117,7 +117,8 @@ std::set<std::string> elf_needed(const fs::path& file) {
     Elf64_Shdr dyn = section(i);
     if (dyn.sh_type != SHT_DYNAMIC) continue;
     Elf64_Shdr strtab = section(dyn.sh_link);
-    for (size_t off = dyn.sh_offset; off + sizeof(Elf64_Dyn) <= data.size() && off < dyn.sh_offset + dyn.sh_size;
+    for (size_t off = dyn.sh_offset;
+         off + sizeof(Elf64_Dyn) <= data.size() && off < dyn.sh_offset + dyn.sh_size;
          off += sizeof(Elf64_Dyn)) {
       Elf64_Dyn d;
       std::memcpy(&d, data.data() + off, sizeof d);
@@ -172,7 +173,8 @@ std::string mirror_from_sources(std::string_view deb822, std::string_view one_li
     size_t colon = line.find(':');
     if (colon == std::string::npos || line[0] == ' ' || line[0] == '\t') continue;
     std::string field = trim(line.substr(0, colon));
-    std::transform(field.begin(), field.end(), field.begin(), [](unsigned char c) { return std::tolower(c); });
+    std::transform(field.begin(), field.end(), field.begin(),
+                   [](unsigned char c) { return std::tolower(c); });
     stanza[field] = trim(line.substr(colon + 1));
   }
 
@@ -404,8 +406,9 @@ fs::path ensure_image(const ImageSpec& spec, const Reporter& report) {
   for (const auto& p : spec.packages) include += (include.empty() ? "" : ",") + p;
   report.stage("building the " + spec.suite + " image " + spec.key() + " with debootstrap (" +
                std::to_string(spec.packages.size()) + " packages from " + spec.mirror + "); this runs once");
-  std::vector<std::string> argv = {"debootstrap", "--variant=" + spec.variant, "--components=main",
-                                   "--include=" + include, spec.suite, (build / "rootfs").string(), spec.mirror};
+  std::vector<std::string> argv = {
+      "debootstrap", "--variant=" + spec.variant, "--components=main", "--include=" + include,
+      spec.suite,    (build / "rootfs").string(), spec.mirror};
   std::set<std::string> phases_seen;
   ChildOptions opts;
   opts.on_line = [&](const std::string& line) {
@@ -432,8 +435,8 @@ fs::path ensure_image(const ImageSpec& spec, const Reporter& report) {
   sys::atomic_write(build / "image.txt", info);
   sys::atomic_write(build / ".complete", "");
   if (::rename(build.c_str(), dir.c_str()) != 0) {
-    throw Error(ErrorKind::BackendError, "rename " + build.string() + " to " + dir.string() + ": " +
-                                             std::strerror(errno));
+    throw Error(ErrorKind::BackendError,
+                "rename " + build.string() + " to " + dir.string() + ": " + std::strerror(errno));
   }
   cleanup.armed = false;
   report.stage("image ready: " + rootfs.string());

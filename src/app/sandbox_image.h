@@ -1,5 +1,5 @@
-// The cached Debian rootfs the sandbox boots: built once with debootstrap, keyed by everything that decides its
-// content, and never modified afterwards (each run gets its own copy-on-write layer on top).
+// The cached Debian rootfs the sandbox boots: built once with debootstrap, keyed by everything that decides
+// its content, and never modified afterwards (each run gets its own copy-on-write layer on top).
 #pragma once
 
 #include <filesystem>
@@ -33,12 +33,12 @@ std::string mirror_from_sources(std::string_view deb822, std::string_view one_li
 // minbase system has. Falls back to a fixed list when that cannot be worked out.
 std::vector<std::string> runtime_packages(const std::filesystem::path& exe, const Reporter& report);
 
-// Everything the image for `exe` needs: host mirror, cache dir, systemd + dbus + tools, op-dbus's usual runtime
-// libraries and whatever else `exe` links.
+// Everything the image for `exe` needs: host mirror, cache dir, systemd + dbus + tools, op-dbus's usual
+// runtime libraries and whatever else `exe` links.
 ImageSpec image_spec(const std::filesystem::path& exe, const Reporter& report);
 
-// Returns the rootfs, building it first when the cache has no complete copy. Concurrent callers serialize on a
-// lock file; a half-built tree is never visible under the final name.
+// Returns the rootfs, building it first when the cache has no complete copy. Concurrent callers serialize on
+// a lock file; a half-built tree is never visible under the final name.
 std::filesystem::path ensure_image(const ImageSpec& spec, const Reporter& report);
 
 }  // namespace opdbus::sandbox

@@ -30,8 +30,9 @@ namespace {
 std::atomic<int> g_signal{0};
 std::atomic<pid_t> g_foreground{0};
 
-// A captured child runs in a process group of its own (g_foreground = -pgid), so a signal stops the whole tool
-// (debootstrap is a shell script with pipelines); an attached one shares our terminal's group (g_foreground = pid).
+// A captured child runs in a process group of its own (g_foreground = -pgid), so a signal stops the whole
+// tool (debootstrap is a shell script with pipelines); an attached one shares our terminal's group
+// (g_foreground = pid).
 void on_signal(int sig) {
   g_signal.store(sig);
   pid_t child = g_foreground.load();
@@ -42,9 +43,12 @@ const int kHandled[] = {SIGINT, SIGTERM, SIGHUP};
 
 std::string signal_name(int sig) {
   switch (sig) {
-    case SIGINT: return "SIGINT";
-    case SIGTERM: return "SIGTERM";
-    case SIGHUP: return "SIGHUP";
+    case SIGINT:
+      return "SIGINT";
+    case SIGTERM:
+      return "SIGTERM";
+    case SIGHUP:
+      return "SIGHUP";
   }
   return "signal " + std::to_string(sig);
 }
@@ -60,7 +64,8 @@ std::vector<std::string> mount_points() {
     if (!(fields >> id >> parent >> devno >> root >> point)) continue;
     std::string decoded;
     for (size_t i = 0; i < point.size(); ++i) {
-      if (point[i] == '\\' && i + 3 < point.size() && std::isdigit(static_cast<unsigned char>(point[i + 1]))) {
+      if (point[i] == '\\' && i + 3 < point.size() &&
+          std::isdigit(static_cast<unsigned char>(point[i + 1]))) {
         decoded += static_cast<char>(std::stoi(point.substr(i + 1, 3), nullptr, 8));
         i += 3;
       } else {
@@ -77,7 +82,8 @@ std::vector<std::string> mounts_under(const std::filesystem::path& path) {
   while (base.size() > 1 && base.back() == '/') base.pop_back();
   std::vector<std::string> found;
   for (const auto& p : mount_points()) {
-    if (p == base || (p.size() > base.size() && p.compare(0, base.size(), base) == 0 && p[base.size()] == '/')) {
+    if (p == base ||
+        (p.size() > base.size() && p.compare(0, base.size(), base) == 0 && p[base.size()] == '/')) {
       found.push_back(p);
     }
   }
@@ -145,7 +151,8 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
 
-  struct sigaction ignore {}, old_int {}, old_quit {};
+  struct sigaction ignore {
+  }, old_int{}, old_quit{};
   if (options.interactive) {
     ignore.sa_handler = SIG_IGN;
     ::sigaction(SIGINT, &ignore, &old_int);
@@ -212,7 +219,8 @@ std::string run_child_checked(const std::vector<std::string>& argv, const ChildO
     if (tail.size() > kMax) tail = "..." + tail.substr(tail.size() - kMax);
     while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
     throw Error(ErrorKind::BackendError, sys::quote_command(argv) + " exited with status " +
-                                             std::to_string(r.exit_code) + (tail.empty() ? "" : ":\n" + tail));
+                                             std::to_string(r.exit_code) +
+                                             (tail.empty() ? "" : ":\n" + tail));
   }
   return r.output;
 }
@@ -229,8 +237,9 @@ SignalScope::SignalScope() {
   ignore.sa_handler = SIG_IGN;
   sigemptyset(&ignore.sa_mask);
   ::sigaction(SIGPIPE, &ignore, nullptr);
-  // Processes that nsenter started inside a container outlive an interrupted nsenter; as a subreaper we get them
-  // (instead of the host's init, which may collect them late) and can reap them before the container stops.
+  // Processes that nsenter started inside a container outlive an interrupted nsenter; as a subreaper we get
+  // them (instead of the host's init, which may collect them late) and can reap them before the container
+  // stops.
   ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 }
 
@@ -243,7 +252,9 @@ SignalScope::~SignalScope() {
   ::prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
 
-int pending_signal() { return g_signal.load(); }
+int pending_signal() {
+  return g_signal.load();
+}
 
 void throw_if_interrupted() {
   int sig = g_signal.load();
@@ -262,9 +273,8 @@ bool unmount_tree(const std::filesystem::path& path) {
     auto found = mounts_under(path);
     if (found.empty()) return true;
     // Deepest first, so a bind inside the tree goes before the tree's own mount.
-    std::sort(found.begin(), found.end(), [](const std::string& a, const std::string& b) {
-      return a.size() > b.size();
-    });
+    std::sort(found.begin(), found.end(),
+              [](const std::string& a, const std::string& b) { return a.size() > b.size(); });
     for (const auto& p : found) {
       if (::umount2(p.c_str(), UMOUNT_NOFOLLOW) != 0 && errno != EINVAL && errno != ENOENT) {
         ::umount2(p.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
@@ -323,8 +333,10 @@ std::string indent_lines(std::string_view text, std::string_view indent) {
   while (start < text.size()) {
     size_t end = text.find('\n', start);
     if (end == std::string_view::npos) end = text.size();
-    out += indent;
-    out += text.substr(start, end - start);
+    if (end > start) {
+      out += indent;
+      out += text.substr(start, end - start);
+    }
     out += '\n';
     start = end + 1;
   }

@@ -17,9 +17,9 @@ class Reporter {
  public:
   Reporter(bool color, int verbosity) : color_(color), verbosity_(verbosity) {}
 
-  void stage(std::string_view text) const;       // "sandbox: booting ..."; not with -q (verbosity < 0)
-  void detail(std::string_view line) const;      // a tool's own line; shown only with -v (verbosity > 0)
-  void warn(std::string_view text) const;        // always shown
+  void stage(std::string_view text) const;   // "sandbox: booting ..."; not with -q (verbosity < 0)
+  void detail(std::string_view line) const;  // a tool's own line; shown only with -v (verbosity > 0)
+  void warn(std::string_view text) const;    // always shown
   bool verbose() const { return verbosity_ > 0; }
   bool color() const { return color_; }
   // `text` wrapped in an SGR code when colour is on: paint("1;32", "PASS").
@@ -60,7 +60,7 @@ class SignalScope {
   SignalScope(const SignalScope&) = delete;
   SignalScope& operator=(const SignalScope&) = delete;
 };
-int pending_signal();        // 0 when none arrived
+int pending_signal();         // 0 when none arrived
 void throw_if_interrupted();  // throws Error(Conflict, "interrupted by SIGINT") once a signal arrived
 
 // Sleeps, returning early when a signal arrives.

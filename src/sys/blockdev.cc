@@ -70,7 +70,8 @@ std::string sysfs_name(const std::string& path) {
 Signature probe_signature(const std::string& path) {
   Probe pr(blkid_new_probe_from_filename(path.c_str()));
   if (!pr.get()) {
-    throw Error(ErrorKind::BackendError, path + ": cannot open for probing: " + std::strerror(errno));
+    throw Error(errno == EACCES || errno == EPERM ? ErrorKind::PermissionError : ErrorKind::BackendError,
+                path + ": cannot open for probing: " + std::strerror(errno));
   }
   blkid_probe_enable_superblocks(pr.get(), 1);
   blkid_probe_set_superblocks_flags(pr.get(), BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE);
@@ -106,7 +107,8 @@ std::vector<std::string> wipe_signatures(const std::string& path) {
   auto fail = [&](const std::string& what) {
     int e = errno;
     ::close(fd);
-    return Error(ErrorKind::BackendError, path + ": " + what + (e ? std::string(": ") + std::strerror(e) : ""));
+    return Error(ErrorKind::BackendError,
+                 path + ": " + what + (e ? std::string(": ") + std::strerror(e) : ""));
   };
   if (!pr.get() || blkid_probe_set_device(pr.get(), fd, 0, 0) != 0) throw fail("blkid cannot use the device");
   blkid_probe_enable_superblocks(pr.get(), 1);
@@ -129,7 +131,8 @@ std::vector<std::string> wipe_signatures(const std::string& path) {
     wiped.push_back(what);
   }
   ::fsync(fd);
-  if (had_table && is_block_device(path)) ::ioctl(fd, BLKRRPART);  // best effort: the kernel forgets partitions
+  if (had_table && is_block_device(path))
+    ::ioctl(fd, BLKRRPART);  // best effort: the kernel forgets partitions
   ::close(fd);
   return wiped;
 }
@@ -157,7 +160,8 @@ std::vector<BlockDevice> list_block_devices() {
     }
     out.push_back(std::move(d));
   }
-  std::sort(out.begin(), out.end(), [](const BlockDevice& a, const BlockDevice& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(),
+            [](const BlockDevice& a, const BlockDevice& b) { return a.name < b.name; });
   return out;
 }
 
@@ -194,8 +198,9 @@ std::optional<std::string> resolve_device(const std::string& spec) {
   };
   bool by_uuid = tag == "UUID" || tag == "PARTUUID";
   if (tag != "LABEL" && tag != "UUID" && tag != "PARTLABEL" && tag != "PARTUUID") {
-    throw Error(ErrorKind::InvalidArgument, "\"" + spec + "\": a device is a path, LABEL=, UUID=, PARTLABEL= or "
-                                            "PARTUUID=");
+    throw Error(ErrorKind::InvalidArgument, "\"" + spec +
+                                                "\": a device is a path, LABEL=, UUID=, PARTLABEL= or "
+                                                "PARTUUID=");
   }
   // Scan every device rather than trust udev's symlinks or blkid's cache: right after mkfs or partitioning
   // both may be stale.
@@ -208,8 +213,10 @@ std::optional<std::string> resolve_device(const std::string& spec) {
     } catch (const Error&) {
       continue;  // an empty drive or a device we may not open
     }
-    std::string got = tag == "LABEL" ? s.label : tag == "UUID" ? s.uuid : tag == "PARTLABEL" ? s.part_name
-                                                                                           : s.part_uuid;
+    std::string got = tag == "LABEL"       ? s.label
+                      : tag == "UUID"      ? s.uuid
+                      : tag == "PARTLABEL" ? s.part_name
+                                           : s.part_uuid;
     if (got.empty()) continue;
     if (by_uuid ? lower(got) == lower(value) : got == value) matches.push_back(d.path);
   }

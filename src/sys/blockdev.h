@@ -15,8 +15,8 @@ struct Signature {
   std::string label;   // LABEL
   std::string uuid;    // UUID ("ABCD-1234" for vfat)
   std::string pttype;  // "gpt" / "dos" when the device carries a partition table
-  std::string part_name;  // PART_ENTRY_NAME (GPT partition name) when the device is a partition
-  std::string part_uuid;  // PART_ENTRY_UUID
+  std::string part_name;    // PART_ENTRY_NAME (GPT partition name) when the device is a partition
+  std::string part_uuid;    // PART_ENTRY_UUID
   bool ambivalent = false;  // several filesystem signatures: blkid will not say which one is real
 
   bool empty() const { return type.empty() && pttype.empty() && !ambivalent; }
@@ -31,9 +31,9 @@ Signature probe_signature(const std::string& path);
 std::vector<std::string> wipe_signatures(const std::string& path);
 
 struct BlockDevice {
-  std::string name;    // kernel name: "vda", "vda2", "loop0", "nvme0n1p1"
-  std::string path;    // "/dev/vda2"
-  uint64_t size = 0;   // bytes
+  std::string name;   // kernel name: "vda", "vda2", "loop0", "nvme0n1p1"
+  std::string path;   // "/dev/vda2"
+  uint64_t size = 0;  // bytes
   bool partition = false;
   std::string parent;  // for a partition: the disk's kernel name
   int number = 0;      // for a partition: its number

@@ -56,7 +56,8 @@ bool is_subvolume(const std::filesystem::path& path) {
 void create_subvolume(const std::filesystem::path& path) {
   std::error_code ec;
   std::filesystem::create_directories(path.parent_path(), ec);
-  if (ec) throw Error(ErrorKind::BackendError, "creating " + path.parent_path().string() + ": " + ec.message());
+  if (ec)
+    throw Error(ErrorKind::BackendError, "creating " + path.parent_path().string() + ": " + ec.message());
   errno = 0;
   btrfs_util_error err = btrfs_util_create_subvolume(path.c_str(), 0, nullptr, nullptr);
   if (err != BTRFS_UTIL_OK) throw btrfs_error("creating subvolume " + path.string(), err);

@@ -38,7 +38,9 @@ std::string explain(libmnt_context* c, int rc) {
   return rc < 0 ? std::strerror(-rc) : "failed";
 }
 
-const char* or_empty(const char* s) { return s ? s : ""; }
+const char* or_empty(const char* s) {
+  return s ? s : "";
+}
 
 }  // namespace
 
@@ -101,15 +103,15 @@ PrivateMount::PrivateMount(const std::string& source, const std::string& fstype,
   std::filesystem::create_directories("/run/op-dbus", ec);
   std::string tmpl = "/run/op-dbus/storage-XXXXXX";
   if (!::mkdtemp(tmpl.data())) {
-    throw Error(ErrorKind::BackendError, "cannot create a directory under /run/op-dbus: " +
-                                             std::string(std::strerror(errno)));
+    throw Error(ErrorKind::BackendError,
+                "cannot create a directory under /run/op-dbus: " + std::string(std::strerror(errno)));
   }
   dir_ = tmpl;
   try {
     if (::mount(dir_.c_str(), dir_.c_str(), nullptr, MS_BIND, nullptr) != 0 ||
         (bound_ = true, ::mount(nullptr, dir_.c_str(), nullptr, MS_PRIVATE, nullptr) != 0)) {
-      throw Error(ErrorKind::BackendError, "cannot make " + dir_.string() + " a private mount point: " +
-                                               std::strerror(errno));
+      throw Error(ErrorKind::BackendError,
+                  "cannot make " + dir_.string() + " a private mount point: " + std::strerror(errno));
     }
     mount_fs(source, dir_.string(), fstype, options);
     mounted_ = true;

@@ -9,9 +9,9 @@
 namespace opdbus::sys {
 
 struct MountInfo {
-  std::string source;   // "/dev/vdc2"
-  std::string target;   // "/mnt/x"
-  std::string root;     // the mounted directory inside the filesystem: "/" or, for a btrfs subvolume, "/@home"
+  std::string source;  // "/dev/vdc2"
+  std::string target;  // "/mnt/x"
+  std::string root;    // the mounted directory inside the filesystem: "/" or, for a btrfs subvolume, "/@home"
   std::string fstype;
   std::string options;  // VFS and filesystem options together: "rw,relatime,compress=zstd:3,subvol=/@home"
 };

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstring>
 
 #include "error.h"
@@ -29,7 +30,8 @@ class Fdisk {
     if (rc < 0) {
       fdisk_unref_context(cxt_);
       cxt_ = nullptr;
-      throw Error(ErrorKind::BackendError, path + ": libfdisk cannot open the device: " + std::strerror(-rc));
+      throw Error(rc == -EACCES || rc == -EPERM ? ErrorKind::PermissionError : ErrorKind::BackendError,
+                  path + ": libfdisk cannot open the device: " + std::strerror(-rc));
     }
   }
   ~Fdisk() {
@@ -142,7 +144,8 @@ void write_partition_table(const std::string& path, const TableEdit& edit) {
     int rc = fdisk_create_disklabel(cxt, edit.new_label->c_str());
     if (rc < 0) f.fail("creating a " + *edit.new_label + " partition table", rc);
   } else {
-    if (!fdisk_has_label(cxt)) throw Error(ErrorKind::BackendError, path + ": has no partition table to change");
+    if (!fdisk_has_label(cxt))
+      throw Error(ErrorKind::BackendError, path + ": has no partition table to change");
     int rc = fdisk_get_partitions(cxt, &before);
     if (rc < 0) f.fail("reading the partitions", rc);
   }
@@ -161,10 +164,14 @@ void write_partition_table(const std::string& path, const TableEdit& edit) {
   for (const auto& p : edit.add) {
     fdisk_partition* pa = fdisk_new_partition();
     fdisk_partition_set_partno(pa, static_cast<size_t>(p.number - 1));
-    if (p.start) fdisk_partition_set_start(pa, *p.start / sector);
-    else fdisk_partition_start_follow_default(pa, 1);
-    if (p.size) fdisk_partition_set_size(pa, *p.size / sector);
-    else fdisk_partition_end_follow_default(pa, 1);
+    if (p.start)
+      fdisk_partition_set_start(pa, *p.start / sector);
+    else
+      fdisk_partition_start_follow_default(pa, 1);
+    if (p.size)
+      fdisk_partition_set_size(pa, *p.size / sector);
+    else
+      fdisk_partition_end_follow_default(pa, 1);
     fdisk_parttype* t = parse_type(p.type);
     fdisk_partition_set_type(pa, t);
     fdisk_unref_parttype(t);
@@ -181,13 +188,15 @@ void write_partition_table(const std::string& path, const TableEdit& edit) {
       fdisk_unref_partition(got);
       uint64_t grain = fdisk_get_grain_size(cxt);
       if (p.size && got_size + grain < *p.size) {
-        throw Error(ErrorKind::BackendError, path + ": partition " + std::to_string(p.number) + " does not fit: " +
-                                                 std::to_string(*p.size) + " bytes asked for, " +
-                                                 std::to_string(got_size) + " free where it starts");
+        throw Error(ErrorKind::BackendError, path + ": partition " + std::to_string(p.number) +
+                                                 " does not fit: " + std::to_string(*p.size) +
+                                                 " bytes asked for, " + std::to_string(got_size) +
+                                                 " free where it starts");
       }
       if (p.start && (got_start > *p.start + grain || got_start + grain < *p.start)) {
-        throw Error(ErrorKind::BackendError, path + ": partition " + std::to_string(p.number) + " cannot start at " +
-                                                 std::to_string(*p.start) + " (that space is not free)");
+        throw Error(ErrorKind::BackendError, path + ": partition " + std::to_string(p.number) +
+                                                 " cannot start at " + std::to_string(*p.start) +
+                                                 " (that space is not free)");
       }
     }
     fdisk_wipe_partition(cxt, static_cast<size_t>(p.number - 1), 1);

@@ -21,7 +21,7 @@ struct PartitionTable {
   std::optional<std::string> label;  // "gpt", "dos", ...; nullopt: no partition table
   uint64_t device_size = 0;
   uint64_t sector_size = 512;
-  uint64_t grain = 1024 * 1024;  // alignment of new partitions
+  uint64_t grain = 1024 * 1024;            // alignment of new partitions
   std::vector<PartitionEntry> partitions;  // sorted by number
 };
 
@@ -45,8 +45,8 @@ struct PartitionChange {
 struct TableEdit {
   std::optional<std::string> new_label;  // "gpt" / "dos": start from an empty table (old signatures wiped)
   std::vector<int> remove;
-  std::vector<NewPartition> add;         // created in this order; their areas' old signatures are wiped
-  std::vector<PartitionChange> change;   // type / name changed in place
+  std::vector<NewPartition> add;        // created in this order; their areas' old signatures are wiped
+  std::vector<PartitionChange> change;  // type / name changed in place
 };
 
 // Applies `edit` in memory and writes the table once. On a block device the kernel is told about the changed

@@ -296,8 +296,7 @@ TEST_CASE("the persisted document merges by name and drops what is absent", "[ne
   // Merging the same document again is a fixed point: the second apply writes nothing.
   Persisted p;
   p.document = render_document(merged);
-  p.unit_file = unit_text();
-  p.unit_link = kUnitPath;
+  for (const auto& name : kUnitNames) p.units[name] = {unit_text(name), std::nullopt, unit_path(name)};
   JsonDoc again = parse_json(R"({"interfaces": {"c": {"type": "bridge"}}})");
   CHECK(plan_persist(again, p).empty());
   auto section = persisted_section(*p.document);
@@ -305,10 +304,12 @@ TEST_CASE("the persisted document merges by name and drops what is absent", "[ne
   CHECK_FALSE(section->HasMember("persist"));
 }
 
-TEST_CASE("the boot unit the plugin writes is the one the project ships", "[network][persist]") {
-  auto shipped = sys::read_file(std::filesystem::path(source_root()) / "data" / "op-dbus-network.service");
-  REQUIRE(shipped);
-  CHECK(*shipped == unit_text());
+TEST_CASE("the boot units the plugin writes are the ones the project ships", "[network][persist]") {
+  for (const auto& name : kUnitNames) {
+    auto shipped = sys::read_file(std::filesystem::path(source_root()) / "data" / name);
+    REQUIRE(shipped);
+    CHECK(*shipped == unit_text(name));
+  }
 }
 
 TEST_CASE("resolv.conf keeps which interface asked for which servers", "[network][dns]") {
@@ -337,4 +338,24 @@ TEST_CASE("addresses, destinations and tables compare in canonical form", "[netw
   CHECK(table_id(parse_json(R"("main")")) == 254);
   CHECK(table_id(parse_json("100")) == 100);
   CHECK(table_id(parse_json(R"("dmz")")) == std::nullopt);
+}
+
+TEST_CASE("before ovs-vswitchd runs, Open vSwitch bridges wait and the rest is applied", "[network][query]") {
+  JsonDoc desired = parse_json(R"({
+      "interfaces": {"ovsbr0": {"type": "ovs-bridge", "bridge_ports": ["eth1"], "address": "10.30.0.1/24"},
+                     "br0": {"type": "bridge", "address": "10.0.0.1/24"}},
+      "routes": [{"destination": "10.31.0.0/16", "gateway": "10.30.0.254", "device": "ovsbr0"},
+                 {"destination": "10.1.0.0/16", "gateway": "10.0.0.254"}]})");
+  HostState st;
+  st.links = {link(1, "lo", ""), link(2, "eth1", "")};
+  JsonDoc current = section_from_host(st, false);
+  defer_links(current, desired, {"ovsbr0"});
+  auto actions = diff_section(desired, current);
+  INFO(summaries(actions));
+  for (const auto& a : actions) {
+    CHECK(a.summary.find("ovsbr0") == std::string::npos);
+    CHECK(a.resource() != "/routes/0");
+  }
+  CHECK(position(actions, "create bridge br0") < actions.size());
+  CHECK(position(actions, "add route 10.1.0.0/16") < actions.size());
 }

@@ -1,7 +1,7 @@
 // Partition tables written and read back with libfdisk on image files (no root, no loop devices), and the
 // plugin's whole cycle -- query, diff, apply, query again -- against images through a host that maps device
 // names to files and records mounts and fstab in memory.
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -49,16 +49,20 @@ std::string make_image(const fs::path& dir, const std::string& name, uint64_t si
 
 std::string sha256_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  SHA256_CTX c;
-  SHA256_Init(&c);
-  char buf[1 << 16];
-  while (in.read(buf, sizeof buf) || in.gcount() > 0) SHA256_Update(&c, buf, static_cast<size_t>(in.gcount()));
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256_Final(md, &c);
+  EVP_MD_CTX* c = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(c, EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 16);
+  while (in.read(buf.data(), static_cast<std::streamsize>(buf.size())) || in.gcount() > 0) {
+    EVP_DigestUpdate(c, buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(c, md, &len);
+  EVP_MD_CTX_free(c);
   std::string hex;
   char b[3];
-  for (unsigned char x : md) {
-    std::snprintf(b, sizeof b, "%02x", x);
+  for (unsigned i = 0; i < len; ++i) {
+    std::snprintf(b, sizeof b, "%02x", md[i]);
     hex += b;
   }
   return hex;
@@ -94,7 +98,9 @@ class ImageHost : public StorageHost {
   std::vector<sys::BlockDevice> block_devices() override { return {}; }
   std::optional<std::string> partition_node(const std::string&, int) override { return std::nullopt; }
   sys::Signature probe(const std::string& device) override { return sys::probe_signature(device); }
-  sys::PartitionTable read_table(const std::string& device) override { return sys::read_partition_table(device); }
+  sys::PartitionTable read_table(const std::string& device) override {
+    return sys::read_partition_table(device);
+  }
   void write_table(const std::string& device, const sys::TableEdit& edit) override {
     calls.push_back("write_table " + device);
     sys::write_partition_table(device, edit);
@@ -156,7 +162,9 @@ struct Rig {
         std::string describe() override { return h->describe(); }
         std::optional<std::string> resolve(const std::string& s) override { return h->resolve(s); }
         std::vector<sys::BlockDevice> block_devices() override { return h->block_devices(); }
-        std::optional<std::string> partition_node(const std::string& d, int n) override { return h->partition_node(d, n); }
+        std::optional<std::string> partition_node(const std::string& d, int n) override {
+          return h->partition_node(d, n);
+        }
         sys::Signature probe(const std::string& d) override { return h->probe(d); }
         sys::PartitionTable read_table(const std::string& d) override { return h->read_table(d); }
         void write_table(const std::string& d, const sys::TableEdit& e) override { h->write_table(d, e); }
@@ -164,10 +172,15 @@ struct Rig {
         std::vector<std::string> wipe(const std::string& d) override { return h->wipe(d); }
         void run(const std::vector<std::string>& a) override { h->run(a); }
         std::vector<std::string> subvolumes(const std::string& d) override { return h->subvolumes(d); }
-        void create_subvolume(const std::string& d, const std::string& n) override { h->create_subvolume(d, n); }
-        void delete_subvolume(const std::string& d, const std::string& n) override { h->delete_subvolume(d, n); }
+        void create_subvolume(const std::string& d, const std::string& n) override {
+          h->create_subvolume(d, n);
+        }
+        void delete_subvolume(const std::string& d, const std::string& n) override {
+          h->delete_subvolume(d, n);
+        }
         std::vector<sys::MountInfo> mounts() override { return h->mounts(); }
-        void mount(const std::string& s, const std::string& t, const std::string& f, const std::string& o) override {
+        void mount(const std::string& s, const std::string& t, const std::string& f,
+                   const std::string& o) override {
           h->mount(s, t, f, o);
         }
         void remount(const std::string& t, const std::string& o) override { h->remount(t, o); }
@@ -250,13 +263,15 @@ TEST_CASE("libfdisk edits in place: rename, retype, delete and add", "[storage][
   std::string img = make_image(dir.path, "disk.img", 128 * kMiB);
   sys::TableEdit create;
   create.new_label = "gpt";
-  create.add = {{1, std::nullopt, 16 * kMiB, kLinux, std::string("a")}, {2, std::nullopt, 16 * kMiB, kLinux, std::nullopt}};
+  create.add = {{1, std::nullopt, 16 * kMiB, kLinux, std::string("a")},
+                {2, std::nullopt, 16 * kMiB, kLinux, std::nullopt}};
   sys::write_partition_table(img, create);
 
   sys::TableEdit change;
   change.change = {{1, std::string(kEfi), std::string("renamed")}};
   change.remove = {2};
-  change.add = {{2, std::nullopt, 32 * kMiB, kSwap, std::string("bigger")}, {3, 64 * kMiB, 8 * kMiB, kLinux, std::nullopt}};
+  change.add = {{2, std::nullopt, 32 * kMiB, kSwap, std::string("bigger")},
+                {3, 64 * kMiB, 8 * kMiB, kLinux, std::nullopt}};
   sys::write_partition_table(img, change);
 
   auto t = sys::read_partition_table(img);
@@ -276,7 +291,8 @@ TEST_CASE("libfdisk writes an msdos table with type codes", "[storage][image]") 
   std::string img = make_image(dir.path, "disk.img", 64 * kMiB);
   sys::TableEdit edit;
   edit.new_label = "dos";
-  edit.add = {{1, std::nullopt, 8 * kMiB, "0x82", std::nullopt}, {2, std::nullopt, std::nullopt, "0x83", std::nullopt}};
+  edit.add = {{1, std::nullopt, 8 * kMiB, "0x82", std::nullopt},
+              {2, std::nullopt, std::nullopt, "0x83", std::nullopt}};
   sys::write_partition_table(img, edit);
   auto t = sys::read_partition_table(img);
   REQUIRE(t.label == std::optional<std::string>("dos"));
@@ -337,7 +353,8 @@ TEST_CASE("the plugin partitions a blank image, then plans nothing", "[storage][
     FAIL("a size mismatch was planned");
   } catch (const Error& e) {
     INFO(e.what());
-    CHECK(std::string(e.what()).find("partition 3: size did not match: want 50M, got 116M") != std::string::npos);
+    CHECK(std::string(e.what()).find("partition 3: size did not match: want 50M, got 116M") !=
+          std::string::npos);
   }
 }
 
@@ -372,7 +389,8 @@ TEST_CASE("the plugin refuses a disk holding a filesystem and leaves it byte for
   CHECK(sha256_of(img) == before);
 
   // With "wipe" it is destructive; the engine refuses it without --allow-destructive, here we allow it.
-  JsonDoc wiped = parse_json(R"({"devices": {"/dev/vdz": {"partition_table": "gpt", "wipe": true, "partitions": [
+  JsonDoc wiped =
+      parse_json(R"({"devices": {"/dev/vdz": {"partition_table": "gpt", "wipe": true, "partitions": [
       {"number": 1, "size": "remaining"}]}}})");
   auto actions = rig.plan(wiped);
   REQUIRE(actions.size() == 1);
@@ -385,8 +403,11 @@ TEST_CASE("the plugin refuses a disk holding a filesystem and leaves it byte for
 TEST_CASE("the plugin makes filesystems on images, keeps them, relabels them", "[storage][image]") {
   TempDir dir;
   Rig rig;
-  std::map<std::string, const char*> tools = {{"ext4", "mkfs.ext4"}, {"btrfs", "mkfs.btrfs"}, {"vfat", "mkfs.vfat"},
-                                               {"xfs", "mkfs.xfs"}, {"swap", "mkswap"}};
+  std::map<std::string, const char*> tools = {{"ext4", "mkfs.ext4"},
+                                              {"btrfs", "mkfs.btrfs"},
+                                              {"vfat", "mkfs.vfat"},
+                                              {"xfs", "mkfs.xfs"},
+                                              {"swap", "mkswap"}};
   for (const auto& [type, tool] : tools) {
     if (!have_tool(tool)) {
       WARN(std::string(tool) + " missing: " + type + " skipped");
@@ -396,8 +417,8 @@ TEST_CASE("the plugin makes filesystems on images, keeps them, relabels them", "
       std::string img = make_image(dir.path, type + ".img", 320 * kMiB);
       rig.host->devices["/dev/" + type] = img;
       std::string label = type == "vfat" ? "EFI" : "lbl-" + type;
-      JsonDoc desired =
-          parse_json(R"({"filesystems": {"/dev/)" + type + R"(": {"type": ")" + type + R"(", "label": ")" + label + "\"}}}");
+      JsonDoc desired = parse_json(R"({"filesystems": {"/dev/)" + type + R"(": {"type": ")" + type +
+                                   R"(", "label": ")" + label + "\"}}}");
       rig.converge(desired);
       auto sig = sys::probe_signature(img);
       CHECK(sig.type == type);
@@ -426,8 +447,8 @@ TEST_CASE("a filesystem asked for by uuid is made with it", "[storage][image]") 
   Rig rig;
   std::string img = make_image(dir.path, "disk.img", 64 * kMiB);
   rig.host->devices["/dev/vdz"] = img;
-  JsonDoc desired =
-      parse_json(R"({"filesystems": {"/dev/vdz": {"type": "ext4", "uuid": "0b1e5f0e-6a3c-4d8e-9a3c-1f2e3d4c5b6a"}}})");
+  JsonDoc desired = parse_json(
+      R"({"filesystems": {"/dev/vdz": {"type": "ext4", "uuid": "0b1e5f0e-6a3c-4d8e-9a3c-1f2e3d4c5b6a"}}})");
   rig.converge(desired);
   CHECK(sys::probe_signature(img).uuid == "0b1e5f0e-6a3c-4d8e-9a3c-1f2e3d4c5b6a");
 }
@@ -444,20 +465,24 @@ TEST_CASE("mounts are made, recorded in fstab by UUID under the root, and kept",
                                    "mounts": {"/srv/data": {"device": "/dev/vdz", "options": "noatime"}}})");
   rig.converge(desired);
   std::string uuid = sys::probe_signature(img).uuid;
-  CHECK(rig.host->fstab == "# kept\nproc /proc proc defaults 0 0\nUUID=" + uuid + "\t/srv/data\text4\tnoatime\t0\t2\n");
+  CHECK(rig.host->fstab ==
+        "# kept\nproc /proc proc defaults 0 0\nUUID=" + uuid + "\t/srv/data\text4\tnoatime\t0\t2\n");
   REQUIRE(rig.host->mounted.size() == 1);
   CHECK(rig.host->mounted[0].target == "/target/srv/data");
   CHECK(rig.host->mounted[0].source == img);
 
   // The same mount named another way plans nothing.
-  JsonDoc by_label = parse_json(R"({"mounts": {"/srv/data": {"device": "LABEL=data", "options": "noatime"}}})");
+  JsonDoc by_label =
+      parse_json(R"({"mounts": {"/srv/data": {"device": "LABEL=data", "options": "noatime"}}})");
   CHECK(rig.plan(by_label).empty());
 
   // Changed options rewrite that one line, and remount.
-  JsonDoc opts = parse_json(R"({"mounts": {"/srv/data": {"device": "/dev/vdz", "options": "noatime,nodev"}}})");
+  JsonDoc opts =
+      parse_json(R"({"mounts": {"/srv/data": {"device": "/dev/vdz", "options": "noatime,nodev"}}})");
   rig.host->calls.clear();
   rig.converge(opts);
-  CHECK(rig.host->fstab == "# kept\nproc /proc proc defaults 0 0\nUUID=" + uuid + "\t/srv/data\text4\tnoatime,nodev\t0\t2\n");
+  CHECK(rig.host->fstab ==
+        "# kept\nproc /proc proc defaults 0 0\nUUID=" + uuid + "\t/srv/data\text4\tnoatime,nodev\t0\t2\n");
   CHECK(std::find(rig.host->calls.begin(), rig.host->calls.end(), "remount /target/srv/data noatime,nodev") !=
         rig.host->calls.end());
 

@@ -81,7 +81,8 @@ TEST_CASE("sizes: formatting is exact and shortest; messages are readable", "[st
 TEST_CASE("partition types map names and codes per table", "[storage]") {
   CHECK(partition_type_code("gpt", "efi") == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B");
   CHECK(partition_type_code("gpt", "linux") == "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
-  CHECK(partition_type_code("gpt", "0fc63daf-8483-4772-8e79-3d69d8477de4") == "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+  CHECK(partition_type_code("gpt", "0fc63daf-8483-4772-8e79-3d69d8477de4") ==
+        "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
   CHECK(partition_type_code("msdos", "linux") == "0x83");
   CHECK(partition_type_code("msdos", "83") == "0x83");
   CHECK(partition_type_code("msdos", "0xEF") == "0xef");
@@ -89,7 +90,8 @@ TEST_CASE("partition types map names and codes per table", "[storage]") {
   CHECK_FALSE(partition_type_code("gpt", "0x83").has_value());
   CHECK(partition_type_name("gpt", "21686148-6449-6e6f-744e-656564454649") == "bios_grub");
   CHECK(partition_type_name("msdos", "0x82") == "swap");
-  CHECK(partition_type_name("gpt", "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709") == "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
+  CHECK(partition_type_name("gpt", "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709") ==
+        "4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709");
 }
 
 TEST_CASE("partition device names follow the kernel's and udev's rules", "[storage]") {
@@ -164,7 +166,8 @@ TEST_CASE("check reports contradictions and impossible requests", "[storage]") {
       "need a btrfs filesystem");
   one(R"({"btrfs_subvolumes": {"/dev/sda1": [{"name": "@"}, {"name": "/@/"}]}})", "listed twice");
   one(R"({"btrfs_subvolumes": {"/dev/sda1": [{"name": "a/../b"}]}})", "not a subvolume path");
-  one(R"({"btrfs_subvolumes": {"/dev/sda1": [{"name": "@", "state": "absent", "mount": "/"}]}})", "cannot be mounted");
+  one(R"({"btrfs_subvolumes": {"/dev/sda1": [{"name": "@", "state": "absent", "mount": "/"}]}})",
+      "cannot be mounted");
   one(R"({"mounts": {"/data": {"options": "noatime"}}})", "\"device\" is missing");
   one(R"({"mounts": {"/a/../b": {"device": "/dev/sdb"}}})", "not a mount point");
   one(R"({"mounts": {"/": {"device": "/dev/sdb"}}, "btrfs_subvolumes": {"/dev/sda2": [{"name": "@", "mount": "/"}]}})",
@@ -186,7 +189,8 @@ TEST_CASE("plugin check names the pointer of each problem", "[storage]") {
   }
   REQUIRE(storage);
   REQUIRE(storage->implemented());
-  JsonDoc d = parse_json(R"({"devices": {"/dev/sda": {"partitions": [{"number": 1, "size": "1G"}, {"number": 1, "size": "2G"}]}},
+  JsonDoc d = parse_json(
+      R"({"devices": {"/dev/sda": {"partitions": [{"number": 1, "size": "1G"}, {"number": 1, "size": "2G"}]}},
                              "mounts": {"/x": {"device": "sdb1"}}})");
   Diagnostics out;
   storage->check(d, "s.json", "/plugins/storage", out);
@@ -213,16 +217,20 @@ TEST_CASE("a partition that does not match is refused, saying exactly what diffe
   REQUIRE(actions.size() == 1);
   CHECK(actions[0].destructive);
 
-  CHECK(diff_error(R"({"devices": {"/dev/vdb": {"partition_table": "msdos", "partitions": [{"number": 1, "size": "1G"}]}}})",
-                   current) ==
-        "/dev/vdb: partition table did not match: want msdos, got gpt; set \"wipe\": true and pass "
-        "--allow-destructive to repartition");
-  CHECK(diff_error(R"({"devices": {"/dev/vdb": {"partitions": [{"number": 2, "start": "1G", "size": "18G"}]}}})",
-                   current) ==
+  CHECK(
+      diff_error(
+          R"({"devices": {"/dev/vdb": {"partition_table": "msdos", "partitions": [{"number": 1, "size": "1G"}]}}})",
+          current) ==
+      "/dev/vdb: partition table did not match: want msdos, got gpt; set \"wipe\": true and pass "
+      "--allow-destructive to repartition");
+  CHECK(diff_error(
+            R"({"devices": {"/dev/vdb": {"partitions": [{"number": 2, "start": "1G", "size": "18G"}]}}})",
+            current) ==
         "/dev/vdb: partition 2: start did not match: want 1G, got 513M; set \"wipe\": true and pass "
         "--allow-destructive to repartition");
-  CHECK(diff_error(R"({"devices": {"/dev/vdb": {"size": "20G", "partitions": [{"number": 1, "size": "512M"}]}}})",
-                   current)
+  CHECK(diff_error(
+            R"({"devices": {"/dev/vdb": {"size": "20G", "partitions": [{"number": 1, "size": "512M"}]}}})",
+            current)
             .find("device size did not match: want 20G, got 40G") != std::string::npos);
 }
 
@@ -233,24 +241,33 @@ TEST_CASE("a disk holding a filesystem and no table is never partitioned without
                    current) ==
         "/dev/vdb: it holds an ext4 filesystem and no partition table; set \"wipe\": true and pass "
         "--allow-destructive to repartition");
-  CHECK(diff_error(R"({"devices": {"/dev/vdb": {"partition_table": "gpt", "partitions": [{"number": 1, "size": "1G"}]}}})",
-                   R"({"devices": {"/dev/vdb": {"size": "20G"}}, "filesystems": {"/dev/vdb": {"type": "LVM2_member"}}})")
-            .find("holds a LVM2_member signature and no partition table") != std::string::npos);
+  CHECK(
+      diff_error(
+          R"({"devices": {"/dev/vdb": {"partition_table": "gpt", "partitions": [{"number": 1, "size": "1G"}]}}})",
+          R"({"devices": {"/dev/vdb": {"size": "20G"}}, "filesystems": {"/dev/vdb": {"type": "LVM2_member"}}})")
+          .find("holds a LVM2_member signature and no partition table") != std::string::npos);
 }
 
 TEST_CASE("a filesystem of another type is refused; the right type and label is kept", "[storage]") {
-  std::string current = R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "label": "data", "uuid": "d6a1c7f2-5a3e-4b8c-9f1d-2e3c4b5a6d7e"}}})";
+  std::string current =
+      R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "label": "data", "uuid": "d6a1c7f2-5a3e-4b8c-9f1d-2e3c4b5a6d7e"}}})";
   CHECK(diff_error(R"({"filesystems": {"/dev/vdb1": {"type": "xfs"}}})", current) ==
-        "/dev/vdb1: filesystem did not match: want xfs, got ext4; set \"wipe\": true (on the filesystem, or on its "
+        "/dev/vdb1: filesystem did not match: want xfs, got ext4; set \"wipe\": true (on the filesystem, or "
+        "on its "
         "device) and pass --allow-destructive to reformat");
-  CHECK(diff_error(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "uuid": "11111111-2222-3333-4444-555555555555"}}})",
-                   current)
-            .find("uuid did not match: want 11111111-2222-3333-4444-555555555555, got d6a1c7f2") != std::string::npos);
+  CHECK(
+      diff_error(
+          R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "uuid": "11111111-2222-3333-4444-555555555555"}}})",
+          current)
+          .find("uuid did not match: want 11111111-2222-3333-4444-555555555555, got d6a1c7f2") !=
+      std::string::npos);
   CHECK(diff_of(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "label": "data"}}})", current).empty());
   CHECK(diff_of(R"({"filesystems": {"/dev/vdb1": {"type": "ext4"}}})", current).empty());
-  CHECK(diff_of(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "uuid": "D6A1C7F2-5A3E-4B8C-9F1D-2E3C4B5A6D7E"}}})",
-                current)
-            .empty());
+  CHECK(
+      diff_of(
+          R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "uuid": "D6A1C7F2-5A3E-4B8C-9F1D-2E3C4B5A6D7E"}}})",
+          current)
+          .empty());
   auto relabel = diff_of(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "label": "other"}}})", current);
   REQUIRE(relabel.size() == 1);
   CHECK_FALSE(relabel[0].destructive);
@@ -265,9 +282,11 @@ TEST_CASE("a partition's filesystem inherits the device's wipe", "[storage]") {
   std::string current = R"({"devices": {"/dev/vdb": {"partition_table": "gpt", "size": "20G", "partitions": [
       {"number": 1, "start": "1M", "size": "1G", "type": "linux"}]}},
       "filesystems": {"/dev/vdb1": {"type": "xfs"}}})";
-  CHECK_FALSE(diff_error(R"({"devices": {"/dev/vdb": {"partitions": [{"number": 1, "size": "1G", "filesystem": "ext4"}]}}})",
-                         current)
-                  .empty());
+  CHECK_FALSE(
+      diff_error(
+          R"({"devices": {"/dev/vdb": {"partitions": [{"number": 1, "size": "1G", "filesystem": "ext4"}]}}})",
+          current)
+          .empty());
   auto actions = diff_of(
       R"({"devices": {"/dev/vdb": {"wipe": true, "partitions": [{"number": 1, "size": "1G", "filesystem": "ext4"}]}}})",
       current);
@@ -277,8 +296,9 @@ TEST_CASE("a partition's filesystem inherits the device's wipe", "[storage]") {
 }
 
 TEST_CASE("deleting a subvolume is always destructive; creating one is not", "[storage]") {
-  auto actions = diff_of(R"({"btrfs_subvolumes": {"/dev/vdb": [{"name": "@old", "state": "absent"}, {"name": "@new"}]}})",
-                         R"({"btrfs_subvolumes": {"/dev/vdb": [{"name": "@old"}]}})");
+  auto actions = diff_of(
+      R"({"btrfs_subvolumes": {"/dev/vdb": [{"name": "@old", "state": "absent"}, {"name": "@new"}]}})",
+      R"({"btrfs_subvolumes": {"/dev/vdb": [{"name": "@old"}]}})");
   finish_actions("storage", parse_json("{}"), actions);
   REQUIRE(actions.size() == 2);
   CHECK(actions[0].op == Op::Create);
@@ -295,7 +315,8 @@ TEST_CASE("mounts run parents first and unmounts children first", "[storage]") {
                          R"({"mounts": {"/old": {"device": "/dev/d", "state": "mounted"},
                                         "/old/deep/er": {"device": "/dev/e", "state": "mounted"}}})");
   std::vector<Action> sorted = actions;
-  std::stable_sort(sorted.begin(), sorted.end(), [](const Action& a, const Action& b) { return action_less(a, b, 0, 0); });
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Action& a, const Action& b) { return action_less(a, b, 0, 0); });
   std::vector<std::string> order;
   for (const auto& a : sorted) order.push_back(a.item[1]);
   CHECK(order == std::vector<std::string>{"/", "/var", "/var/lib/x", "/old/deep/er", "/old"});
@@ -318,12 +339,11 @@ TEST_CASE("fstab: parse, replace one line, keep every other byte", "[storage]") 
   std::string line = format_fstab_line(e);
   CHECK(line == "UUID=bbbb\t/\tbtrfs\tsubvol=@,compress=zstd:3\t0\t0");
   std::string replaced = fstab_set(text, "/", line);
-  CHECK(replaced ==
-        "# /etc/fstab: static file system information.\n" + line +
-            "\n"
-            "\n"
-            "proc /proc proc defaults 0 0\n"
-            "/dev/vdb1\t/srv/my\\040data\txfs\tnoatime\t0\t2\n");
+  CHECK(replaced == "# /etc/fstab: static file system information.\n" + line +
+                        "\n"
+                        "\n"
+                        "proc /proc proc defaults 0 0\n"
+                        "/dev/vdb1\t/srv/my\\040data\txfs\tnoatime\t0\t2\n");
   std::string appended = fstab_set(text, "/home", "UUID=cccc\t/home\tbtrfs\tsubvol=@home\t0\t0");
   CHECK(appended == text + "UUID=cccc\t/home\tbtrfs\tsubvol=@home\t0\t0\n");
   CHECK(fstab_remove(text, "/srv/my data") ==

@@ -243,7 +243,7 @@ elapsed=$((SECONDS - started))
 # --- results -------------------------------------------------------------------------------------------------------
 guest_file() { debugfs -R "cat /$1" "$payload" 2>/dev/null; }
 show_console() {
-  [ "$verbose" -eq 1 ] && return
+  [ "$verbose" -eq 1 ] || [ "$shell" -eq 1 ] && return
   echo "vm: ---- last 100 lines of the serial console ----" >&2
   tail -n 100 "$console" | plain >&2
   echo "vm: ---- end of console ----" >&2

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The network plugin with --root: an offline tree gets what brings its network up at boot (prints TAP).
+#   /etc/op-dbus/network.json, op-dbus-network.service enabled by symlink, and /etc/network/interfaces when the
+#   tree has ifupdown. No privileges needed; nothing on the host is touched.
+# usage: offline.sh OPDBUS SRCDIR
+set -u
+OPDBUS=$(readlink -f "$1")
+SRC=$2
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
+
+n=0
+fails=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
+  for l in "$@"; do printf '%s\n' "$l" | head -c 4000 | sed 's/^/# /'; done
+}
+check() {
+  local name=$1
+  shift
+  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat "$T/out")"; fi
+}
+expect_exit() {
+  local name=$1 want=$2
+  shift 2
+  "$@" >"$T/out" 2>&1
+  local got=$?
+  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat "$T/out")"; fi
+}
+
+# A tree like a Proxmox host: ifupdown installed, an interfaces file with the loopback and a NIC.
+R=$T/root
+mkdir -p "$R/etc/network" "$R/usr/sbin" "$R/var/lib"
+printf '#!/bin/sh\n' >"$R/usr/sbin/ifup"
+chmod +x "$R/usr/sbin/ifup"
+cat >"$R/etc/network/interfaces" <<'EOF'
+source /etc/network/interfaces.d/*
+
+auto lo
+iface lo inet loopback
+
+auto eno3
+iface eno3 inet dhcp
+EOF
+
+EX=$SRC/examples/proxmox-bridges.json
+expect_exit "plan --root shows the boot files to write (exit 2)" 2 "$OPDBUS" plan --root "$R" "$EX"
+cp "$T/out" "$T/plan.out"
+check "the plan writes only files" grep -qz "keep for boot.*Plan: 1 to update" "$T/plan.out"
+check "apply --root" "$OPDBUS" apply --root "$R" "$EX"
+expect_exit "plan --root afterwards is empty" 0 "$OPDBUS" plan --root "$R" "$EX"
+check "the kept document is a valid state document" "$OPDBUS" validate "$R/etc/op-dbus/network.json"
+check "the boot unit is the shipped one" cmp "$R/etc/systemd/system/op-dbus-network.service" "$SRC/data/op-dbus-network.service"
+check "the OVS boot unit is the shipped one" cmp "$R/etc/systemd/system/op-dbus-network-ovs.service" "$SRC/data/op-dbus-network-ovs.service"
+check "the boot unit is enabled" \
+  test "$(readlink "$R/etc/systemd/system/multi-user.target.wants/op-dbus-network.service")" = \
+  /etc/systemd/system/op-dbus-network.service
+check "/etc/network/interfaces keeps the loopback and the other NIC" \
+  grep -qz 'auto lo.iface lo inet loopback.*iface eno3 inet dhcp' "$R/etc/network/interfaces"
+check "/etc/network/interfaces has the bridge" \
+  grep -qz 'auto vmbr0.iface vmbr0 inet static.	address 192.168.1.100/24.	gateway 192.168.1.1' \
+  "$R/etc/network/interfaces"
+check "/etc/network/interfaces has the bond" grep -q 'bond-slaves eno1 eno2' "$R/etc/network/interfaces"
+check "/etc/network/interfaces has the VLAN" grep -q 'vlan-raw-device vmbr0' "$R/etc/network/interfaces"
+
+# show --root: the tree's network is what it will apply at boot, and it plans to nothing.
+check "show --root" sh -c "'$OPDBUS' show --root '$R' --plugin network >'$T/show.json'"
+expect_exit "the offline show plans to nothing" 0 "$OPDBUS" plan --root "$R" "$T/show.json"
+
+# A later document merges by name; "absent" drops an interface from the boot configuration.
+cat >"$T/later.json" <<'EOF'
+{"version": 1, "plugins": {"network": {"interfaces": {
+  "vmbr1": {"state": "absent"},
+  "vmbr2": {"type": "bridge", "address": "10.2.0.1/24"}}}}}
+EOF
+check "apply --root a later document" "$OPDBUS" apply --root "$R" "$T/later.json"
+check "the kept document has the new bridge and the earlier ones" python3 - "$R/etc/op-dbus/network.json" <<'PY'
+import json, sys
+net = json.load(open(sys.argv[1]))["plugins"]["network"]
+assert set(net["interfaces"]) == {"eno1", "eno2", "bond0", "vmbr0", "vmbr0.50", "vmbr2"}, sorted(net["interfaces"])
+assert net["persist"] is False, "the boot run must not rewrite its own files"
+PY
+check "vmbr1 left /etc/network/interfaces" sh -c "! grep -q vmbr1 '$R/etc/network/interfaces'"
+check "vmbr2 is in /etc/network/interfaces" grep -q 'iface vmbr2 inet static' "$R/etc/network/interfaces"
+expect_exit "the first document plans only vmbr1 back in" 2 "$OPDBUS" plan --root "$R" "$EX"
+
+# A tree without ifupdown gets no interfaces file.
+R2=$T/plain
+mkdir -p "$R2/etc"
+check "apply --root on a tree without ifupdown" "$OPDBUS" apply --root "$R2" "$EX"
+check "no /etc/network/interfaces there" test ! -e "$R2/etc/network/interfaces"
+check "but the document and the unit" test -f "$R2/etc/op-dbus/network.json" -a -L \
+  "$R2/etc/systemd/system/multi-user.target.wants/op-dbus-network.service"
+
+# Runtime-only documents write nothing.
+R3=$T/runtime
+mkdir -p "$R3/etc"
+cat >"$T/runtime.json" <<'EOF'
+{"version": 1, "plugins": {"network": {"persist": false, "interfaces": {"br0": {"type": "bridge"}}}}}
+EOF
+expect_exit "persist false plans nothing offline" 0 "$OPDBUS" plan --root "$R3" "$T/runtime.json"
+
+echo "1..$n"
+[ "$fails" -eq 0 ]
