@@ -173,7 +173,10 @@ std::vector<Action> Engine::plan_plugin(Plugin& plugin, const JsonValue& desired
       actions = plugin.diff(desired, *current);
     } else {
       Probe probe = plugin.probe(ctx_);
-      if (!probe.available) throw Error(ErrorKind::Unavailable, "backend unavailable: " + probe.detail);
+      if (!probe.available) {
+        std::string hint = ctx_.offline() ? "" : " (to work on a mounted tree instead, use --root DIR)";
+        throw Error(ErrorKind::Unavailable, "backend unavailable: " + probe.detail + hint);
+      }
       JsonDoc live = with_context("query", [&] { return plugin.query(ctx_, &desired); });
       actions = plugin.diff(desired, live);
     }

@@ -179,8 +179,12 @@ void set_members(NetworkBackend& b, const std::string& master, const std::string
     // The bonding driver refuses slaves that are up.
     if (kind == "bond" && l.up) b.change_link(l.index, set_up(false));
     b.change_link(l.index, set_master(m.index));
-    // A port that is down forwards nothing: members named by the document are brought up with it.
-    b.change_link(l.index, set_up(true));
+    // A port that is down forwards nothing: members named by the document are brought up with it. A VLAN whose
+    // parent is still down cannot come up yet; the up/down step that follows takes care of it then.
+    try {
+      b.change_link(l.index, set_up(true));
+    } catch (const Error&) {
+    }
   }
 }
 

@@ -244,12 +244,22 @@ class NetworkCheckpoint : public Checkpoint {
       attempt("restore the addresses of " + name,
               [&] { set_addresses(b, name, config_addresses(before_, was->index)); });
     }
-    now = b.host(false);
-    for (const auto& name : touched_) {
-      const sys::LinkInfo* was = find_link(before_.links, name);
-      const sys::LinkInfo* l = find_link(now.links, name);
-      if (!was || !l || l->up == was->up) continue;
-      attempt("bring " + name + (was->up ? " up" : " down"), [&] { b.change_link(l->index, set_up(was->up)); });
+    // Twice: a VLAN comes up only after its parent, whatever order the names sort in.
+    for (int pass = 0; pass < 2; ++pass) {
+      now = b.host(false);
+      for (const auto& name : touched_) {
+        const sys::LinkInfo* was = find_link(before_.links, name);
+        const sys::LinkInfo* l = find_link(now.links, name);
+        if (!was || !l || l->up == was->up) continue;
+        if (pass == 0) {
+          try {
+            b.change_link(l->index, set_up(was->up));
+          } catch (const Error&) {
+          }
+        } else {
+          attempt("bring " + name + (was->up ? " up" : " down"), [&] { b.change_link(l->index, set_up(was->up)); });
+        }
+      }
     }
   }
 

@@ -92,6 +92,8 @@ cat >"$T/lxc.json" <<'J'
 J
 expect "a plugin that is not implemented is an error in plan" 1 "$OPDBUS" plan --current "$T/host-same.json" "$T/lxc.json"
 contains "... saying so" "plugin lxc is not implemented yet"
+expect "--plugin NAME does not swallow the state file" 0 "$OPDBUS" plan --plugin systemd --current "$T/host-same.json" "$T/want.json"
+expect "--plugin before the command works too" 0 "$OPDBUS" --plugin systemd plan --current "$T/host-same.json" "$T/want.json"
 expect "--plugin with an unknown name exits 1" 1 "$OPDBUS" plan --plugin netwrok --current "$T/host-same.json" "$T/want.json"
 contains "... listing the known plugins" "known plugins"
 
