@@ -12,7 +12,7 @@ build=(build-essential g++ meson ninja-build pkg-config git
 fuzz=(clang libclang-rt-14-dev)
 # What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
 runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
-         btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping
+         btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
          qemu-system-x86 qemu-utils)
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -22,7 +22,8 @@ const sys::LinkInfo* find_link(const std::vector<sys::LinkInfo>& links, const st
 const sys::LinkInfo& need_link(const std::vector<sys::LinkInfo>& links, const std::string& name,
                                const std::string& role = "") {
   const sys::LinkInfo* l = find_link(links, name);
-  if (!l) throw Error(ErrorKind::BackendError, (role.empty() ? "" : role + " ") + name + ": no such interface");
+  if (!l)
+    throw Error(ErrorKind::BackendError, (role.empty() ? "" : role + " ") + name + ": no such interface");
   return *l;
 }
 
@@ -43,12 +44,13 @@ sys::RouteInfo route_from(const JsonValue& r, const std::vector<sys::LinkInfo>& 
 }
 
 bool same_route(const sys::RouteInfo& a, const sys::RouteInfo& b) {
-  return a.family == b.family && a.destination == b.destination && a.table == b.table && a.metric == b.metric &&
-         a.gateway == b.gateway && (b.oif == 0 || a.oif == b.oif);
+  return a.family == b.family && a.destination == b.destination && a.table == b.table &&
+         a.metric == b.metric && a.gateway == b.gateway && (b.oif == 0 || a.oif == b.oif);
 }
 
 // The route as the kernel has it (so a delete names exactly that one), if it is there.
-std::optional<sys::RouteInfo> installed(const std::vector<sys::RouteInfo>& routes, const sys::RouteInfo& want) {
+std::optional<sys::RouteInfo> installed(const std::vector<sys::RouteInfo>& routes,
+                                        const sys::RouteInfo& want) {
   for (const auto& r : routes) {
     if (same_route(r, want)) return r;
   }
@@ -62,7 +64,8 @@ void create(NetworkBackend& b, const JsonValue& p) {
   if (const sys::LinkInfo* l = find_link(links, name)) {
     // Made a moment ago as the other end of a veth pair, or by an earlier run that stopped half-way.
     if (kind == "ovs-bridge" || l->kind == kind) return;
-    throw Error(ErrorKind::BackendError, name + " exists already as " + (l->kind.empty() ? "hardware" : l->kind));
+    throw Error(ErrorKind::BackendError,
+                name + " exists already as " + (l->kind.empty() ? "hardware" : l->kind));
   }
   if (kind == "ovs-bridge") {
     b.ovs_add_bridge(name);
@@ -85,8 +88,10 @@ void create(NetworkBackend& b, const JsonValue& p) {
       if (!spec.bond_mode) throw Error(ErrorKind::InvalidArgument, "unknown bonding mode " + mode);
     }
   } else if (kind == "bridge") {
-    if (const JsonValue* stp = member(p, "stp")) spec.stp_state = stp->GetBool() ? 1 : 0;
-    if (const JsonValue* vf = member(p, "vlan_filtering")) spec.vlan_filtering = vf->GetBool() ? 1 : 0;
+    // Only what differs from a new bridge's defaults (both off) is sent: a kernel built without VLAN
+    // filtering refuses the option even when it asks for "off".
+    if (get_bool(p, "stp")) spec.stp_state = 1;
+    if (get_bool(p, "vlan_filtering")) spec.vlan_filtering = 1;
   }
   b.create_link(spec);
 }
@@ -117,8 +122,8 @@ void settings(NetworkBackend& b, const JsonValue& p) {
 
 }  // namespace
 
-// The kernel changes a bond's mode only while it is down and has no slaves: take them out, change it, put them
-// back, and restore the state it had.
+// The kernel changes a bond's mode only while it is down and has no slaves: take them out, change it, put
+// them back, and restore the state it had.
 void set_bond_mode(NetworkBackend& b, const std::string& name, const std::string& mode) {
   auto number = sys::bond_mode_number(mode);
   if (!number) throw Error(ErrorKind::InvalidArgument, "unknown bonding mode " + mode);
@@ -179,8 +184,8 @@ void set_members(NetworkBackend& b, const std::string& master, const std::string
     // The bonding driver refuses slaves that are up.
     if (kind == "bond" && l.up) b.change_link(l.index, set_up(false));
     b.change_link(l.index, set_master(m.index));
-    // A port that is down forwards nothing: members named by the document are brought up with it. A VLAN whose
-    // parent is still down cannot come up yet; the up/down step that follows takes care of it then.
+    // A port that is down forwards nothing: members named by the document are brought up with it. A VLAN
+    // whose parent is still down cannot come up yet; the up/down step that follows takes care of it then.
     try {
       b.change_link(l.index, set_up(true));
     } catch (const Error&) {
@@ -189,7 +194,8 @@ void set_members(NetworkBackend& b, const std::string& master, const std::string
 }
 
 // Makes the link's configured addresses exactly `want`: new ones first (no moment without an address), then
-// the old ones go; removing a primary IPv4 address can take its secondaries with it, so missing ones are re-added.
+// the old ones go; removing a primary IPv4 address can take its secondaries with it, so missing ones are
+// re-added.
 void set_addresses(NetworkBackend& b, const std::string& name, const std::vector<std::string>& want) {
   auto have_now = [&](const HostState& st, int index) {
     std::vector<std::string> out;
@@ -219,7 +225,8 @@ void apply_action(NetworkBackend& b, const Action& action) {
   JsonDoc p = parse_json(action.payload);
   const std::string op = get_string(p, "op");
   if (op == "missing") {
-    throw Error(ErrorKind::BackendError, "interface " + get_string(p, "name") + " not found: " + get_string(p, "reason"));
+    throw Error(ErrorKind::BackendError,
+                "interface " + get_string(p, "name") + " not found: " + get_string(p, "reason"));
   } else if (op == "create") {
     create(b, p);
   } else if (op == "delete") {
@@ -229,7 +236,8 @@ void apply_action(NetworkBackend& b, const Action& action) {
   } else if (op == "bond-mode") {
     set_bond_mode(b, get_string(p, "name"), get_string(p, "mode"));
   } else if (op == "members") {
-    set_members(b, get_string(p, "master"), get_string(p, "kind"), get_strings(p, "add"), get_strings(p, "remove"));
+    set_members(b, get_string(p, "master"), get_string(p, "kind"), get_strings(p, "add"),
+                get_strings(p, "remove"));
   } else if (op == "addresses") {
     set_addresses(b, get_string(p, "name"), get_strings(p, "want"));
   } else if (op == "state") {

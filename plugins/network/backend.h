@@ -1,6 +1,7 @@
 // What the network plugin needs from a host, as one small interface. Two real implementations:
 //   live     rtnetlink in the caller's network namespace (src/sys/netlink.h), OVSDB on its socket
-//            (src/sys/ovsdb.h), systemd-resolved over D-Bus or /etc/resolv.conf, dhclient for DHCP; files under "/"
+//            (src/sys/ovsdb.h), systemd-resolved over D-Bus or /etc/resolv.conf, dhclient for DHCP; files
+//            under "/"
 //   offline  a mounted tree (--root DIR): only the files that make the network come up at boot; nothing runs
 //            there, so every runtime operation is refused
 // Tests hand the plugin a fake that records the calls it got.

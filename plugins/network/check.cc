@@ -23,7 +23,8 @@ class Checker {
   }
 
  private:
-  void report(const std::vector<std::string>& tokens, std::string expected, std::string found, std::string msg = "") {
+  void report(const std::vector<std::string>& tokens, std::string expected, std::string found,
+              std::string msg = "") {
     Diagnostic d;
     d.file = file_;
     d.pointer = pointer_ + json_pointer(tokens);
@@ -62,22 +63,26 @@ class Checker {
         report(at, "a VLAN id from 1 to 4094", std::to_string(*i.vlan_id));
       }
     } else {
-      if (raw(field("id"))) report(field("id"), "\"id\" only on a \"vlan\"", json_quote(t.empty() ? "no type" : t));
+      if (raw(field("id")))
+        report(field("id"), "\"id\" only on a \"vlan\"", json_quote(t.empty() ? "no type" : t));
       if (raw(field("parent")) || raw(field("link"))) {
         report(at, "\"parent\" only on a \"vlan\"", json_quote(t.empty() ? "no type" : t));
       }
     }
-    if (t != "veth" && i.peer) report(field("peer"), "\"peer\" only on a \"veth\"", json_quote(t.empty() ? "no type" : t));
+    if (t != "veth" && i.peer)
+      report(field("peer"), "\"peer\" only on a \"veth\"", json_quote(t.empty() ? "no type" : t));
     if (i.peer && *i.peer == i.name) report(field("peer"), "another interface's name", json_quote(*i.peer));
     if (i.dhcp.value_or(false) && i.addresses) {
       report(at, "", "", "\"dhcp\": true and static addresses exclude each other; drop one");
     }
     if (i.addresses) {
       for (const auto& a : *i.addresses) {
-        if (!canonical_cidr(a)) report(at, "addresses like \"192.168.1.100/24\" or \"2001:db8::1/64\"", json_quote(a));
+        if (!canonical_cidr(a))
+          report(at, "addresses like \"192.168.1.100/24\" or \"2001:db8::1/64\"", json_quote(a));
       }
     }
-    if (i.gateway && !canonical_ip(*i.gateway)) report(field("gateway"), "an IP address", json_quote(*i.gateway));
+    if (i.gateway && !canonical_ip(*i.gateway))
+      report(field("gateway"), "an IP address", json_quote(*i.gateway));
     if (i.dns) {
       for (const auto& d : *i.dns) {
         if (!canonical_ip(d)) report(field("dns"), "IP addresses", json_quote(d));
@@ -86,8 +91,8 @@ class Checker {
     if (s_.bonds.count(i.name) && !t.empty() && t != "bond") {
       report(field("type"), "\"bond\" (bonds/" + i.name + " describes it as a bond)", json_quote(t));
     }
-    if (auto b = s_.bonds.find(i.name); b != s_.bonds.end() && !b->second.state.empty() && !i.state.empty() &&
-                                        b->second.state != i.state) {
+    if (auto b = s_.bonds.find(i.name);
+        b != s_.bonds.end() && !b->second.state.empty() && !i.state.empty() && b->second.state != i.state) {
       report(field("state"), "the same state as bonds/" + i.name + " (" + json_quote(b->second.state) + ")",
              json_quote(i.state));
     }
@@ -167,26 +172,27 @@ class Checker {
       if (dst != "default") {
         auto net = network_of(dst);
         if (!net) {
-          report({"routes", std::to_string(r.index), "destination"}, "a network like \"10.1.0.0/16\"", json_quote(dst));
+          report({"routes", std::to_string(r.index), "destination"}, "a network like \"10.1.0.0/16\"",
+                 json_quote(dst));
         } else if (*net != *canonical_cidr(dst)) {
-          report({"routes", std::to_string(r.index), "destination"}, "the network address " + json_quote(*net),
-                 json_quote(dst), "host bits are set");
+          report({"routes", std::to_string(r.index), "destination"},
+                 "the network address " + json_quote(*net), json_quote(dst), "host bits are set");
         }
       }
       if (r.gateway) {
         if (!canonical_ip(*r.gateway)) {
           report({"routes", std::to_string(r.index), "gateway"}, "an IP address", json_quote(*r.gateway));
         } else if (dst != "default" && ip_family(dst) != ip_family(*r.gateway)) {
-          report({"routes", std::to_string(r.index), "gateway"}, "a gateway of the destination's address family",
-                 json_quote(*r.gateway));
+          report({"routes", std::to_string(r.index), "gateway"},
+                 "a gateway of the destination's address family", json_quote(*r.gateway));
         }
       }
       if (r.state != "absent" && !r.gateway && !r.device) {
         report(at, "a \"gateway\" or a \"device\" (or both)", "neither");
       }
       if (const JsonValue* t = member(v, "table"); t && !table_id(*t)) {
-        report({"routes", std::to_string(r.index), "table"}, "a table number or \"main\", \"default\", \"local\"",
-               to_json(*t));
+        report({"routes", std::to_string(r.index), "table"},
+               "a table number or \"main\", \"default\", \"local\"", to_json(*t));
       }
       if (r.device && desired_state(s_, *r.device) == "absent" &&
           (s_.interfaces.count(*r.device) || s_.bonds.count(*r.device)) && r.state != "absent") {

@@ -37,8 +37,8 @@ std::vector<std::string> config_addresses(const HostState& st, int index) {
 
 // Routes compared across a rollback by device name: links made again get new indexes.
 std::string route_key(const sys::RouteInfo& r, const std::vector<sys::LinkInfo>& links) {
-  return std::to_string(r.family) + "|" + r.destination + "|" + r.gateway + "|" + name_of(links, r.oif) + "|" +
-         std::to_string(r.metric) + "|" + std::to_string(r.table);
+  return std::to_string(r.family) + "|" + r.destination + "|" + r.gateway + "|" + name_of(links, r.oif) +
+         "|" + std::to_string(r.metric) + "|" + std::to_string(r.table);
 }
 
 // Every link name an action's payload mentions.
@@ -51,8 +51,10 @@ void collect_names(const JsonValue& v, std::set<std::string>& out) {
         out.insert(m.value.GetString());
       } else if ((key == "add" || key == "remove") && m.value.IsArray()) {
         for (const auto& e : m.value.GetArray()) {
-          if (e.IsString()) out.insert(e.GetString());
-          else collect_names(e, out);
+          if (e.IsString())
+            out.insert(e.GetString());
+          else
+            collect_names(e, out);
         }
       } else if (key == "add" && m.value.IsObject()) {
         collect_names(m.value, out);
@@ -63,8 +65,13 @@ void collect_names(const JsonValue& v, std::set<std::string>& out) {
 
 class NetworkCheckpoint : public Checkpoint {
  public:
-  NetworkCheckpoint(BackendFactory factory, std::set<std::string> touched, bool with_ovs, bool dns, bool files)
-      : factory_(std::move(factory)), touched_(std::move(touched)), with_ovs_(with_ovs), dns_(dns), files_(files) {}
+  NetworkCheckpoint(BackendFactory factory, std::set<std::string> touched, bool with_ovs, bool dns,
+                    bool files)
+      : factory_(std::move(factory)),
+        touched_(std::move(touched)),
+        with_ovs_(with_ovs),
+        dns_(dns),
+        files_(files) {}
 
   void record(NetworkBackend& b) {
     before_ = b.host(with_ovs_);
@@ -137,8 +144,10 @@ class NetworkCheckpoint : public Checkpoint {
         bool ovs_bridge = now.ovs && std::any_of(now.ovs->begin(), now.ovs->end(),
                                                  [&](const sys::OvsBridge& br) { return br.name == name; });
         attempt("delete " + name, [&] {
-          if (ovs_bridge) b.ovs_delete_bridge(name);
-          else b.delete_link(l->index);
+          if (ovs_bridge)
+            b.ovs_delete_bridge(name);
+          else
+            b.delete_link(l->index);
         });
       }
     }
@@ -161,8 +170,9 @@ class NetworkCheckpoint : public Checkpoint {
         spec.name = name;
         spec.kind = was->kind;
         spec.bond_mode = was->bond_mode;
-        spec.stp_state = was->stp_state;
-        spec.vlan_filtering = was->vlan_filtering;
+        // Defaults (off) are not sent: a kernel without VLAN filtering refuses even "off".
+        if (was->stp_state.value_or(0) != 0) spec.stp_state = was->stp_state;
+        if (was->vlan_filtering.value_or(0) != 0) spec.vlan_filtering = was->vlan_filtering;
         if (was->vlan_id) spec.vlan_id = *was->vlan_id;
         if (was->kind == "vlan") {
           const sys::LinkInfo* parent = find_link(now.links, name_of(before_.links, was->link));
@@ -238,7 +248,8 @@ class NetworkCheckpoint : public Checkpoint {
         if (l->mac != was->mac && !was->mac.empty()) c.mac = was->mac;
         if (l->alias != was->alias) c.alias = was->alias;
         if (was->stp_state && l->stp_state != was->stp_state) c.stp_state = was->stp_state;
-        if (was->vlan_filtering && l->vlan_filtering != was->vlan_filtering) c.vlan_filtering = was->vlan_filtering;
+        if (was->vlan_filtering && l->vlan_filtering != was->vlan_filtering)
+          c.vlan_filtering = was->vlan_filtering;
         b.change_link(l->index, c);
       });
       attempt("restore the addresses of " + name,
@@ -257,7 +268,8 @@ class NetworkCheckpoint : public Checkpoint {
           } catch (const Error&) {
           }
         } else {
-          attempt("bring " + name + (was->up ? " up" : " down"), [&] { b.change_link(l->index, set_up(was->up)); });
+          attempt("bring " + name + (was->up ? " up" : " down"),
+                  [&] { b.change_link(l->index, set_up(was->up)); });
         }
       }
     }
@@ -289,8 +301,10 @@ class NetworkCheckpoint : public Checkpoint {
 
   void restore_dns(NetworkBackend& b) {
     if (dns_mode_ == "file") {
-      if (resolv_conf_) b.write_file(kResolvConf, *resolv_conf_);
-      else b.remove_file(kResolvConf);
+      if (resolv_conf_)
+        b.write_file(kResolvConf, *resolv_conf_);
+      else
+        b.remove_file(kResolvConf);
       return;
     }
     HostState now = b.host(false);
@@ -316,8 +330,10 @@ class NetworkCheckpoint : public Checkpoint {
   void restore_files(NetworkBackend& b) {
     auto put = [&](const char* path, const std::optional<std::string>& content) {
       if (b.read_file(path) == content) return;
-      if (content) b.write_file(path, *content);
-      else b.remove_file(path);
+      if (content)
+        b.write_file(path, *content);
+      else
+        b.remove_file(path);
     };
     put(kDocumentPath, persisted_.document);
     if (persisted_.ifupdown) put(kInterfacesPath, persisted_.interfaces);
@@ -326,8 +342,10 @@ class NetworkCheckpoint : public Checkpoint {
       if (auto it = persisted_.units.find(name); it != persisted_.units.end()) was = it->second;
       put(unit_path(name).c_str(), was.file);
       if (b.read_link(wants_link(name)) != was.link) {
-        if (was.link) b.make_link(wants_link(name), *was.link);
-        else b.remove_file(wants_link(name));
+        if (was.link)
+          b.make_link(wants_link(name), *was.link);
+        else
+          b.remove_file(wants_link(name));
       }
     }
   }

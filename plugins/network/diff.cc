@@ -24,7 +24,9 @@ std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
   return out;
 }
 
-std::string bool_text(bool b) { return b ? "true" : "false"; }
+std::string bool_text(bool b) {
+  return b ? "true" : "false";
+}
 
 // Kinds the kernel (or OVS) can create; "ethernet" names hardware that must already exist.
 bool creatable(const std::string& type) {
@@ -69,7 +71,8 @@ class Differ {
   }
 
  private:
-  // --- what exists ---------------------------------------------------------------------------------------------
+  // --- what exists
+  // ---------------------------------------------------------------------------------------------
 
   std::set<std::string> desired_links() const {
     std::set<std::string> names;
@@ -108,18 +111,24 @@ class Differ {
     return {"interfaces", name};
   }
 
-  // --- ordering ------------------------------------------------------------------------------------------------
+  // --- ordering
+  // ------------------------------------------------------------------------------------------------
 
-  // What a link is built on: its VLAN parent, its bridge ports or bond slaves. Desired facts win over current.
+  // What a link is built on: its VLAN parent, its bridge ports or bond slaves. Desired facts win over
+  // current.
   std::vector<std::string> lower_links(const std::string& name) const {
     std::vector<std::string> out;
     const Iface* di = nullptr;
     if (auto it = d_.interfaces.find(name); it != d_.interfaces.end()) di = &it->second;
     const Iface* ci = cur(name);
-    if (di && di->parent) out.push_back(*di->parent);
-    else if (ci && ci->parent) out.push_back(*ci->parent);
-    if (di && di->ports) out.insert(out.end(), di->ports->begin(), di->ports->end());
-    else if (ci && ci->ports) out.insert(out.end(), ci->ports->begin(), ci->ports->end());
+    if (di && di->parent)
+      out.push_back(*di->parent);
+    else if (ci && ci->parent)
+      out.push_back(*ci->parent);
+    if (di && di->ports)
+      out.insert(out.end(), di->ports->begin(), di->ports->end());
+    else if (ci && ci->ports)
+      out.insert(out.end(), ci->ports->begin(), ci->ports->end());
     auto db = d_.bonds.find(name);
     const Bond* cb = cur_bond(name);
     if (db != d_.bonds.end() && db->second.slaves) {
@@ -151,10 +160,11 @@ class Differ {
     return it == depth_.end() ? 0 : it->second;
   }
 
-  // --- actions -------------------------------------------------------------------------------------------------
+  // --- actions
+  // -------------------------------------------------------------------------------------------------
 
-  void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes, const Payload& payload,
-           bool destructive = false) {
+  void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes,
+           const Payload& payload, bool destructive = false) {
     Action a;
     a.plugin = "network";
     a.item = std::move(item);
@@ -171,7 +181,8 @@ class Differ {
   std::optional<Change> replace_reason(const std::string& name, const std::string& type) const {
     if (!exists(name) || !creatable(type)) return std::nullopt;
     std::string have = cur_type(name);
-    if (have != type) return Change{"type", have.empty() ? std::nullopt : std::optional(json_quote(have)), json_quote(type)};
+    if (have != type)
+      return Change{"type", have.empty() ? std::nullopt : std::optional(json_quote(have)), json_quote(type)};
     const Iface* ci = cur(name);
     auto di = d_.interfaces.find(name);
     if (!ci || di == d_.interfaces.end()) return std::nullopt;
@@ -215,8 +226,9 @@ class Differ {
     if (auto why = replace_reason(name, type)) {
       std::string what = why->path + " " + why->before.value_or("unknown") + " -> " + why->after.value_or("");
       what.erase(std::remove(what.begin(), what.end(), '"'), what.end());
-      add(item, Op::Delete, kOrderDelete + kMaxDepth - dep, "replace " + name + " (" + what + "): delete it first",
-          {*why}, Payload("delete").set("name", name).set("kind", cur_type(name)), true);
+      add(item, Op::Delete, kOrderDelete + kMaxDepth - dep,
+          "replace " + name + " (" + what + "): delete it first", {*why},
+          Payload("delete").set("name", name).set("kind", cur_type(name)), true);
       creating = true;
     }
     if (creating) create(name, type, want, want_bond, item, dep);
@@ -227,8 +239,10 @@ class Differ {
     if (want_bond && want_bond->mode && !creating) {
       std::string now = have_bond && have_bond->mode ? *have_bond->mode : "";
       if (now != *want_bond->mode) {
-        add({"bonds", name}, Op::Update, kOrderSettings + dep, "set bonding mode of " + name + " to " + *want_bond->mode,
-            {{"mode", now.empty() ? std::optional<std::string>() : json_quote(now), json_quote(*want_bond->mode)}},
+        add({"bonds", name}, Op::Update, kOrderSettings + dep,
+            "set bonding mode of " + name + " to " + *want_bond->mode,
+            {{"mode", now.empty() ? std::optional<std::string>() : json_quote(now),
+              json_quote(*want_bond->mode)}},
             Payload("bond-mode").set("name", name).set("mode", *want_bond->mode));
       }
     }
@@ -238,7 +252,8 @@ class Differ {
               *want->ports, now, dep);
     }
     if (want_bond && want_bond->slaves) {
-      std::vector<std::string> now = have_bond && have_bond->slaves ? *have_bond->slaves : std::vector<std::string>{};
+      std::vector<std::string> now =
+          have_bond && have_bond->slaves ? *have_bond->slaves : std::vector<std::string>{};
       members({"bonds", name}, "slaves", "bond", name, *want_bond->slaves, now, dep);
     }
     bool dhcp = want && want->dhcp.value_or(false);
@@ -257,7 +272,8 @@ class Differ {
     if (want && want->dns) {
       std::vector<std::string> now = have && have->dns ? *have->dns : std::vector<std::string>{};
       if (now != *want->dns) {
-        add({"interfaces", name}, Op::Update, kOrderDns, "set DNS servers of " + name + ": " + join(*want->dns),
+        add({"interfaces", name}, Op::Update, kOrderDns,
+            "set DNS servers of " + name + ": " + join(*want->dns),
             {{"dns", json_list(now), json_list(*want->dns)}},
             Payload("dns").set("name", name).set_list("servers", *want->dns));
       }
@@ -269,8 +285,9 @@ class Differ {
     const int order = kOrderCreate + dep;
     if (type == "ethernet" || type.empty()) {
       std::string why = type.empty() ? "it does not exist and the document gives no \"type\" to create it as"
-                                      : "ethernet interfaces are hardware and cannot be created";
-      add(item, Op::Create, order, "interface " + name + " is missing", {{"state", std::nullopt, json_quote("present")}},
+                                     : "ethernet interfaces are hardware and cannot be created";
+      add(item, Op::Create, order, "interface " + name + " is missing",
+          {{"state", std::nullopt, json_quote("present")}},
           Payload("missing").set("name", name).set("reason", why));
       return;
     }
@@ -307,8 +324,8 @@ class Differ {
     add(item, Op::Create, order, "create " + type + " " + name + detail, std::move(changes), p);
   }
 
-  void settings(const std::string& name, const std::string& type, const Iface& want, const Iface* have, bool creating,
-                int dep) {
+  void settings(const std::string& name, const std::string& type, const Iface& want, const Iface* have,
+                bool creating, int dep) {
     Payload p("set");
     p.set("name", name);
     std::vector<Change> changes;
@@ -320,36 +337,40 @@ class Differ {
       what.push_back("mtu " + std::to_string(*want.mtu));
     }
     if (want.mac && (!have || have->mac != want.mac)) {
-      changes.push_back({"mac", have && have->mac ? std::optional(json_quote(*have->mac)) : std::nullopt, json_quote(*want.mac)});
+      changes.push_back({"mac", have && have->mac ? std::optional(json_quote(*have->mac)) : std::nullopt,
+                         json_quote(*want.mac)});
       p.set("mac", *want.mac);
       what.push_back("mac " + *want.mac);
     }
     if (want.comment) {
       std::string now = have && have->comment ? *have->comment : "";
       if (now != *want.comment) {
-        changes.push_back({"comment", now.empty() ? std::nullopt : std::optional(json_quote(now)), json_quote(*want.comment)});
+        changes.push_back({"comment", now.empty() ? std::nullopt : std::optional(json_quote(now)),
+                           json_quote(*want.comment)});
         p.set("alias", *want.comment);
         what.push_back("comment");
       }
     }
     if (type == "bridge" && !creating) {
       if (want.stp && (!have || have->stp != want.stp)) {
-        changes.push_back({"bridge_options/stp", have && have->stp ? std::optional(bool_text(*have->stp)) : std::nullopt,
+        changes.push_back({"bridge_options/stp",
+                           have && have->stp ? std::optional(bool_text(*have->stp)) : std::nullopt,
                            bool_text(*want.stp)});
         p.set("stp", *want.stp);
         what.push_back(std::string("STP ") + (*want.stp ? "on" : "off"));
       }
       if (want.vlan_filtering && (!have || have->vlan_filtering != want.vlan_filtering)) {
-        changes.push_back({"bridge_options/vlan_filtering",
-                           have && have->vlan_filtering ? std::optional(bool_text(*have->vlan_filtering)) : std::nullopt,
-                           bool_text(*want.vlan_filtering)});
+        changes.push_back(
+            {"bridge_options/vlan_filtering",
+             have && have->vlan_filtering ? std::optional(bool_text(*have->vlan_filtering)) : std::nullopt,
+             bool_text(*want.vlan_filtering)});
         p.set("vlan_filtering", *want.vlan_filtering);
         what.push_back(std::string("VLAN filtering ") + (*want.vlan_filtering ? "on" : "off"));
       }
     }
     if (changes.empty()) return;
-    add({"interfaces", name}, Op::Update, kOrderSettings + dep, "set " + join(what) + " on " + name, std::move(changes),
-        p);
+    add({"interfaces", name}, Op::Update, kOrderSettings + dep, "set " + join(what) + " on " + name,
+        std::move(changes), p);
   }
 
   void members(const Item& item, const char* field, const char* kind, const std::string& master,
@@ -364,10 +385,14 @@ class Differ {
     if (!add_list.empty()) what.push_back("add " + join(add_list));
     if (!remove_list.empty()) what.push_back("release " + join(remove_list));
     std::string noun = std::string(kind) == "bond" ? "slaves" : "ports";
-    add(item, Op::Update, kOrderPorts + dep, std::string(kind) + " " + master + " " + noun + ": " + join(what, "; "),
+    add(item, Op::Update, kOrderPorts + dep,
+        std::string(kind) + " " + master + " " + noun + ": " + join(what, "; "),
         {{field, json_list(h), json_list(w)}},
-        Payload("members").set("master", master).set("kind", kind).set_list("add", add_list).set_list("remove",
-                                                                                                      remove_list));
+        Payload("members")
+            .set("master", master)
+            .set("kind", kind)
+            .set_list("add", add_list)
+            .set_list("remove", remove_list));
   }
 
   void addresses(const std::string& name, const std::vector<std::string>& want, const Iface* have) {
@@ -384,11 +409,15 @@ class Differ {
     if (!remove_list.empty()) what.push_back("remove " + join(remove_list));
     add({"interfaces", name}, Op::Update, kOrderAddresses, "addresses of " + name + ": " + join(what, "; "),
         {{"addresses", json_list(h), json_list(w)}},
-        Payload("addresses").set("name", name).set_list("add", add_list).set_list("remove", remove_list).set_list(
-            "want", want));
+        Payload("addresses")
+            .set("name", name)
+            .set_list("add", add_list)
+            .set_list("remove", remove_list)
+            .set_list("want", want));
   }
 
-  void link_state(const std::string& name, const Item& item, const std::string& state, bool creating, int dep) {
+  void link_state(const std::string& name, const Item& item, const std::string& state, bool creating,
+                  int dep) {
     std::string now = creating ? "down" : cur_state(name);
     if (now == state) return;
     add(item, Op::Update, kOrderLinkState + dep, "bring " + name + " " + state,
@@ -396,7 +425,8 @@ class Differ {
         Payload("state").set("name", name).set("up", state == "up"));
   }
 
-  // --- routes --------------------------------------------------------------------------------------------------
+  // --- routes
+  // --------------------------------------------------------------------------------------------------
 
   // Every route the host reports, including default routes shown as an interface's "gateway".
   std::vector<Route> current_routes() const {
@@ -456,7 +486,8 @@ class Differ {
     std::vector<JsonDoc> removes;
     for (const auto& r : cands) {
       if (r.device == want.device && !before) before = json_quote(r.gateway.value_or(""));
-      if (r.device == want.device || r.metric == default_metric(want.family)) removes.push_back(route_json(r));
+      if (r.device == want.device || r.metric == default_metric(want.family))
+        removes.push_back(route_json(r));
     }
     p.set_values("remove", removes);
     add({"interfaces", name}, Op::Update, kOrderRoutes, "set the default gateway of " + name + " to " + gw,
@@ -479,7 +510,8 @@ class Differ {
             {{"state", json_quote("present"), json_quote("absent")}}, p);
         continue;
       }
-      if (std::any_of(cands.begin(), cands.end(), [&](const Route& r) { return satisfies(r, want); })) continue;
+      if (std::any_of(cands.begin(), cands.end(), [&](const Route& r) { return satisfies(r, want); }))
+        continue;
       Payload p("route");
       JsonDoc add_json = route_json(want);
       p.set_value("add", add_json);
@@ -505,7 +537,8 @@ class Differ {
     }
   }
 
-  // --- persistence ---------------------------------------------------------------------------------------------
+  // --- persistence
+  // ---------------------------------------------------------------------------------------------
 
   void persist() {
     if (!d_.persist || !c_.persisted) return;
@@ -527,15 +560,19 @@ class Differ {
     };
     for (const auto& [path, content] : plan.write) {
       std::optional<std::string> before;
-      if (path == kDocumentPath) before = have.document;
-      else if (path == kInterfacesPath) before = have.interfaces;
-      else if (const UnitFiles* u = unit_of(path)) before = u->file;
+      if (path == kDocumentPath)
+        before = have.document;
+      else if (path == kInterfacesPath)
+        before = have.interfaces;
+      else if (const UnitFiles* u = unit_of(path))
+        before = u->file;
       changes.push_back({path, size_text(before), size_text(content)});
       what.push_back("write " + path);
     }
     for (const auto& [path, target] : plan.links) {
       const UnitFiles* u = unit_of(path);
-      changes.push_back({path, u && u->link ? std::optional(json_quote(*u->link)) : std::nullopt, json_quote(target)});
+      changes.push_back(
+          {path, u && u->link ? std::optional(json_quote(*u->link)) : std::nullopt, json_quote(target)});
       what.push_back("enable " + path.substr(path.rfind('/') + 1));
     }
     p.set_map("write", plan.write).set_map("links", plan.links);

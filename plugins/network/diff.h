@@ -37,9 +37,9 @@ enum Order : int {
 };
 inline constexpr int kMaxDepth = 49;
 
-// `current` is the section as query() (or a saved `show`) reports it. Interfaces and bonds are matched by name,
-// routes by family, destination, table and (when the document gives one) metric. Keys the document does not
-// name are not compared; a "mode" key is ignored (the engine handles observe).
+// `current` is the section as query() (or a saved `show`) reports it. Interfaces and bonds are matched by
+// name, routes by family, destination, table and (when the document gives one) metric. Keys the document does
+// not name are not compared; a "mode" key is ignored (the engine handles observe).
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current);
 
 }  // namespace opdbus::network

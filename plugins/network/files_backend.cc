@@ -74,16 +74,20 @@ class OfflineBackend : public FilesBackend {
   void delete_route(const sys::RouteInfo&) override { refuse("delete routes"); }
   void ovs_add_bridge(const std::string&) override { refuse("create OVS bridges"); }
   void ovs_delete_bridge(const std::string&) override { refuse("delete OVS bridges"); }
-  void ovs_set_ports(const std::string&, const std::vector<std::string>&, const std::vector<std::string>&) override {
+  void ovs_set_ports(const std::string&, const std::vector<std::string>&,
+                     const std::vector<std::string>&) override {
     refuse("change OVS ports");
   }
   std::string dns_mode() override { return "file"; }
-  void set_dns(const std::string&, int, const std::vector<std::string>&) override { refuse("set DNS servers"); }
+  void set_dns(const std::string&, int, const std::vector<std::string>&) override {
+    refuse("set DNS servers");
+  }
   void set_dhcp(const std::string&, bool) override { refuse("start DHCP clients"); }
 
  private:
   [[noreturn]] void refuse(const std::string& what) {
-    throw Error(ErrorKind::NotSupported, "cannot " + what + " in an offline tree (--root): the boot unit does that");
+    throw Error(ErrorKind::NotSupported,
+                "cannot " + what + " in an offline tree (--root): the boot unit does that");
   }
 };
 
@@ -149,6 +153,8 @@ Persisted read_persisted(NetworkBackend& b) {
   return p;
 }
 
-std::unique_ptr<NetworkBackend> make_offline_backend(Context& ctx) { return std::make_unique<OfflineBackend>(ctx); }
+std::unique_ptr<NetworkBackend> make_offline_backend(Context& ctx) {
+  return std::make_unique<OfflineBackend>(ctx);
+}
 
 }  // namespace opdbus::network

@@ -28,9 +28,13 @@ fs::path run_dir() {
   return fs::path(dir ? dir : "/run") / "op-dbus";
 }
 
-fs::path dhclient_pidfile(const std::string& link) { return run_dir() / ("dhclient-" + link + ".pid"); }
+fs::path dhclient_pidfile(const std::string& link) {
+  return run_dir() / ("dhclient-" + link + ".pid");
+}
 // The lease is runtime state like the rest: after a reboot the boot unit starts the client again.
-fs::path dhclient_leases(const std::string& link) { return run_dir() / ("dhclient-" + link + ".leases"); }
+fs::path dhclient_leases(const std::string& link) {
+  return run_dir() / ("dhclient-" + link + ".leases");
+}
 
 // The DHCP client op-dbus started for `link` is running (its pid file names a live dhclient).
 bool dhclient_running(const std::string& link) {
@@ -49,9 +53,11 @@ class LiveBackend : public FilesBackend {
 
   std::string describe() override {
     size_t n = nl().links().size();
-    std::string ovs = ovs_unavailable() ? "Open vSwitch not available" : "Open vSwitch on " + sys::Ovsdb::default_socket();
+    std::string ovs =
+        ovs_unavailable() ? "Open vSwitch not available" : "Open vSwitch on " + sys::Ovsdb::default_socket();
     return "rtnetlink (" + std::to_string(n) + " links); DNS via " +
-           (dns_mode() == "resolved" ? std::string("systemd-resolved") : std::string(kResolvConf)) + "; " + ovs;
+           (dns_mode() == "resolved" ? std::string("systemd-resolved") : std::string(kResolvConf)) + "; " +
+           ovs;
   }
   bool live() const override { return true; }
 
@@ -136,8 +142,13 @@ class LiveBackend : public FilesBackend {
     std::string leases = dhclient_leases(link).string();
     if (!enable) {
       if (dhclient_running(link)) {
-        // -r releases the lease and stops the client the pid file names.
+        auto text = sys::read_file(pidfile);
+        pid_t pid = text ? static_cast<pid_t>(std::atoi(text->c_str())) : 0;
+        // -r releases the lease and signals the client the pid file names; it does not wait for it to go.
         sys::run_checked({"dhclient", "-r", "-pf", pidfile.string(), "-lf", leases, link});
+        for (int i = 0; i < 50 && pid > 0 && ::kill(pid, 0) == 0; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
       }
       std::error_code ec;
       fs::remove(pidfile, ec);
@@ -149,13 +160,16 @@ class LiveBackend : public FilesBackend {
       sys::run_checked({"dhclient", "-nw", "-pf", pidfile.string(), "-lf", leases, link});
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::NotSupported) {
-        throw Error(ErrorKind::NotSupported, "\"dhcp\": true needs dhclient (apt-get install isc-dhcp-client)");
+        throw Error(ErrorKind::NotSupported,
+                    "\"dhcp\": true needs dhclient (apt-get install isc-dhcp-client)");
       }
       throw;
     }
     // -nw returns at once; the pid file appears when the client has daemonised.
-    for (int i = 0; i < 50 && !dhclient_running(link); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!dhclient_running(link)) throw Error(ErrorKind::BackendError, "dhclient for " + link + " did not start");
+    for (int i = 0; i < 50 && !dhclient_running(link); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (!dhclient_running(link))
+      throw Error(ErrorKind::BackendError, "dhclient for " + link + " did not start");
   }
 
  private:
@@ -178,6 +192,8 @@ class LiveBackend : public FilesBackend {
 
 }  // namespace
 
-std::unique_ptr<NetworkBackend> make_live_backend(Context& ctx) { return std::make_unique<LiveBackend>(ctx); }
+std::unique_ptr<NetworkBackend> make_live_backend(Context& ctx) {
+  return std::make_unique<LiveBackend>(ctx);
+}
 
 }  // namespace opdbus::network

@@ -94,7 +94,9 @@ Iface parse_iface(const std::string& name, const JsonValue& v) {
   i.comment = opt_string(v, "comment");
   if (i.type == "vlan") {
     // ifupdown's naming conventions: "eth0.10" is VLAN 10 on eth0; "vlan10" is VLAN 10 (on "parent").
-    auto digits = [](const std::string& s) { return !s.empty() && s.size() <= 4 && std::all_of(s.begin(), s.end(), ::isdigit); };
+    auto digits = [](const std::string& s) {
+      return !s.empty() && s.size() <= 4 && std::all_of(s.begin(), s.end(), ::isdigit);
+    };
     size_t dot = name.rfind('.');
     if (dot != std::string::npos && dot > 0 && digits(name.substr(dot + 1))) {
       if (!i.parent) i.parent = name.substr(0, dot);
@@ -118,8 +120,10 @@ Route parse_route(size_t index, const JsonValue& v) {
   r.device = opt_string(v, "device");
   r.metric = opt_int(v, "metric");
   if (const JsonValue* t = member(v, "table")) {
-    if (auto id = table_id(*t)) r.table = *id;
-    else r.table = -1;  // an unknown name never matches anything; check() reports it
+    if (auto id = table_id(*t))
+      r.table = *id;
+    else
+      r.table = -1;  // an unknown name never matches anything; check() reports it
   }
   r.state = get_string(v, "state", "present");
   return r;
@@ -188,7 +192,8 @@ std::optional<int64_t> table_id(const JsonValue& v) {
   if (s == "main") return 254;
   if (s == "default") return 253;
   if (s == "local") return 255;
-  if (!s.empty() && std::all_of(s.begin(), s.end(), ::isdigit) && s.size() < 11) return std::stoll(std::string(s));
+  if (!s.empty() && std::all_of(s.begin(), s.end(), ::isdigit) && s.size() < 11)
+    return std::stoll(std::string(s));
   return std::nullopt;
 }
 

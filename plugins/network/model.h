@@ -20,7 +20,7 @@ struct Iface {
   std::string type;   // "bridge", "vlan", "bond", "ethernet", "dummy", "veth", "ovs-bridge"; "" = not said
   std::string state;  // "up", "down", "absent"; "" = not said
   std::optional<int64_t> mtu;
-  std::optional<std::string> mac;  // lower case
+  std::optional<std::string> mac;                     // lower case
   std::optional<std::vector<std::string>> ports;      // bridge_ports
   std::optional<std::vector<std::string>> addresses;  // canonical "addr/len", "address" first
   std::optional<std::string> gateway;                 // canonical
@@ -42,12 +42,13 @@ struct Bond {
 };
 
 struct Route {
-  size_t index = 0;          // position in the section's "routes" array
-  int family = 4;            // 4 or 6
-  std::string destination;   // canonical network: "0.0.0.0/0", "10.1.0.0/16", "::/0"
+  size_t index = 0;         // position in the section's "routes" array
+  int family = 4;           // 4 or 6
+  std::string destination;  // canonical network: "0.0.0.0/0", "10.1.0.0/16", "::/0"
   std::optional<std::string> gateway;
   std::optional<std::string> device;
-  std::optional<int64_t> metric;  // unset in a document: any metric matches; new routes get the kernel default
+  std::optional<int64_t>
+      metric;  // unset in a document: any metric matches; new routes get the kernel default
   int64_t table = kMainTable;
   std::string state = "present";  // or "absent"
 };
@@ -62,9 +63,9 @@ struct UnitFiles {
 // What the host has persisted for boot (reported by query() next to the live state when a document is given;
 // never by `show`). Texts are whole file contents; nullopt = the file does not exist.
 struct Persisted {
-  std::optional<std::string> document;    // /etc/op-dbus/network.json
-  std::optional<std::string> interfaces;  // /etc/network/interfaces
-  bool ifupdown = false;                  // the host has ifupdown (ifup), so its file is kept in step
+  std::optional<std::string> document;     // /etc/op-dbus/network.json
+  std::optional<std::string> interfaces;   // /etc/network/interfaces
+  bool ifupdown = false;                   // the host has ifupdown (ifup), so its file is kept in step
   std::map<std::string, UnitFiles> units;  // by unit name
 };
 
@@ -88,7 +89,9 @@ std::string canonical_destination(std::string_view destination, int family);
 // The network part of "10.1.2.3/16" is "10.1.0.0/16"; used by check() to reject host bits in routes.
 std::optional<std::string> network_of(std::string_view cidr);
 // Kernel default metric for routes added without one: 0 for IPv4, 1024 for IPv6.
-inline int64_t default_metric(int family) { return family == 6 ? 1024 : 0; }
+inline int64_t default_metric(int family) {
+  return family == 6 ? 1024 : 0;
+}
 // "main" -> 254, "default" -> 253, "local" -> 255, numbers as they are; nullopt for any other name.
 std::optional<int64_t> table_id(const JsonValue& v);
 

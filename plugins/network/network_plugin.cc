@@ -92,7 +92,8 @@ class NetworkPlugin : public Plugin {
           deferred.insert(asked.begin(), asked.end());
           with_ovs = false;
           if (!deferral_logged_) {
-            ctx.logger("network").info("Open vSwitch is not running yet; {} left to {}", asked.front(), kOvsUnitName);
+            ctx.logger("network").info("Open vSwitch is not running yet; {} left to {}", asked.front(),
+                                       kOvsUnitName);
             deferral_logged_ = true;
           }
         }
@@ -101,7 +102,8 @@ class NetworkPlugin : public Plugin {
     HostState st = b->host(with_ovs);
     JsonDoc out = section_from_host(st, desired == nullptr);
     if (!deferred.empty()) defer_links(out, *desired, deferred);
-    if (desired) out.AddMember("persisted", persisted_json(read_persisted(*b), out.GetAllocator()), out.GetAllocator());
+    if (desired)
+      out.AddMember("persisted", persisted_json(read_persisted(*b), out.GetAllocator()), out.GetAllocator());
     return out;
   }
 
@@ -125,7 +127,9 @@ class NetworkPlugin : public Plugin {
 
 }  // namespace
 
-std::unique_ptr<Plugin> make_plugin(BackendFactory factory) { return std::make_unique<NetworkPlugin>(std::move(factory)); }
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
+  return std::make_unique<NetworkPlugin>(std::move(factory));
+}
 
 }  // namespace network
 

@@ -7,7 +7,8 @@
 namespace opdbus::network {
 namespace {
 
-constexpr const char* kBegin = "# BEGIN op-dbus network: generated from /etc/op-dbus/network.json; change that";
+constexpr const char* kBegin =
+    "# BEGIN op-dbus network: generated from /etc/op-dbus/network.json; change that";
 constexpr const char* kEnd = "# END op-dbus network";
 
 // The key a persisted route is replaced by: the same destination, table and metric.
@@ -25,19 +26,24 @@ std::string route_key(const JsonValue& r) {
   return canonical_destination(dst, family) + " " + table + " " + (m ? to_json(*m) : std::string("-"));
 }
 
-bool absent(const JsonValue& v) { return get_string(v, "state") == "absent"; }
+bool absent(const JsonValue& v) {
+  return get_string(v, "state") == "absent";
+}
 
 // Merges one name-keyed object ("interfaces", "bonds").
 void merge_named(JsonValue& out, const JsonValue* previous, const JsonValue* desired, JsonAlloc& a) {
   std::map<std::string, const JsonValue*> items;
   if (previous && previous->IsObject()) {
-    for (const auto& m : previous->GetObject()) items[std::string(m.name.GetString(), m.name.GetStringLength())] = &m.value;
+    for (const auto& m : previous->GetObject())
+      items[std::string(m.name.GetString(), m.name.GetStringLength())] = &m.value;
   }
   if (desired && desired->IsObject()) {
     for (const auto& m : desired->GetObject()) {
       std::string name(m.name.GetString(), m.name.GetStringLength());
-      if (absent(m.value)) items.erase(name);
-      else items[name] = &m.value;
+      if (absent(m.value))
+        items.erase(name);
+      else
+        items[name] = &m.value;
     }
   }
   for (const auto& [name, v] : items) out.AddMember(str_value(name, a), JsonValue(*v, a), a);
@@ -70,7 +76,9 @@ bool starts_stanza(const std::string& first) {
          first == "no-scripts" || first == "template";
 }
 
-std::string table_text(int64_t t) { return t == kMainTable ? "" : " table " + std::to_string(t); }
+std::string table_text(int64_t t) {
+  return t == kMainTable ? "" : " table " + std::to_string(t);
+}
 
 // One interface's stanzas in ifupdown(2)'s words.
 void render_iface(std::ostringstream& out, const Section& s, const std::string& name) {
@@ -127,8 +135,9 @@ void render_iface(std::ostringstream& out, const Section& s, const std::string& 
   if (i && i->dns && !i->dns->empty()) out << "\tdns-nameservers " << join(*i->dns) << "\n";
   for (const auto& r : s.routes) {
     if (r.state == "absent" || r.device != name || r.family != 4) continue;
-    out << "\tpost-up ip route replace " << r.destination << (r.gateway ? " via " + *r.gateway : "") << " dev "
-        << name << (r.metric ? " metric " + std::to_string(*r.metric) : "") << table_text(r.table) << "\n";
+    out << "\tpost-up ip route replace " << r.destination << (r.gateway ? " via " + *r.gateway : "")
+        << " dev " << name << (r.metric ? " metric " + std::to_string(*r.metric) : "") << table_text(r.table)
+        << "\n";
   }
   if (!v6.empty() || gw6) {
     out << "iface " << name << " inet6 " << (v6.empty() ? "manual" : "static") << "\n";
@@ -137,26 +146,33 @@ void render_iface(std::ostringstream& out, const Section& s, const std::string& 
     for (const auto& r : s.routes) {
       if (r.state == "absent" || r.device != name || r.family != 6) continue;
       out << "\tpost-up ip -6 route replace " << r.destination << (r.gateway ? " via " + *r.gateway : "")
-          << " dev " << name << (r.metric ? " metric " + std::to_string(*r.metric) : "") << table_text(r.table)
-          << "\n";
+          << " dev " << name << (r.metric ? " metric " + std::to_string(*r.metric) : "")
+          << table_text(r.table) << "\n";
     }
   }
 }
 
 }  // namespace
 
-std::string unit_path(const std::string& name) { return "/etc/systemd/system/" + name; }
+std::string unit_path(const std::string& name) {
+  return "/etc/systemd/system/" + name;
+}
 
-std::string wants_link(const std::string& name) { return "/etc/systemd/system/multi-user.target.wants/" + name; }
+std::string wants_link(const std::string& name) {
+  return "/etc/systemd/system/multi-user.target.wants/" + name;
+}
 
 std::vector<std::string> shipped_unit_paths(const std::string& name) {
-  return {"/usr/lib/systemd/system/" + name, "/lib/systemd/system/" + name, "/usr/local/lib/systemd/system/" + name};
+  return {"/usr/lib/systemd/system/" + name, "/lib/systemd/system/" + name,
+          "/usr/local/lib/systemd/system/" + name};
 }
 
 std::string unit_text(const std::string& name) {
   if (name == kOvsUnitName) {
-    return "# Applies the Open vSwitch bridges of /etc/op-dbus/network.json once ovs-vswitchd runs (the rest was\n"
-           "# applied before network-pre.target by op-dbus-network.service). Skipped where OVS is not installed.\n"
+    return "# Applies the Open vSwitch bridges of /etc/op-dbus/network.json once ovs-vswitchd runs (the rest "
+           "was\n"
+           "# applied before network-pre.target by op-dbus-network.service). Skipped where OVS is not "
+           "installed.\n"
            "[Unit]\n"
            "Description=Apply the op-dbus network configuration of Open vSwitch bridges\n"
            "After=op-dbus-network.service ovs-vswitchd.service\n"
@@ -172,7 +188,8 @@ std::string unit_text(const std::string& name) {
            "[Install]\n"
            "WantedBy=multi-user.target\n";
   }
-  return "# Applies the network configuration op-dbus keeps in /etc/op-dbus/network.json, before the network\n"
+  return "# Applies the network configuration op-dbus keeps in /etc/op-dbus/network.json, before the "
+         "network\n"
          "# is brought up (network-pre.target). Installed and enabled by the op-dbus network plugin.\n"
          "[Unit]\n"
          "Description=Apply the op-dbus network configuration\n"
@@ -201,8 +218,10 @@ JsonDoc merge_persisted(const JsonValue* previous, const JsonValue& desired) {
     if (const JsonValue* m = member(*previous, "mode")) out.AddMember("mode", JsonValue(*m, a), a);
   }
   if (const JsonValue* m = member(desired, "mode")) {
-    if (out.HasMember("mode")) out["mode"].CopyFrom(*m, a);
-    else out.AddMember("mode", JsonValue(*m, a), a);
+    if (out.HasMember("mode"))
+      out["mode"].CopyFrom(*m, a);
+    else
+      out.AddMember("mode", JsonValue(*m, a), a);
   }
   for (const char* key : {"interfaces", "bonds"}) {
     JsonValue obj(rapidjson::kObjectType);
@@ -214,8 +233,9 @@ JsonDoc merge_persisted(const JsonValue* previous, const JsonValue& desired) {
     if (!list || !list->IsArray()) return;
     for (const auto& r : list->GetArray()) {
       std::string key = route_key(r);
-      routes.erase(std::remove_if(routes.begin(), routes.end(), [&](const auto& p) { return p.first == key; }),
-                   routes.end());
+      routes.erase(
+          std::remove_if(routes.begin(), routes.end(), [&](const auto& p) { return p.first == key; }),
+          routes.end());
       if (!absent(r)) routes.emplace_back(key, &r);
     }
   };
@@ -234,8 +254,10 @@ std::string render_document(const JsonValue& section) {
   auto& a = doc.GetAllocator();
   doc.AddMember("version", 1, a);
   JsonValue meta(rapidjson::kObjectType);
-  meta.AddMember("description", "Network configuration applied at boot by op-dbus-network.service; op-dbus apply "
-                                "keeps it up to date.", a);
+  meta.AddMember("description",
+                 "Network configuration applied at boot by op-dbus-network.service; op-dbus apply "
+                 "keeps it up to date.",
+                 a);
   doc.AddMember("metadata", meta, a);
   JsonValue plugins(rapidjson::kObjectType);
   JsonValue net(section, a);
@@ -266,12 +288,13 @@ std::string render_interfaces(const Section& section, const std::optional<std::s
   for (const auto& [n, i] : section.interfaces) ours.insert(n);
   for (const auto& [n, b] : section.bonds) ours.insert(n);
 
-  std::string base = existing ? *existing : "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n";
+  std::string base =
+      existing ? *existing : "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n";
   std::istringstream in(base);
   std::vector<std::string> kept;
   std::string line;
-  bool in_block = false;    // inside our generated block
-  bool skipping = false;    // inside an iface stanza of an interface we manage
+  bool in_block = false;  // inside our generated block
+  bool skipping = false;  // inside an iface stanza of an interface we manage
   while (std::getline(in, line)) {
     std::string t = trim(line);
     if (t == kBegin || t.rfind("# BEGIN op-dbus network", 0) == 0) {

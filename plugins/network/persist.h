@@ -1,6 +1,6 @@
 // Persistence for boot, as pure functions. The network is runtime state; what makes it survive a reboot is
-//   /etc/op-dbus/network.json   the network sections applied so far, merged by name (a complete state document)
-//   op-dbus-network.service     applies that document at boot, before network-pre.target
+//   /etc/op-dbus/network.json   the network sections applied so far, merged by name (a complete state
+//   document) op-dbus-network.service     applies that document at boot, before network-pre.target
 //   /etc/network/interfaces     on hosts with ifupdown (Proxmox), the same interfaces in ifupdown's words,
 //                               so `ifreload`, the Proxmox GUI and op-dbus agree
 // The diff compares these renderings with the files query() read; the action writes them.
@@ -34,8 +34,8 @@ std::vector<std::string> shipped_unit_paths(const std::string& name);
 // The unit written when no packaged one exists (identical to data/NAME).
 std::string unit_text(const std::string& name);
 
-// The network section to keep for boot: `previous` (may be null) updated with `desired`. Interfaces, bonds and
-// routes replace earlier entries of the same name (routes: same destination, table and metric); entries
+// The network section to keep for boot: `previous` (may be null) updated with `desired`. Interfaces, bonds
+// and routes replace earlier entries of the same name (routes: same destination, table and metric); entries
 // declared absent are dropped; "persist" is not kept.
 JsonDoc merge_persisted(const JsonValue* previous, const JsonValue& desired);
 // A complete state document holding `section` as its network plugin section, pretty-printed.
@@ -43,8 +43,9 @@ std::string render_document(const JsonValue& section);
 // The network section inside a persisted document's text; nullopt if the text is not such a document.
 std::optional<JsonDoc> persisted_section(const std::string& document_text);
 
-// /etc/network/interfaces with a stanza for every interface and bond of `section`; stanzas of other interfaces
-// in `existing` are kept as they are, stanzas (and "auto"/"allow-*" mentions) of ours and of `removed` go.
+// /etc/network/interfaces with a stanza for every interface and bond of `section`; stanzas of other
+// interfaces in `existing` are kept as they are, stanzas (and "auto"/"allow-*" mentions) of ours and of
+// `removed` go.
 std::string render_interfaces(const Section& section, const std::optional<std::string>& existing,
                               const std::set<std::string>& removed = {});
 

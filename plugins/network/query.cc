@@ -10,9 +10,13 @@ constexpr uint8_t kUnicast = 1;
 constexpr unsigned kScopeLink = 253;
 constexpr unsigned kArpEther = 1;
 
-int family_number(int af) { return af == 10 ? 6 : 4; }  // AF_INET6 is 10 on Linux
+int family_number(int af) {
+  return af == 10 ? 6 : 4;
+}  // AF_INET6 is 10 on Linux
 
-bool is_default(const sys::RouteInfo& r) { return r.destination == "0.0.0.0/0" || r.destination == "::/0"; }
+bool is_default(const sys::RouteInfo& r) {
+  return r.destination == "0.0.0.0/0" || r.destination == "::/0";
+}
 
 JsonValue strings(const std::vector<std::string>& v, JsonAlloc& a) {
   JsonValue arr(rapidjson::kArrayType);
@@ -42,7 +46,8 @@ std::string link_type(const sys::LinkInfo& link, const std::optional<std::vector
   const std::string& k = link.kind;
   if (k == "bridge" || k == "veth" || k == "vlan" || k == "bond" || k == "dummy") return k;
   if (k == "openvswitch") {
-    if (ovs && std::any_of(ovs->begin(), ovs->end(), [&](const sys::OvsBridge& b) { return b.name == link.name; })) {
+    if (ovs &&
+        std::any_of(ovs->begin(), ovs->end(), [&](const sys::OvsBridge& b) { return b.name == link.name; })) {
       return "ovs-bridge";
     }
     return "";
@@ -72,7 +77,8 @@ JsonDoc section_from_host(const HostState& st, bool show) {
   for (int fam : {4, 6}) {
     for (size_t i = 0; i < st.routes.size(); ++i) {
       const auto& r = st.routes[i];
-      if (route_is_noise(r) || !is_default(r) || r.gateway.empty() || r.table != kMainTable || !r.oif) continue;
+      if (route_is_noise(r) || !is_default(r) || r.gateway.empty() || r.table != kMainTable || !r.oif)
+        continue;
       if (family_number(r.family) != fam || r.metric != default_metric(fam)) continue;
       std::string dev = name_of(r.oif);
       if (dev.empty() || gateways.count(dev) || st.dhcp.count(dev)) continue;
@@ -133,9 +139,12 @@ JsonDoc section_from_host(const HostState& st, bool show) {
         if (auto c = canonical_cidr(ad.address)) addrs.push_back(*c);
       }
     }
-    if (addrs.size() == 1) o.AddMember("address", str_value(addrs[0], a), a);
-    else if (!addrs.empty() || !show) o.AddMember("addresses", strings(addrs, a), a);
-    if (auto g = gateways.find(l->name); g != gateways.end()) o.AddMember("gateway", str_value(g->second, a), a);
+    if (addrs.size() == 1)
+      o.AddMember("address", str_value(addrs[0], a), a);
+    else if (!addrs.empty() || !show)
+      o.AddMember("addresses", strings(addrs, a), a);
+    if (auto g = gateways.find(l->name); g != gateways.end())
+      o.AddMember("gateway", str_value(g->second, a), a);
     if (auto d = st.dns.find(l->name); d != st.dns.end() && !d->second.empty()) {
       o.AddMember("dns", strings(d->second, a), a);
     }
@@ -166,7 +175,8 @@ JsonDoc section_from_host(const HostState& st, bool show) {
     if (!r->gateway.empty()) o.AddMember("gateway", str_value(r->gateway, a), a);
     std::string dev = name_of(r->oif);
     if (!dev.empty()) o.AddMember("device", str_value(dev, a), a);
-    if (static_cast<int64_t>(r->metric) != default_metric(fam)) o.AddMember("metric", static_cast<int64_t>(r->metric), a);
+    if (static_cast<int64_t>(r->metric) != default_metric(fam))
+      o.AddMember("metric", static_cast<int64_t>(r->metric), a);
     if (r->table != kMainTable) o.AddMember("table", static_cast<int64_t>(r->table), a);
     rlist.PushBack(o, a);
   }

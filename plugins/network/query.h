@@ -1,9 +1,10 @@
-// From what the kernel (and OVSDB, resolved, the DHCP client) reports to the section format. Pure: the backend
-// collects a HostState, these functions turn it into the JSON that diff() and `show` use.
+// From what the kernel (and OVSDB, resolved, the DHCP client) reports to the section format. Pure: the
+// backend collects a HostState, these functions turn it into the JSON that diff() and `show` use.
 //
 // Left out as kernel-owned noise: "lo" and the OVS datapath "ovs-system" (in `show` only), IPv6 link-local
-// addresses, addresses that are not permanent (learnt by DHCP or SLAAC) or failed duplicate detection, routes the
-// kernel, router advertisements or redirects made, local/broadcast/multicast routes, and multipath routes.
+// addresses, addresses that are not permanent (learnt by DHCP or SLAAC) or failed duplicate detection, routes
+// the kernel, router advertisements or redirects made, local/broadcast/multicast routes, and multipath
+// routes.
 #pragma once
 
 #include <map>
@@ -28,17 +29,18 @@ struct HostState {
   std::optional<std::vector<sys::OvsBridge>> ovs;       // nullopt: Open vSwitch is not available
 };
 
-// The section for `state`. `show` leaves out what only the kernel derives (the MAC of bridges, bonds and VLANs)
-// and the loopback link, and says "persist": false: a snapshot of every link (including those other tools
-// made) is not meant to become the boot configuration as it is.
+// The section for `state`. `show` leaves out what only the kernel derives (the MAC of bridges, bonds and
+// VLANs) and the loopback link, and says "persist": false: a snapshot of every link (including those other
+// tools made) is not meant to become the boot configuration as it is.
 JsonDoc section_from_host(const HostState& state, bool show);
 
 // Offline (--root) nothing runs: the tree's network is what its boot unit will apply, so the runtime part of
-// `desired` reads back as already true (absent items gone, states explicit) and only the boot files can differ.
+// `desired` reads back as already true (absent items gone, states explicit) and only the boot files can
+// differ.
 JsonDoc section_as_applied(const JsonValue& desired);
 
-// At boot, before ovs-vswitchd runs: the links in `names` (Open vSwitch bridges) and the routes through them read
-// back as `desired` asks, so they are left for later instead of failing everything else.
+// At boot, before ovs-vswitchd runs: the links in `names` (Open vSwitch bridges) and the routes through them
+// read back as `desired` asks, so they are left for later instead of failing everything else.
 void defer_links(JsonDoc& current, const JsonValue& desired, const std::set<std::string>& names);
 
 // The persisted files as query() reports them next to the live state.

@@ -37,8 +37,10 @@ std::map<std::string, std::vector<std::string>> resolv_conf_servers(const std::o
 std::string render_resolv_conf(const std::optional<std::string>& text, const std::string& link,
                                const std::vector<std::string>& servers) {
   auto by_link = resolv_conf_servers(text);
-  if (servers.empty()) by_link.erase(link);
-  else by_link[link] = servers;
+  if (servers.empty())
+    by_link.erase(link);
+  else
+    by_link[link] = servers;
 
   std::vector<std::string> kept;
   if (text) {

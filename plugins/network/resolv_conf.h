@@ -1,10 +1,10 @@
-// /etc/resolv.conf when systemd-resolved is not running. The file has one list of servers; op-dbus records which
-// interface asked for which ones in comment lines, so each interface's "dns" reads back exactly:
+// /etc/resolv.conf when systemd-resolved is not running. The file has one list of servers; op-dbus records
+// which interface asked for which ones in comment lines, so each interface's "dns" reads back exactly:
 //   # op-dbus dns vmbr0: 192.0.2.53 2001:db8::53
 //   nameserver 192.0.2.53
 //   nameserver 2001:db8::53
-// Other lines (search, options, comments) are kept. Nameservers nobody asked for are dropped once op-dbus manages
-// the file. glibc reads at most three nameservers. Pure.
+// Other lines (search, options, comments) are kept. Nameservers nobody asked for are dropped once op-dbus
+// manages the file. glibc reads at most three nameservers. Pure.
 #pragma once
 
 #include <map>

@@ -34,7 +34,7 @@ namespace opdbus::sys {
 namespace {
 
 const std::array<const char*, 7> kBondModes = {"balance-rr", "active-backup", "balance-xor", "broadcast",
-                                                "802.3ad",    "balance-tlb",   "balance-alb"};
+                                               "802.3ad",    "balance-tlb",   "balance-alb"};
 
 struct MsgFree {
   void operator()(nl_msg* m) const { nlmsg_free(m); }
@@ -60,7 +60,7 @@ struct RoutePut {
 // What the kernel answered to one request.
 struct Reply {
   bool acked = false;
-  int error = 0;  // errno
+  int error = 0;        // errno
   std::string message;  // extended ack text
 };
 
@@ -100,9 +100,12 @@ int on_valid(nl_msg* msg, void* arg) {
 ErrorKind kind_for_errno(int e) {
   switch (e) {
     case EPERM:
-    case EACCES: return ErrorKind::PermissionError;
-    case EOPNOTSUPP: return ErrorKind::NotSupported;
-    default: return ErrorKind::BackendError;
+    case EACCES:
+      return ErrorKind::PermissionError;
+    case EOPNOTSUPP:
+      return ErrorKind::NotSupported;
+    default:
+      return ErrorKind::BackendError;
   }
 }
 
@@ -295,9 +298,12 @@ void dump(nl_sock* sock, nl_msg* msg, std::function<void(nl_msg*)> fn, const std
 std::vector<LinkInfo> Netlink::links() {
   MsgPtr m = link_message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 0);
   std::vector<LinkInfo> out;
-  dump(sock_, m.get(), [&](nl_msg* msg) {
-    if (nlmsg_hdr(msg)->nlmsg_type == RTM_NEWLINK) out.push_back(parse_link(msg));
-  }, "list links");
+  dump(
+      sock_, m.get(),
+      [&](nl_msg* msg) {
+        if (nlmsg_hdr(msg)->nlmsg_type == RTM_NEWLINK) out.push_back(parse_link(msg));
+      },
+      "list links");
   return out;
 }
 
@@ -368,8 +374,7 @@ void Netlink::create_link(const LinkSpec& spec) {
   nlattr* linkinfo = nla_nest_start(msg, IFLA_LINKINFO);
   if (!linkinfo) check_put(-NLE_NOMEM);
   check_put(nla_put_string(msg, IFLA_INFO_KIND, spec.kind.c_str()));
-  bool has_data = spec.kind == "veth" || spec.kind == "vlan" ||
-                  (spec.kind == "bond" && spec.bond_mode) ||
+  bool has_data = spec.kind == "veth" || spec.kind == "vlan" || (spec.kind == "bond" && spec.bond_mode) ||
                   (spec.kind == "bridge" && (spec.stp_state || spec.vlan_filtering));
   if (has_data) {
     nlattr* data = nla_nest_start(msg, IFLA_INFO_DATA);
@@ -441,8 +446,9 @@ void Netlink::change_link(int index, const LinkChange& change) {
   if (change.master) {
     MsgPtr m = link_message(RTM_NEWLINK, NLM_F_REQUEST, index);
     check_put(nla_put_u32(m.get(), IFLA_MASTER, static_cast<uint32_t>(*change.master)));
-    request(sock_, m.get(), *change.master ? what + ": set master #" + std::to_string(*change.master)
-                                           : what + ": release from its master");
+    request(sock_, m.get(),
+            *change.master ? what + ": set master #" + std::to_string(*change.master)
+                           : what + ": release from its master");
   }
   if (change.up) {
     MsgPtr m(nlmsg_alloc_simple(RTM_NEWLINK, NLM_F_REQUEST));

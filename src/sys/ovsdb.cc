@@ -30,13 +30,18 @@ size_t complete_value(const std::string& buf) {
   for (size_t i = 0; i < buf.size(); ++i) {
     char c = buf[i];
     if (in_string) {
-      if (escape) escape = false;
-      else if (c == '\\') escape = true;
-      else if (c == '"') in_string = false;
+      if (escape)
+        escape = false;
+      else if (c == '\\')
+        escape = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
-    if (c == '"') in_string = true;
-    else if (c == '{' || c == '[') ++depth, started = true;
+    if (c == '"')
+      in_string = true;
+    else if (c == '{' || c == '[')
+      ++depth, started = true;
     else if (c == '}' || c == ']') {
       if (--depth == 0 && started) return i + 1;
     }
@@ -74,7 +79,8 @@ JsonValue name_is(const std::string& name, JsonAlloc& a) {
   return where;
 }
 
-JsonValue select(const char* table, std::initializer_list<const char*> columns, JsonValue where, JsonAlloc& a) {
+JsonValue select(const char* table, std::initializer_list<const char*> columns, JsonValue where,
+                 JsonAlloc& a) {
   JsonValue op(rapidjson::kObjectType);
   op.AddMember("op", "select", a);
   op.AddMember("table", rapidjson::StringRef(table), a);
@@ -105,8 +111,9 @@ std::unique_ptr<Ovsdb> Ovsdb::connect(const std::string& socket_path) {
   if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
     int e = errno;
     ::close(fd);
-    throw Error(ErrorKind::Unavailable, "Open vSwitch is not available: ovsdb-server socket " + socket_path + ": " +
-                                            std::strerror(e) + " (is openvswitch-switch installed and running?)");
+    throw Error(ErrorKind::Unavailable, "Open vSwitch is not available: ovsdb-server socket " + socket_path +
+                                            ": " + std::strerror(e) +
+                                            " (is openvswitch-switch installed and running?)");
   }
   return std::unique_ptr<Ovsdb>(new Ovsdb(fd));
 }
@@ -130,8 +137,8 @@ std::string Ovsdb::call(const std::string& method, const std::string& params_jso
       off += static_cast<size_t>(n);
     }
   };
-  send_text("{\"id\":" + std::to_string(id) + ",\"method\":" + to_json(JsonValue(rapidjson::StringRef(method.c_str()))) +
-            ",\"params\":" + params_json + "}");
+  send_text("{\"id\":" + std::to_string(id) + ",\"method\":" +
+            to_json(JsonValue(rapidjson::StringRef(method.c_str()))) + ",\"params\":" + params_json + "}");
   while (true) {
     size_t len;
     while ((len = complete_value(buffer_)) == 0) {
@@ -155,7 +162,8 @@ std::string Ovsdb::call(const std::string& method, const std::string& params_jso
     buffer_.erase(0, len);
     JsonDoc msg;
     msg.Parse(text.c_str(), text.size());
-    if (msg.HasParseError() || !msg.IsObject()) throw Error(ErrorKind::BackendError, "ovsdb: unreadable reply");
+    if (msg.HasParseError() || !msg.IsObject())
+      throw Error(ErrorKind::BackendError, "ovsdb: unreadable reply");
     const JsonValue* m = member(msg, "method");
     if (m && m->IsString() && std::string_view(m->GetString()) == "echo") {
       // The server's keep-alive: answer with the same params.
@@ -183,7 +191,8 @@ void check_transact(const JsonDoc& result, const std::string& what) {
     if (r.IsObject() && r.HasMember("error")) {
       std::string text = get_string(r, "error");
       std::string details = get_string(r, "details");
-      throw Error(ErrorKind::BackendError, what + ": ovsdb: " + text + (details.empty() ? "" : ": " + details));
+      throw Error(ErrorKind::BackendError,
+                  what + ": ovsdb: " + text + (details.empty() ? "" : ": " + details));
     }
   }
 }
@@ -237,7 +246,8 @@ void Ovsdb::transact_and_wait(const std::string& ops_json, const std::string& wh
   JsonDoc result = parse_json(call("transact", to_json(params)));
   check_transact(result, what);
   const JsonValue& rows = result[result.Size() - 1]["rows"];
-  if (!rows.IsArray() || rows.Empty()) throw Error(ErrorKind::BackendError, what + ": the Open_vSwitch table is empty");
+  if (!rows.IsArray() || rows.Empty())
+    throw Error(ErrorKind::BackendError, what + ": the Open_vSwitch table is empty");
   int64_t target = rows[0]["next_cfg"].GetInt64();
 
   auto deadline = std::chrono::steady_clock::now() + kApplyTimeout;

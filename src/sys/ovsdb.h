@@ -29,7 +29,8 @@ class Ovsdb {
   void add_bridge(const std::string& name);
   void delete_bridge(const std::string& name);
   // Adds system ports (existing kernel links) and removes ports by name.
-  void set_ports(const std::string& bridge, const std::vector<std::string>& add, const std::vector<std::string>& remove);
+  void set_ports(const std::string& bridge, const std::vector<std::string>& add,
+                 const std::vector<std::string>& remove);
 
  private:
   explicit Ovsdb(int fd);

@@ -32,9 +32,8 @@ struct Resolved::Impl {
 };
 
 Resolved::Resolved(Bus& bus) : bus_(bus), impl_(std::make_unique<Impl>()) {
-  impl_->manager = call("create a proxy for systemd-resolved", [&] {
-    return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath);
-  });
+  impl_->manager = call("create a proxy for systemd-resolved",
+                        [&] { return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath); });
 }
 
 Resolved::~Resolved() = default;
@@ -51,13 +50,15 @@ bool Resolved::available() {
 std::vector<std::string> Resolved::link_dns(int ifindex) {
   sdbus::ObjectPath path;
   call("resolved GetLink", [&] {
-    impl_->manager->callMethod("GetLink").onInterface(kManagerInterface).withArguments(ifindex).storeResultsTo(path);
+    impl_->manager->callMethod("GetLink")
+        .onInterface(kManagerInterface)
+        .withArguments(ifindex)
+        .storeResultsTo(path);
   });
   auto link = call("create a proxy for a resolved link",
                    [&] { return sdbus::createProxy(bus_.connection(), kDestination, path); });
-  DnsList list = call("read the link's DNS property", [&] {
-    return link->getProperty("DNS").onInterface(kLinkInterface).get<DnsList>();
-  });
+  DnsList list = call("read the link's DNS property",
+                      [&] { return link->getProperty("DNS").onInterface(kLinkInterface).get<DnsList>(); });
   std::vector<std::string> out;
   for (const auto& entry : list) {
     int family = entry.get<0>();

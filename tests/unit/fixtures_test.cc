@@ -1,9 +1,10 @@
 // Data-driven diff tests: tests/fixtures/<plugin>/<case>/{desired,current,plan}.json.
 // desired and current are the plugin's section; plan.json is the expected `plan --json` of diff(desired, current).
-// OPDBUS_UPDATE_FIXTURES=1 rewrites plan.json from the code (review the result before committing).
-#include <catch2/catch.hpp>
+// Prints TAP, one line per case. OPDBUS_UPDATE_FIXTURES=1 rewrites plan.json from the code (review the result).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <iostream>
 
 #include "engine.h"
 #include "registry.h"
@@ -14,66 +15,83 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path fixtures_root() {
-  const char* src = std::getenv("OPDBUS_SOURCE_ROOT");
-  return fs::path(src ? src : ".") / "tests" / "fixtures";
-}
-
 JsonDoc read_json(const fs::path& p) {
   auto text = sys::read_file(p);
-  if (!text) FAIL("missing fixture file " << p);
+  if (!text) throw Error(ErrorKind::InvalidArgument, "missing fixture file " + p.string());
   JsonDoc d;
   d.Parse(text->c_str(), text->size());
-  if (d.HasParseError()) FAIL("fixture " << p << " is not valid JSON");
+  if (d.HasParseError()) throw Error(ErrorKind::InvalidArgument, "fixture " + p.string() + " is not valid JSON");
   return d;
+}
+
+std::string plan_text(const Plugin& plugin, const JsonValue& desired, const JsonValue& current) {
+  Plan plan;
+  plan.plugins = {std::string(plugin.name())};
+  plan.actions = plugin.diff(desired, current);
+  finish_actions(plugin.name(), desired, plan.actions);
+  return to_pretty_json(plan_to_json(plan), false);
+}
+
+void comment(const std::string& text) {
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    if (nl == std::string::npos) nl = text.size();
+    std::cout << "# " << text.substr(start, nl - start) << "\n";
+    start = nl + 1;
+  }
 }
 
 }  // namespace
 
-TEST_CASE("every plugin's diff fixtures produce their recorded plan", "[fixtures]") {
-  auto plugins = make_plugins();
+int main() {
+  const char* src = std::getenv("OPDBUS_SOURCE_ROOT");
+  fs::path root = fs::path(src ? src : ".") / "tests" / "fixtures";
   bool update = std::getenv("OPDBUS_UPDATE_FIXTURES") != nullptr;
-  size_t total = 0;
+  int n = 0, failed = 0;
+  auto plugins = make_plugins();
   for (const auto& plugin : plugins) {
-    fs::path dir = fixtures_root() / std::string(plugin->name());
+    fs::path dir = root / std::string(plugin->name());
     if (!fs::is_directory(dir)) continue;
-    for (const auto& e : fs::directory_iterator(dir)) total += e.is_directory();
-  }
-  REQUIRE(total > 0);  // an empty fixture tree would make this test pass vacuously
-  for (const auto& plugin : plugins) {
-    fs::path dir = fixtures_root() / std::string(plugin->name());
-    if (!fs::is_directory(dir)) continue;
-    std::vector<fs::path> case_dirs;
+    std::vector<fs::path> cases;
     for (const auto& e : fs::directory_iterator(dir)) {
-      if (e.is_directory()) case_dirs.push_back(e.path());
+      if (e.is_directory()) cases.push_back(e.path());
     }
-    std::sort(case_dirs.begin(), case_dirs.end());
-    for (const auto& c : case_dirs) {
-      DYNAMIC_SECTION(plugin->name() << "/" << c.filename().string()) {
+    std::sort(cases.begin(), cases.end());
+    for (const auto& c : cases) {
+      std::string name = std::string(plugin->name()) + "/" + c.filename().string();
+      ++n;
+      try {
         JsonDoc desired = read_json(c / "desired.json");
         JsonDoc current = read_json(c / "current.json");
-        auto actions = plugin->diff(desired, current);
-        finish_actions(plugin->name(), desired, actions);
-        Plan plan;
-        plan.plugins = {std::string(plugin->name())};
-        plan.actions = actions;
-        std::string got = to_pretty_json(plan_to_json(plan), false);
+        std::string got = plan_text(*plugin, desired, current);
         if (update) {
           sys::atomic_write(c / "plan.json", got);
-          WARN("rewrote " << (c / "plan.json"));
-        } else {
-          JsonDoc want = read_json(c / "plan.json");
-          INFO("case " << c << "\n--- got ---\n" << got);
-          CHECK(got == to_pretty_json(want, false));
+          std::cout << "ok " << n << " - " << name << " # rewrote plan.json\n";
+          continue;
         }
-        // The same input gives the same bytes.
-        auto again = plugin->diff(desired, current);
-        finish_actions(plugin->name(), desired, again);
-        Plan plan2;
-        plan2.plugins = plan.plugins;
-        plan2.actions = again;
-        CHECK(to_pretty_json(plan_to_json(plan2), false) == got);
+        std::string want = to_pretty_json(read_json(c / "plan.json"), false);
+        // The same input must give the same bytes.
+        std::string again = plan_text(*plugin, desired, current);
+        if (got == want && again == got) {
+          std::cout << "ok " << n << " - " << name << "\n";
+        } else {
+          ++failed;
+          std::cout << "not ok " << n << " - " << name << "\n";
+          comment(again != got ? "two diffs of the same input differ" : "got:\n" + got + "want:\n" + want);
+        }
+      } catch (const std::exception& e) {
+        ++failed;
+        std::cout << "not ok " << n << " - " << name << "\n";
+        comment(e.what());
       }
     }
   }
+  if (n == 0) {
+    // An empty fixture tree would make this test pass vacuously.
+    std::cout << "not ok 1 - fixture cases exist under " << root.string() << "\n1..1\n";
+    return 1;
+  }
+  std::cout << "1.." << n << "\n";
+  return failed ? 1 : 0;
 }

@@ -64,7 +64,8 @@ sys::AddressInfo addr(int index, const std::string& cidr, unsigned flags = 0x80 
   return a;
 }
 
-sys::RouteInfo route(const std::string& dst, const std::string& gw, int oif, uint8_t proto = 4, uint32_t metric = 0) {
+sys::RouteInfo route(const std::string& dst, const std::string& gw, int oif, uint8_t proto = 4,
+                     uint32_t metric = 0) {
   sys::RouteInfo r;
   r.family = dst.find(':') != std::string::npos ? 10 : 2;
   r.destination = dst;
@@ -78,8 +79,8 @@ sys::RouteInfo route(const std::string& dst, const std::string& gw, int oif, uin
 // A host with a bridge over two veths, noise the section must not show, a default route and a static route.
 HostState sample_host() {
   HostState st;
-  st.links = {link(1, "lo", ""), link(2, "eth0", ""), link(3, "br0", "bridge"), link(4, "va", "veth"),
-              link(5, "vb", "veth"), link(6, "eth0.10", "vlan", false)};
+  st.links = {link(1, "lo", ""),     link(2, "eth0", ""),   link(3, "br0", "bridge"),
+              link(4, "va", "veth"), link(5, "vb", "veth"), link(6, "eth0.10", "vlan", false)};
   st.links[2].stp_state = 0;
   st.links[2].vlan_filtering = 0;
   st.links[2].alias = "lab bridge";
@@ -89,8 +90,11 @@ HostState sample_host() {
   st.links[4].link = 4;
   st.links[5].link = 2;
   st.links[5].vlan_id = 10;
-  st.addresses = {addr(1, "127.0.0.1/8", 0x80, 254), addr(2, "192.0.2.10/24", 0 /* learnt by DHCP */),
-                  addr(3, "10.0.0.1/24"), addr(3, "2001:db8::1/64"), addr(3, "fe80::1/64", 0x80, 253),
+  st.addresses = {addr(1, "127.0.0.1/8", 0x80, 254),
+                  addr(2, "192.0.2.10/24", 0 /* learnt by DHCP */),
+                  addr(3, "10.0.0.1/24"),
+                  addr(3, "2001:db8::1/64"),
+                  addr(3, "fe80::1/64", 0x80, 253),
                   addr(3, "10.0.0.9/24", 0x80 | 0x08 /* DAD failed */)};
   st.routes = {route("0.0.0.0/0", "10.0.0.254", 3), route("10.0.0.0/24", "", 3, 2 /* kernel */),
                route("10.9.0.0/16", "10.0.0.2", 3), route("::/0", "2001:db8::fe", 3, 9 /* RA */, 1024),
@@ -151,8 +155,9 @@ TEST_CASE("a link whose kind changes is replaced, and that is destructive", "[ne
 }
 
 TEST_CASE("only one end of a new veth pair creates it", "[network][diff]") {
-  auto actions = plan(R"({"interfaces": {"v1": {"type": "veth", "peer": "v0"}, "v0": {"type": "veth", "peer": "v1"}}})",
-                      R"({"interfaces": {}})");
+  auto actions =
+      plan(R"({"interfaces": {"v1": {"type": "veth", "peer": "v0"}, "v0": {"type": "veth", "peer": "v1"}}})",
+           R"({"interfaces": {}})");
   INFO(summaries(actions));
   size_t creates = 0;
   for (const auto& a : actions) creates += a.op == Op::Create;
@@ -229,8 +234,9 @@ TEST_CASE("semantic checks name the problem and where it is", "[network][check]"
     for (const auto& x : out) all += x.format() + "\n";
     return all;
   };
-  CHECK(check(R"({"interfaces": {"eth0.10": {"type": "vlan"}, "vlan20": {"type": "vlan", "parent": "eth0"}}})")
-            .empty());
+  CHECK(
+      check(R"({"interfaces": {"eth0.10": {"type": "vlan"}, "vlan20": {"type": "vlan", "parent": "eth0"}}})")
+          .empty());
   CHECK_THAT(check(R"({"interfaces": {"v": {"type": "vlan"}}})"),
              Catch::Contains("/plugins/network/interfaces/v") && Catch::Contains("VLAN id"));
   CHECK_THAT(check(R"({"interfaces": {"e": {"dhcp": true, "address": "10.0.0.1/24"}}})"),
@@ -248,8 +254,9 @@ TEST_CASE("semantic checks name the problem and where it is", "[network][check]"
   CHECK_THAT(check(R"({"routes": [{"destination": "10.1.0.0/16", "gateway": "10.0.0.1", "table": "dmz"}]})"),
              Catch::Contains("/plugins/network/routes/0/table"));
   CHECK_THAT(check(R"({"routes": [{"destination": "10.1.0.0/16"}]})"), Catch::Contains("neither"));
-  CHECK_THAT(check(R"({"bonds": {"bond0": {"slaves": ["eth0"]}}, "interfaces": {"bond0": {"type": "bridge"}}})"),
-             Catch::Contains("/plugins/network/interfaces/bond0/type"));
+  CHECK_THAT(
+      check(R"({"bonds": {"bond0": {"slaves": ["eth0"]}}, "interfaces": {"bond0": {"type": "bridge"}}})"),
+      Catch::Contains("/plugins/network/interfaces/bond0/type"));
 }
 
 TEST_CASE("/etc/network/interfaces keeps other stanzas and replaces ours", "[network][persist]") {
@@ -266,14 +273,16 @@ TEST_CASE("/etc/network/interfaces keeps other stanzas and replaces ours", "[net
       "routes": [{"destination": "10.9.0.0/16", "gateway": "192.168.1.2", "device": "vmbr0"}]})"));
   std::string text = render_interfaces(s, existing, {"old0"});
   INFO(text);
-  CHECK_THAT(text, Catch::StartsWith("source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\n"
-                                     "auto eno1\niface eno1 inet manual\n"));
+  CHECK_THAT(text,
+             Catch::StartsWith("source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\n"
+                               "auto eno1\niface eno1 inet manual\n"));
   CHECK_THAT(text, !Catch::Contains("10.1.1.1/24"));
   CHECK_THAT(text, !Catch::Contains("old0"));
-  CHECK_THAT(text, Catch::Contains("# uplink\nauto vmbr0\niface vmbr0 inet static\n\taddress 192.168.1.100/24\n"
-                                   "\tgateway 192.168.1.1\n\tbridge-ports eno1\n\tbridge-stp off\n\tbridge-fd 0\n"
-                                   "\tdns-nameservers 192.0.2.53\n"
-                                   "\tpost-up ip route replace 10.9.0.0/16 via 192.168.1.2 dev vmbr0\n"));
+  CHECK_THAT(text,
+             Catch::Contains("# uplink\nauto vmbr0\niface vmbr0 inet static\n\taddress 192.168.1.100/24\n"
+                             "\tgateway 192.168.1.1\n\tbridge-ports eno1\n\tbridge-stp off\n\tbridge-fd 0\n"
+                             "\tdns-nameservers 192.0.2.53\n"
+                             "\tpost-up ip route replace 10.9.0.0/16 via 192.168.1.2 dev vmbr0\n"));
   CHECK_THAT(text, Catch::Contains("iface bond0 inet manual\n\tmtu 9000\n\tbond-slaves eno2 eno3\n"
                                    "\tbond-mode 802.3ad\n\tbond-miimon 100\niface bond0 inet6 static\n"
                                    "\taddress 2001:db8::2/64\n"));
@@ -291,8 +300,9 @@ TEST_CASE("the persisted document merges by name and drops what is absent", "[ne
                                               {"destination": "10.2.0.0/16", "state": "absent"}],
                                    "persist": true})");
   JsonDoc merged = merge_persisted(&previous, desired);
-  CHECK(to_json(merged) ==
-        R"({"interfaces":{"a":{"type":"dummy"},"c":{"type":"bridge"}},"routes":[{"destination":"10.1.0.0/16","gateway":"10.0.0.9"}]})");
+  CHECK(
+      to_json(merged) ==
+      R"({"interfaces":{"a":{"type":"dummy"},"c":{"type":"bridge"}},"routes":[{"destination":"10.1.0.0/16","gateway":"10.0.0.9"}]})");
   // Merging the same document again is a fixed point: the second apply writes nothing.
   Persisted p;
   p.document = render_document(merged);

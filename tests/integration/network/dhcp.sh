@@ -87,7 +87,7 @@ assert "address" not in c0 and "addresses" not in c0, c0
 PY
 expect_exit "the show output plans to nothing" 0 opdbus plan "$T/show.json"
 check "apply dhcp: false" opdbus apply "$T/off.json"
-check "the client is gone" sh -c "! pgrep -f 'dhclient.*c0' >/dev/null"
+check "the client is gone" sh -c "! pgrep -x dhclient >/dev/null"
 check "and the leased address with it" sh -c "! ip -n $C -o addr show dev c0 | grep -q 'inet 10.66.0.1'"
 expect_exit "dhcp: false plans to nothing" 0 opdbus plan "$T/off.json"
 
