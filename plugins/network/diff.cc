@@ -5,7 +5,7 @@
 #include <set>
 
 #include "network/model.h"
-#include "network/payload.h"
+#include "payload.h"
 #include "network/persist.h"
 
 namespace opdbus::network {

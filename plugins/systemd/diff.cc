@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "payload.h"
 #include "systemd/units.h"
 
 namespace opdbus::systemd {
@@ -33,28 +34,6 @@ std::optional<bool> bool_member(const JsonValue* obj, std::string_view key) {
 bool is_masked(std::string_view state) {
   return state == "masked" || state == "masked-runtime";
 }
-
-// The payload apply() reads: {"op": ..., plus string members}.
-class Payload {
- public:
-  explicit Payload(std::string_view op) : doc_(rapidjson::kObjectType) { set("op", op); }
-  Payload& set(std::string_view key, std::string_view value) {
-    auto& a = doc_.GetAllocator();
-    doc_.AddMember(str_value(key, a), str_value(value, a), a);
-    return *this;
-  }
-  Payload& set_list(std::string_view key, const std::vector<std::string>& values) {
-    auto& a = doc_.GetAllocator();
-    JsonValue arr(rapidjson::kArrayType);
-    for (const auto& v : values) arr.PushBack(str_value(v, a), a);
-    doc_.AddMember(str_value(key, a), arr, a);
-    return *this;
-  }
-  std::string text() const { return to_json(doc_); }
-
- private:
-  JsonDoc doc_;
-};
 
 class Differ {
  public:

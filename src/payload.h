@@ -1,4 +1,4 @@
-// The JSON an Action carries for apply(): {"op": ..., ...}. Built by the diff, read by the plugin.
+// The JSON an Action carries for apply(): {"op": ..., ...}. Built by a plugin's diff, read by its apply().
 #pragma once
 
 #include <map>
@@ -8,7 +8,7 @@
 
 #include "json.h"
 
-namespace opdbus::network {
+namespace opdbus {
 
 class Payload {
  public:
@@ -64,4 +64,4 @@ class Payload {
   JsonDoc doc_;
 };
 
-}  // namespace opdbus::network
+}  // namespace opdbus
