@@ -6,13 +6,20 @@ namespace opdbus {
 
 std::string_view to_string(Op op) {
   switch (op) {
-    case Op::Create: return "create";
-    case Op::Update: return "update";
-    case Op::Delete: return "delete";
-    case Op::Start: return "start";
-    case Op::Stop: return "stop";
-    case Op::Restart: return "restart";
-    case Op::Reload: return "reload";
+    case Op::Create:
+      return "create";
+    case Op::Update:
+      return "update";
+    case Op::Delete:
+      return "delete";
+    case Op::Start:
+      return "start";
+    case Op::Stop:
+      return "stop";
+    case Op::Restart:
+      return "restart";
+    case Op::Reload:
+      return "reload";
   }
   return "unknown";
 }
@@ -67,8 +74,10 @@ JsonDoc plan_to_json(const Plan& plan) {
           JsonDoc parsed;
           parsed.Parse(v->c_str(), v->size());
           JsonValue copy;
-          if (parsed.HasParseError()) copy = str_value(*v, a);
-          else copy.CopyFrom(parsed, a);
+          if (parsed.HasParseError())
+            copy = str_value(*v, a);
+          else
+            copy.CopyFrom(parsed, a);
           co.AddMember(rapidjson::StringRef(key), copy, a);
         }
       };

@@ -23,16 +23,16 @@ struct Change {
 };
 
 struct Action {
-  std::string plugin;              // "systemd"
-  std::vector<std::string> item;   // path of the item in the plugin section: {"services", "ssh"}
+  std::string plugin;             // "systemd"
+  std::vector<std::string> item;  // path of the item in the plugin section: {"services", "ssh"}
   Op op = Op::Update;
-  std::string summary;             // one line for humans: "enable ssh.service"
+  std::string summary;  // one line for humans: "enable ssh.service"
   std::vector<Change> changes;
-  int order = 0;                   // plugin-defined execution order inside the plugin (lower runs first)
-  bool destructive = false;        // destroys data or access: refused without --allow-destructive
+  int order = 0;             // plugin-defined execution order inside the plugin (lower runs first)
+  bool destructive = false;  // destroys data or access: refused without --allow-destructive
   bool needs_reboot = false;
-  bool observe = false;            // drift report only (mode "observe"): never applied
-  std::string payload;             // JSON the plugin needs to apply this action; internal, never printed
+  bool observe = false;  // drift report only (mode "observe"): never applied
+  std::string payload;   // JSON the plugin needs to apply this action; internal, never printed
 
   // "systemd/services/ssh"
   std::string resource() const;
@@ -40,13 +40,14 @@ struct Action {
   std::string pointer() const { return json_pointer(item); }
 };
 
-// Total order used for every plan: plugin rank (from the engine's ordering), then `order`, then resource, then op.
+// Total order used for every plan: plugin rank (from the engine's ordering), then `order`, then resource,
+// then op.
 bool action_less(const Action& a, const Action& b, int rank_a, int rank_b);
 
 struct Plan {
   std::vector<std::string> plugins;  // plugins that were planned, in execution order
   std::vector<Action> actions;
-  std::vector<std::string> errors;   // per-plugin failures (e.g. "plugin lxc is not implemented yet")
+  std::vector<std::string> errors;  // per-plugin failures (e.g. "plugin lxc is not implemented yet")
 
   bool in_sync() const { return actions.empty() && errors.empty(); }
   size_t count(Op op) const;

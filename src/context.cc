@@ -17,7 +17,9 @@ Context::Context(Options options) : options_(std::move(options)) {
 
 Context::~Context() = default;
 
-bool Context::offline() const { return options_.root != "/" && !options_.root.empty(); }
+bool Context::offline() const {
+  return options_.root != "/" && !options_.root.empty();
+}
 
 std::filesystem::path Context::in_root(const std::filesystem::path& system_path) const {
   std::filesystem::path rel = system_path.relative_path().lexically_normal();
@@ -42,10 +44,18 @@ spdlog::logger& Context::logger(const std::string& name) {
   auto log = std::make_shared<spdlog::logger>(name, sink);
   log->set_pattern("%^%l%$ %n: %v");
   switch (options_.verbosity) {
-    case -1: log->set_level(spdlog::level::warn); break;
-    case 0: log->set_level(spdlog::level::info); break;
-    case 1: log->set_level(spdlog::level::debug); break;
-    default: log->set_level(spdlog::level::trace); break;
+    case -1:
+      log->set_level(spdlog::level::warn);
+      break;
+    case 0:
+      log->set_level(spdlog::level::info);
+      break;
+    case 1:
+      log->set_level(spdlog::level::debug);
+      break;
+    default:
+      log->set_level(spdlog::level::trace);
+      break;
   }
   loggers_[name] = log;
   return *log;

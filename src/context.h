@@ -16,16 +16,16 @@ namespace opdbus {
 namespace sys {
 class Bus;
 class Netlink;
-}
+}  // namespace sys
 
 struct Options {
   std::filesystem::path root = "/";  // "/" = the live system; anything else = offline tree
   bool allow_destructive = false;
   bool json = false;
-  bool color = false;        // decided once from the terminal and --color
-  int verbosity = 0;         // -1 quiet, 0 normal, 1 verbose (-v), 2 trace (-vv)
+  bool color = false;                     // decided once from the terminal and --color
+  int verbosity = 0;                      // -1 quiet, 0 normal, 1 verbose (-v), 2 trace (-vv)
   std::vector<std::string> only_plugins;  // --plugin, empty = all
-  int confirm_timeout = 0;   // seconds to wait for `op-dbus confirm` before rolling back; 0 = no wait
+  int confirm_timeout = 0;  // seconds to wait for `op-dbus confirm` before rolling back; 0 = no wait
 };
 
 class Context {
@@ -50,7 +50,8 @@ class Context {
   // Tests (and the daemon) replace how the bus is obtained.
   void set_bus_factory(std::function<std::unique_ptr<sys::Bus>()> factory);
 
-  // An rtnetlink socket in this process's network namespace, opened on first use. Throws like Netlink::open().
+  // An rtnetlink socket in this process's network namespace, opened on first use. Throws like
+  // Netlink::open().
   sys::Netlink& netlink();
   void set_netlink_factory(std::function<std::unique_ptr<sys::Netlink>()> factory);
 

@@ -65,7 +65,8 @@ std::vector<Plugin*> order_plugins(const std::vector<std::unique_ptr<Plugin>>& r
       rank[std::string(registry[i]->name())] = i;
     }
   }
-  // Kahn's algorithm; among ready plugins the one earliest in the registry goes first, so the order is stable.
+  // Kahn's algorithm; among ready plugins the one earliest in the registry goes first, so the order is
+  // stable.
   std::map<std::string, std::set<std::string>> waits_for;
   for (const auto& [name, idx] : rank) {
     for (const auto& dep : registry[idx]->after()) {
@@ -152,7 +153,8 @@ std::vector<Plugin*> Engine::selected(const State& state) const {
     if (!find(name)) {
       std::string known;
       for (const auto& n : plugin_names()) known += (known.empty() ? "" : ", ") + n;
-      throw Error(ErrorKind::InvalidArgument, "--plugin " + name + ": unknown plugin; known plugins: " + known);
+      throw Error(ErrorKind::InvalidArgument,
+                  "--plugin " + name + ": unknown plugin; known plugins: " + known);
     }
   }
   std::vector<std::string> names;
@@ -232,8 +234,9 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
       }
     }
     if (!refused.empty()) {
-      throw Error(ErrorKind::InvalidArgument,
-                  "refusing destructive actions without --allow-destructive (nothing was changed):" + refused);
+      throw Error(
+          ErrorKind::InvalidArgument,
+          "refusing destructive actions without --allow-destructive (nothing was changed):" + refused);
     }
   } catch (const Error& e) {
     report.failure = e;
@@ -261,8 +264,9 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
       actions = plan_plugin(plugin, desired, nullptr);
       for (const auto& a : actions) {
         if (a.destructive && !a.observe && !ctx_.options().allow_destructive) {
-          throw Error(ErrorKind::InvalidArgument, "refusing destructive action without --allow-destructive: " +
-                                                      a.resource() + ": " + a.summary);
+          throw Error(
+              ErrorKind::InvalidArgument,
+              "refusing destructive action without --allow-destructive: " + a.resource() + ": " + a.summary);
         }
       }
     } catch (const Error& e) {
@@ -273,8 +277,10 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
 
     std::vector<Action> to_run;
     for (auto& a : actions) {
-      if (a.observe) report.observed.push_back(a);
-      else to_run.push_back(a);
+      if (a.observe)
+        report.observed.push_back(a);
+      else
+        to_run.push_back(a);
     }
     if (to_run.empty()) continue;
 
@@ -343,8 +349,8 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
   if (report.ok() && timeout > 0 && !held.empty()) {
     bool confirmed = events.wait_for_confirm && events.wait_for_confirm(timeout);
     if (!confirmed) {
-      report.failure = Error(ErrorKind::VerificationError,
-                             "not confirmed within " + std::to_string(timeout) + " s (op-dbus confirm); rolled back");
+      report.failure = Error(ErrorKind::VerificationError, "not confirmed within " + std::to_string(timeout) +
+                                                               " s (op-dbus confirm); rolled back");
       for (auto it = held.rbegin(); it != held.rend(); ++it) rollback(it->first, *it->second);
       return report;
     }

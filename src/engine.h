@@ -47,10 +47,10 @@ struct ApplyEvents {
 
 struct ApplyReport {
   std::vector<Action> done;
-  std::vector<Action> not_done;     // planned but not run because an earlier action failed
-  std::vector<Action> observed;     // drift reported only (mode observe)
-  std::optional<Error> failure;     // the first failure (action, verification, or refusal)
-  std::string failed_resource;      // resource of the failed action, if any
+  std::vector<Action> not_done;          // planned but not run because an earlier action failed
+  std::vector<Action> observed;          // drift reported only (mode observe)
+  std::optional<Error> failure;          // the first failure (action, verification, or refusal)
+  std::string failed_resource;           // resource of the failed action, if any
   std::vector<std::string> rolled_back;  // plugins whose checkpoint was restored
   bool ok() const { return !failure.has_value(); }
 };

@@ -4,14 +4,22 @@ namespace opdbus {
 
 std::string_view to_string(ErrorKind kind) {
   switch (kind) {
-    case ErrorKind::InvalidArgument: return "invalid-argument";
-    case ErrorKind::VerificationError: return "verification-error";
-    case ErrorKind::NotSupported: return "not-supported";
-    case ErrorKind::Unavailable: return "unavailable";
-    case ErrorKind::PermissionError: return "permission-error";
-    case ErrorKind::BackendError: return "backend-error";
-    case ErrorKind::Conflict: return "conflict";
-    case ErrorKind::Bug: return "bug";
+    case ErrorKind::InvalidArgument:
+      return "invalid-argument";
+    case ErrorKind::VerificationError:
+      return "verification-error";
+    case ErrorKind::NotSupported:
+      return "not-supported";
+    case ErrorKind::Unavailable:
+      return "unavailable";
+    case ErrorKind::PermissionError:
+      return "permission-error";
+    case ErrorKind::BackendError:
+      return "backend-error";
+    case ErrorKind::Conflict:
+      return "conflict";
+    case ErrorKind::Bug:
+      return "bug";
   }
   return "unknown";
 }

@@ -15,9 +15,9 @@ namespace opdbus {
 
 struct JournalEntry {
   uint64_t seq = 0;
-  std::string time;     // RFC 3339 UTC
-  std::string prev;     // hex SHA-256 of the previous line
-  std::string run;      // id shared by the entries of one apply
+  std::string time;  // RFC 3339 UTC
+  std::string prev;  // hex SHA-256 of the previous line
+  std::string run;   // id shared by the entries of one apply
   std::string plugin;
   std::string resource;
   std::string op;

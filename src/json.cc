@@ -53,7 +53,9 @@ JsonDoc parse_json(std::string_view text) {
   return d;
 }
 
-bool json_equal(const JsonValue& a, const JsonValue& b) { return a == b; }
+bool json_equal(const JsonValue& a, const JsonValue& b) {
+  return a == b;
+}
 
 const JsonValue* member(const JsonValue& obj, std::string_view key) {
   if (!obj.IsObject()) return nullptr;
@@ -93,9 +95,12 @@ std::string json_pointer(const std::vector<std::string>& tokens) {
   for (const auto& t : tokens) {
     out += '/';
     for (char c : t) {
-      if (c == '~') out += "~0";
-      else if (c == '/') out += "~1";
-      else out += c;
+      if (c == '~')
+        out += "~0";
+      else if (c == '/')
+        out += "~1";
+      else
+        out += c;
     }
   }
   return out;

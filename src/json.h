@@ -35,7 +35,8 @@ bool get_bool(const JsonValue& obj, std::string_view key, bool fallback = false)
 int64_t get_int(const JsonValue& obj, std::string_view key, int64_t fallback = 0);
 std::vector<std::string> get_strings(const JsonValue& obj, std::string_view key);
 
-// JSON Pointer (RFC 6901) text from tokens, with '~' and '/' escaped: {"devices", "/dev/sda"} -> "/devices/~1dev~1sda".
+// JSON Pointer (RFC 6901) text from tokens, with '~' and '/' escaped: {"devices", "/dev/sda"} ->
+// "/devices/~1dev~1sda".
 std::string json_pointer(const std::vector<std::string>& tokens);
 std::vector<std::string> split_json_pointer(std::string_view pointer);
 

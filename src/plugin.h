@@ -2,10 +2,11 @@
 //
 //   probe()      is the backend here? (said once; an error only if the document asks for it)
 //   check()      semantic validation of the section beyond its JSON Schema; pure
-//   query()      the live (or --root) system, in the section's own format; desired == nullptr means everything
-//   diff()       desired vs current -> Actions; pure, no I/O; equivalent forms compare equal
+//   query()      the live (or --root) system, in the section's own format; desired == nullptr means
+//   everything diff()       desired vs current -> Actions; pure, no I/O; equivalent forms compare equal
 //   apply()      carry out one Action; idempotent; errors carry the backend's own reason
-//   checkpoint() plugins that can lock the operator out (network, firewall) return something that can roll back
+//   checkpoint() plugins that can lock the operator out (network, firewall) return something that can roll
+//   back
 //
 // Verification is the engine's job: after apply it calls query() and diff() again and expects nothing left.
 // "mode": "observe" is also handled by the engine (from the item's pointer); diff() ignores the "mode" key.

@@ -16,23 +16,33 @@ struct Paint {
 
 const char* op_symbol(Op op) {
   switch (op) {
-    case Op::Create: return "+";
-    case Op::Delete: return "-";
-    case Op::Update: return "~";
-    case Op::Start: return ">";
-    case Op::Stop: return ".";
+    case Op::Create:
+      return "+";
+    case Op::Delete:
+      return "-";
+    case Op::Update:
+      return "~";
+    case Op::Start:
+      return ">";
+    case Op::Stop:
+      return ".";
     case Op::Restart:
-    case Op::Reload: return "*";
+    case Op::Reload:
+      return "*";
   }
   return "?";
 }
 
 const char* op_color(Op op) {
   switch (op) {
-    case Op::Create: return "32";
-    case Op::Delete: return "31";
-    case Op::Update: return "33";
-    default: return "36";
+    case Op::Create:
+      return "32";
+    case Op::Delete:
+      return "31";
+    case Op::Update:
+      return "33";
+    default:
+      return "36";
   }
 }
 
@@ -65,9 +75,10 @@ std::optional<std::string> as_string(const std::optional<std::string>& json) {
 std::string summarize_counts(const std::vector<Action>& actions) {
   std::map<Op, size_t> counts;
   for (const auto& a : actions) counts[a.op]++;
-  static const std::pair<Op, const char*> kWords[] = {
-      {Op::Create, "to create"}, {Op::Update, "to update"},   {Op::Delete, "to delete"}, {Op::Start, "to start"},
-      {Op::Stop, "to stop"},     {Op::Restart, "to restart"}, {Op::Reload, "to reload"}};
+  static const std::pair<Op, const char*> kWords[] = {{Op::Create, "to create"}, {Op::Update, "to update"},
+                                                      {Op::Delete, "to delete"}, {Op::Start, "to start"},
+                                                      {Op::Stop, "to stop"},     {Op::Restart, "to restart"},
+                                                      {Op::Reload, "to reload"}};
   std::string out;
   for (const auto& [op, word] : kWords) {
     if (!counts[op]) continue;
@@ -89,7 +100,8 @@ std::string render_value(const std::optional<std::string>& json, bool secret, bo
   return *json;
 }
 
-std::string render_text_diff(const std::string& before, const std::string& after, const RenderOptions& options) {
+std::string render_text_diff(const std::string& before, const std::string& after,
+                             const RenderOptions& options) {
   if (before == after) return "";
   auto a = split_lines(before), b = split_lines(after);
   constexpr size_t kMaxLines = 400;
@@ -170,7 +182,8 @@ std::string render_plan(const Plan& plan, const RenderOptions& options) {
     out << "\n";
   }
   if (plan.actions.empty()) {
-    out << (plan.errors.empty() ? "No changes: the system matches the state." : "No changes planned.") << "\n";
+    out << (plan.errors.empty() ? "No changes: the system matches the state." : "No changes planned.")
+        << "\n";
   } else {
     out << "Plan: " << summarize_counts(plan.actions) << ".";
     if (observed) out << " " << observed << " observe-only (not applied).";

@@ -21,7 +21,8 @@ std::string render_plan(const Plan& plan, const RenderOptions& options);
 std::string render_value(const std::optional<std::string>& json, bool secret, bool verbose);
 
 // Line diff of two texts ("- old", "+ new", "  same" with context); empty when equal.
-std::string render_text_diff(const std::string& before, const std::string& after, const RenderOptions& options);
+std::string render_text_diff(const std::string& before, const std::string& after,
+                             const RenderOptions& options);
 
 // After apply: what was done, what failed and why, what was not done.
 std::string render_apply_report(const ApplyReport& report, const RenderOptions& options);

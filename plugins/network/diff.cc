@@ -5,8 +5,8 @@
 #include <set>
 
 #include "network/model.h"
-#include "payload.h"
 #include "network/persist.h"
+#include "payload.h"
 
 namespace opdbus::network {
 namespace {

@@ -311,7 +311,9 @@ int cmd_plugins(const Flags& f) {
         out.PushBack(o, a);
       } else {
         std::printf("%-11s %-15s %s\n", std::string(p->name()).c_str(),
-                    !p->implemented() ? "not-implemented" : probe.available ? "available" : "unavailable",
+                    !p->implemented() ? "not-implemented"
+                    : probe.available ? "available"
+                                      : "unavailable",
                     std::string(p->summary()).c_str());
         if (f.verbose > 0 || (p->implemented() && !probe.available)) {
           std::printf("%-11s %-15s %s%s\n", "", "", probe.detail.c_str(),
@@ -399,7 +401,8 @@ int cmd_log_verify(const Flags& f) {
   });
 }
 
-const char* kFooter = R"(Exit codes: 0 success / in sync, 1 error (nothing changed if validation failed), 2 plan has changes.
+const char* kFooter =
+    R"(Exit codes: 0 success / in sync, 1 error (nothing changed if validation failed), 2 plan has changes.
 Colour is used only on a terminal (--color to force; NO_COLOR is honoured).
 Documentation: docs/cli.md, docs/state-format.md, docs/plugins/*.md)";
 
@@ -420,10 +423,13 @@ int run_cli(int argc, char** argv) {
                  "Act on the tree mounted at DIR instead of the live system (offline: unit files, symlinks,\n"
                  "config files; no D-Bus, no netlink)")
       ->type_name("DIR");
-  app.add_option("--plugin", f.plugins, "Only this plugin (repeatable)")->type_name("NAME")->allow_extra_args(false);
+  app.add_option("--plugin", f.plugins, "Only this plugin (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
   app.add_flag("--json", f.json, "Machine-readable JSON on stdout");
-  app.add_flag("--allow-destructive", f.allow_destructive,
-               "Permit actions marked DESTRUCTIVE (they also need the state's own flag, e.g. \"wipe\": true)");
+  app.add_flag(
+      "--allow-destructive", f.allow_destructive,
+      "Permit actions marked DESTRUCTIVE (they also need the state's own flag, e.g. \"wipe\": true)");
   app.add_flag("-v,--verbose", f.verbose, "More detail (repeat for trace)");
   app.add_flag("-q,--quiet", f.quiet, "Only errors");
   app.add_option("--color", f.color, "Colour: auto (terminal only), always, never")
@@ -432,8 +438,11 @@ int run_cli(int argc, char** argv) {
   int rc = kExitOk;
 
   std::vector<std::string> validate_files;
-  auto* validate = app.add_subcommand("validate", "Check state documents against the schemas and semantic rules");
-  validate->add_option("state", validate_files, "State file(s), '-' for stdin")->required()->type_name("FILE");
+  auto* validate =
+      app.add_subcommand("validate", "Check state documents against the schemas and semantic rules");
+  validate->add_option("state", validate_files, "State file(s), '-' for stdin")
+      ->required()
+      ->type_name("FILE");
   validate->callback([&] { rc = cmd_validate(f, validate_files); });
 
   std::string plan_file, current_file;
@@ -442,8 +451,9 @@ int run_cli(int argc, char** argv) {
       "Dry run: compare the state with the live system (or --current FILE) and print the changes.\n"
       "Exit 0 = in sync, 2 = changes pending, 1 = error: use it in CI to detect drift.");
   plan->add_option("state", plan_file, "State file")->required()->type_name("FILE");
-  plan->add_option("--current", current_file,
-                   "Plan against a saved `op-dbus show` export instead of the live system (no privileges needed)")
+  plan->add_option(
+          "--current", current_file,
+          "Plan against a saved `op-dbus show` export instead of the live system (no privileges needed)")
       ->type_name("FILE");
   plan->callback([&] { rc = cmd_plan(f, plan_file, current_file); });
 
@@ -454,50 +464,60 @@ int run_cli(int argc, char** argv) {
       "Plan, apply in order (stopping at the first failure), then verify by querying again.\n"
       "Every action is recorded in <root>/var/lib/op-dbus/journal.jsonl. One apply at a time.");
   apply->add_option("state", apply_file, "State file")->required()->type_name("FILE");
-  apply->add_option("--confirm-timeout", confirm_timeout,
-                    "After applying, wait this long for `op-dbus confirm`; without it, plugins that can lock you\n"
-                    "out (network, firewall) roll back to their checkpoint")
+  apply
+      ->add_option(
+          "--confirm-timeout", confirm_timeout,
+          "After applying, wait this long for `op-dbus confirm`; without it, plugins that can lock you\n"
+          "out (network, firewall) roll back to their checkpoint")
       ->type_name("SECONDS")
       ->check(CLI::Range(0, 86400));
   apply->callback([&] { rc = cmd_apply(f, apply_file, confirm_timeout); });
 
-  auto* confirm = app.add_subcommand("confirm", "Keep the changes of an apply that is waiting (--confirm-timeout)");
+  auto* confirm =
+      app.add_subcommand("confirm", "Keep the changes of an apply that is waiting (--confirm-timeout)");
   confirm->callback([&] { rc = cmd_confirm(f); });
 
-  auto* show = app.add_subcommand("show", "Print the live system as a state document (show > s.json; plan s.json is empty)");
+  auto* show = app.add_subcommand(
+      "show", "Print the live system as a state document (show > s.json; plan s.json is empty)");
   show->callback([&] { rc = cmd_show(f); });
 
-  auto* plugins = app.add_subcommand("plugins", "List the plugins, whether they are implemented and available here");
+  auto* plugins =
+      app.add_subcommand("plugins", "List the plugins, whether they are implemented and available here");
   plugins->callback([&] { rc = cmd_plugins(f); });
 
   std::string schema_name;
   auto* schema = app.add_subcommand("schema", "Print the JSON Schema of the state document or of one plugin");
-  schema->add_option("plugin", schema_name, "Plugin name (default: the top-level state schema)")->type_name("NAME");
+  schema->add_option("plugin", schema_name, "Plugin name (default: the top-level state schema)")
+      ->type_name("NAME");
   schema->callback([&] { rc = cmd_schema(f, schema_name); });
 
   auto* log = app.add_subcommand("log", "List the journal of applied actions");
-  auto* verify = log->add_subcommand("verify", "Check the journal's hash chain; exit 1 naming the first altered or removed entry");
+  auto* verify = log->add_subcommand(
+      "verify", "Check the journal's hash chain; exit 1 naming the first altered or removed entry");
   verify->callback([&] { rc = cmd_log_verify(f); });
   log->callback([&] {
     if (!verify->parsed()) rc = cmd_log(f);
   });
 
   SandboxOptions sb;
-  auto* sandbox = app.add_subcommand(
-      "sandbox",
-      "Try a state in a throwaway container: a cached Debian 12 rootfs booted with systemd-nspawn (own network\n"
-      "namespace, real systemd and system bus); runs plan -> apply -> plan (must be empty) and prints a verdict.");
+  auto* sandbox = app.add_subcommand("sandbox",
+                                     "Try a state in a throwaway container: a cached Debian 12 rootfs booted "
+                                     "with systemd-nspawn (own network\n"
+                                     "namespace, real systemd and system bus); runs plan -> apply -> plan "
+                                     "(must be empty) and prints a verdict.");
   sandbox->add_option("state", sb.state_file, "State file")->type_name("FILE");
   sandbox->add_flag("--keep", sb.keep, "Leave the container running and print how to enter and stop it");
   sandbox->add_flag("--shell", sb.shell, "Open a shell inside the container after the run");
   // One value per occurrence, so a following positional (the state file) is not taken as another command.
-  sandbox->add_option("--exec", sb.exec, "Run this shell command inside instead of plan/apply/plan (repeatable)")
+  sandbox
+      ->add_option("--exec", sb.exec, "Run this shell command inside instead of plan/apply/plan (repeatable)")
       ->type_name("CMD")
       ->allow_extra_args(false);
   sandbox->add_option("--bind-ro", sb.bind_ro, "Bind a host path read-only into the container (HOST[:DEST])")
       ->type_name("PATH")
       ->allow_extra_args(false);
-  sandbox->add_flag("--prepare", sb.prepare_only, "Only build (or reuse) the cached rootfs and print its path");
+  sandbox->add_flag("--prepare", sb.prepare_only,
+                    "Only build (or reuse) the cached rootfs and print its path");
   sandbox->callback([&] {
     if (sb.state_file.empty() && sb.exec.empty() && !sb.prepare_only && !sb.shell) {
       throw CLI::ValidationError("state", "a state file is required (or --exec, --shell, --prepare)");

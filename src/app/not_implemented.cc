@@ -20,7 +20,9 @@ class NotImplementedPlugin : public Plugin {
   void apply(Context&, const Action&) override { throw unsupported(); }
 
  private:
-  Error unsupported() const { return Error(ErrorKind::NotSupported, "plugin " + name_ + " is not implemented yet"); }
+  Error unsupported() const {
+    return Error(ErrorKind::NotSupported, "plugin " + name_ + " is not implemented yet");
+  }
 
   std::string name_, summary_;
   std::vector<std::string> after_;

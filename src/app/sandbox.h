@@ -8,16 +8,16 @@
 namespace opdbus {
 
 struct SandboxOptions {
-  std::string state_file;              // may be empty with --exec or --prepare
-  bool keep = false;                   // leave the container running and print how to enter/stop it
-  bool shell = false;                  // after the run, open an interactive shell inside
-  std::vector<std::string> exec;       // run these shell commands inside instead of plan -> apply -> plan
-  std::vector<std::string> bind_ro;    // "HOST[:DEST]" read-only binds into the container
-  bool prepare_only = false;           // build/refresh the cached rootfs and print its path
-  bool json = false;                   // machine-readable verdict on stdout
+  std::string state_file;            // may be empty with --exec or --prepare
+  bool keep = false;                 // leave the container running and print how to enter/stop it
+  bool shell = false;                // after the run, open an interactive shell inside
+  std::vector<std::string> exec;     // run these shell commands inside instead of plan -> apply -> plan
+  std::vector<std::string> bind_ro;  // "HOST[:DEST]" read-only binds into the container
+  bool prepare_only = false;         // build/refresh the cached rootfs and print its path
+  bool json = false;                 // machine-readable verdict on stdout
   bool color = false;
   int verbosity = 0;
-  std::string self_exe;                // the op-dbus binary to copy in (default /proc/self/exe)
+  std::string self_exe;  // the op-dbus binary to copy in (default /proc/self/exe)
 };
 
 // Returns the process exit code: 0 verdict ok, 1 failure (with the reason printed), or the --exec status.

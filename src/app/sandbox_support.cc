@@ -1,7 +1,6 @@
 #include "app/sandbox_support.h"
 
 #include <fcntl.h>
-#include <spawn.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -21,8 +20,6 @@
 
 #include "error.h"
 #include "sys/process.h"
-
-extern char** environ;
 
 namespace opdbus::sandbox {
 namespace {
@@ -118,39 +115,7 @@ std::string Reporter::paint(std::string_view sgr, std::string_view text) const {
 }
 
 ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& options) {
-  if (argv.empty()) throw Error(ErrorKind::Bug, "run_child: empty command");
-  int out_pipe[2] = {-1, -1};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  if (!options.attached) {
-    if (::pipe2(out_pipe, O_CLOEXEC) != 0) {
-      posix_spawn_file_actions_destroy(&fa);
-      throw Error(ErrorKind::BackendError, std::string("pipe: ") + std::strerror(errno));
-    }
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-    posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 2);
-  }
-  // The child starts with default dispositions and an empty mask whatever we set up for ourselves.
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t defaults, empty;
-  sigemptyset(&defaults);
-  for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD}) sigaddset(&defaults, s);
-  sigemptyset(&empty);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setsigmask(&attr, &empty);
-  short flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK;
-  if (!options.attached) {
-    flags |= POSIX_SPAWN_SETPGROUP;
-    posix_spawnattr_setpgroup(&attr, 0);
-  }
-  posix_spawnattr_setflags(&attr, flags);
-
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-
+  // For the interactive shell, Ctrl-C belongs to the shell: ignore SIGINT/SIGQUIT while it runs.
   struct sigaction ignore {
   }, old_int{}, old_quit{};
   if (options.interactive) {
@@ -159,68 +124,37 @@ ChildResult run_child(const std::vector<std::string>& argv, const ChildOptions& 
     ::sigaction(SIGQUIT, &ignore, &old_quit);
   }
   auto restore = [&] {
+    g_foreground.store(0);
     if (options.interactive) {
       ::sigaction(SIGINT, &old_int, nullptr);
       ::sigaction(SIGQUIT, &old_quit, nullptr);
     }
   };
-
-  pid_t pid = 0;
-  int rc = ::posix_spawnp(&pid, argv[0].c_str(), &fa, &attr, args.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (out_pipe[1] >= 0) ::close(out_pipe[1]);
-  if (rc != 0) {
+  sys::RunOptions run;
+  run.attached = options.attached;
+  run.own_process_group = !options.attached;  // a captured child's whole tree gets our forwarded signals
+  run.on_line = options.on_line;
+  run.on_started = [&](pid_t pid) {
+    const pid_t target = options.attached ? pid : -pid;
+    g_foreground.store(target);
+    // A signal that arrived before the child existed still has to reach it.
+    if (g_signal.load() != 0) ::kill(target, SIGTERM);
+  };
+  try {
+    sys::CommandResult r = sys::run(argv, run);
     restore();
-    if (out_pipe[0] >= 0) ::close(out_pipe[0]);
-    throw Error(rc == ENOENT ? ErrorKind::NotSupported : ErrorKind::BackendError,
-                "cannot run " + argv[0] + ": " + std::strerror(rc));
+    return ChildResult{r.exit_code, std::move(r.output)};
+  } catch (...) {
+    restore();
+    throw;
   }
-  const pid_t target = options.attached ? pid : -pid;
-  g_foreground.store(target);
-  // A signal that arrived before the child existed still has to reach it.
-  if (g_signal.load() != 0) ::kill(target, SIGTERM);
-
-  ChildResult result;
-  if (out_pipe[0] >= 0) {
-    std::string pending;
-    char buf[8192];
-    for (;;) {
-      ssize_t n = ::read(out_pipe[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;
-      result.output.append(buf, static_cast<size_t>(n));
-      if (options.on_line) {
-        pending.append(buf, static_cast<size_t>(n));
-        size_t pos;
-        while ((pos = pending.find('\n')) != std::string::npos) {
-          options.on_line(pending.substr(0, pos));
-          pending.erase(0, pos + 1);
-        }
-      }
-    }
-    if (options.on_line && !pending.empty()) options.on_line(pending);
-    ::close(out_pipe[0]);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  g_foreground.store(0);
-  restore();
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  return result;
 }
 
 std::string run_child_checked(const std::vector<std::string>& argv, const ChildOptions& options) {
   ChildResult r = run_child(argv, options);
   if (r.exit_code != 0) {
-    std::string tail = r.output;
-    constexpr size_t kMax = 2000;
-    if (tail.size() > kMax) tail = "..." + tail.substr(tail.size() - kMax);
-    while (!tail.empty() && (tail.back() == '\n' || tail.back() == ' ')) tail.pop_back();
-    throw Error(ErrorKind::BackendError, sys::quote_command(argv) + " exited with status " +
-                                             std::to_string(r.exit_code) +
-                                             (tail.empty() ? "" : ":\n" + tail));
+    throw Error(ErrorKind::BackendError,
+                sys::describe_failure(argv, sys::CommandResult{r.exit_code, r.output}));
   }
   return r.output;
 }

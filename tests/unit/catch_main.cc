@@ -15,7 +15,9 @@ class TapCasesReporter : public Catch::StreamingReporterBase<TapCasesReporter> {
 
   static std::string getDescription() { return "TAP, one line per test case"; }
 
-  void noMatchingTestCases(std::string const& spec) override { stream << "# no test cases match " << spec << "\n"; }
+  void noMatchingTestCases(std::string const& spec) override {
+    stream << "# no test cases match " << spec << "\n";
+  }
   void assertionStarting(Catch::AssertionInfo const&) override {}
 
   bool assertionEnded(Catch::AssertionStats const& stats) override {

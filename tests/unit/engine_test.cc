@@ -15,8 +15,8 @@ namespace {
 struct FakeSystem {
   std::map<std::string, std::string> items;
   std::vector<std::string> calls;
-  std::string fail_on;      // item whose apply throws
-  std::string never_sticks; // item whose apply silently does nothing
+  std::string fail_on;       // item whose apply throws
+  std::string never_sticks;  // item whose apply silently does nothing
   int rollbacks = 0;
 };
 
@@ -79,8 +79,8 @@ class FakePlugin : public Plugin {
         if (cur && now == v) continue;
         a.op = cur ? Op::Update : Op::Create;
         a.summary = "set " + key + " to " + v;
-        a.changes.push_back(
-            {"value", cur ? std::optional<std::string>("\"" + now + "\"") : std::nullopt, "\"" + v + "\"", false});
+        a.changes.push_back({"value", cur ? std::optional<std::string>("\"" + now + "\"") : std::nullopt,
+                             "\"" + v + "\"", false});
         a.payload = v;
       }
       out.push_back(a);
@@ -93,8 +93,10 @@ class FakePlugin : public Plugin {
     sys_.calls.push_back(name_ + ":" + std::string(to_string(a.op)) + ":" + key);
     if (key == sys_.fail_on) throw Error(ErrorKind::BackendError, "backend says no for " + key);
     if (key == sys_.never_sticks) return;
-    if (a.op == Op::Delete) sys_.items.erase(key);
-    else sys_.items[key] = a.payload;
+    if (a.op == Op::Delete)
+      sys_.items.erase(key);
+    else
+      sys_.items[key] = a.payload;
   }
 
   std::unique_ptr<Checkpoint> checkpoint(Context&, const std::vector<Action>&) override {
@@ -154,7 +156,8 @@ TEST_CASE("plan reports changes, sorted, and nothing when in sync", "[engine]") 
   sys.items = {{"b", "1"}};
   Context ctx(Options{});
   Engine engine(ctx, one_fake(sys));
-  State s = make_state(R"({"version":1,"plugins":{"systemd":{"items":{"c":{"value":"3"},"b":{"value":"2"},"a":{"value":"1"}}}}})");
+  State s = make_state(
+      R"({"version":1,"plugins":{"systemd":{"items":{"c":{"value":"3"},"b":{"value":"2"},"a":{"value":"1"}}}}})");
   Plan plan = engine.plan(s);
   REQUIRE(plan.actions.size() == 3);
   CHECK(plan.actions[0].resource() == "systemd/items/a");
@@ -173,7 +176,8 @@ TEST_CASE("apply applies, verifies and converges; a second plan is empty", "[eng
   FakeSystem sys;
   Context ctx(Options{});
   Engine engine(ctx, one_fake(sys));
-  State s = make_state(R"({"version":1,"plugins":{"systemd":{"items":{"a":{"value":"1"},"b":{"value":"2"}}}}})");
+  State s =
+      make_state(R"({"version":1,"plugins":{"systemd":{"items":{"a":{"value":"1"},"b":{"value":"2"}}}}})");
   ApplyReport r = engine.apply(s, nullptr);
   REQUIRE(r.ok());
   CHECK(r.done.size() == 2);
@@ -203,7 +207,8 @@ TEST_CASE("observe mode reports drift but never applies it", "[engine]") {
     CHECK_FALSE(engine.plan(s).in_sync());
   }
   SECTION("on the whole section") {
-    State s = make_state(R"({"version":1,"plugins":{"systemd":{"mode":"observe","items":{"a":{"value":"new"}}}}})");
+    State s =
+        make_state(R"({"version":1,"plugins":{"systemd":{"mode":"observe","items":{"a":{"value":"new"}}}}})");
     ApplyReport r = engine.apply(s, nullptr);
     REQUIRE(r.ok());
     CHECK(sys.calls.empty());
@@ -222,7 +227,8 @@ TEST_CASE("destructive actions are refused without --allow-destructive, before a
     ApplyReport r = engine.apply(s, nullptr);
     REQUIRE_FALSE(r.ok());
     CHECK(r.failure->kind() == ErrorKind::InvalidArgument);
-    CHECK_THAT(r.failure->what(), Catch::Contains("--allow-destructive") && Catch::Contains("systemd/items/gone"));
+    CHECK_THAT(r.failure->what(),
+               Catch::Contains("--allow-destructive") && Catch::Contains("systemd/items/gone"));
     CHECK(sys.calls.empty());  // not even the harmless create ran
   }
   Options o;

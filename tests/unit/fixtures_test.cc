@@ -1,6 +1,7 @@
 // Data-driven diff tests: tests/fixtures/<plugin>/<case>/{desired,current,plan}.json.
-// desired and current are the plugin's section; plan.json is the expected `plan --json` of diff(desired, current).
-// Prints TAP, one line per case. OPDBUS_UPDATE_FIXTURES=1 rewrites plan.json from the code (review the result).
+// desired and current are the plugin's section; plan.json is the expected `plan --json` of diff(desired,
+// current). Prints TAP, one line per case. OPDBUS_UPDATE_FIXTURES=1 rewrites plan.json from the code (review
+// the result).
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -20,7 +21,8 @@ JsonDoc read_json(const fs::path& p) {
   if (!text) throw Error(ErrorKind::InvalidArgument, "missing fixture file " + p.string());
   JsonDoc d;
   d.Parse(text->c_str(), text->size());
-  if (d.HasParseError()) throw Error(ErrorKind::InvalidArgument, "fixture " + p.string() + " is not valid JSON");
+  if (d.HasParseError())
+    throw Error(ErrorKind::InvalidArgument, "fixture " + p.string() + " is not valid JSON");
   return d;
 }
 
