@@ -217,11 +217,12 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
     if (events.on_note) events.on_note(m);
   };
   std::vector<Plugin*> plugins;
+  Plan preflight;
   try {
     plugins = selected(state);
     // Preflight: plan everything first, so a refusal (destructive, not implemented, unavailable) happens
     // before the first change.
-    Plan preflight = plan(state);
+    preflight = plan(state);
     if (!preflight.errors.empty()) {
       std::string msg = "nothing was changed:";
       for (const auto& e : preflight.errors) msg += "\n  " + e;
@@ -260,8 +261,15 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
     const JsonValue& desired = *state.section(name);
     std::vector<Action> actions;
     try {
-      // Plan again: earlier plugins may have changed what this one sees (packages bring units, ...).
-      actions = plan_plugin(plugin, desired, nullptr);
+      if (pi == 0) {
+        // Nothing has changed since the preflight plan: the first plugin's part of it is still current.
+        for (auto& a : preflight.actions) {
+          if (a.plugin == name) actions.push_back(std::move(a));
+        }
+      } else {
+        // Plan again: earlier plugins may have changed what this one sees (packages bring units, ...).
+        actions = plan_plugin(plugin, desired, nullptr);
+      }
       for (const auto& a : actions) {
         if (a.destructive && !a.observe && !ctx_.options().allow_destructive) {
           throw Error(

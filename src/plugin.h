@@ -20,6 +20,7 @@
 #include "action.h"
 #include "context.h"
 #include "diagnostic.h"
+#include "error.h"
 #include "json.h"
 
 namespace opdbus {
@@ -34,6 +35,20 @@ struct Probe {
   std::string detail;  // "systemd 252 on the system bus" or why not
   std::vector<Part> parts;
 };
+
+// The usual probe: `describe()` returns a one-line description of the backend, or throws an Error saying why
+// it is unavailable.
+template <typename Fn>
+Probe probe_with(Fn&& describe) {
+  Probe p;
+  try {
+    p.detail = describe();
+  } catch (const Error& e) {
+    p.available = false;
+    p.detail = e.what();
+  }
+  return p;
+}
 
 // Taken before a plugin's actions run; rolled back if apply or verification fails.
 class Checkpoint {

@@ -29,14 +29,7 @@ class StoragePlugin : public Plugin {
   }
 
   Probe probe(Context& ctx) override {
-    Probe p;
-    try {
-      p.detail = factory_(ctx)->describe();
-    } catch (const Error& e) {
-      p.available = false;
-      p.detail = e.what();
-    }
-    return p;
+    return probe_with([&] { return factory_(ctx)->describe(); });
   }
 
   void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,

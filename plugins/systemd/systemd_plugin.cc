@@ -183,14 +183,7 @@ class SystemdPlugin : public Plugin {
   std::vector<std::string> after() const override { return {"storage", "packagekit", "users"}; }
 
   Probe probe(Context& ctx) override {
-    Probe p;
-    try {
-      p.detail = factory_(ctx)->describe();
-    } catch (const Error& e) {
-      p.available = false;
-      p.detail = e.what();
-    }
-    return p;
+    return probe_with([&] { return factory_(ctx)->describe(); });
   }
 
   void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,

@@ -295,7 +295,7 @@ int cmd_plugins(const Flags& f) {
     JsonDoc out(rapidjson::kArrayType);
     auto& a = out.GetAllocator();
     for (const auto& p : engine.plugins()) {
-      Probe probe = p->implemented() ? p->probe(ctx) : Probe{false, "not implemented yet", {}};
+      Probe probe = p->probe(ctx);
       std::string after;
       for (const auto& d : p->after()) after += (after.empty() ? "" : ",") + d;
       if (f.json) {
