@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "json.h"
+#include "operation.h"
 
 namespace opdbus {
 
@@ -32,7 +33,9 @@ struct Action {
   bool destructive = false;  // destroys data or access: refused without --allow-destructive
   bool needs_reboot = false;
   bool observe = false;  // drift report only (mode "observe"): never applied
-  std::string payload;   // JSON the plugin needs to apply this action; internal, never printed
+  std::string payload;   // DEPRECATED: being replaced by `operation`; internal, never printed
+  // What apply() carries out: the plugin's typed operation (operation.h). Never printed in plans.
+  std::shared_ptr<const Operation> operation;
 
   // "systemd/services/ssh"
   std::string resource() const;
