@@ -2,6 +2,7 @@
 #include <set>
 
 #include "error.h"
+#include "network/apply.h"
 #include "network/model.h"
 #include "network/ops.h"
 #include "network/persist.h"
@@ -27,16 +28,15 @@ const sys::LinkInfo& need_link(const std::vector<sys::LinkInfo>& links, const st
   return *l;
 }
 
-// The route a payload describes, with its device resolved to an index.
-sys::RouteInfo route_from(const JsonValue& r, const std::vector<sys::LinkInfo>& links) {
+// The route an operation describes, with its device resolved to an index.
+sys::RouteInfo route_from(const RouteSpec& r, const std::vector<sys::LinkInfo>& links) {
   sys::RouteInfo out;
-  out.family = get_int(r, "family", 4) == 6 ? kAfInet6 : kAfInet;
-  out.destination = get_string(r, "destination");
-  out.gateway = get_string(r, "gateway");
-  std::string dev = get_string(r, "device");
-  if (!dev.empty()) out.oif = need_link(links, dev, "route device").index;
-  out.metric = static_cast<uint32_t>(get_int(r, "metric"));
-  out.table = static_cast<uint32_t>(get_int(r, "table", kMainTable));
+  out.family = r.family == 6 ? kAfInet6 : kAfInet;
+  out.destination = r.destination;
+  out.gateway = r.gateway.value_or("");
+  if (r.device) out.oif = need_link(links, *r.device, "route device").index;
+  out.metric = static_cast<uint32_t>(r.metric);
+  out.table = static_cast<uint32_t>(r.table);
   out.protocol = kProtoStatic;
   out.type = kUnicast;
   out.scope = out.gateway.empty() && out.family == kAfInet ? kScopeLink : kScopeUniverse;
@@ -57,74 +57,110 @@ std::optional<sys::RouteInfo> installed(const std::vector<sys::RouteInfo>& route
   return std::nullopt;
 }
 
-void create(NetworkBackend& b, const JsonValue& p) {
-  const std::string name = get_string(p, "name");
-  const std::string kind = get_string(p, "kind");
-  auto links = b.host(false).links;
-  if (const sys::LinkInfo* l = find_link(links, name)) {
+void run(Backend& b, const CreateLink& op) {
+  const auto& links = b.host(false).links;
+  if (const sys::LinkInfo* l = find_link(links, op.name)) {
     // Made a moment ago as the other end of a veth pair, or by an earlier run that stopped half-way.
-    if (kind == "ovs-bridge" || l->kind == kind) return;
+    if (op.kind == "ovs-bridge" || l->kind == op.kind) return;
     throw Error(ErrorKind::BackendError,
-                name + " exists already as " + (l->kind.empty() ? "hardware" : l->kind));
+                op.name + " exists already as " + (l->kind.empty() ? "hardware" : l->kind));
   }
-  if (kind == "ovs-bridge") {
-    b.ovs_add_bridge(name);
+  if (op.kind == "ovs-bridge") {
+    b.ovs_add_bridge(op.name);
     return;
   }
   sys::LinkSpec spec;
-  spec.name = name;
-  spec.kind = kind;
-  if (kind == "vlan") {
-    std::string parent = get_string(p, "parent");
-    spec.parent = need_link(links, parent, "VLAN parent").index;
-    spec.vlan_id = static_cast<uint16_t>(get_int(p, "vlan_id"));
-  } else if (kind == "veth") {
-    spec.peer = get_string(p, "peer");
-    if (spec.peer.empty()) throw Error(ErrorKind::InvalidArgument, "veth " + name + " needs a \"peer\" name");
-  } else if (kind == "bond") {
-    std::string mode = get_string(p, "bond_mode");
-    if (!mode.empty()) {
-      spec.bond_mode = sys::bond_mode_number(mode);
-      if (!spec.bond_mode) throw Error(ErrorKind::InvalidArgument, "unknown bonding mode " + mode);
-    }
-  } else if (kind == "bridge") {
+  spec.name = op.name;
+  spec.kind = op.kind;
+  if (op.kind == "vlan") {
+    spec.parent = need_link(links, op.parent, "VLAN parent").index;
+    spec.vlan_id = static_cast<uint16_t>(op.vlan_id);
+  } else if (op.kind == "veth") {
+    spec.peer = op.peer;
+  } else if (op.kind == "bond") {
+    if (!op.bond_mode.empty()) spec.bond_mode = sys::bond_mode_number(op.bond_mode);
+  } else if (op.kind == "bridge") {
     // Only what differs from a new bridge's defaults (both off) is sent: a kernel built without VLAN
     // filtering refuses the option even when it asks for "off".
-    if (get_bool(p, "stp")) spec.stp_state = 1;
-    if (get_bool(p, "vlan_filtering")) spec.vlan_filtering = 1;
+    if (op.stp) spec.stp_state = 1;
+    if (op.vlan_filtering) spec.vlan_filtering = 1;
   }
   b.create_link(spec);
 }
 
-void remove_link(NetworkBackend& b, const JsonValue& p) {
-  const std::string name = get_string(p, "name");
-  bool ovs_bridge = get_string(p, "kind") == "ovs-bridge";
-  HostState st = b.host(ovs_bridge);
-  if (ovs_bridge) {
-    b.ovs_delete_bridge(name);
+void run(Backend& b, const DeleteLink& op) {
+  if (op.kind == "ovs-bridge") {
+    b.ovs_delete_bridge(op.name);
     return;
   }
-  if (const sys::LinkInfo* l = find_link(st.links, name)) b.delete_link(l->index);
+  if (const sys::LinkInfo* l = find_link(b.host(false).links, op.name)) b.delete_link(l->index);
 }
 
-void settings(NetworkBackend& b, const JsonValue& p) {
-  const std::string name = get_string(p, "name");
-  auto links = b.host(false).links;
-  const sys::LinkInfo& l = need_link(links, name);
+void run(Backend& b, const SetLink& op) {
+  const sys::LinkInfo& l = need_link(b.host(false).links, op.name);
   sys::LinkChange c;
-  if (const JsonValue* v = member(p, "mtu")) c.mtu = static_cast<uint32_t>(v->GetInt64());
-  if (const JsonValue* v = member(p, "mac")) c.mac = v->GetString();
-  if (const JsonValue* v = member(p, "alias")) c.alias = v->GetString();
-  if (const JsonValue* v = member(p, "stp")) c.stp_state = v->GetBool() ? 1 : 0;
-  if (const JsonValue* v = member(p, "vlan_filtering")) c.vlan_filtering = v->GetBool() ? 1 : 0;
+  if (op.mtu) c.mtu = static_cast<uint32_t>(*op.mtu);
+  if (op.mac) c.mac = *op.mac;
+  if (op.alias) c.alias = *op.alias;
+  if (op.stp) c.stp_state = *op.stp ? 1 : 0;
+  if (op.vlan_filtering) c.vlan_filtering = *op.vlan_filtering ? 1 : 0;
   b.change_link(l.index, c);
+}
+
+void run(Backend& b, const SetBondMode& op) {
+  set_bond_mode(b, op.name, op.mode);
+}
+void run(Backend& b, const SetMembers& op) {
+  set_members(b, op.master, op.kind, op.add, op.remove);
+}
+void run(Backend& b, const SetAddresses& op) {
+  set_addresses(b, op.name, op.want);
+}
+
+void run(Backend& b, const SetLinkState& op) {
+  const sys::LinkInfo& l = need_link(b.host(false).links, op.name);
+  if (l.up != op.up) b.change_link(l.index, set_up(op.up));
+}
+
+void run(Backend& b, const SetDhcp& op) {
+  b.set_dhcp(op.name, op.enable);
+}
+
+void run(Backend& b, const SetRoutes& op) {
+  std::optional<sys::RouteInfo> added;
+  if (op.add) {
+    added = route_from(*op.add, b.host(false).links);
+    b.add_route(*added, true);
+  }
+  const HostState& st = b.host(false);
+  std::vector<sys::RouteInfo> gone;
+  for (const auto& r : op.remove) {
+    sys::RouteInfo want;
+    try {
+      want = route_from(r, st.links);
+    } catch (const Error&) {
+      continue;  // its device is gone, and the route with it
+    }
+    if (added && same_route(*added, want)) continue;
+    if (auto have = installed(st.routes, want)) gone.push_back(*have);
+  }
+  for (const auto& r : gone) b.delete_route(r);
+}
+
+void run(Backend& b, const SetDns& op) {
+  b.set_dns(op.name, need_link(b.host(false).links, op.name).index, op.servers);
+}
+
+void run(Backend& b, const Persist& op) {
+  for (const auto& [path, content] : op.write) b.write_file(path, content);
+  for (const auto& [path, target] : op.links) b.make_link(path, target);
 }
 
 }  // namespace
 
 // The kernel changes a bond's mode only while it is down and has no slaves: take them out, change it, put
 // them back, and restore the state it had.
-void set_bond_mode(NetworkBackend& b, const std::string& name, const std::string& mode) {
+void set_bond_mode(Backend& b, const std::string& name, const std::string& mode) {
   auto number = sys::bond_mode_number(mode);
   if (!number) throw Error(ErrorKind::InvalidArgument, "unknown bonding mode " + mode);
   auto links = b.host(false).links;
@@ -147,7 +183,7 @@ void set_bond_mode(NetworkBackend& b, const std::string& name, const std::string
 }
 
 // Enslaves `add` to `master` and releases `remove` from it.
-void set_members(NetworkBackend& b, const std::string& master, const std::string& kind,
+void set_members(Backend& b, const std::string& master, const std::string& kind,
                  const std::vector<std::string>& add, const std::vector<std::string>& remove) {
   if (kind == "ovs-bridge") {
     auto st = b.host(true);
@@ -196,7 +232,7 @@ void set_members(NetworkBackend& b, const std::string& master, const std::string
 // Makes the link's configured addresses exactly `want`: new ones first (no moment without an address), then
 // the old ones go; removing a primary IPv4 address can take its secondaries with it, so missing ones are
 // re-added.
-void set_addresses(NetworkBackend& b, const std::string& name, const std::vector<std::string>& want) {
+void set_addresses(Backend& b, const std::string& name, const std::vector<std::string>& want) {
   auto have_now = [&](const HostState& st, int index) {
     std::vector<std::string> out;
     for (const auto& a : st.addresses) {
@@ -205,82 +241,28 @@ void set_addresses(NetworkBackend& b, const std::string& name, const std::vector
     }
     return out;
   };
-  HostState st = b.host(false);
-  const sys::LinkInfo l = need_link(st.links, name);
-  auto have = have_now(st, l.index);
+  const int index = need_link(b.host(false).links, name).index;
+  auto have = have_now(b.host(false), index);
+  bool removed = false;
   for (const auto& a : want) {
-    if (std::find(have.begin(), have.end(), a) == have.end()) b.add_address(l.index, a);
+    if (std::find(have.begin(), have.end(), a) == have.end()) b.add_address(index, a);
   }
   for (const auto& a : have) {
-    if (std::find(want.begin(), want.end(), a) == want.end()) b.delete_address(l.index, a);
+    if (std::find(want.begin(), want.end(), a) == want.end()) b.delete_address(index, a), removed = true;
   }
-  st = b.host(false);
-  have = have_now(st, l.index);
+  if (!removed) return;
+  have = have_now(b.host(false), index);
   for (const auto& a : want) {
-    if (std::find(have.begin(), have.end(), a) == have.end()) b.add_address(l.index, a);
+    if (std::find(have.begin(), have.end(), a) == have.end()) b.add_address(index, a);
   }
 }
 
-void apply_action(NetworkBackend& b, const Action& action) {
-  JsonDoc p = parse_json(action.payload);
-  const std::string op = get_string(p, "op");
-  if (op == "missing") {
-    throw Error(ErrorKind::BackendError,
-                "interface " + get_string(p, "name") + " not found: " + get_string(p, "reason"));
-  } else if (op == "create") {
-    create(b, p);
-  } else if (op == "delete") {
-    remove_link(b, p);
-  } else if (op == "set") {
-    settings(b, p);
-  } else if (op == "bond-mode") {
-    set_bond_mode(b, get_string(p, "name"), get_string(p, "mode"));
-  } else if (op == "members") {
-    set_members(b, get_string(p, "master"), get_string(p, "kind"), get_strings(p, "add"),
-                get_strings(p, "remove"));
-  } else if (op == "addresses") {
-    set_addresses(b, get_string(p, "name"), get_strings(p, "want"));
-  } else if (op == "state") {
-    auto links = b.host(false).links;
-    const sys::LinkInfo& l = need_link(links, get_string(p, "name"));
-    bool up = get_bool(p, "up");
-    if (l.up != up) b.change_link(l.index, set_up(up));
-  } else if (op == "dhcp") {
-    b.set_dhcp(get_string(p, "name"), get_bool(p, "enable"));
-  } else if (op == "route") {
-    HostState st = b.host(false);
-    std::optional<sys::RouteInfo> added;
-    if (const JsonValue* add = member(p, "add")) {
-      added = route_from(*add, st.links);
-      b.add_route(*added, true);
-      st = b.host(false);
-    }
-    if (const JsonValue* rm = member(p, "remove"); rm && rm->IsArray()) {
-      for (const auto& r : rm->GetArray()) {
-        sys::RouteInfo want;
-        try {
-          want = route_from(r, st.links);
-        } catch (const Error&) {
-          continue;  // its device is gone, and the route with it
-        }
-        if (added && same_route(*added, want)) continue;
-        if (auto have = installed(st.routes, want)) b.delete_route(*have);
-      }
-    }
-  } else if (op == "dns") {
-    const std::string name = get_string(p, "name");
-    auto links = b.host(false).links;
-    b.set_dns(name, need_link(links, name).index, get_strings(p, "servers"));
-  } else if (op == "persist") {
-    if (const JsonValue* w = member(p, "write")) {
-      for (const auto& f : w->GetObject()) b.write_file(f.name.GetString(), f.value.GetString());
-    }
-    if (const JsonValue* l = member(p, "links")) {
-      for (const auto& f : l->GetObject()) b.make_link(f.name.GetString(), f.value.GetString());
-    }
-  } else {
-    throw Error(ErrorKind::Bug, "unknown network action payload op '" + op + "'");
-  }
+void apply_op(Backend& b, const Ops& op) {
+  std::visit([&](const auto& o) { run(b, o); }, op);
+}
+
+void apply_action(Backend& b, const Action& action) {
+  apply_op(b, operation_of<Ops>(action.operation, action.resource()));
 }
 
 }  // namespace opdbus::network

@@ -1,12 +1,18 @@
 // What the network plugin needs from a host, as one small interface. Two real implementations:
-//   live     rtnetlink in the caller's network namespace (src/sys/netlink.h), OVSDB on its socket
-//            (src/sys/ovsdb.h), systemd-resolved over D-Bus or /etc/resolv.conf, dhclient for DHCP; files
-//            under "/"
-//   offline  a mounted tree (--root DIR): only the files that make the network come up at boot; nothing runs
-//            there, so every runtime operation is refused
-// Tests hand the plugin a fake that records the calls it got.
+//   live     (backend_live.cc) rtnetlink in the caller's network namespace (src/sys/netlink.h), OVSDB on its
+//            socket (src/sys/ovsdb.h), systemd-resolved over D-Bus or /etc/resolv.conf, dhclient for DHCP;
+//            files under "/"
+//   --root   (backend_root.cc) a mounted tree: only the files that make the network come up at boot; nothing
+//            runs there, so every runtime operation is refused
+// Files are reached through sys::RootDir in both (never by joining strings). Tests hand the plugin a fake
+// that records the calls it got.
+//
+// The host's state is read once (one netlink dump per object type, one OVSDB read, one listing of the DHCP
+// clients' directory) and kept as an index; the backend's own changes update that index, so an apply of N
+// actions does not read the host N times. refresh() drops it (query() does, once per plan).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,9 +27,9 @@ class Context;
 
 namespace opdbus::network {
 
-class NetworkBackend {
+class Backend {
  public:
-  virtual ~NetworkBackend() = default;
+  virtual ~Backend() = default;
 
   // One line for `op-dbus plugins`. Throws Unavailable when the backend cannot work here.
   virtual std::string describe() = 0;
@@ -33,8 +39,11 @@ class NetworkBackend {
   virtual std::optional<std::string> ovs_unavailable() = 0;
 
   // --- live only ---
-  // Links, addresses, routes, DNS, DHCP clients; OVS bridges when `with_ovs` and OVS is available.
-  virtual HostState host(bool with_ovs) = 0;
+  // Links, addresses, routes, DNS, DHCP clients; OVS bridges when `with_ovs` and OVS is available. Read on
+  // first use after refresh(), then kept up to date by this backend's own changes.
+  virtual const HostState& host(bool with_ovs) = 0;
+  // Forget the index: the next host() reads the system again.
+  virtual void refresh() {}
   virtual void create_link(const sys::LinkSpec& spec) = 0;
   virtual void change_link(int index, const sys::LinkChange& change) = 0;
   virtual void delete_link(int index) = 0;
@@ -51,7 +60,7 @@ class NetworkBackend {
   virtual void set_dns(const std::string& link, int index, const std::vector<std::string>& servers) = 0;
   virtual void set_dhcp(const std::string& link, bool enable) = 0;
 
-  // --- files, both modes; in-system paths joined under the backend's root ---
+  // --- files, both modes; in-system paths resolved inside the backend's root (sys::RootDir) ---
   virtual std::optional<std::string> read_file(const std::string& path) = 0;
   virtual void write_file(const std::string& path, const std::string& content) = 0;
   virtual void remove_file(const std::string& path) = 0;
@@ -60,10 +69,12 @@ class NetworkBackend {
   virtual void make_link(const std::string& path, const std::string& target) = 0;
 };
 
-std::unique_ptr<NetworkBackend> make_live_backend(Context& ctx);
-std::unique_ptr<NetworkBackend> make_offline_backend(Context& ctx);
+using BackendFactory = std::function<std::unique_ptr<Backend>(Context&)>;
+
+std::unique_ptr<Backend> make_live_backend(Context& ctx);
+std::unique_ptr<Backend> make_root_backend(Context& ctx);
 
 // Reads the persistence files through `b` (both modes).
-Persisted read_persisted(NetworkBackend& b);
+Persisted read_persisted(Backend& b);
 
 }  // namespace opdbus::network

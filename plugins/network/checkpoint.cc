@@ -1,8 +1,11 @@
+#include <algorithm>
 #include <csignal>
 #include <set>
 
 #include "context.h"
 #include "error.h"
+#include "network/apply.h"
+#include "network/checkpoint.h"
 #include "network/model.h"
 #include "network/ops.h"
 #include "network/persist.h"
@@ -41,27 +44,48 @@ std::string route_key(const sys::RouteInfo& r, const std::vector<sys::LinkInfo>&
          "|" + std::to_string(r.metric) + "|" + std::to_string(r.table);
 }
 
-// Every link name an action's payload mentions.
-void collect_names(const JsonValue& v, std::set<std::string>& out) {
-  if (v.IsObject()) {
-    for (const auto& m : v.GetObject()) {
-      std::string_view key(m.name.GetString(), m.name.GetStringLength());
-      if ((key == "name" || key == "master" || key == "parent" || key == "peer" || key == "device") &&
-          m.value.IsString()) {
-        out.insert(m.value.GetString());
-      } else if ((key == "add" || key == "remove") && m.value.IsArray()) {
-        for (const auto& e : m.value.GetArray()) {
-          if (e.IsString())
-            out.insert(e.GetString());
-          else
-            collect_names(e, out);
-        }
-      } else if (key == "add" && m.value.IsObject()) {
-        collect_names(m.value, out);
-      }
-    }
+// What a checkpoint must record for the operations of a plan: the links they name, and whether they touch
+// Open vSwitch, DNS or the boot files.
+struct Touched {
+  std::set<std::string> links;
+  bool ovs = false;
+  bool dns = false;
+  bool files = false;
+
+  void route(const RouteSpec& r) {
+    if (r.device) links.insert(*r.device);
   }
-}
+  void operator()(const CreateLink& o) {
+    links.insert(o.name);
+    if (!o.parent.empty()) links.insert(o.parent);
+    if (!o.peer.empty()) links.insert(o.peer);
+    ovs = ovs || o.kind == "ovs-bridge";
+  }
+  void operator()(const DeleteLink& o) {
+    links.insert(o.name);
+    ovs = ovs || o.kind == "ovs-bridge";
+  }
+  void operator()(const SetLink& o) { links.insert(o.name); }
+  void operator()(const SetBondMode& o) { links.insert(o.name); }
+  void operator()(const SetMembers& o) {
+    links.insert(o.master);
+    links.insert(o.add.begin(), o.add.end());
+    links.insert(o.remove.begin(), o.remove.end());
+    ovs = ovs || o.kind == "ovs-bridge";
+  }
+  void operator()(const SetAddresses& o) { links.insert(o.name); }
+  void operator()(const SetLinkState& o) { links.insert(o.name); }
+  void operator()(const SetDhcp& o) { links.insert(o.name); }
+  void operator()(const SetRoutes& o) {
+    if (o.add) route(*o.add);
+    for (const auto& r : o.remove) route(r);
+  }
+  void operator()(const SetDns& o) {
+    links.insert(o.name);
+    dns = true;
+  }
+  void operator()(const Persist&) { files = true; }
+};
 
 class NetworkCheckpoint : public Checkpoint {
  public:
@@ -73,7 +97,7 @@ class NetworkCheckpoint : public Checkpoint {
         dns_(dns),
         files_(files) {}
 
-  void record(NetworkBackend& b) {
+  void record(Backend& b) {
     before_ = b.host(with_ovs_);
     // Deleting a link takes its VLANs along and frees its ports: those are part of what is restored too.
     for (bool grew = true; grew;) {
@@ -97,7 +121,7 @@ class NetworkCheckpoint : public Checkpoint {
 
   void rollback(Context& ctx) override {
     auto backend = factory_(ctx);
-    NetworkBackend& b = *backend;
+    Backend& b = *backend;
     failures_.clear();
     attempt("remove links made by this apply", [&] { remove_new_links(b); });
     attempt("make deleted links again", [&] { recreate_links(b); });
@@ -132,13 +156,13 @@ class NetworkCheckpoint : public Checkpoint {
     return false;
   }
 
-  void remove_new_links(NetworkBackend& b) {
+  void remove_new_links(Backend& b) {
     // VLANs first: deleting a parent takes its VLANs along. Read again before each deletion: a veth goes with
     // its peer.
     for (int pass = 0; pass < 2; ++pass) {
       for (const auto& name : touched_) {
         if (find_link(before_.links, name)) continue;
-        HostState now = b.host(with_ovs_);
+        const HostState& now = b.host(with_ovs_);
         const sys::LinkInfo* l = find_link(now.links, name);
         if (!l || (pass == 0) != (l->kind == "vlan")) continue;
         bool ovs_bridge = now.ovs && std::any_of(now.ovs->begin(), now.ovs->end(),
@@ -153,11 +177,11 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void recreate_links(NetworkBackend& b) {
+  void recreate_links(Backend& b) {
     // Parents before the VLANs on them.
     for (int pass = 0; pass < 2; ++pass) {
       for (const auto& name : touched_) {
-        HostState now = b.host(false);
+        const HostState& now = b.host(false);
         const sys::LinkInfo* was = find_link(before_.links, name);
         if (!was || find_link(now.links, name) || was_ovs_bridge(name)) continue;
         if ((pass == 1) != (was->kind == "vlan")) continue;
@@ -191,7 +215,7 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void restore_ovs(NetworkBackend& b) {
+  void restore_ovs(Backend& b) {
     if (!with_ovs_ || !before_.ovs) return;
     HostState now = b.host(true);
     for (const auto& br : *before_.ovs) {
@@ -215,7 +239,7 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void restore_links(NetworkBackend& b) {
+  void restore_links(Backend& b) {
     // Masters first: a port that moved must leave its new master before anything else.
     HostState now = b.host(false);
     for (const auto& name : touched_) {
@@ -275,7 +299,7 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void restore_routes(NetworkBackend& b) {
+  void restore_routes(Backend& b) {
     HostState now = b.host(false);
     std::map<std::string, const sys::RouteInfo*> want, have;
     for (const auto& r : before_.routes) {
@@ -299,7 +323,7 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void restore_dns(NetworkBackend& b) {
+  void restore_dns(Backend& b) {
     if (dns_mode_ == "file") {
       if (resolv_conf_)
         b.write_file(kResolvConf, *resolv_conf_);
@@ -319,7 +343,7 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void restore_dhcp(NetworkBackend& b) {
+  void restore_dhcp(Backend& b) {
     HostState now = b.host(false);
     for (const auto& name : touched_) {
       bool was = before_.dhcp.count(name) > 0, is = now.dhcp.count(name) > 0;
@@ -327,7 +351,7 @@ class NetworkCheckpoint : public Checkpoint {
     }
   }
 
-  void restore_files(NetworkBackend& b) {
+  void restore_files(Backend& b) {
     auto put = [&](const char* path, const std::optional<std::string>& content) {
       if (b.read_file(path) == content) return;
       if (content)
@@ -367,20 +391,13 @@ class NetworkCheckpoint : public Checkpoint {
 std::unique_ptr<Checkpoint> take_checkpoint(Context& ctx, const BackendFactory& factory,
                                             const std::vector<Action>& actions) {
   if (ctx.offline() || actions.empty()) return nullptr;
-  std::set<std::string> touched;
-  bool with_ovs = false, dns = false, files = false;
+  Touched t;
   for (const auto& a : actions) {
-    if (a.item.size() == 2 && (a.item[0] == "interfaces" || a.item[0] == "bonds")) touched.insert(a.item[1]);
-    JsonDoc p = parse_json(a.payload);
-    collect_names(p, touched);
-    std::string op = get_string(p, "op");
-    std::string kind = get_string(p, "kind");
-    if (kind == "ovs-bridge") with_ovs = true;
-    if (op == "dns") dns = true;
-    if (op == "persist") files = true;
+    if (a.item.size() == 2 && (a.item[0] == "interfaces" || a.item[0] == "bonds")) t.links.insert(a.item[1]);
+    if (a.operation) std::visit(t, operation_of<Ops>(a.operation, a.resource()));
   }
   auto backend = factory(ctx);
-  auto cp = std::make_unique<NetworkCheckpoint>(factory, touched, with_ovs, dns, files);
+  auto cp = std::make_unique<NetworkCheckpoint>(factory, t.links, t.ovs, t.dns, t.files);
   cp->record(*backend);
   if (ctx.options().confirm_timeout > 0) {
     // While the changes wait for `op-dbus confirm`, the terminal that started apply may die with the

@@ -4,9 +4,11 @@
 #include <functional>
 #include <set>
 
+#include "error.h"
 #include "network/model.h"
+#include "network/ops.h"
 #include "network/persist.h"
-#include "payload.h"
+#include "text.h"
 
 namespace opdbus::network {
 namespace {
@@ -16,12 +18,6 @@ using Item = std::vector<std::string>;
 std::vector<std::string> sorted(std::vector<std::string> v) {
   std::sort(v.begin(), v.end());
   return v;
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = ", ") {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
 }
 
 std::string bool_text(bool b) {
@@ -44,23 +40,25 @@ std::string route_text(const Route& r) {
   return s;
 }
 
-// The route as apply() reads it from a payload.
-JsonDoc route_json(const Route& r) {
-  JsonDoc d(rapidjson::kObjectType);
-  auto& a = d.GetAllocator();
-  d.AddMember("family", r.family, a);
-  d.AddMember("destination", str_value(r.destination, a), a);
-  if (r.gateway) d.AddMember("gateway", str_value(*r.gateway, a), a);
-  if (r.device) d.AddMember("device", str_value(*r.device, a), a);
-  d.AddMember("metric", r.metric ? *r.metric : default_metric(r.family), a);
-  d.AddMember("table", r.table, a);
-  return d;
+// The route as apply() sends it.
+RouteSpec route_spec(const Route& r) {
+  RouteSpec s;
+  s.family = r.family;
+  s.destination = r.destination;
+  s.gateway = r.gateway;
+  s.device = r.device;
+  s.metric = r.metric ? *r.metric : default_metric(r.family);
+  s.table = r.table;
+  return s;
 }
 
 class Differ {
  public:
   Differ(const JsonValue& desired_json, const JsonValue& current_json)
-      : desired_json_(desired_json), d_(parse_section(desired_json)), c_(parse_section(current_json)) {}
+      : desired_json_(desired_json),
+        d_(parse_section(desired_json)),
+        c_(parse_section(current_json)),
+        links_known_(member(current_json, "interfaces") != nullptr) {}
 
   std::vector<Action> run() {
     compute_depths();
@@ -90,6 +88,42 @@ class Differ {
     return it == c_.bonds.end() ? nullptr : &it->second;
   }
   bool exists(const std::string& name) const { return cur(name) || cur_bond(name); }
+  // Exists now or is made by this plan.
+  bool will_exist(const std::string& name) const {
+    if (d_.interfaces.count(name) || d_.bonds.count(name)) {
+      return desired_state(d_, name) != "absent" && (exists(name) || creatable(want_type(name)));
+    }
+    return exists(name);
+  }
+  // "mode": "observe" on the section or on the item: drift is reported, nothing is applied.
+  bool observed(const Item& item) const {
+    if (get_string(desired_json_, "mode") == "observe") return true;
+    const JsonValue* v = &desired_json_;
+    for (const auto& t : item) {
+      v = v->IsObject() ? member(*v, t) : nullptr;
+      if (!v) return false;
+      if (v->IsObject() && get_string(*v, "mode") == "observe") return true;
+    }
+    return false;
+  }
+  // What can never be carried out is an error naming the item (the engine reports it as a plan error) --
+  // unless it is only reported: where the item is observed, or where `current` does not describe the host's
+  // links at all (a saved document without a network section, as `plan --current` may get). Such an action
+  // carries no operation: nothing applies it.
+  void unreachable(const Item& item, Op op, int order, std::string summary, std::vector<Change> changes,
+                   const std::string& why) {
+    if (!observed(item) && links_known_) {
+      throw Error(ErrorKind::InvalidArgument, "network/" + join(item, "/") + ": " + summary + ": " + why);
+    }
+    Action a;
+    a.plugin = "network";
+    a.item = item;
+    a.op = op;
+    a.order = order;
+    a.summary = std::move(summary);
+    a.changes = std::move(changes);
+    out_.push_back(std::move(a));
+  }
   std::string cur_type(const std::string& name) const {
     if (const Iface* i = cur(name); i && !i->type.empty()) return i->type;
     if (cur_bond(name)) return "bond";
@@ -163,8 +197,8 @@ class Differ {
   // --- actions
   // -------------------------------------------------------------------------------------------------
 
-  void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes,
-           const Payload& payload, bool destructive = false) {
+  void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes, Ops operation,
+           bool destructive = false) {
     Action a;
     a.plugin = "network";
     a.item = std::move(item);
@@ -172,7 +206,7 @@ class Differ {
     a.order = order;
     a.summary = std::move(summary);
     a.changes = std::move(changes);
-    a.payload = payload.text();
+    a.operation = std::visit([](auto o) { return make_operation<Ops>(std::move(o)); }, std::move(operation));
     a.destructive = destructive;
     out_.push_back(std::move(a));
   }
@@ -182,7 +216,8 @@ class Differ {
     if (!exists(name) || !creatable(type)) return std::nullopt;
     std::string have = cur_type(name);
     if (have != type)
-      return Change{"type", have.empty() ? std::nullopt : std::optional(json_quote(have)), json_quote(type)};
+      return Change{"type", have.empty() ? std::nullopt : std::optional(json_quoted(have)),
+                    json_quoted(type)};
     const Iface* ci = cur(name);
     auto di = d_.interfaces.find(name);
     if (!ci || di == d_.interfaces.end()) return std::nullopt;
@@ -192,11 +227,11 @@ class Differ {
         return Change{"id", std::to_string(*ci->vlan_id), std::to_string(*w.vlan_id)};
       }
       if (w.parent && ci->parent && *w.parent != *ci->parent) {
-        return Change{"parent", json_quote(*ci->parent), json_quote(*w.parent)};
+        return Change{"parent", json_quoted(*ci->parent), json_quoted(*w.parent)};
       }
     }
     if (type == "veth" && w.peer && ci->peer && *w.peer != *ci->peer) {
-      return Change{"peer", json_quote(*ci->peer), json_quote(*w.peer)};
+      return Change{"peer", json_quoted(*ci->peer), json_quoted(*w.peer)};
     }
     return std::nullopt;
   }
@@ -216,8 +251,7 @@ class Differ {
         std::string have = cur_type(name);
         add(item, Op::Delete, kOrderDelete + kMaxDepth - dep,
             "delete " + (have.empty() ? std::string("interface") : have) + " " + name,
-            {{"state", json_quote(cur_state(name)), json_quote("absent")}},
-            Payload("delete").set("name", name).set("kind", have));
+            {{"state", json_quoted(cur_state(name)), json_quoted("absent")}}, DeleteLink{name, have});
       }
       return;
     }
@@ -227,8 +261,8 @@ class Differ {
       std::string what = why->path + " " + why->before.value_or("unknown") + " -> " + why->after.value_or("");
       what.erase(std::remove(what.begin(), what.end(), '"'), what.end());
       add(item, Op::Delete, kOrderDelete + kMaxDepth - dep,
-          "replace " + name + " (" + what + "): delete it first", {*why},
-          Payload("delete").set("name", name).set("kind", cur_type(name)), true);
+          "replace " + name + " (" + what + "): delete it first", {*why}, DeleteLink{name, cur_type(name)},
+          true);
       creating = true;
     }
     if (creating) create(name, type, want, want_bond, item, dep);
@@ -241,9 +275,9 @@ class Differ {
       if (now != *want_bond->mode) {
         add({"bonds", name}, Op::Update, kOrderSettings + dep,
             "set bonding mode of " + name + " to " + *want_bond->mode,
-            {{"mode", now.empty() ? std::optional<std::string>() : json_quote(now),
-              json_quote(*want_bond->mode)}},
-            Payload("bond-mode").set("name", name).set("mode", *want_bond->mode));
+            {{"mode", now.empty() ? std::optional<std::string>() : json_quoted(now),
+              json_quoted(*want_bond->mode)}},
+            SetBondMode{name, *want_bond->mode});
       }
     }
     if (want && want->ports) {
@@ -264,8 +298,7 @@ class Differ {
       if (now != *want->dhcp) {
         add({"interfaces", name}, Op::Update, kOrderDhcp,
             std::string(*want->dhcp ? "start" : "stop") + " the DHCP client on " + name,
-            {{"dhcp", bool_text(now), bool_text(*want->dhcp)}},
-            Payload("dhcp").set("name", name).set("enable", *want->dhcp));
+            {{"dhcp", bool_text(now), bool_text(*want->dhcp)}}, SetDhcp{name, *want->dhcp});
       }
     }
     if (want && want->gateway) gateway(name, *want->gateway);
@@ -274,8 +307,7 @@ class Differ {
       if (now != *want->dns) {
         add({"interfaces", name}, Op::Update, kOrderDns,
             "set DNS servers of " + name + ": " + join(*want->dns),
-            {{"dns", json_list(now), json_list(*want->dns)}},
-            Payload("dns").set("name", name).set_list("servers", *want->dns));
+            {{"dns", json_list(now), json_list(*want->dns)}}, SetDns{name, *want->dns});
       }
     }
   }
@@ -284,11 +316,11 @@ class Differ {
               const Item& item, int dep) {
     const int order = kOrderCreate + dep;
     if (type == "ethernet" || type.empty()) {
+      // Nothing can make it: a plan that says so would only fail at apply.
       std::string why = type.empty() ? "it does not exist and the document gives no \"type\" to create it as"
                                      : "ethernet interfaces are hardware and cannot be created";
-      add(item, Op::Create, order, "interface " + name + " is missing",
-          {{"state", std::nullopt, json_quote("present")}},
-          Payload("missing").set("name", name).set("reason", why));
+      unreachable(item, Op::Create, order, "interface " + name + " is missing",
+                  {{"state", std::nullopt, json_quoted("present")}}, why);
       return;
     }
     // A veth pair is made by one of its two ends: the one whose name sorts first when both are new.
@@ -299,55 +331,71 @@ class Differ {
         return;
       }
     }
-    Payload p("create");
-    p.set("name", name).set("kind", type);
-    std::vector<Change> changes = {{"type", std::nullopt, json_quote(type)}};
+    CreateLink op;
+    op.name = name;
+    op.kind = type;
+    std::vector<Change> changes = {{"type", std::nullopt, json_quoted(type)}};
     std::string detail;
     if (type == "vlan" && want) {
-      if (want->vlan_id) p.set("vlan_id", *want->vlan_id);
-      if (want->parent) p.set("parent", *want->parent);
+      if (!want->parent || !will_exist(*want->parent)) {
+        unreachable(item, Op::Create, order,
+                    "create vlan " + name + " (id " +
+                        (want->vlan_id ? std::to_string(*want->vlan_id) : std::string("?")) + " on " +
+                        want->parent.value_or("?") + ")",
+                    std::move(changes),
+                    want->parent ? "its parent " + *want->parent + " neither exists nor is created here"
+                                 : "it needs a \"parent\" interface");
+        return;
+      }
+      op.vlan_id = want->vlan_id.value_or(0);
+      op.parent = *want->parent;
       detail = " (id " + (want->vlan_id ? std::to_string(*want->vlan_id) : std::string("?")) + " on " +
                want->parent.value_or("?") + ")";
     }
-    if (type == "veth" && want && want->peer) {
-      p.set("peer", *want->peer);
+    if (type == "veth") {
+      if (!want || !want->peer) {
+        unreachable(item, Op::Create, order, "create veth " + name, std::move(changes),
+                    "a new veth needs a \"peer\" name");
+        return;
+      }
+      op.peer = *want->peer;
       detail = " (peer " + *want->peer + ")";
     }
     if (type == "bond" && want_bond && want_bond->mode) {
-      p.set("bond_mode", *want_bond->mode);
+      op.bond_mode = *want_bond->mode;
       detail = " (mode " + *want_bond->mode + ")";
     }
     if (type == "bridge" && want) {
-      if (want->stp) p.set("stp", *want->stp);
-      if (want->vlan_filtering) p.set("vlan_filtering", *want->vlan_filtering);
+      op.stp = want->stp.value_or(false);
+      op.vlan_filtering = want->vlan_filtering.value_or(false);
     }
-    add(item, Op::Create, order, "create " + type + " " + name + detail, std::move(changes), p);
+    add(item, Op::Create, order, "create " + type + " " + name + detail, std::move(changes), std::move(op));
   }
 
   void settings(const std::string& name, const std::string& type, const Iface& want, const Iface* have,
                 bool creating, int dep) {
-    Payload p("set");
-    p.set("name", name);
+    SetLink p;
+    p.name = name;
     std::vector<Change> changes;
     std::vector<std::string> what;
     if (want.mtu && (!have || have->mtu != want.mtu)) {
       changes.push_back({"mtu", have && have->mtu ? std::optional(std::to_string(*have->mtu)) : std::nullopt,
                          std::to_string(*want.mtu)});
-      p.set("mtu", *want.mtu);
+      p.mtu = *want.mtu;
       what.push_back("mtu " + std::to_string(*want.mtu));
     }
     if (want.mac && (!have || have->mac != want.mac)) {
-      changes.push_back({"mac", have && have->mac ? std::optional(json_quote(*have->mac)) : std::nullopt,
-                         json_quote(*want.mac)});
-      p.set("mac", *want.mac);
+      changes.push_back({"mac", have && have->mac ? std::optional(json_quoted(*have->mac)) : std::nullopt,
+                         json_quoted(*want.mac)});
+      p.mac = *want.mac;
       what.push_back("mac " + *want.mac);
     }
     if (want.comment) {
       std::string now = have && have->comment ? *have->comment : "";
       if (now != *want.comment) {
-        changes.push_back({"comment", now.empty() ? std::nullopt : std::optional(json_quote(now)),
-                           json_quote(*want.comment)});
-        p.set("alias", *want.comment);
+        changes.push_back({"comment", now.empty() ? std::nullopt : std::optional(json_quoted(now)),
+                           json_quoted(*want.comment)});
+        p.alias = *want.comment;
         what.push_back("comment");
       }
     }
@@ -356,7 +404,7 @@ class Differ {
         changes.push_back({"bridge_options/stp",
                            have && have->stp ? std::optional(bool_text(*have->stp)) : std::nullopt,
                            bool_text(*want.stp)});
-        p.set("stp", *want.stp);
+        p.stp = *want.stp;
         what.push_back(std::string("STP ") + (*want.stp ? "on" : "off"));
       }
       if (want.vlan_filtering && (!have || have->vlan_filtering != want.vlan_filtering)) {
@@ -364,7 +412,7 @@ class Differ {
             {"bridge_options/vlan_filtering",
              have && have->vlan_filtering ? std::optional(bool_text(*have->vlan_filtering)) : std::nullopt,
              bool_text(*want.vlan_filtering)});
-        p.set("vlan_filtering", *want.vlan_filtering);
+        p.vlan_filtering = *want.vlan_filtering;
         what.push_back(std::string("VLAN filtering ") + (*want.vlan_filtering ? "on" : "off"));
       }
     }
@@ -385,14 +433,17 @@ class Differ {
     if (!add_list.empty()) what.push_back("add " + join(add_list));
     if (!remove_list.empty()) what.push_back("release " + join(remove_list));
     std::string noun = std::string(kind) == "bond" ? "slaves" : "ports";
+    for (const auto& m : add_list) {
+      if (!will_exist(m)) {
+        unreachable(item, Op::Update, kOrderPorts + dep,
+                    std::string(kind) + " " + master + " " + noun + ": " + join(what, "; "),
+                    {{field, json_list(h), json_list(w)}}, m + " neither exists nor is created here");
+        return;
+      }
+    }
     add(item, Op::Update, kOrderPorts + dep,
         std::string(kind) + " " + master + " " + noun + ": " + join(what, "; "),
-        {{field, json_list(h), json_list(w)}},
-        Payload("members")
-            .set("master", master)
-            .set("kind", kind)
-            .set_list("add", add_list)
-            .set_list("remove", remove_list));
+        {{field, json_list(h), json_list(w)}}, SetMembers{master, kind, add_list, remove_list});
   }
 
   void addresses(const std::string& name, const std::vector<std::string>& want, const Iface* have) {
@@ -408,12 +459,7 @@ class Differ {
     if (!add_list.empty()) what.push_back("add " + join(add_list));
     if (!remove_list.empty()) what.push_back("remove " + join(remove_list));
     add({"interfaces", name}, Op::Update, kOrderAddresses, "addresses of " + name + ": " + join(what, "; "),
-        {{"addresses", json_list(h), json_list(w)}},
-        Payload("addresses")
-            .set("name", name)
-            .set_list("add", add_list)
-            .set_list("remove", remove_list)
-            .set_list("want", want));
+        {{"addresses", json_list(h), json_list(w)}}, SetAddresses{name, add_list, remove_list, want});
   }
 
   void link_state(const std::string& name, const Item& item, const std::string& state, bool creating,
@@ -421,8 +467,8 @@ class Differ {
     std::string now = creating ? "down" : cur_state(name);
     if (now == state) return;
     add(item, Op::Update, kOrderLinkState + dep, "bring " + name + " " + state,
-        {{"state", creating ? std::nullopt : std::optional(json_quote(now)), json_quote(state)}},
-        Payload("state").set("name", name).set("up", state == "up"));
+        {{"state", creating ? std::nullopt : std::optional(json_quoted(now)), json_quoted(state)}},
+        SetLinkState{name, state == "up"});
   }
 
   // --- routes
@@ -480,18 +526,15 @@ class Differ {
     auto cands = candidates(want);
     if (std::any_of(cands.begin(), cands.end(), [&](const Route& r) { return satisfies(r, want); })) return;
     std::optional<std::string> before;
-    Payload p("route");
-    JsonDoc add_json = route_json(want);
-    p.set_value("add", add_json);
-    std::vector<JsonDoc> removes;
+    SetRoutes p;
+    p.add = route_spec(want);
     for (const auto& r : cands) {
-      if (r.device == want.device && !before) before = json_quote(r.gateway.value_or(""));
+      if (r.device == want.device && !before) before = json_quoted(r.gateway.value_or(""));
       if (r.device == want.device || r.metric == default_metric(want.family))
-        removes.push_back(route_json(r));
+        p.remove.push_back(route_spec(r));
     }
-    p.set_values("remove", removes);
     add({"interfaces", name}, Op::Update, kOrderRoutes, "set the default gateway of " + name + " to " + gw,
-        {{"gateway", before, json_quote(gw)}}, p);
+        {{"gateway", before, json_quoted(gw)}}, p);
   }
 
   void routes() {
@@ -499,37 +542,39 @@ class Differ {
       const Item item = {"routes", std::to_string(want.index)};
       auto cands = candidates(want);
       if (want.state == "absent") {
-        std::vector<JsonDoc> removes;
+        SetRoutes p;
         for (const auto& r : cands) {
-          if (satisfies(r, want)) removes.push_back(route_json(r));
+          if (satisfies(r, want)) p.remove.push_back(route_spec(r));
         }
-        if (removes.empty()) continue;
-        Payload p("route");
-        p.set_values("remove", removes);
+        if (p.remove.empty()) continue;
         add(item, Op::Delete, kOrderRouteRemove, "remove route " + route_text(want),
-            {{"state", json_quote("present"), json_quote("absent")}}, p);
+            {{"state", json_quoted("present"), json_quoted("absent")}}, p);
         continue;
       }
       if (std::any_of(cands.begin(), cands.end(), [&](const Route& r) { return satisfies(r, want); }))
         continue;
-      Payload p("route");
-      JsonDoc add_json = route_json(want);
-      p.set_value("add", add_json);
-      std::vector<JsonDoc> removes;
-      for (const auto& r : cands) removes.push_back(route_json(r));
-      p.set_values("remove", removes);
+      if (want.device && !will_exist(*want.device)) {
+        unreachable(item, cands.empty() ? Op::Create : Op::Update, kOrderRoutes,
+                    (cands.empty() ? "add route " : "change route ") + route_text(want),
+                    {{"destination", std::nullopt, json_quoted(route_text(want))}},
+                    "its device " + *want.device + " neither exists nor is created here");
+        continue;
+      }
+      SetRoutes p;
+      p.add = route_spec(want);
+      for (const auto& r : cands) p.remove.push_back(route_spec(r));
       std::vector<Change> changes;
       if (cands.empty()) {
-        changes.push_back({"destination", std::nullopt, json_quote(route_text(want))});
+        changes.push_back({"destination", std::nullopt, json_quoted(route_text(want))});
       } else {
         const Route& was = cands.front();
         if (want.gateway && was.gateway != want.gateway) {
-          changes.push_back({"gateway", was.gateway ? std::optional(json_quote(*was.gateway)) : std::nullopt,
-                             json_quote(*want.gateway)});
+          changes.push_back({"gateway", was.gateway ? std::optional(json_quoted(*was.gateway)) : std::nullopt,
+                             json_quoted(*want.gateway)});
         }
         if (want.device && was.device != want.device) {
-          changes.push_back({"device", was.device ? std::optional(json_quote(*was.device)) : std::nullopt,
-                             json_quote(*want.device)});
+          changes.push_back({"device", was.device ? std::optional(json_quoted(*was.device)) : std::nullopt,
+                             json_quoted(*want.device)});
         }
       }
       add(item, cands.empty() ? Op::Create : Op::Update, kOrderRoutes,
@@ -546,11 +591,11 @@ class Differ {
     if (plan.empty()) return;
     auto size_text = [](const std::optional<std::string>& s) -> std::optional<std::string> {
       if (!s) return std::nullopt;
-      return json_quote(std::to_string(s->size()) + " bytes");
+      return json_quoted(std::to_string(s->size()) + " bytes");
     };
     std::vector<Change> changes;
     std::vector<std::string> what;
-    Payload p("persist");
+    Persist p;
     const Persisted& have = *c_.persisted;
     auto unit_of = [&](const std::string& path) -> const UnitFiles* {
       for (const auto& [name, f] : have.units) {
@@ -572,16 +617,18 @@ class Differ {
     for (const auto& [path, target] : plan.links) {
       const UnitFiles* u = unit_of(path);
       changes.push_back(
-          {path, u && u->link ? std::optional(json_quote(*u->link)) : std::nullopt, json_quote(target)});
+          {path, u && u->link ? std::optional(json_quoted(*u->link)) : std::nullopt, json_quoted(target)});
       what.push_back("enable " + path.substr(path.rfind('/') + 1));
     }
-    p.set_map("write", plan.write).set_map("links", plan.links);
+    p.write = plan.write;
+    p.links = plan.links;
     add({"persist"}, Op::Update, kOrderPersist, "keep for boot: " + join(what), std::move(changes), p);
   }
 
   const JsonValue& desired_json_;
   Section d_;
   Section c_;
+  bool links_known_;  // `current` lists the host's links (query() always does; an empty saved document not)
   std::map<std::string, int> depth_;
   std::vector<Action> out_;
 };

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <cstring>
 
+#include "text.h"
+
 namespace opdbus::network {
 namespace {
 
@@ -37,11 +39,6 @@ std::optional<std::vector<std::string>> opt_strings(const JsonValue& obj, std::s
     if (e.IsString()) out.emplace_back(e.GetString(), e.GetStringLength());
   }
   return out;
-}
-
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
 }
 
 std::string cidr_or_text(const std::string& s) {
@@ -244,11 +241,6 @@ std::string desired_state(const Section& s, const std::string& name) {
   auto i = s.interfaces.find(name);
   if (i != s.interfaces.end() && !i->second.state.empty()) return i->second.state;
   return "up";
-}
-
-std::string json_quote(std::string_view s) {
-  JsonDoc d;
-  return to_json(str_value(s, d.GetAllocator()));
 }
 
 std::string json_list(const std::vector<std::string>& items) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "diagnostic.h"
 #include "json.h"
 
 namespace opdbus::network {
@@ -98,8 +99,16 @@ std::optional<int64_t> table_id(const JsonValue& v);
 // Effective desired state of a link named in interfaces and/or bonds ("up" unless said otherwise).
 std::string desired_state(const Section& s, const std::string& name);
 
-// JSON helpers shared by diff and query.
-std::string json_quote(std::string_view s);
+// Semantic checks of the section beyond its schema (check.cc): names that reach files and the kernel, and
+// what can never converge. Pure.
+void check_section(const JsonValue& section, const std::string& file, const std::string& pointer,
+                   Diagnostics& out);
+
+// True for a name the kernel accepts as an interface name: 1 to 15 bytes of printable ASCII other than
+// '/' and ':', and not "." or "..".
+bool valid_ifname(std::string_view name);
+
+// ["a","b"]: a list as compact JSON, for plan changes.
 std::string json_list(const std::vector<std::string>& items);
 
 }  // namespace opdbus::network

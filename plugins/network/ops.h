@@ -1,48 +1,160 @@
-// The host-touching half of the plugin: carrying out one Action, and the checkpoint that puts links,
-// addresses, routes, DNS and the boot files back as they were.
+// The network plugin's operations: what diff() asks apply() to do, one struct each (see src/operation.h).
+// Link names are names, not indexes: an index is looked up at apply time in the backend's index, so a link
+// made by an earlier action of the same apply is found.
 #pragma once
 
-#include <functional>
-#include <memory>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
 #include <vector>
 
-#include "action.h"
-#include "diagnostic.h"
-#include "network/backend.h"
-#include "plugin.h"
+#include "json_object.h"
+#include "operation.h"
 
 namespace opdbus::network {
 
-using BackendFactory = std::function<std::unique_ptr<NetworkBackend>(Context&)>;
+// A route as apply() sends it: the device by name, the metric and table always set.
+struct RouteSpec {
+  int family = 4;  // 4 or 6
+  std::string destination;
+  std::optional<std::string> gateway;
+  std::optional<std::string> device;
+  int64_t metric = 0;
+  int64_t table = 254;
 
-// Runs one action's payload against the backend. Idempotent: what is already as asked is left alone.
-void apply_action(NetworkBackend& backend, const Action& action);
+  JsonDoc json() const {
+    JsonObject o;
+    o.set("family", family).set("destination", destination);
+    if (gateway) o.set("gateway", *gateway);
+    if (device) o.set("device", *device);
+    o.set("metric", metric).set("table", table);
+    return o.take();
+  }
+};
 
-// One-field link changes.
-inline sys::LinkChange set_up(bool up) {
-  sys::LinkChange c;
-  c.up = up;
-  return c;
-}
-inline sys::LinkChange set_master(int master) {
-  sys::LinkChange c;
-  c.master = master;
-  return c;
-}
+struct CreateLink {
+  static constexpr std::string_view kName = "create";
+  std::string name;
+  std::string kind;             // "bridge", "vlan", "bond", "dummy", "veth", "ovs-bridge"
+  std::string parent;           // vlan
+  int64_t vlan_id = 0;          // vlan
+  std::string peer;             // veth
+  std::string bond_mode;        // bond; "" = the kernel's default
+  bool stp = false;             // bridge
+  bool vlan_filtering = false;  // bridge
+  void fields(JsonObject& o) const {
+    o.set("name", name).set("kind", kind);
+    if (!parent.empty()) o.set("parent", parent);
+    if (vlan_id) o.set("vlan_id", vlan_id);
+    if (!peer.empty()) o.set("peer", peer);
+    if (!bond_mode.empty()) o.set("bond_mode", bond_mode);
+    if (stp) o.set("stp", stp);
+    if (vlan_filtering) o.set("vlan_filtering", vlan_filtering);
+  }
+};
 
-// Steps shared by apply and rollback.
-void set_bond_mode(NetworkBackend& b, const std::string& name, const std::string& mode);
-void set_members(NetworkBackend& b, const std::string& master, const std::string& kind,
-                 const std::vector<std::string>& add, const std::vector<std::string>& remove);
-void set_addresses(NetworkBackend& b, const std::string& name, const std::vector<std::string>& want);
+struct DeleteLink {
+  static constexpr std::string_view kName = "delete";
+  std::string name;
+  std::string kind;  // as the host has it ("ovs-bridge" goes through OVSDB)
+  void fields(JsonObject& o) const { o.set("name", name).set("kind", kind); }
+};
 
-// Records the configuration of every link `actions` touch (and routes, DNS, boot files) before they run.
-// Live hosts only; offline trees need none (nothing there can lock anyone out).
-std::unique_ptr<Checkpoint> take_checkpoint(Context& ctx, const BackendFactory& factory,
-                                            const std::vector<Action>& actions);
+// MTU, MAC, alias and bridge options of an existing link; unset fields are left alone.
+struct SetLink {
+  static constexpr std::string_view kName = "set";
+  std::string name;
+  std::optional<int64_t> mtu;
+  std::optional<std::string> mac;
+  std::optional<std::string> alias;
+  std::optional<bool> stp;
+  std::optional<bool> vlan_filtering;
+  void fields(JsonObject& o) const {
+    o.set("name", name);
+    if (mtu) o.set("mtu", *mtu);
+    if (mac) o.set("mac", *mac);
+    if (alias) o.set("alias", *alias);
+    if (stp) o.set("stp", *stp);
+    if (vlan_filtering) o.set("vlan_filtering", *vlan_filtering);
+  }
+};
 
-// Semantic checks of the section beyond its schema.
-void check_section(const JsonValue& section, const std::string& file, const std::string& pointer,
-                   Diagnostics& out);
+struct SetBondMode {
+  static constexpr std::string_view kName = "bond-mode";
+  std::string name;
+  std::string mode;
+  void fields(JsonObject& o) const { o.set("name", name).set("mode", mode); }
+};
+
+// Ports of a bridge (Linux or OVS) or slaves of a bond.
+struct SetMembers {
+  static constexpr std::string_view kName = "members";
+  std::string master;
+  std::string kind;  // "bridge", "ovs-bridge", "bond"
+  std::vector<std::string> add;
+  std::vector<std::string> remove;
+  void fields(JsonObject& o) const {
+    o.set("master", master).set("kind", kind).set("add", add).set("remove", remove);
+  }
+};
+
+struct SetAddresses {
+  static constexpr std::string_view kName = "addresses";
+  std::string name;
+  std::vector<std::string> add;
+  std::vector<std::string> remove;
+  std::vector<std::string> want;  // the complete set: what apply makes true
+  void fields(JsonObject& o) const {
+    o.set("name", name).set("add", add).set("remove", remove).set("want", want);
+  }
+};
+
+struct SetLinkState {
+  static constexpr std::string_view kName = "state";
+  std::string name;
+  bool up = true;
+  void fields(JsonObject& o) const { o.set("name", name).set("up", up); }
+};
+
+struct SetDhcp {
+  static constexpr std::string_view kName = "dhcp";
+  std::string name;
+  bool enable = true;
+  void fields(JsonObject& o) const { o.set("name", name).set("enable", enable); }
+};
+
+// Adds (or replaces) one route and removes others to the same place.
+struct SetRoutes {
+  static constexpr std::string_view kName = "route";
+  std::optional<RouteSpec> add;
+  std::vector<RouteSpec> remove;
+  void fields(JsonObject& o) const {
+    if (add) o.set("add", add->json());
+    JsonDoc list(rapidjson::kArrayType);
+    for (const auto& r : remove) list.PushBack(JsonValue(r.json(), list.GetAllocator()), list.GetAllocator());
+    o.set("remove", list);
+  }
+};
+
+struct SetDns {
+  static constexpr std::string_view kName = "dns";
+  std::string name;
+  std::vector<std::string> servers;
+  void fields(JsonObject& o) const { o.set("name", name).set("servers", servers); }
+};
+
+// The files that keep the configuration for boot.
+struct Persist {
+  static constexpr std::string_view kName = "persist";
+  std::map<std::string, std::string> write;  // in-system path -> content
+  std::map<std::string, std::string> links;  // in-system symlink path -> target
+  void fields(JsonObject& o) const { o.set("write", write).set("links", links); }
+};
+
+using Ops = std::variant<CreateLink, DeleteLink, SetLink, SetBondMode, SetMembers, SetAddresses, SetLinkState,
+                         SetDhcp, SetRoutes, SetDns, Persist>;
 
 }  // namespace opdbus::network

@@ -4,6 +4,8 @@
 #include <set>
 #include <sstream>
 
+#include "text.h"
+
 namespace opdbus::network {
 namespace {
 
@@ -47,19 +49,6 @@ void merge_named(JsonValue& out, const JsonValue* previous, const JsonValue* des
     }
   }
   for (const auto& [name, v] : items) out.AddMember(str_value(name, a), JsonValue(*v, a), a);
-}
-
-std::string join(const std::vector<std::string>& v, const char* sep = " ") {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
-std::string trim(const std::string& s) {
-  size_t b = s.find_first_not_of(" \t");
-  if (b == std::string::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r");
-  return s.substr(b, e - b + 1);
 }
 
 std::vector<std::string> words(const std::string& s) {
@@ -112,16 +101,16 @@ void render_iface(std::ostringstream& out, const Section& s, const std::string& 
   if (i && i->mac) out << "\thwaddress " << *i->mac << "\n";
   if (type == "bridge") {
     std::vector<std::string> ports = i && i->ports ? *i->ports : std::vector<std::string>{};
-    out << "\tbridge-ports " << (ports.empty() ? "none" : join(ports)) << "\n";
+    out << "\tbridge-ports " << (ports.empty() ? "none" : join(ports, " ")) << "\n";
     out << "\tbridge-stp " << (i && i->stp.value_or(false) ? "on" : "off") << "\n";
     out << "\tbridge-fd 0\n";
     if (i && i->vlan_filtering.value_or(false)) out << "\tbridge-vlan-aware yes\n";
   } else if (type == "ovs-bridge") {
     out << "\tovs_type OVSBridge\n";
-    if (i && i->ports && !i->ports->empty()) out << "\tovs_ports " << join(*i->ports) << "\n";
+    if (i && i->ports && !i->ports->empty()) out << "\tovs_ports " << join(*i->ports, " ") << "\n";
   } else if (type == "bond") {
     std::vector<std::string> slaves = b && b->slaves ? *b->slaves : std::vector<std::string>{};
-    out << "\tbond-slaves " << (slaves.empty() ? "none" : join(slaves)) << "\n";
+    out << "\tbond-slaves " << (slaves.empty() ? "none" : join(slaves, " ")) << "\n";
     if (b && b->mode) out << "\tbond-mode " << *b->mode << "\n";
     out << "\tbond-miimon 100\n";
   } else if (type == "vlan" && i) {
@@ -132,7 +121,7 @@ void render_iface(std::ostringstream& out, const Section& s, const std::string& 
   } else if (type == "veth" && i && i->peer) {
     out << "\tlink-type veth\n\tveth-peer-name " << *i->peer << "\n";
   }
-  if (i && i->dns && !i->dns->empty()) out << "\tdns-nameservers " << join(*i->dns) << "\n";
+  if (i && i->dns && !i->dns->empty()) out << "\tdns-nameservers " << join(*i->dns, " ") << "\n";
   for (const auto& r : s.routes) {
     if (r.state == "absent" || r.device != name || r.family != 4) continue;
     out << "\tpost-up ip route replace " << r.destination << (r.gateway ? " via " + *r.gateway : "")
@@ -318,7 +307,7 @@ std::string render_interfaces(const Section& section, const std::optional<std::s
           if (!ours.count(w[k])) rest.push_back(w[k]);
         }
         if (rest.empty()) continue;
-        if (rest.size() != w.size() - 1) line = w[0] + " " + join(rest);
+        if (rest.size() != w.size() - 1) line = w[0] + " " + join(rest, " ");
       }
     } else if (skipping && (line.empty() || line[0] == ' ' || line[0] == '\t')) {
       if (!t.empty()) continue;

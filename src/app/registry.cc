@@ -1,6 +1,6 @@
 #include "registry.h"
 
-#include "network/network_plugin.h"
+#include "network/plugin.h"
 #include "storage/storage_plugin.h"
 #include "systemd/systemd_plugin.h"
 

@@ -307,6 +307,34 @@ std::vector<LinkInfo> Netlink::links() {
   return out;
 }
 
+std::optional<LinkInfo> Netlink::link(const std::string& name) {
+  // One RTM_GETLINK by name (not a dump): what callers use to learn a link they just made or changed.
+  MsgPtr m = link_message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_ACK, 0);
+  check_put(nla_put_string(m.get(), IFLA_IFNAME, name.c_str()));
+  std::unique_ptr<nl_cb, CbPut> cb(nl_cb_clone(nl_socket_get_cb(sock_)));
+  if (!cb) throw Error(ErrorKind::BackendError, "netlink: out of memory");
+  Reply reply;
+  std::optional<LinkInfo> out;
+  std::function<void(nl_msg*)> fn = [&](nl_msg* msg) {
+    if (nlmsg_hdr(msg)->nlmsg_type == RTM_NEWLINK) out = parse_link(msg);
+  };
+  nl_cb_err(cb.get(), NL_CB_CUSTOM, on_error, &reply);
+  nl_cb_set(cb.get(), NL_CB_ACK, NL_CB_CUSTOM, on_ack, &reply);
+  nl_cb_set(cb.get(), NL_CB_VALID, NL_CB_CUSTOM, on_valid, &fn);
+  int rc = nl_send_auto(sock_, m.get());
+  if (rc < 0) throw Error(ErrorKind::BackendError, "get link " + name + ": send: " + nl_geterror(rc));
+  while (!reply.acked && reply.error == 0) {
+    rc = nl_recvmsgs(sock_, cb.get());
+    if (rc < 0) break;
+  }
+  if (reply.error == ENODEV) return std::nullopt;
+  if (reply.error) {
+    throw Error(kind_for_errno(reply.error), "get link " + name + ": " + std::strerror(reply.error));
+  }
+  if (rc < 0 && !out) throw Error(ErrorKind::BackendError, "get link " + name + ": " + nl_geterror(rc));
+  return out;
+}
+
 std::vector<AddressInfo> Netlink::addresses() {
   nl_cache* raw = nullptr;
   int rc = rtnl_addr_alloc_cache(sock_, &raw);

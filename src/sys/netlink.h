@@ -94,6 +94,8 @@ class Netlink {
   Netlink& operator=(const Netlink&) = delete;
 
   std::vector<LinkInfo> links();
+  // One link by name, without a dump; nullopt if there is none.
+  std::optional<LinkInfo> link(const std::string& name);
   std::vector<AddressInfo> addresses();
   std::vector<RouteInfo> routes();  // every table
 

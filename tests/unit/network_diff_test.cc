@@ -5,9 +5,9 @@
 #include <filesystem>
 
 #include "engine.h"
+#include "network/apply.h"
 #include "network/diff.h"
 #include "network/model.h"
-#include "network/ops.h"
 #include "network/persist.h"
 #include "network/query.h"
 #include "network/resolv_conf.h"

@@ -1,62 +1,58 @@
-#include "network/files_backend.h"
+// The --root backend (a mounted tree: only the files that make the network come up at boot), and the file
+// access both backends share.
+#include "network/backend_root.h"
 
 #include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <sstream>
 
 #include "context.h"
 #include "error.h"
 #include "network/persist.h"
-#include "sys/fs.h"
 
 namespace opdbus::network {
 namespace {
 
-namespace fs = std::filesystem;
-
-// True when `path` is itself a mount point (a bind-mounted /etc/resolv.conf in a container or under
-// `ip netns exec`): such a file cannot be replaced by rename, only rewritten in place.
-bool is_mount_point(const fs::path& path) {
+// True when the live system's `path` is itself a mount point (a bind-mounted /etc/resolv.conf in a container
+// or under `ip netns exec`): such a file cannot be replaced by rename, only rewritten in place.
+bool is_mount_point(const std::string& path) {
   std::ifstream in("/proc/self/mountinfo");
   std::string line;
   while (std::getline(in, line)) {
     std::istringstream f(line);
     std::string id, parent, devno, root, mount_point;
-    if (f >> id >> parent >> devno >> root >> mount_point && mount_point == path.string()) return true;
+    if (f >> id >> parent >> devno >> root >> mount_point && mount_point == path) return true;
   }
   return false;
 }
 
-void write_in_place(const fs::path& path, const std::string& content) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
-  if (fd < 0) throw Error(ErrorKind::BackendError, "open " + path.string() + ": " + std::strerror(errno));
+void write_in_place(const sys::RootDir& root, const std::string& path, const std::string& content) {
+  sys::Fd fd = root.open(path, O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (!fd) throw Error(ErrorKind::BackendError, "open " + path + ": " + std::strerror(ENOENT));
   size_t off = 0;
   while (off < content.size()) {
-    ssize_t n = ::write(fd, content.data() + off, content.size() - off);
+    ssize_t n = ::write(fd.get(), content.data() + off, content.size() - off);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      throw Error(ErrorKind::BackendError, "write " + path.string() + ": " + std::strerror(e));
+      throw Error(ErrorKind::BackendError, "write " + path + ": " + std::strerror(errno));
     }
     off += static_cast<size_t>(n);
   }
-  ::fsync(fd);
-  ::close(fd);
+  ::fsync(fd.get());
 }
 
 // Offline: a tree, not a running system.
-class OfflineBackend : public FilesBackend {
+class RootBackend : public RootFilesBackend {
  public:
-  using FilesBackend::FilesBackend;
+  using RootFilesBackend::RootFilesBackend;
 
   std::string describe() override {
-    if (!fs::is_directory(ctx_.in_root("/etc"))) {
+    auto etc = root().stat("/etc");
+    if (!etc || etc->kind != sys::FileKind::Directory) {
       throw Error(ErrorKind::Unavailable, ctx_.root().string() + " has no /etc: not a system tree");
     }
     return "files under " + ctx_.root().string() + " (applied at boot by " + kUnitName + ")";
@@ -64,7 +60,7 @@ class OfflineBackend : public FilesBackend {
   bool live() const override { return false; }
   std::optional<std::string> ovs_unavailable() override { return std::nullopt; }
 
-  HostState host(bool) override { refuse("read the running network"); }
+  const HostState& host(bool) override { refuse("read the running network"); }
   void create_link(const sys::LinkSpec&) override { refuse("create links"); }
   void change_link(int, const sys::LinkChange&) override { refuse("change links"); }
   void delete_link(int) override { refuse("delete links"); }
@@ -93,47 +89,40 @@ class OfflineBackend : public FilesBackend {
 
 }  // namespace
 
-std::optional<std::string> FilesBackend::read_file(const std::string& path) {
-  return sys::read_file(ctx_.in_root(path));
+const sys::RootDir& RootFilesBackend::root() {
+  if (!root_) root_ = std::make_unique<sys::RootDir>(ctx_.root());
+  return *root_;
 }
 
-void FilesBackend::write_file(const std::string& path, const std::string& content) {
-  fs::path p = ctx_.in_root(path);
-  if (!ctx_.offline() && fs::exists(p) && is_mount_point(p)) {
-    write_in_place(p, content);
+std::optional<std::string> RootFilesBackend::read_file(const std::string& path) {
+  return root().read_file(path);
+}
+
+void RootFilesBackend::write_file(const std::string& path, const std::string& content) {
+  if (root().is_host() && root().lstat(path) && is_mount_point(path)) {
+    write_in_place(root(), path, content);
     return;
   }
-  sys::atomic_write(p, content, 0644);
+  root().write_file(path, content, 0644);
 }
 
-void FilesBackend::remove_file(const std::string& path) {
-  std::error_code ec;
-  fs::remove(ctx_.in_root(path), ec);
-  if (ec) throw Error(ErrorKind::BackendError, "remove " + path + ": " + ec.message());
+void RootFilesBackend::remove_file(const std::string& path) {
+  root().remove(path);
 }
 
-bool FilesBackend::exists(const std::string& path) {
-  std::error_code ec;
-  return fs::exists(fs::symlink_status(ctx_.in_root(path), ec));
+bool RootFilesBackend::exists(const std::string& path) {
+  return root().lstat(path).has_value();
 }
 
-std::optional<std::string> FilesBackend::read_link(const std::string& path) {
-  std::error_code ec;
-  fs::path p = ctx_.in_root(path);
-  if (!fs::is_symlink(fs::symlink_status(p, ec))) return std::nullopt;
-  return fs::read_symlink(p, ec).string();
+std::optional<std::string> RootFilesBackend::read_link(const std::string& path) {
+  return root().read_link(path);
 }
 
-void FilesBackend::make_link(const std::string& path, const std::string& target) {
-  fs::path p = ctx_.in_root(path);
-  std::error_code ec;
-  fs::create_directories(p.parent_path(), ec);
-  fs::remove(p, ec);
-  fs::create_symlink(target, p, ec);
-  if (ec) throw Error(ErrorKind::BackendError, "symlink " + path + " -> " + target + ": " + ec.message());
+void RootFilesBackend::make_link(const std::string& path, const std::string& target) {
+  root().symlink(target, path);
 }
 
-Persisted read_persisted(NetworkBackend& b) {
+Persisted read_persisted(Backend& b) {
   Persisted p;
   p.document = b.read_file(kDocumentPath);
   p.ifupdown = b.exists("/usr/sbin/ifup") || b.exists("/sbin/ifup");
@@ -153,8 +142,8 @@ Persisted read_persisted(NetworkBackend& b) {
   return p;
 }
 
-std::unique_ptr<NetworkBackend> make_offline_backend(Context& ctx) {
-  return std::make_unique<OfflineBackend>(ctx);
+std::unique_ptr<Backend> make_root_backend(Context& ctx) {
+  return std::make_unique<RootBackend>(ctx);
 }
 
 }  // namespace opdbus::network

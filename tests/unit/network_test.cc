@@ -8,7 +8,7 @@
 #include "engine.h"
 #include "error.h"
 #include "network/backend.h"
-#include "network/network_plugin.h"
+#include "network/plugin.h"
 
 using namespace opdbus;
 using namespace opdbus::network;
@@ -32,14 +32,14 @@ struct FakeHost {
   }
 };
 
-class FakeBackend : public NetworkBackend {
+class FakeBackend : public Backend {
  public:
   explicit FakeBackend(FakeHost& h) : h_(h) {}
 
   std::string describe() override { return "fake"; }
   bool live() const override { return true; }
   std::optional<std::string> ovs_unavailable() override { return std::string("no OVS in the fake"); }
-  HostState host(bool) override { return h_.st; }
+  const HostState& host(bool) override { return h_.st; }
 
   void create_link(const sys::LinkSpec& spec) override {
     h_.calls.push_back("create " + spec.kind + " " + spec.name);
@@ -197,7 +197,7 @@ struct Run {
   FakeHost host = two_nics();
   Context ctx{Options{}};
   std::unique_ptr<Plugin> plugin = make_plugin(
-      [this](Context&) -> std::unique_ptr<NetworkBackend> { return std::make_unique<FakeBackend>(host); });
+      [this](Context&) -> std::unique_ptr<Backend> { return std::make_unique<FakeBackend>(host); });
 
   std::vector<Action> plan(const JsonValue& desired) {
     JsonDoc current = plugin->query(ctx, &desired);

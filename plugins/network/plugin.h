@@ -3,19 +3,18 @@
 // Format and semantics: docs/plugins/network.md.
 #pragma once
 
-#include <functional>
 #include <memory>
 
-#include "plugin.h"
+#include <plugin.h>  // src/plugin.h (the contract), not this folder's plugin.h
+#include "network/backend.h"
 
 namespace opdbus {
 
 std::unique_ptr<Plugin> make_network_plugin();
 
 namespace network {
-class NetworkBackend;
 // For tests: the plugin with a backend of the test's choosing (a recording fake).
-std::unique_ptr<Plugin> make_plugin(std::function<std::unique_ptr<NetworkBackend>(Context&)> factory);
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory);
 }  // namespace network
 
 }  // namespace opdbus

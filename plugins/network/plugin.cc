@@ -1,13 +1,15 @@
-#include "network/network_plugin.h"
+#include "network/plugin.h"
 
 #include <cstdlib>
 #include <set>
 
 #include "context.h"
 #include "error.h"
+#include "network/apply.h"
 #include "network/backend.h"
+#include "network/checkpoint.h"
 #include "network/diff.h"
-#include "network/ops.h"
+#include "network/model.h"
 #include "network/persist.h"
 #include "network/query.h"
 
@@ -39,21 +41,18 @@ class NetworkPlugin : public Plugin {
   std::vector<std::string> after() const override { return {"packagekit"}; }
 
   Probe probe(Context& ctx) override {
-    Probe p;
-    try {
-      auto b = factory_(ctx);
-      p.detail = b->describe();
-      Probe::Part ovs;
-      ovs.name = "ovs";
-      if (auto why = b->ovs_unavailable()) {
+    Probe::Part ovs;
+    ovs.name = "ovs";
+    Probe p = probe_with([&] {
+      Backend& b = fresh_backend(ctx);
+      std::string detail = b.describe();
+      if (auto why = b.ovs_unavailable()) {
         ovs.available = false;
         ovs.reason = *why;
       }
-      p.parts.push_back(ovs);
-    } catch (const Error& e) {
-      p.available = false;
-      p.detail = e.what();
-    }
+      return detail;
+    });
+    if (p.available) p.parts.push_back(ovs);
     return p;
   }
 
@@ -63,7 +62,8 @@ class NetworkPlugin : public Plugin {
   }
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    auto b = factory_(ctx);
+    // One read of the host per plan; apply() then works from (and keeps up to date) what this read.
+    Backend* b = &fresh_backend(ctx);
     if (!b->live()) {
       if (!desired) {
         // The tree's network is what it will apply at boot.
@@ -99,8 +99,7 @@ class NetworkPlugin : public Plugin {
         }
       }
     }
-    HostState st = b->host(with_ovs);
-    JsonDoc out = section_from_host(st, desired == nullptr);
+    JsonDoc out = section_from_host(b->host(with_ovs), desired == nullptr);
     if (!deferred.empty()) defer_links(out, *desired, deferred);
     if (desired)
       out.AddMember("persisted", persisted_json(read_persisted(*b), out.GetAllocator()), out.GetAllocator());
@@ -111,17 +110,28 @@ class NetworkPlugin : public Plugin {
     return diff_section(desired, current);
   }
 
-  void apply(Context& ctx, const Action& action) override {
-    auto b = factory_(ctx);
-    apply_action(*b, action);
-  }
+  void apply(Context& ctx, const Action& action) override { apply_action(backend(ctx), action); }
 
   std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
     return take_checkpoint(ctx, factory_, actions);
   }
 
  private:
+  // A new backend for `ctx` (nothing read yet), kept for the applies that follow.
+  Backend& fresh_backend(Context& ctx) {
+    backend_ = factory_(ctx);
+    backend_ctx_ = &ctx;
+    return *backend_;
+  }
+  // The backend of the last query on `ctx`, with the index it read and kept up to date.
+  Backend& backend(Context& ctx) {
+    if (!backend_ || backend_ctx_ != &ctx) return fresh_backend(ctx);
+    return *backend_;
+  }
+
   BackendFactory factory_;
+  std::unique_ptr<Backend> backend_;
+  const Context* backend_ctx_ = nullptr;
   bool deferral_logged_ = false;
 };
 
@@ -134,8 +144,8 @@ std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
 }  // namespace network
 
 std::unique_ptr<Plugin> make_network_plugin() {
-  return network::make_plugin([](Context& ctx) -> std::unique_ptr<network::NetworkBackend> {
-    if (ctx.offline()) return network::make_offline_backend(ctx);
+  return network::make_plugin([](Context& ctx) -> std::unique_ptr<network::Backend> {
+    if (ctx.offline()) return network::make_root_backend(ctx);
     return network::make_live_backend(ctx);
   });
 }
