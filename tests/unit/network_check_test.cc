@@ -7,6 +7,7 @@
 #include "network/model.h"
 #include "schema.h"
 #include "state.h"
+#include "text.h"
 
 using namespace opdbus;
 using namespace opdbus::network;
@@ -89,4 +90,36 @@ TEST_CASE("documents that can never converge are refused", "[network][check]") {
                              {"destination": "10.2.0.0/16", "state": "absent"},
                              {"destination": "10.1.0.0/16", "gateway": "10.0.0.9", "state": "absent"}]})")
             .empty());
+}
+
+TEST_CASE("the schema refuses names and values that would reach a file line or the kernel",
+          "[network][schema]") {
+  auto schema = [](const std::string& section) {
+    JsonDoc d = parse_json(section);
+    Diagnostics out;
+    validate_schema("network", d, "/plugins/network", "s.json", out);
+    std::string all;
+    for (const auto& x : out) all += x.format() + "\n";
+    return all;
+  };
+  CHECK(
+      schema(R"({"interfaces": {"vmbr0": {"type": "bridge", "bridge_ports": ["eno1", "a.b", "-x", ".a"]}}})")
+          .empty());
+  for (const char* bad : {"eth0:1", "..", ".", "a b", "a/b", "a234567890123456", "", "\u00e9th0", "x\ty"}) {
+    INFO(bad);
+    std::string port = json_quoted(bad);
+    CHECK_THAT(schema(R"({"interfaces": {"vmbr0": {"type": "bridge", "bridge_ports": [)" + port + "]}}}"),
+               Catch::Contains("/plugins/network/interfaces/vmbr0/bridge_ports/0") &&
+                   Catch::Contains("1 to 15 bytes"));
+  }
+  CHECK_THAT(schema(R"({"interfaces": {"br0": {"comment": "a\nb"}}})"),
+             Catch::Contains("/plugins/network/interfaces/br0/comment"));
+  CHECK_THAT(schema(R"({"interfaces": {"br0": {"dns": ["192.0.2.1\nnameserver 1.1.1.1"]}}})"),
+             Catch::Contains("/plugins/network/interfaces/br0/dns/0"));
+  CHECK_THAT(schema(R"({"routes": [{"destination": "default", "gateway": "10.0.0.1", "table": "main x"}]})"),
+             Catch::Contains("/plugins/network/routes/0/table"));
+  CHECK(
+      schema(R"({"routes": [{"destination": "default", "gateway": "10.0.0.1", "table": "main"}]})").empty());
+  CHECK_THAT(schema(R"({"bonds": {"bond0": {"mode": "802.3ad\n"}}})"),
+             Catch::Contains("/plugins/network/bonds/bond0/mode"));
 }

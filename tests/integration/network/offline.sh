@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The network plugin with --root: an offline tree gets what brings its network up at boot (prints TAP).
 #   /etc/op-dbus/network.json, op-dbus-network.service enabled by symlink, and /etc/network/interfaces when the
-#   tree has ifupdown. No privileges needed; nothing on the host is touched.
+#   tree has ifupdown. No privileges needed; nothing on the host is touched. Trees whose directories are
+#   symlinks out of them (absolute and relative) are written only inside, where a chroot would resolve them.
 # usage: offline.sh OPDBUS SRCDIR
 set -u
 OPDBUS=$(readlink -f "$1")
@@ -101,6 +102,58 @@ cat >"$T/runtime.json" <<'EOF'
 {"version": 1, "plugins": {"network": {"persist": false, "interfaces": {"br0": {"type": "bridge"}}}}}
 EOF
 expect_exit "persist false plans nothing offline" 0 "$OPDBUS" plan --root "$R3" "$T/runtime.json"
+
+# Confinement: a tree whose directories are symlinks out of it (absolute and relative) is still only ever
+# written inside it, where a chroot would resolve those links. Nothing outside the tree changes.
+OUT=$T/outside
+mkdir -p "$OUT/network/interfaces.d" "$OUT/systemd-system/multi-user.target.wants" "$OUT/op-dbus" "$OUT/if.d"
+echo "outside: must stay as it is" >"$OUT/network/interfaces"
+echo "outside" >"$OUT/network/interfaces.d/keep"
+echo "outside" >"$OUT/systemd-system/op-dbus-network.service"
+ln -s /nowhere "$OUT/systemd-system/multi-user.target.wants/op-dbus-network.service"
+echo "outside" >"$OUT/op-dbus/network.json"
+echo "outside" >"$OUT/if.d/keep"
+outside_sum() {
+  (cd "$OUT" && { find . -printf '%p %y %m %l\n' | sort; find . -type f -exec sha256sum {} + | sort; }) | sha256sum
+}
+before=$(outside_sum)
+
+# Tree A: /etc/network is an absolute link to $OUT/network (a chroot reads it as A/$OUT/network),
+# /etc/op-dbus a relative link that climbs above the root (a chroot stops at the root: A/outside/op-dbus).
+A=$T/linked-a
+mkdir -p "$A/etc" "$A/usr/sbin"
+printf '#!/bin/sh\n' >"$A/usr/sbin/ifup"
+ln -s "$OUT/network" "$A/etc/network"
+ln -s ../../../../outside/op-dbus "$A/etc/op-dbus"
+# Inside the tree those links lead nowhere yet: as in a chroot, the writes fail rather than go elsewhere.
+expect_exit "apply --root refuses while the links lead nowhere inside the tree" 1 "$OPDBUS" apply --root "$A" "$EX"
+cp "$T/out" "$T/refused.out"
+check "  and said why" grep -q "No such file or directory" "$T/refused.out"
+mkdir -p "$A$OUT/network" "$A/outside/op-dbus"
+check "apply --root a tree whose /etc/network and /etc/op-dbus lead out of it" "$OPDBUS" apply --root "$A" "$EX"
+check "the interfaces file lands where a chroot puts it" grep -q 'iface vmbr0 inet static' "$A$OUT/network/interfaces"
+check "the kept document lands where a chroot puts it" test -f "$A/outside/op-dbus/network.json"
+expect_exit "and the tree plans to nothing afterwards" 0 "$OPDBUS" plan --root "$A" "$EX"
+
+# Tree B: /etc/network/interfaces.d a relative link out of it, /etc/systemd/system an absolute one.
+B=$T/linked-b
+mkdir -p "$B/etc/network" "$B/etc/systemd" "$B/usr/sbin"
+printf '#!/bin/sh\n' >"$B/usr/sbin/ifup"
+ln -s ../../../outside/if.d "$B/etc/network/interfaces.d"
+ln -s "$OUT/systemd-system" "$B/etc/systemd/system"
+mkdir -p "$B$OUT/systemd-system" "$B/outside/if.d"
+check "apply --root a tree whose interfaces.d and /etc/systemd/system lead out of it" \
+  "$OPDBUS" apply --root "$B" "$EX"
+check "the boot unit lands where a chroot puts it" \
+  cmp "$B$OUT/systemd-system/op-dbus-network.service" "$SRC/data/op-dbus-network.service"
+check "its enabling link too" test "$(readlink "$B$OUT/systemd-system/multi-user.target.wants/op-dbus-network.service")" = \
+  /etc/systemd/system/op-dbus-network.service
+check "a later document with an absent interface stays inside too" "$OPDBUS" apply --root "$B" "$T/later.json"
+
+after=$(outside_sum)
+if [ "$before" = "$after" ]; then ok "nothing outside the trees changed"; else
+  not_ok "nothing outside the trees changed" "$(cd "$OUT" && find . -printf '%p %y %l\n' | sort)"
+fi
 
 echo "1..$n"
 [ "$fails" -eq 0 ]
