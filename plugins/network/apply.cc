@@ -58,7 +58,7 @@ std::optional<sys::RouteInfo> installed(const std::vector<sys::RouteInfo>& route
 }
 
 void run(Backend& b, const CreateLink& op) {
-  const auto& links = b.host(false).links;
+  const auto& links = b.links();
   if (const sys::LinkInfo* l = find_link(links, op.name)) {
     // Made a moment ago as the other end of a veth pair, or by an earlier run that stopped half-way.
     if (op.kind == "ovs-bridge" || l->kind == op.kind) return;
@@ -93,11 +93,11 @@ void run(Backend& b, const DeleteLink& op) {
     b.ovs_delete_bridge(op.name);
     return;
   }
-  if (const sys::LinkInfo* l = find_link(b.host(false).links, op.name)) b.delete_link(l->index);
+  if (const sys::LinkInfo* l = find_link(b.links(), op.name)) b.delete_link(l->index);
 }
 
 void run(Backend& b, const SetLink& op) {
-  const sys::LinkInfo& l = need_link(b.host(false).links, op.name);
+  const sys::LinkInfo& l = need_link(b.links(), op.name);
   sys::LinkChange c;
   if (op.mtu) c.mtu = static_cast<uint32_t>(*op.mtu);
   if (op.mac) c.mac = *op.mac;
@@ -118,7 +118,7 @@ void run(Backend& b, const SetAddresses& op) {
 }
 
 void run(Backend& b, const SetLinkState& op) {
-  const sys::LinkInfo& l = need_link(b.host(false).links, op.name);
+  const sys::LinkInfo& l = need_link(b.links(), op.name);
   if (l.up != op.up) b.change_link(l.index, set_up(op.up));
 }
 
@@ -129,7 +129,7 @@ void run(Backend& b, const SetDhcp& op) {
 void run(Backend& b, const SetRoutes& op) {
   std::optional<sys::RouteInfo> added;
   if (op.add) {
-    added = route_from(*op.add, b.host(false).links);
+    added = route_from(*op.add, b.links());
     b.add_route(*added, true);
   }
   const HostState& st = b.host(false);
@@ -148,7 +148,7 @@ void run(Backend& b, const SetRoutes& op) {
 }
 
 void run(Backend& b, const SetDns& op) {
-  b.set_dns(op.name, need_link(b.host(false).links, op.name).index, op.servers);
+  b.set_dns(op.name, need_link(b.links(), op.name).index, op.servers);
 }
 
 void run(Backend& b, const Persist& op) {
@@ -163,7 +163,7 @@ void run(Backend& b, const Persist& op) {
 void set_bond_mode(Backend& b, const std::string& name, const std::string& mode) {
   auto number = sys::bond_mode_number(mode);
   if (!number) throw Error(ErrorKind::InvalidArgument, "unknown bonding mode " + mode);
-  auto links = b.host(false).links;
+  auto links = b.links();
   const sys::LinkInfo bond = need_link(links, name);
   if (bond.bond_mode == number) return;
   std::vector<int> slaves;
@@ -202,13 +202,13 @@ void set_members(Backend& b, const std::string& master, const std::string& kind,
       if (std::find(have.begin(), have.end(), r) != have.end()) to_remove.push_back(r);
     }
     b.ovs_set_ports(master, to_add, to_remove);
-    auto links = b.host(false).links;
+    auto links = b.links();
     for (const auto& a : to_add) {
       if (const sys::LinkInfo* l = find_link(links, a); l && !l->up) b.change_link(l->index, set_up(true));
     }
     return;
   }
-  auto links = b.host(false).links;
+  auto links = b.links();
   const sys::LinkInfo& m = need_link(links, master, kind);
   for (const auto& r : remove) {
     const sys::LinkInfo* l = find_link(links, r);
@@ -233,16 +233,16 @@ void set_members(Backend& b, const std::string& master, const std::string& kind,
 // the old ones go; removing a primary IPv4 address can take its secondaries with it, so missing ones are
 // re-added.
 void set_addresses(Backend& b, const std::string& name, const std::vector<std::string>& want) {
-  auto have_now = [&](const HostState& st, int index) {
+  auto have_now = [&](const std::vector<sys::AddressInfo>& addresses, int index) {
     std::vector<std::string> out;
-    for (const auto& a : st.addresses) {
+    for (const auto& a : addresses) {
       if (a.index != index || !address_is_config(a)) continue;
       if (auto c = canonical_cidr(a.address)) out.push_back(*c);
     }
     return out;
   };
-  const int index = need_link(b.host(false).links, name).index;
-  auto have = have_now(b.host(false), index);
+  const int index = need_link(b.links(), name).index;
+  auto have = have_now(b.addresses(), index);
   bool removed = false;
   for (const auto& a : want) {
     if (std::find(have.begin(), have.end(), a) == have.end()) b.add_address(index, a);
@@ -251,7 +251,7 @@ void set_addresses(Backend& b, const std::string& name, const std::vector<std::s
     if (std::find(want.begin(), want.end(), a) == want.end()) b.delete_address(index, a), removed = true;
   }
   if (!removed) return;
-  have = have_now(b.host(false), index);
+  have = have_now(b.addresses(), index);
   for (const auto& a : want) {
     if (std::find(have.begin(), have.end(), a) == have.end()) b.add_address(index, a);
   }

@@ -44,6 +44,10 @@ class Backend {
   virtual const HostState& host(bool with_ovs) = 0;
   // Forget the index: the next host() reads the system again.
   virtual void refresh() {}
+  // Parts of host(), for apply: a backend may read only the part asked for (a change that made its routes
+  // stale does not make a link lookup read every route again).
+  virtual const std::vector<sys::LinkInfo>& links() { return host(false).links; }
+  virtual const std::vector<sys::AddressInfo>& addresses() { return host(false).addresses; }
   virtual void create_link(const sys::LinkSpec& spec) = 0;
   virtual void change_link(int index, const sys::LinkChange& change) = 0;
   virtual void delete_link(int index) = 0;

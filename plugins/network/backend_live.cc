@@ -54,7 +54,7 @@ class LiveBackend : public RootFilesBackend {
   using RootFilesBackend::RootFilesBackend;
 
   std::string describe() override {
-    size_t n = nl().links().size();
+    size_t n = links().size();
     std::string ovs =
         ovs_unavailable() ? "Open vSwitch not available" : "Open vSwitch on " + sys::Ovsdb::default_socket();
     return "rtnetlink (" + std::to_string(n) + " links); DNS via " +
@@ -82,15 +82,8 @@ class LiveBackend : public RootFilesBackend {
   }
 
   const HostState& host(bool with_ovs) override {
-    if (!links_ok_) {
-      st_.links = nl().links();
-      links_ok_ = true;
-      dns_ok_ = false;  // per link
-    }
-    if (!addresses_ok_) {
-      st_.addresses = nl().addresses();
-      addresses_ok_ = true;
-    }
+    ensure_links();
+    addresses();
     if (!routes_ok_) {
       st_.routes = nl().routes();
       routes_ok_ = true;
@@ -108,6 +101,18 @@ class LiveBackend : public RootFilesBackend {
       ovs_ok_ = true;
     }
     return st_;
+  }
+
+  const std::vector<sys::LinkInfo>& links() override {
+    ensure_links();
+    return st_.links;
+  }
+  const std::vector<sys::AddressInfo>& addresses() override {
+    if (!addresses_ok_) {
+      st_.addresses = nl().addresses();
+      addresses_ok_ = true;
+    }
+    return st_.addresses;
   }
 
   void create_link(const sys::LinkSpec& spec) override {
@@ -298,6 +303,13 @@ class LiveBackend : public RootFilesBackend {
   sys::Ovsdb& ovs() {
     if (auto why = ovs_unavailable()) throw Error(ErrorKind::Unavailable, *why);
     return *ovs_;
+  }
+
+  void ensure_links() {
+    if (links_ok_) return;
+    st_.links = nl().links();
+    links_ok_ = true;
+    dns_ok_ = false;  // per link
   }
 
   const sys::LinkInfo* cached(int index) const {

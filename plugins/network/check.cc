@@ -16,7 +16,12 @@ constexpr const char* kIfnameExpected =
 class Checker {
  public:
   Checker(const JsonValue& section, const std::string& file, const std::string& pointer, Diagnostics& out)
-      : json_(section), s_(parse_section(section)), file_(file), pointer_(pointer), out_(out) {}
+      : json_(section), s_(parse_section(section)), file_(file), pointer_(pointer), out_(out) {
+    if (const JsonValue* ifs = member(json_, "interfaces"); ifs && ifs->IsObject()) {
+      for (const auto& m : ifs->GetObject())
+        iface_json_.emplace(std::string(m.name.GetString(), m.name.GetStringLength()), &m.value);
+    }
+  }
 
   void run() {
     names();
@@ -42,11 +47,20 @@ class Checker {
     out_.push_back(std::move(d));
   }
 
+  // The document's value at `tokens`. Interfaces are found through an index: a linear member lookup per
+  // interface would make checking N interfaces O(N^2).
   const JsonValue* raw(const std::vector<std::string>& tokens) const {
     const JsonValue* v = &json_;
-    for (const auto& t : tokens) {
+    size_t k = 0;
+    if (tokens.size() >= 2 && tokens[0] == "interfaces") {
+      auto it = iface_json_.find(tokens[1]);
+      if (it == iface_json_.end()) return nullptr;
+      v = it->second;
+      k = 2;
+    }
+    for (; k < tokens.size(); ++k) {
       if (!v) return nullptr;
-      v = member(*v, t);
+      v = member(*v, tokens[k]);
     }
     return v;
   }
@@ -318,6 +332,7 @@ class Checker {
   }
 
   const JsonValue& json_;
+  std::map<std::string, const JsonValue*> iface_json_;
   Section s_;
   const std::string& file_;
   const std::string& pointer_;

@@ -45,6 +45,7 @@ class NetworkPlugin : public Plugin {
     ovs.name = "ovs";
     Probe p = probe_with([&] {
       Backend& b = fresh_backend(ctx);
+      unused_ = true;
       std::string detail = b.describe();
       if (auto why = b.ovs_unavailable()) {
         ovs.available = false;
@@ -62,8 +63,10 @@ class NetworkPlugin : public Plugin {
   }
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    // One read of the host per plan; apply() then works from (and keeps up to date) what this read.
-    Backend* b = &fresh_backend(ctx);
+    // One read of the host per plan; apply() then works from (and keeps up to date) what this read. What
+    // the probe just before read (the links it counted) is part of that read.
+    Backend* b = unused_ && backend_ctx_ == &ctx ? backend_.get() : &fresh_backend(ctx);
+    unused_ = false;
     if (!b->live()) {
       if (!desired) {
         // The tree's network is what it will apply at boot.
@@ -110,7 +113,10 @@ class NetworkPlugin : public Plugin {
     return diff_section(desired, current);
   }
 
-  void apply(Context& ctx, const Action& action) override { apply_action(backend(ctx), action); }
+  void apply(Context& ctx, const Action& action) override {
+    unused_ = false;
+    apply_action(backend(ctx), action);
+  }
 
   std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
     return take_checkpoint(ctx, factory_, actions);
@@ -132,6 +138,7 @@ class NetworkPlugin : public Plugin {
   BackendFactory factory_;
   std::unique_ptr<Backend> backend_;
   const Context* backend_ctx_ = nullptr;
+  bool unused_ = false;  // backend_ was made by probe() and has served no query yet
   bool deferral_logged_ = false;
 };
 
