@@ -39,7 +39,13 @@ inline constexpr int kMaxDepth = 49;
 
 // `current` is the section as query() (or a saved `show`) reports it. Interfaces and bonds are matched by
 // name, routes by family, destination, table and (when the document gives one) metric. Keys the document does
-// not name are not compared; a "mode" key is ignored (the engine handles observe).
+// not name are not compared; "mode" is left to the engine (observe), except that an observed item that can
+// never be reached is reported rather than refused.
+//
+// Every action carries its operation (ops.h), and none can only fail at apply: what can never be reached
+// against `current` (missing hardware, a VLAN without its parent, a veth without a peer, members or route
+// devices that will not exist) throws Error(InvalidArgument) naming the item -- unless the item is observed
+// or `current` lists no links at all; then it is a drift report with no operation.
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current);
 
 }  // namespace opdbus::network

@@ -5,9 +5,11 @@
 #include <filesystem>
 
 #include "engine.h"
+#include "error.h"
 #include "network/apply.h"
 #include "network/diff.h"
 #include "network/model.h"
+#include "network/ops.h"
 #include "network/persist.h"
 #include "network/query.h"
 #include "network/resolv_conf.h"
@@ -163,6 +165,77 @@ TEST_CASE("only one end of a new veth pair creates it", "[network][diff]") {
   for (const auto& a : actions) creates += a.op == Op::Create;
   CHECK(creates == 1);
   CHECK(position(actions, "create veth v0 (peer v1)") < actions.size());
+}
+
+TEST_CASE("every action carries its typed operation", "[network][diff][ops]") {
+  auto actions = plan(R"({"persist": false, "interfaces": {
+      "br0": {"type": "bridge", "bridge_ports": ["eth0"], "address": "10.0.0.1/24",
+              "bridge_options": {"stp": true}},
+      "eth0.7": {"type": "vlan"}},
+      "routes": [{"destination": "10.9.0.0/16", "gateway": "10.0.0.2"}]})",
+                      R"({"interfaces": {"eth0": {"type": "ethernet", "state": "up"}}, "routes": []})");
+  REQUIRE_FALSE(actions.empty());
+  for (const auto& a : actions) {
+    INFO(a.summary);
+    REQUIRE(a.operation);
+  }
+  const Ops& create = operation_of<Ops>(actions[position(actions, "create bridge br0")].operation, "br0");
+  REQUIRE(std::holds_alternative<CreateLink>(create));
+  CHECK(std::get<CreateLink>(create).stp);
+  CHECK(actions[position(actions, "create bridge br0")].operation->to_json()["op"] == "create");
+  const Ops& vlan = operation_of<Ops>(actions[position(actions, "create vlan eth0.7")].operation, "eth0.7");
+  REQUIRE(std::holds_alternative<CreateLink>(vlan));
+  CHECK(std::get<CreateLink>(vlan).parent == "eth0");
+  CHECK(std::get<CreateLink>(vlan).vlan_id == 7);
+  const Ops& members = operation_of<Ops>(actions[position(actions, "ports: add eth0")].operation, "br0");
+  REQUIRE(std::holds_alternative<SetMembers>(members));
+  CHECK(std::get<SetMembers>(members).add == std::vector<std::string>{"eth0"});
+  const Ops& route = operation_of<Ops>(actions[position(actions, "add route 10.9.0.0/16")].operation, "r");
+  REQUIRE(std::holds_alternative<SetRoutes>(route));
+  REQUIRE(std::get<SetRoutes>(route).add);
+  CHECK(std::get<SetRoutes>(route).add->gateway == std::optional<std::string>("10.0.0.2"));
+}
+
+TEST_CASE("what can never be reached is a plan error, not an action that fails at apply", "[network][diff]") {
+  const char* host = R"({"interfaces": {"eth0": {"type": "ethernet", "state": "up"}}, "routes": []})";
+  auto refused = [&](const std::string& desired, const std::string& text) {
+    INFO(desired);
+    try {
+      plan(desired, host);
+      FAIL("planned");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::InvalidArgument);
+      CHECK_THAT(e.what(), Catch::Contains(text));
+    }
+  };
+  refused(R"({"interfaces": {"ens18": {"type": "ethernet"}}})",
+          "network/interfaces/ens18: interface ens18 is missing");
+  refused(R"({"interfaces": {"ens19": {"address": "10.0.0.1/24"}}})", "no \"type\" to create it as");
+  refused(R"({"interfaces": {"v5": {"type": "vlan", "id": 5, "parent": "eth9"}}})",
+          "network/interfaces/v5: create vlan v5 (id 5 on eth9): its parent eth9 neither exists");
+  refused(R"({"interfaces": {"ve0": {"type": "veth"}}})", "needs a \"peer\"");
+  refused(R"({"interfaces": {"br0": {"type": "bridge", "bridge_ports": ["eth9"]}}})",
+          "network/interfaces/br0: bridge br0 ports: add eth9: eth9 neither exists");
+  refused(R"({"bonds": {"bond0": {"slaves": ["eth0", "eth8"]}}})", "eth8 neither exists");
+  refused(R"({"routes": [{"destination": "10.9.0.0/16", "device": "eth9"}]})",
+          "network/routes/0: add route 10.9.0.0/16 dev eth9: its device eth9 neither exists");
+
+  // What the document makes first is fine: a VLAN on a new bridge, a port that is a new veth.
+  CHECK_NOTHROW(plan(R"({"interfaces": {"br1": {"type": "bridge", "bridge_ports": ["ve0"]},
+                                        "ve0": {"type": "veth", "peer": "ve1"},
+                                        "br1.5": {"type": "vlan"}}})",
+                     host));
+
+  // Observed, it is drift to report; and so it is against a saved document that lists no links at all.
+  auto observed = plan(R"({"interfaces": {"ens18": {"type": "ethernet", "mode": "observe"}}})", host);
+  REQUIRE_FALSE(observed.empty());
+  CHECK(observed[0].summary == "interface ens18 is missing");
+  CHECK_FALSE(observed[0].operation);
+  for (const auto& a : observed) CHECK(a.observe);
+  auto unknown = plan(R"({"interfaces": {"ens18": {"type": "ethernet"}}})", "{}");
+  REQUIRE_FALSE(unknown.empty());
+  CHECK(unknown[0].summary == "interface ens18 is missing");
+  CHECK_FALSE(unknown[0].operation);
 }
 
 TEST_CASE("keys the document does not name are not compared", "[network][diff]") {
