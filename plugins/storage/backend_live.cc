@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -7,19 +8,19 @@
 
 #include "context.h"
 #include "error.h"
-#include "storage/host.h"
+#include "storage/backend.h"
 #include "sys/btrfs.h"
-#include "sys/fs.h"
 #include "sys/process.h"
+#include "sys/rootdir.h"
 
 namespace opdbus::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-class LiveHost : public StorageHost {
+class LiveBackend : public Backend {
  public:
-  explicit LiveHost(Context& ctx) : ctx_(ctx) {}
+  explicit LiveBackend(Context& ctx) : ctx_(ctx) {}
 
   std::string describe() override {
     if (!fs::is_directory("/sys/class/block")) {
@@ -29,7 +30,17 @@ class LiveHost : public StorageHost {
     return "libfdisk, libblkid, libmount, libbtrfsutil" + where;
   }
 
-  std::optional<std::string> resolve(const std::string& spec) override { return sys::resolve_device(spec); }
+  // Only block devices: a regular file (an image) or a directory named as a device is refused.
+  std::optional<std::string> resolve(const std::string& spec) override {
+    auto dev = sys::resolve_device(spec);
+    if (dev && !sys::is_block_device(*dev)) {
+      throw Error(ErrorKind::InvalidArgument,
+                  spec + (*dev != spec ? " (" + *dev + ")" : "") +
+                      " is not a block device; op-dbus partitions and formats block devices only (attach an "
+                      "image with losetup first)");
+    }
+    return dev;
+  }
   std::vector<sys::BlockDevice> block_devices() override { return sys::list_block_devices(); }
   std::optional<std::string> partition_node(const std::string& disk, int number) override {
     return sys::partition_node(disk, number);
@@ -65,6 +76,14 @@ class LiveHost : public StorageHost {
 
   std::vector<std::string> wipe(const std::string& device) override { return sys::wipe_signatures(device); }
 
+  void check_unused(const std::string& device, const std::string& doing) override {
+    try {
+      sys::open_exclusive(device, O_RDONLY);
+    } catch (const Error& e) {
+      throw Error(e.kind(), std::string(e.what()) + "; refusing to " + doing);
+    }
+  }
+
   void run(const std::vector<std::string>& argv) override { sys::run_checked(argv); }
 
   std::vector<std::string> subvolumes(const std::string& device) override {
@@ -91,38 +110,47 @@ class LiveHost : public StorageHost {
   }
 
   std::vector<sys::MountInfo> mounts() override { return sys::read_mountinfo(); }
-  void mount(const std::string& source, const std::string& target, const std::string& fstype,
-             const std::string& options) override {
-    sys::mount_fs(source, target, fstype, options);
-  }
-  void remount(const std::string& target, const std::string& options) override {
-    sys::remount_fs(target, options);
-  }
-  void unmount(const std::string& target) override { sys::unmount(target); }
-  void make_directory(const std::string& path) override {
-    std::error_code ec;
-    fs::create_directories(path, ec);
-    if (ec) throw Error(ErrorKind::BackendError, "creating " + path + ": " + ec.message());
-  }
 
-  std::string host_path(const std::string& system_path) override {
-    return ctx_.in_root(system_path).string();
+  // The root is opened afresh for every call: a filesystem mounted on the root (or on a directory on the way)
+  // since the last call is then seen, as a chroot would see it.
+  std::optional<std::string> mount_point(const std::string& target) override {
+    auto p = root().host_path(target);
+    if (!p) return std::nullopt;
+    return p->string();
   }
+  std::string make_mount_point(const std::string& target) override {
+    sys::RootDir r = root();
+    r.make_dirs(target);
+    auto p = r.host_path(target);
+    if (!p) throw Error(ErrorKind::BackendError, "mount point " + target + " vanished after it was created");
+    return p->string();
+  }
+  void mount(const std::string& source, const std::string& host_target, const std::string& fstype,
+             const std::string& options) override {
+    sys::mount_fs(source, host_target, fstype, options);
+  }
+  void remount(const std::string& host_target, const std::string& options) override {
+    sys::remount_fs(host_target, options);
+  }
+  void unmount(const std::string& host_target) override { sys::unmount(host_target); }
+
   std::optional<std::string> read_file(const std::string& system_path) override {
-    return sys::read_file(ctx_.in_root(system_path));
+    return root().read_file(system_path);
   }
   void write_file(const std::string& system_path, const std::string& content) override {
-    sys::atomic_write(ctx_.in_root(system_path), content, 0644);
+    root().replace_file(system_path, content, 0644);
   }
 
  private:
+  sys::RootDir root() const { return sys::RootDir(ctx_.root()); }
+
   Context& ctx_;
 };
 
 }  // namespace
 
-std::unique_ptr<StorageHost> make_live_host(Context& ctx) {
-  return std::make_unique<LiveHost>(ctx);
+std::unique_ptr<Backend> make_live_backend(Context& ctx) {
+  return std::make_unique<LiveBackend>(ctx);
 }
 
 }  // namespace opdbus::storage
