@@ -334,10 +334,7 @@ std::vector<std::string> mkfs_command(const std::string& device, const std::stri
                                       const std::string& label, const std::string& uuid,
                                       const std::vector<std::string>& options) {
   // check() refuses these at validate time; a plan that bypassed it is refused here too.
-  for (const auto& o : options) {
-    if (auto why = mkfs_option_problem(o))
-      throw Error(ErrorKind::InvalidArgument, json_quoted(o) + ": " + *why);
-  }
+  if (auto why = mkfs_options_problem(options)) throw Error(ErrorKind::InvalidArgument, device + ": " + *why);
   if (auto why = label_problem(label, true)) throw Error(ErrorKind::InvalidArgument, device + ": " + *why);
   std::vector<std::string> a = mkfs_args(type, label, uuid);
   a.insert(a.end(), options.begin(), options.end());

@@ -1,7 +1,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <thread>
@@ -84,7 +86,23 @@ class LiveBackend : public Backend {
     }
   }
 
-  void run(const std::vector<std::string>& argv) override { sys::run_checked(argv); }
+  // From an empty directory of its own, so that no relative name among the options can reach a file.
+  void run(const std::vector<std::string>& argv) override {
+    std::string dir = "/tmp/op-dbus-tool-XXXXXX";
+    if (!::mkdtemp(dir.data())) {
+      throw Error(ErrorKind::BackendError,
+                  "cannot create a directory under /tmp: " + std::string(std::strerror(errno)));
+    }
+    std::vector<std::string> in_dir{"env", "-C", dir, "--"};
+    in_dir.insert(in_dir.end(), argv.begin(), argv.end());
+    try {
+      sys::run_checked(in_dir);
+    } catch (...) {
+      ::rmdir(dir.c_str());
+      throw;
+    }
+    ::rmdir(dir.c_str());
+  }
 
   std::vector<std::string> subvolumes(const std::string& device) override {
     // Read-only is enough to list; a filesystem mounted read-write elsewhere may refuse a read-only twin.

@@ -10,8 +10,10 @@
 //   mount points   absolute and normalised; no whitespace, backslashes or control characters
 //   fstype         a lower-case name: [a-z0-9][a-z0-9_.+-]*, at most 32 characters
 //   mount options  each one [A-Za-z0-9_.:+@/=-]+ (no spaces, quotes or commas inside one option)
-//   mkfs options   flags only: "-x", "-xVALUE", "--name" or "--name=VALUE", where VALUE has no "/", is not
-//                  "." or "..", and uses [A-Za-z0-9_.:,+^=-]: an option can never name a device or a path
+//   mkfs options   flags: "-x", "-xVALUE", "--name" or "--name=VALUE", or a separate VALUE right after a flag
+//                  without one ("-F", "32"); a VALUE has no "/", is not "." or "..", and uses
+//                  [A-Za-z0-9_.:,+^=-]. So an option can never name a path; a bare value cannot name a device
+//                  either, because the live backend runs mkfs from an empty directory.
 #include <cctype>
 
 #include "storage/model.h"
@@ -109,7 +111,9 @@ std::optional<std::string> subvolume_problem(const std::string& name) {
 }
 
 std::optional<std::string> fstype_problem(const std::string& type) {
-  if (type.empty() || type.size() > 32 || !std::isalnum(static_cast<unsigned char>(type[0])))
+  if (type.empty() || type.size() > 32 ||
+      !(std::islower(static_cast<unsigned char>(type[0])) ||
+        std::isdigit(static_cast<unsigned char>(type[0]))))
     return "a filesystem type is a lower-case name like \"ext4\" or \"fuse.sshfs\"";
   for (unsigned char c : type) {
     if (!std::islower(c) && !std::isdigit(c) && c != '_' && c != '.' && c != '+' && c != '-')
@@ -124,11 +128,12 @@ std::optional<std::string> mount_option_problem(const std::string& option) {
   return std::nullopt;
 }
 
-std::optional<std::string> mkfs_option_problem(const std::string& option) {
+std::optional<std::string> mkfs_option_problem(const std::string& option, const std::string* previous) {
   static const char* kWhy =
-      "mkfs options are flags only (\"-x\", \"-xVALUE\", \"--name\", \"--name=VALUE\"; a value has no "
-      "\"/\"): "
-      "an option can never name a device or a path";
+      "mkfs options are flags (\"-x\", \"-xVALUE\", \"--name\", \"--name=VALUE\") and the values of the "
+      "flags "
+      "before them; a value has no \"/\" and is not \".\" or \"..\": an option can never name a device or a "
+      "path";
   std::string value;
   if (option.size() >= 3 && option[0] == '-' && option[1] == '-') {
     size_t eq = option.find('=');
@@ -141,10 +146,26 @@ std::optional<std::string> mkfs_option_problem(const std::string& option) {
     }
   } else if (option.size() >= 2 && option[0] == '-' && std::isalnum(static_cast<unsigned char>(option[1]))) {
     value = option.substr(2);
+  } else if (!option.empty() && option[0] != '-') {
+    // A separate value ("-F", "32"): only right after a flag that carries none of its own.
+    bool after_bare_flag =
+        previous && previous->size() >= 2 && (*previous)[0] == '-' &&
+        ((*previous)[1] == '-' ? previous->find('=') == std::string::npos : previous->size() == 2);
+    if (!after_bare_flag) return kWhy;
+    value = option;
   } else {
     return kWhy;
   }
   if (value == "." || value == ".." || !all_of_chars(value, "_.:,+^=-")) return kWhy;
+  return std::nullopt;
+}
+
+std::optional<std::string> mkfs_options_problem(const std::vector<std::string>& options) {
+  for (size_t i = 0; i < options.size(); ++i) {
+    if (auto why = mkfs_option_problem(options[i], i ? &options[i - 1] : nullptr)) {
+      return json_quoted(options[i]) + ": " + *why;
+    }
+  }
   return std::nullopt;
 }
 
@@ -164,7 +185,7 @@ std::vector<Problem> value_problems(const Section& s) {
   for (const auto& [key, f] : s.filesystems) {
     add(f.origin, key, device_name_problem(key, false));
     if (f.label) add(f.origin, *f.label, label_problem(*f.label, true));
-    for (const auto& o : f.options) add(f.origin, o, mkfs_option_problem(o));
+    if (auto why = mkfs_options_problem(f.options)) out.push_back(Problem{f.origin, *why});
   }
   for (const auto& [dev, list] : s.subvolumes) {
     add({"btrfs_subvolumes", dev}, dev, device_name_problem(dev, false));

@@ -126,7 +126,10 @@ std::optional<std::string> label_problem(const std::string& label, bool argv);
 std::optional<std::string> subvolume_problem(const std::string& name);
 std::optional<std::string> fstype_problem(const std::string& type);
 std::optional<std::string> mount_option_problem(const std::string& option);
-std::optional<std::string> mkfs_option_problem(const std::string& option);
+// `previous`: the option before it (a separate value is accepted only after a flag without one).
+std::optional<std::string> mkfs_option_problem(const std::string& option, const std::string* previous);
+// The first refused option of a list, quoted, with the reason.
+std::optional<std::string> mkfs_options_problem(const std::vector<std::string>& options);
 
 // ---- the current section (query output or a saved `show`) ------------------------------------------------
 
