@@ -519,3 +519,30 @@ TEST_CASE("show reports what query sees and plans to nothing", "[storage][image]
   auto actions = rig.plugin->diff(seen, seen);
   CHECK(actions.empty());
 }
+
+TEST_CASE("with wipe, growing a partition past its neighbour converges by rewriting the table",
+          "[storage][image]") {
+  TempDir dir;
+  Rig rig;
+  std::string img = make_image(dir.path, "disk.img", 200 * kMiB);
+  rig.host->devices["/dev/vdz"] = img;
+  JsonDoc first = parse_json(R"({"devices": {"/dev/vdz": {"partition_table": "gpt", "partitions": [
+      {"number": 1, "size": "32M", "type": "efi"}, {"number": 2, "size": "16M", "label": "data"}]}}})");
+  rig.converge(first);
+
+  JsonDoc grown =
+      parse_json(R"({"devices": {"/dev/vdz": {"partition_table": "gpt", "wipe": true, "partitions": [
+      {"number": 1, "size": "64M", "type": "efi"}, {"number": 2, "size": "16M", "label": "data"}]}}})");
+  auto actions = rig.plan(grown);
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].destructive);
+  CHECK(actions[0].summary.find("wipe /dev/vdz (partition 1: size did not match: want 64M, got 32M)") == 0);
+  // Applied and planned again: nothing is left over (before, libfdisk said "partition 1 does not fit").
+  rig.converge(grown, true);
+  auto t = sys::read_partition_table(img);
+  REQUIRE(t.partitions.size() == 2);
+  CHECK(t.partitions[0].size == 64 * kMiB);
+  CHECK(t.partitions[1].size == 16 * kMiB);
+  CHECK(t.partitions[1].start >= t.partitions[0].start + t.partitions[0].size);
+  CHECK(t.partitions[1].name == "data");
+}
