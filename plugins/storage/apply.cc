@@ -29,12 +29,6 @@ std::string canonical(const std::string& p) {
   return ec ? p : r.string();
 }
 
-std::string normal_path(const std::string& p) {
-  std::string s = fs::path(p).lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 std::string kernel_name(const std::string& dev) {
   return fs::path(canonical(dev)).filename().string();
 }

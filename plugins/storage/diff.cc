@@ -11,11 +11,6 @@
 namespace opdbus::storage {
 namespace {
 
-std::string quoted(const std::string& s) {
-  JsonDoc d;
-  return to_json(str_value(s, d.GetAllocator()));
-}
-
 std::string json_text(const JsonValue& v) {
   return to_json(v);
 }
@@ -90,7 +85,7 @@ class Differ {
   std::string describe_partition(const PartitionSpec& p, const std::string& table) {
     std::string s = std::to_string(p.number) + " (" + describe_size(p.size) + " " +
                     partition_type_name(table, *partition_type_code(table, p.type));
-    if (p.label) s += " " + quoted(*p.label);
+    if (p.label) s += " " + json_quoted(*p.label);
     return s + ")";
   }
 
@@ -301,8 +296,8 @@ class Differ {
     if (t.new_table && cur.table != d.table) {
       Change c;
       c.path = "partition_table";
-      if (cur.table) c.before = quoted(*cur.table);
-      c.after = quoted(d.table);
+      if (cur.table) c.before = json_quoted(*cur.table);
+      c.after = json_quoted(d.table);
       out.push_back(c);
     }
     std::set<int> touched;
@@ -349,7 +344,7 @@ class Differ {
       auto want_code = *partition_type_code(d.table, p->type);
       auto got_code = partition_type_code(d.table, cp->type);
       if (!got_code || *got_code != want_code) s += " type " + partition_type_name(d.table, want_code);
-      if (p->label && *p->label != cp->label) s += " label " + quoted(*p->label);
+      if (p->label && *p->label != cp->label) s += " label " + json_quoted(*p->label);
       parts.push_back(s);
     }
     return d.key + ": " + join(parts, "; ");
@@ -403,28 +398,28 @@ class Differ {
     act.observe = f.observe;
     act.destructive = !mismatch.empty();
     std::string what = f.type == "swap" ? "swap area" : f.type + " filesystem";
-    act.summary = "create " + what + (f.label ? " " + quoted(*f.label) : "") + " on " + f.key;
+    act.summary = "create " + what + (f.label ? " " + json_quoted(*f.label) : "") + " on " + f.key;
     if (act.destructive) {
       act.summary += " (destroys the " + signature_noun(cur->type) + " there" +
                      (cur->type == f.type ? ": " + mismatch : "") + ")";
     }
     Change t;
     t.path = "type";
-    if (cur) t.before = quoted(cur->type);
-    t.after = quoted(f.type);
+    if (cur) t.before = json_quoted(cur->type);
+    t.after = json_quoted(f.type);
     act.changes.push_back(t);
     if (f.label && !(cur && cur->label == *f.label)) {
       Change l;
       l.path = "label";
-      if (cur && !cur->label.empty()) l.before = quoted(cur->label);
-      l.after = quoted(*f.label);
+      if (cur && !cur->label.empty()) l.before = json_quoted(cur->label);
+      l.after = json_quoted(*f.label);
       act.changes.push_back(l);
     }
     if (f.uuid && !(cur && same_uuid(cur->uuid, *f.uuid))) {
       Change u;
       u.path = "uuid";
-      if (cur && !cur->uuid.empty()) u.before = quoted(cur->uuid);
-      u.after = quoted(*f.uuid);
+      if (cur && !cur->uuid.empty()) u.before = json_quoted(cur->uuid);
+      u.after = json_quoted(*f.uuid);
       act.changes.push_back(u);
     }
     MkfsOp op;
@@ -447,11 +442,11 @@ class Differ {
     act.op = Op::Update;
     act.order = kOrderRelabel;
     act.observe = f.observe;
-    act.summary = "relabel the " + f.type + " filesystem on " + f.key + " " + quoted(*f.label);
+    act.summary = "relabel the " + f.type + " filesystem on " + f.key + " " + json_quoted(*f.label);
     Change l;
     l.path = "label";
-    if (!cur.label.empty()) l.before = quoted(cur.label);
-    l.after = quoted(*f.label);
+    if (!cur.label.empty()) l.before = json_quoted(cur.label);
+    l.after = json_quoted(*f.label);
     act.changes.push_back(l);
     act.operation = make_operation<Ops>(RelabelOp{f.key, f.type, *f.label});
     actions_.push_back(std::move(act));
@@ -479,13 +474,13 @@ class Differ {
         act.order = kOrderSubvolumeDelete + (19 - clamp_depth(path_depth(s.name)));
         act.destructive = true;
         act.summary = "delete btrfs subvolume " + s.name + " on " + dev + " and everything in it";
-        c.before = quoted("present");
-        c.after = quoted("absent");
+        c.before = json_quoted("present");
+        c.after = json_quoted("absent");
       } else {
         act.op = Op::Create;
         act.order = kOrderSubvolumeCreate;
         act.summary = "create btrfs subvolume " + s.name + " on " + dev;
-        c.after = quoted("present");
+        c.after = json_quoted("present");
       }
       act.changes.push_back(c);
       act.operation = make_operation<Ops>(SubvolumeOp{dev, s.name, s.absent});
@@ -520,8 +515,8 @@ class Differ {
         act.summary = "remove " + m.target + " from /etc/fstab";
       Change c;
       c.path = "state";
-      c.before = quoted(cur->state);
-      c.after = quoted("absent");
+      c.before = json_quoted(cur->state);
+      c.after = json_quoted("absent");
       act.changes.push_back(c);
       act.operation = make_operation<Ops>(mount_op(m));
       actions_.push_back(std::move(act));
@@ -558,27 +553,27 @@ class Differ {
     };
     auto opt_quoted = [](const std::optional<std::string>& s) -> std::optional<std::string> {
       if (!s) return std::nullopt;
-      return quoted(*s);
+      return json_quoted(*s);
     };
     auto opts_quoted = [](const std::vector<std::string>& o) -> std::optional<std::string> {
       if (o.empty()) return std::nullopt;
-      return quoted(join_options(o));
+      return json_quoted(join_options(o));
     };
     if (cur) {
-      change("device", quoted(cur->device), quoted(m.device));
+      change("device", json_quoted(cur->device), json_quoted(m.device));
       change("subvol", opt_quoted(cur->subvol), opt_quoted(m.subvol));
       if (!same_options(cur->options, m.options)) {
         change("options", opts_quoted(cur->options), opts_quoted(m.options));
       }
       if (m.fstype) change("fstype", opt_quoted(cur->fstype), opt_quoted(m.fstype));
-      change("state", quoted(cur->state), quoted(m.state == "present" ? cur->state : m.state));
+      change("state", json_quoted(cur->state), json_quoted(m.state == "present" ? cur->state : m.state));
       if (cur->fstab != m.fstab) change("fstab", cur->fstab ? "true" : "false", m.fstab ? "true" : "false");
     } else {
-      change("device", std::nullopt, quoted(m.device));
+      change("device", std::nullopt, json_quoted(m.device));
       change("subvol", std::nullopt, opt_quoted(m.subvol));
       change("options", std::nullopt, opts_quoted(m.options));
       if (m.fstype) change("fstype", std::nullopt, opt_quoted(m.fstype));
-      change("state", std::nullopt, quoted(m.state));
+      change("state", std::nullopt, json_quoted(m.state));
     }
 
     // One sentence: what happens to the mount now, then to its fstab line.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
 
 #include "text.h"
 
@@ -598,6 +599,12 @@ bool userspace_mount_option(const std::string& o) {
     if (o == n) return true;
   }
   return o.rfind("x-", 0) == 0 || o.rfind("comment=", 0) == 0;
+}
+
+std::string normal_path(const std::string& path) {
+  std::string s = std::filesystem::path(path).lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
 }
 
 int path_depth(const std::string& path) {

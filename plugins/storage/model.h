@@ -187,6 +187,8 @@ std::string normalise_subvol(std::string name);
 // Options the kernel never lists in mountinfo: they are for mount(8), systemd or fstab readers ("nofail",
 // "x-systemd.automount", "noauto", ...).
 bool userspace_mount_option(const std::string& option);
+// A path without "." parts, doubled or trailing slashes, to compare mount points ("/srv/" == "/srv").
+std::string normal_path(const std::string& path);
 // Path components of a mount point: "/" 0, "/home" 1, "/var/lib/x" 3.
 int path_depth(const std::string& path);
 

@@ -24,12 +24,6 @@ bool block_spec(const std::string& spec) {
   return false;
 }
 
-std::string normal_path(const std::string& p) {
-  std::string s = fs::path(p).lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 class Reader {
  public:
   explicit Reader(Backend& host) : host_(host) {

@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "error.h"
+#include "text.h"
 
 namespace opdbus::sys {
 namespace {
@@ -188,10 +189,6 @@ std::optional<std::string> resolve_device(const std::string& spec) {
   if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
     value = value.substr(1, value.size() - 2);
   }
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
   bool by_uuid = tag == "UUID" || tag == "PARTUUID";
   if (tag != "LABEL" && tag != "UUID" && tag != "PARTLABEL" && tag != "PARTUUID") {
     throw Error(ErrorKind::InvalidArgument, "\"" + spec +
