@@ -46,6 +46,13 @@ bool normalised_absolute(std::string_view p, bool root_ok) {
   return true;
 }
 
+// Code points, not bytes (a UTF-8 continuation byte is 10xxxxxx).
+size_t utf8_length(std::string_view s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xc0) != 0x80;
+  return n;
+}
+
 }  // namespace
 
 std::optional<std::string> device_name_problem(const std::string& spec, bool path_only) {
@@ -180,6 +187,10 @@ std::vector<Problem> value_problems(const Section& s) {
     for (const auto& p : d.partitions) {
       std::vector<std::string> at{"devices", key, "partitions", std::to_string(p.index)};
       if (p.label) add(at, *p.label, label_problem(*p.label, false));
+      // libfdisk would cut a longer name short, and the plan would never converge.
+      if (p.label && utf8_length(*p.label) > 36) {
+        add(at, *p.label, std::optional<std::string>("a GPT partition name holds at most 36 characters"));
+      }
     }
   }
   for (const auto& [key, f] : s.filesystems) {

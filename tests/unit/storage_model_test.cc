@@ -413,6 +413,9 @@ TEST_CASE("check refuses every value that would reach a device, fstab or a tool 
           "control characters");
   refused(R"({"devices": {"/dev/vdb": {"partitions": [{"number": 1, "size": "1G", "label": "a\tb"}]}}})",
           "/devices/~1dev~1vdb/partitions/0", "control characters");
+  refused(R"({"devices": {"/dev/vdb": {"partitions": [{"number": 1, "size": "1G",
+            "label": "a-partition-name-longer-than-thirty-six"}]}}})",
+          "/devices/~1dev~1vdb/partitions/0", "at most 36");
   refused(R"({"devices": {"/dev/../tmp/x": {"partition_table": "gpt"}}})", "/devices/~1dev~1..~1tmp~1x",
           "normalised");
   refused(R"({"btrfs_subvolumes": {"/dev/vdb1": [{"name": "@"}, {"name": "-rf"}]}})",
