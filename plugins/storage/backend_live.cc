@@ -132,12 +132,13 @@ class LiveBackend : public Backend {
   // The root is opened afresh for every call: a filesystem mounted on the root (or on a directory on the way)
   // since the last call is then seen, as a chroot would see it.
   std::optional<std::string> mount_point(const std::string& target) override {
+    if (!root_exists()) return std::nullopt;
     auto p = root().host_path(target);
     if (!p) return std::nullopt;
     return p->string();
   }
   std::string make_mount_point(const std::string& target) override {
-    sys::RootDir r = root();
+    sys::RootDir r = root(true);
     r.make_dirs(target);
     auto p = r.host_path(target);
     if (!p) throw Error(ErrorKind::BackendError, "mount point " + target + " vanished after it was created");
@@ -153,14 +154,25 @@ class LiveBackend : public Backend {
   void unmount(const std::string& host_target) override { sys::unmount(host_target); }
 
   std::optional<std::string> read_file(const std::string& system_path) override {
+    if (!root_exists()) return std::nullopt;
     return root().read_file(system_path);
   }
   void write_file(const std::string& system_path, const std::string& content) override {
-    root().replace_file(system_path, content, 0644);
+    root(true).replace_file(system_path, content, 0644);
   }
 
  private:
-  sys::RootDir root() const { return sys::RootDir(ctx_.root()); }
+  // The directory given as --root may not exist yet (bootstrap's target: mounting "/" there makes it); it is
+  // the operator's own path, so it is created as named, and everything under it through the RootDir.
+  bool root_exists() const { return fs::is_directory(ctx_.root()); }
+  sys::RootDir root(bool create = false) const {
+    if (create && !root_exists()) {
+      std::error_code ec;
+      fs::create_directories(ctx_.root(), ec);
+      if (ec) throw Error(ErrorKind::BackendError, "creating " + ctx_.root().string() + ": " + ec.message());
+    }
+    return sys::RootDir(ctx_.root());
+  }
 
   Context& ctx_;
 };

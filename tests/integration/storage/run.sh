@@ -289,6 +289,15 @@ expect "confinement: a link whose in-root target is missing is refused, not foll
 check "confinement: nothing is mounted at the outside target" sh -c "! findmnt -n '$OUT/dangling/x'"
 check "confinement: still nothing outside the root changed" sh -c "[ \"\$1\" = \"\$2\" ]" _ "$SUM_OUT" "$(outside_sum)"
 
+# A --root that does not exist yet (bootstrap's target) is made, and "/" mounted on it.
+state "$T/fresh.json" "{\"mounts\": {\"/\": {\"device\": \"LABEL=it-conf\"}}}"
+expect "a --root that does not exist yet plans" 2 "$OPDBUS" plan --root "$T/fresh/root" "$T/fresh.json"
+expect "and applies: the root is made and / mounted on it" 0 "$OPDBUS" apply --root "$T/fresh/root" "$T/fresh.json"
+check "/ is mounted on the new root, fstab written on it" \
+  sh -c "findmnt -n '$T/fresh/root' >/dev/null && grep -qP '^UUID=[0-9a-f-]+\t/\text4\t' '$T/fresh/root/etc/fstab'"
+expect "the new root plans to nothing" 0 "$OPDBUS" plan --root "$T/fresh/root" "$T/fresh.json"
+umount "$T/fresh/root"
+
 # --- 7. Exclusive devices: mounted in another mount namespace, or held open with O_EXCL by another process ---
 new_loop excl-ns 200M
 F=$LOOP
