@@ -303,7 +303,8 @@ new_loop excl-ns 200M
 F=$LOOP
 mkfs.ext4 -q -F -L it-elsewhere "$F" >/dev/null
 mkdir -p "$T/other-ns"
-unshare -m --propagation private sh -c "mount '$F' '$T/other-ns' && echo ready && exec sleep 600" >"$T/ns.out" 2>&1 &
+# Read-only there, so the filesystem itself never writes to the device (ext4 would, lazily, when read-write).
+unshare -m --propagation private sh -c "mount -o ro '$F' '$T/other-ns' && echo ready && exec sleep 600" >"$T/ns.out" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 50); do grep -q ready "$T/ns.out" && break; sleep 0.1; done
 check "the helper mounted the device in its own namespace only" sh -c "grep -q ready '$T/ns.out' && ! findmnt -n '$T/other-ns'"
