@@ -7,15 +7,17 @@
 #include "error.h"
 #include "storage/fstab.h"
 #include "storage/model.h"
+#include "storage/ops.h"
 #include "storage/query.h"
 #include "storage/size.h"
+#include "text.h"
 
 namespace opdbus::storage {
 namespace {
 
 namespace fs = std::filesystem;
 
-std::string must_resolve(StorageHost& host, const std::string& spec) {
+std::string must_resolve(Backend& host, const std::string& spec) {
   auto dev = host.resolve(spec);
   if (!dev) throw Error(ErrorKind::InvalidArgument, spec + ": no such block device");
   return *dev;
@@ -27,18 +29,12 @@ std::string canonical(const std::string& p) {
   return ec ? p : r.string();
 }
 
-std::string normal_path(const std::string& p) {
-  std::string s = fs::path(p).lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 std::string kernel_name(const std::string& dev) {
   return fs::path(canonical(dev)).filename().string();
 }
 
 // Refuses to touch a device (or, for a disk, any of its partitions) that is mounted.
-void refuse_if_mounted(StorageHost& host, const std::vector<std::string>& devices, const std::string& doing) {
+void refuse_if_mounted(Backend& host, const std::vector<std::string>& devices, const std::string& doing) {
   std::set<std::string> names;
   for (const auto& d : devices) names.insert(canonical(d));
   for (const auto& m : host.mounts()) {
@@ -50,7 +46,7 @@ void refuse_if_mounted(StorageHost& host, const std::vector<std::string>& device
   }
 }
 
-std::vector<std::string> partitions_of(StorageHost& host, const std::string& disk) {
+std::vector<std::string> partitions_of(Backend& host, const std::string& disk) {
   std::vector<std::string> out;
   std::string name = kernel_name(disk);
   for (const auto& b : host.block_devices()) {
@@ -64,63 +60,58 @@ std::string label_of(const std::optional<std::string>& table) {
   return *table == "dos" ? "msdos" : *table;
 }
 
-void apply_partition(StorageHost& host, const JsonValue& p) {
-  const std::string key = get_string(p, "device");
-  const std::string dev = must_resolve(host, key);
+void apply_partition(Backend& host, const PartitionOp& op) {
+  const std::string dev = must_resolve(host, op.device);
   sys::PartitionTable t = host.read_table(dev);
 
   // The plan was made for a disk that looked like this; if it changed since, plan again.
-  const JsonValue* expect = member(p, "expect_table");
-  std::string want_table = expect && expect->IsString() ? expect->GetString() : "";
-  std::vector<int> want_parts, have_parts;
-  for (const auto& n : (*member(p, "expect_partitions")).GetArray()) want_parts.push_back(n.GetInt());
+  std::vector<int> want_parts = op.expect_partitions, have_parts;
   for (const auto& e : t.partitions) have_parts.push_back(e.number);
   std::sort(want_parts.begin(), want_parts.end());
-  if (label_of(t.label) != want_table || want_parts != have_parts) {
-    throw Error(ErrorKind::Conflict, key + " changed since the plan was made (partition table " +
+  if (label_of(t.label) != op.expect_table.value_or("") || want_parts != have_parts) {
+    throw Error(ErrorKind::Conflict, op.device + " changed since the plan was made (partition table " +
                                          (t.label ? label_of(t.label) : "none") +
                                          "); nothing was changed: plan again");
   }
-  const bool new_table = get_bool(p, "new_table");
 
   sys::TableEdit edit;
-  const std::string table = get_string(p, "table");
-  if (new_table) edit.new_label = table == "msdos" ? "dos" : table;
-  for (const auto& n : (*member(p, "delete")).GetArray()) edit.remove.push_back(n.GetInt());
+  if (op.new_table) edit.new_label = op.table == "msdos" ? "dos" : op.table;
+  edit.remove = op.remove;
   std::vector<int> created;
-  for (const auto& c : (*member(p, "create")).GetArray()) {
+  for (const auto& c : op.create) {
     sys::NewPartition np;
-    np.number = static_cast<int>(get_int(c, "number"));
-    if (member(c, "start")) np.start = static_cast<uint64_t>(get_int(c, "start"));
-    if (member(c, "size")) {
-      np.size = static_cast<uint64_t>(get_int(c, "size"));
-    } else if (member(c, "percent")) {
-      np.size = *Size::of_percent(static_cast<int>(get_int(c, "percent"))).resolve(t.device_size);
+    np.number = c.number;
+    np.start = c.start;
+    if (c.size) {
+      np.size = *c.size;
+    } else if (c.percent) {
+      np.size = *Size::of_percent(*c.percent).resolve(t.device_size);
     }
-    np.type = get_string(c, "type");
-    if (member(c, "label")) np.name = get_string(c, "label");
+    np.type = c.type;
+    np.name = c.label;
     edit.add.push_back(np);
     created.push_back(np.number);
   }
-  for (const auto& m : (*member(p, "modify")).GetArray()) {
+  for (const auto& m : op.modify) {
     sys::PartitionChange pc;
-    pc.number = static_cast<int>(get_int(m, "number"));
-    pc.type = get_string(m, "type");
-    if (member(m, "label")) pc.name = get_string(m, "label");
+    pc.number = m.number;
+    pc.type = m.type;
+    pc.name = m.label;
     edit.change.push_back(pc);
   }
 
-  // Never rewrite what a mounted filesystem lives on.
-  if (new_table) {
+  // Never rewrite what a mounted filesystem lives on (in this mount namespace; the O_EXCL open of the write
+  // catches the others).
+  if (op.new_table) {
     auto parts = partitions_of(host, dev);
     parts.push_back(dev);
-    refuse_if_mounted(host, parts, "repartition " + key);
+    refuse_if_mounted(host, parts, "repartition " + op.device);
   } else if (!edit.remove.empty()) {
     std::vector<std::string> nodes;
     for (int n : edit.remove) {
       if (auto node = host.partition_node(dev, n)) nodes.push_back(*node);
     }
-    refuse_if_mounted(host, nodes, "delete partitions of " + key);
+    refuse_if_mounted(host, nodes, "delete partitions of " + op.device);
   }
   host.write_table(dev, edit);
   host.settle(dev, created);
@@ -161,44 +152,44 @@ std::vector<std::string> mkfs_args(const std::string& type, const std::string& l
   return a;
 }
 
-void apply_mkfs(StorageHost& host, const JsonValue& p) {
-  const std::string key = get_string(p, "device");
-  const std::string dev = must_resolve(host, key);
-  const JsonValue* expect_v = member(p, "expect");
-  std::string expect = expect_v && expect_v->IsString() ? expect_v->GetString() : "";
+void apply_mkfs(Backend& host, const MkfsOp& op) {
+  const std::string dev = must_resolve(host, op.device);
+  std::string expect = op.expect.value_or("");
   std::string found = signature_type(host.probe(dev));
   if (found != expect) {
-    throw Error(ErrorKind::Conflict, key + ": found " + (found.empty() ? "nothing" : found) +
+    throw Error(ErrorKind::Conflict, op.device + ": found " + (found.empty() ? "nothing" : found) +
                                          " where the plan saw " + (expect.empty() ? "nothing" : expect) +
                                          "; nothing was changed: plan again");
   }
-  refuse_if_mounted(host, {dev}, "create a filesystem on " + key);
+  refuse_if_mounted(host, {dev}, "create a filesystem on " + op.device);
+  // Built (and its options checked) before anything is written.
+  auto argv = mkfs_command(dev, op.type, op.label.value_or(""), op.uuid.value_or(""), op.options);
   if (!found.empty()) {
-    if (!get_bool(p, "wipe"))
-      throw Error(ErrorKind::Bug, key + ": mkfs over " + found + " was not destructive");
+    if (!op.wipe) throw Error(ErrorKind::Bug, op.device + ": mkfs over " + found + " was not destructive");
     host.wipe(dev);
   }
-  std::vector<std::string> options;
-  if (const JsonValue* o = member(p, "options"); o && o->IsArray()) {
-    for (const auto& v : o->GetArray()) options.emplace_back(v.GetString(), v.GetStringLength());
-  }
-  host.run(mkfs_command(dev, get_string(p, "type"), get_string(p, "label"), get_string(p, "uuid"), options));
+  // mkfs opens the device with O_EXCL itself; holding it here would make the kernel refuse that open.
+  host.check_unused(dev, "create a filesystem on " + op.device);
+  host.run(argv);
 }
 
-void apply_relabel(StorageHost& host, const JsonValue& p) {
-  const std::string key = get_string(p, "device");
-  const std::string dev = must_resolve(host, key);
-  const std::string type = get_string(p, "type");
-  const std::string label = get_string(p, "label");
+void apply_relabel(Backend& host, const RelabelOp& op) {
+  const std::string dev = must_resolve(host, op.device);
+  const std::string& type = op.type;
+  const std::string& label = op.label;
+  if (auto why = label_problem(label, true)) throw Error(ErrorKind::InvalidArgument, op.device + ": " + *why);
   std::string found = host.probe(dev).type;
   if (found != type) {
-    throw Error(ErrorKind::Conflict, key + ": found " + (found.empty() ? "nothing" : found) + ", not " +
+    throw Error(ErrorKind::Conflict, op.device + ": found " + (found.empty() ? "nothing" : found) + ", not " +
                                          type + "; nothing was changed: plan again");
   }
   std::string mounted_on;
   for (const auto& m : host.mounts()) {
     if (!m.source.empty() && canonical(m.source) == dev) mounted_on = m.target;
   }
+  // A filesystem mounted here is relabelled through its own driver or tool, online; one that is not must not
+  // be in use anywhere else either (mounted in another namespace, held by another process).
+  if (mounted_on.empty()) host.check_unused(dev, "relabel " + op.device);
   if (type == "btrfs") {
     // btrfs-progs wants the mount point of a mounted filesystem, the device of an unmounted one.
     host.run({"btrfs", "filesystem", "label", mounted_on.empty() ? dev : mounted_on, label});
@@ -207,7 +198,7 @@ void apply_relabel(StorageHost& host, const JsonValue& p) {
   } else if (type == "xfs") {
     if (!mounted_on.empty()) {
       throw Error(ErrorKind::BackendError,
-                  key + ": xfs relabels only while unmounted (mounted on " + mounted_on + ")");
+                  op.device + ": xfs relabels only while unmounted (mounted on " + mounted_on + ")");
     }
     host.run({"xfs_admin", "-L", label, dev});
   } else if (type == "vfat") {
@@ -219,19 +210,18 @@ void apply_relabel(StorageHost& host, const JsonValue& p) {
   }
 }
 
-void apply_subvolume(StorageHost& host, const JsonValue& p) {
-  const std::string key = get_string(p, "device");
-  const std::string dev = must_resolve(host, key);
+void apply_subvolume(Backend& host, const SubvolumeOp& op) {
+  if (auto why = subvolume_problem(op.name)) throw Error(ErrorKind::InvalidArgument, op.name + ": " + *why);
+  const std::string dev = must_resolve(host, op.device);
   std::string found = host.probe(dev).type;
   if (found != "btrfs") {
     throw Error(ErrorKind::InvalidArgument,
-                key + ": holds " + (found.empty() ? "no filesystem" : found) + ", not btrfs");
+                op.device + ": holds " + (found.empty() ? "no filesystem" : found) + ", not btrfs");
   }
-  const std::string name = get_string(p, "name");
-  if (get_string(p, "state") == "absent")
-    host.delete_subvolume(dev, name);
+  if (op.absent)
+    host.delete_subvolume(dev, op.name);
   else
-    host.create_subvolume(dev, name);
+    host.create_subvolume(dev, op.name);
 }
 
 int passno_for(const std::string& target, const std::string& fstype) {
@@ -239,22 +229,20 @@ int passno_for(const std::string& target, const std::string& fstype) {
   return target == "/" ? 1 : 2;
 }
 
-void apply_mount(StorageHost& host, const JsonValue& p) {
-  const std::string target = get_string(p, "target");
-  const std::string state = get_string(p, "state", "mounted");
-  const bool in_fstab = get_bool(p, "fstab", true);
-  const std::string host_target = normal_path(host.host_path(target));
-  std::optional<std::string> subvol;
-  if (member(p, "subvol")) subvol = get_string(p, "subvol");
-  std::vector<std::string> options;
-  if (const JsonValue* o = member(p, "options"); o && o->IsArray()) {
-    for (const auto& v : o->GetArray()) options.emplace_back(v.GetString(), v.GetStringLength());
-  }
+void apply_mount(Backend& host, const MountOp& op) {
+  const std::string& target = op.target;
+  const std::string& state = op.state;
+  const bool in_fstab = op.fstab;
+  const std::optional<std::string>& subvol = op.subvol;
+  const std::vector<std::string>& options = op.options;
+  // Where the mount point is now, resolved inside the root (a symlink never leads out of it).
+  std::optional<std::string> host_target = host.mount_point(target);
+  if (host_target) *host_target = normal_path(*host_target);
 
   const sys::MountInfo* on_top = nullptr;
   auto live = host.mounts();
   for (const auto& l : live) {
-    if (normal_path(l.target) == host_target) on_top = &l;
+    if (host_target && normal_path(l.target) == *host_target) on_top = &l;
   }
   auto write_fstab = [&](const std::string& updated, const std::string& before) {
     if (updated != before) host.write_file("/etc/fstab", updated);
@@ -262,15 +250,15 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
   const std::string fstab_text = host.read_file("/etc/fstab").value_or("");
 
   if (state == "absent") {
-    if (on_top) host.unmount(host_target);
+    if (on_top) host.unmount(*host_target);
     write_fstab(fstab_remove(fstab_text, target), fstab_text);
     return;
   }
 
-  const std::string device = get_string(p, "device");
+  const std::string& device = op.device;
   const std::string dev = must_resolve(host, device);
   sys::Signature sig = host.probe(dev);
-  std::string fstype = get_string(p, "fstype", sig.type);
+  std::string fstype = op.fstype.value_or(sig.type);
   if (fstype.empty()) throw Error(ErrorKind::InvalidArgument, device + ": holds no filesystem to mount");
   std::vector<std::string> mount_opts;
   if (subvol) mount_opts.push_back("subvol=" + *subvol);
@@ -293,8 +281,7 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
                       " is mounted there; unmount it first");
     }
     if (!on_top) {
-      host.make_directory(host_target);
-      host.mount(dev, host_target, fstype, join_options(mount_opts));
+      host.mount(dev, host.make_mount_point(target), fstype, join_options(mount_opts));
     } else {
       std::optional<std::string> ignored;
       auto have = split_options(on_top->options, &ignored);
@@ -303,10 +290,10 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
         if (!userspace_mount_option(o) && std::find(have.begin(), have.end(), o) == have.end())
           missing = true;
       }
-      if (missing) host.remount(host_target, join_options(options));
+      if (missing) host.remount(*host_target, join_options(options));
     }
   } else if (state == "unmounted" && ours) {
-    host.unmount(host_target);
+    host.unmount(*host_target);
   }
 
   if (!in_fstab) {
@@ -340,27 +327,26 @@ void apply_mount(StorageHost& host, const JsonValue& p) {
 std::vector<std::string> mkfs_command(const std::string& device, const std::string& type,
                                       const std::string& label, const std::string& uuid,
                                       const std::vector<std::string>& options) {
+  // check() refuses these at validate time; a plan that bypassed it is refused here too.
+  if (auto why = mkfs_options_problem(options)) throw Error(ErrorKind::InvalidArgument, device + ": " + *why);
+  if (auto why = label_problem(label, true)) throw Error(ErrorKind::InvalidArgument, device + ": " + *why);
   std::vector<std::string> a = mkfs_args(type, label, uuid);
   a.insert(a.end(), options.begin(), options.end());
   a.push_back(device);
   return a;
 }
 
-void apply_action(StorageHost& host, const Action& action) {
-  JsonDoc p = parse_json(action.payload);
-  const std::string kind = get_string(p, "kind");
-  if (kind == "partition")
-    apply_partition(host, p);
-  else if (kind == "mkfs")
-    apply_mkfs(host, p);
-  else if (kind == "relabel")
-    apply_relabel(host, p);
-  else if (kind == "subvolume")
-    apply_subvolume(host, p);
-  else if (kind == "mount")
-    apply_mount(host, p);
-  else
-    throw Error(ErrorKind::Bug, "unknown storage action payload kind '" + kind + "'");
+void apply_action(Backend& backend, const Action& action) {
+  std::visit(
+      [&](const auto& op) {
+        using T = std::decay_t<decltype(op)>;
+        if constexpr (std::is_same_v<T, PartitionOp>) apply_partition(backend, op);
+        if constexpr (std::is_same_v<T, MkfsOp>) apply_mkfs(backend, op);
+        if constexpr (std::is_same_v<T, RelabelOp>) apply_relabel(backend, op);
+        if constexpr (std::is_same_v<T, SubvolumeOp>) apply_subvolume(backend, op);
+        if constexpr (std::is_same_v<T, MountOp>) apply_mount(backend, op);
+      },
+      operation_of<Ops>(action.operation, action.resource()));
 }
 
 }  // namespace opdbus::storage

@@ -5,14 +5,11 @@
 
 #include "error.h"
 #include "storage/model.h"
+#include "storage/ops.h"
+#include "text.h"
 
 namespace opdbus::storage {
 namespace {
-
-std::string quoted(const std::string& s) {
-  JsonDoc d;
-  return to_json(str_value(s, d.GetAllocator()));
-}
 
 std::string json_text(const JsonValue& v) {
   return to_json(v);
@@ -88,7 +85,7 @@ class Differ {
   std::string describe_partition(const PartitionSpec& p, const std::string& table) {
     std::string s = std::to_string(p.number) + " (" + describe_size(p.size) + " " +
                     partition_type_name(table, *partition_type_code(table, p.type));
-    if (p.label) s += " " + quoted(*p.label);
+    if (p.label) s += " " + json_quoted(*p.label);
     return s + ")";
   }
 
@@ -133,146 +130,180 @@ class Differ {
     return "";
   }
 
+  // What one device's partition table needs, decided before any Action is built.
+  struct TablePlan {
+    bool new_table = false;
+    std::string why_new;                  // why the table is (re)written: for the summary
+    std::vector<std::string> mismatches;  // what differs and can only be fixed destructively
+    std::vector<const PartitionSpec*> create;
+    std::vector<int> remove;
+    std::vector<std::pair<const PartitionSpec*, const CurrentPartition*>> modify;
+
+    bool empty() const { return !new_table && create.empty() && remove.empty() && modify.empty(); }
+  };
+
+  // A partition table: the current device, the safety checks, what to change, then one Action.
   void device(const DeviceSpec& d) {
     if (!d.has_table) return;
-    auto cit = have_.devices.find(d.key);
-    CurrentDevice blank;
-    const CurrentDevice& cur = cit == have_.devices.end() ? blank : cit->second;
-    auto whole = have_.filesystems.find(d.key);
+    const CurrentDevice& cur = current_device(d.key);
+    check_device_size(d, cur);
+    TablePlan t = plan_table(d, cur);
+    refuse_unless_wiped(d, t);
+    if (t.empty()) return;
+    mark_fresh(d, cur, t);
+    actions_.push_back(partition_action(d, cur, t));
+  }
 
+  const CurrentDevice& current_device(const std::string& key) {
+    static const CurrentDevice blank;
+    auto it = have_.devices.find(key);
+    return it == have_.devices.end() ? blank : it->second;
+  }
+
+  // A document that gives the device's size is asking "is this the right disk?".
+  static void check_device_size(const DeviceSpec& d, const CurrentDevice& cur) {
     if (d.size && cur.size && !close_enough(*d.size, *cur.size)) {
       throw Error(ErrorKind::InvalidArgument, d.key + ": device size did not match: want " +
                                                   describe_size(*d.size) + ", got " +
                                                   describe_size(*cur.size) + " (is this the right device?)");
     }
+  }
 
-    JsonDoc payload(rapidjson::kObjectType);
-    auto& a = payload.GetAllocator();
-    payload.AddMember("kind", "partition", a);
-    payload.AddMember("device", str_value(d.key, a), a);
-    payload.AddMember("table", str_value(d.table, a), a);
-
-    Action act;
-    act.item = {"devices", d.key};
-    act.order = kOrderPartition;
-    act.observe = d.observe;
-
-    std::vector<const PartitionSpec*> create;
-    std::vector<int> remove;
-    std::vector<std::pair<const PartitionSpec*, const CurrentPartition*>> modify;
-    std::vector<std::string> mismatches;
-    bool new_table = false;
-    std::string why_new;
-
+  TablePlan plan_table(const DeviceSpec& d, const CurrentDevice& cur) {
+    TablePlan t;
+    auto whole = have_.filesystems.find(d.key);
     if (!cur.table) {
-      new_table = true;
+      t.new_table = true;
       if (whole != have_.filesystems.end() && !whole->second.type.empty()) {
-        why_new = "it holds " + article_type(whole->second.type) + " and no partition table";
-        mismatches.push_back(why_new);
+        t.why_new = "it holds " + article_type(whole->second.type) + " and no partition table";
+        t.mismatches.push_back(t.why_new);
       }
     } else if (*cur.table != d.table) {
-      new_table = true;
-      why_new = "partition table did not match: want " + d.table + ", got " + *cur.table;
-      mismatches.push_back(why_new);
+      t.new_table = true;
+      t.why_new = "partition table did not match: want " + d.table + ", got " + *cur.table;
+      t.mismatches.push_back(t.why_new);
     }
+    if (t.new_table) {
+      for (const auto& p : d.partitions) t.create.push_back(&p);
+      return t;
+    }
+    plan_partitions(d, cur, t);
+    if (d.wipe && !t.remove.empty() && !recreatable_in_place(d, cur, t)) rewrite_whole_table(d, t);
+    return t;
+  }
 
-    if (new_table) {
-      for (const auto& p : d.partitions) create.push_back(&p);
-    } else {
-      for (const auto& p : d.partitions) {
-        const CurrentPartition* cp = cur.find(p.number);
-        if (!cp) {
-          create.push_back(&p);
-          continue;
-        }
-        std::string geo = geometry_mismatch(p, *cp, cur);
-        if (!geo.empty()) {
-          mismatches.push_back("partition " + std::to_string(p.number) + ": " + geo);
-          remove.push_back(p.number);
-          create.push_back(&p);
-          continue;
-        }
-        auto want_code = partition_type_code(d.table, p.type);
-        auto got_code = partition_type_code(d.table, cp->type);
-        bool type_differs = !got_code || *got_code != *want_code;
-        bool label_differs = p.label && *p.label != cp->label;
-        if (type_differs || label_differs) modify.emplace_back(&p, cp);
+  // Partitions missing, of the wrong geometry (recreated), or of another type or label (changed in place).
+  void plan_partitions(const DeviceSpec& d, const CurrentDevice& cur, TablePlan& t) {
+    for (const auto& p : d.partitions) {
+      const CurrentPartition* cp = cur.find(p.number);
+      if (!cp) {
+        t.create.push_back(&p);
+        continue;
       }
+      std::string geo = geometry_mismatch(p, *cp, cur);
+      if (!geo.empty()) {
+        t.mismatches.push_back("partition " + std::to_string(p.number) + ": " + geo);
+        t.remove.push_back(p.number);
+        t.create.push_back(&p);
+        continue;
+      }
+      auto want_code = partition_type_code(d.table, p.type);
+      auto got_code = partition_type_code(d.table, cp->type);
+      bool type_differs = !got_code || *got_code != *want_code;
+      bool label_differs = p.label && *p.label != cp->label;
+      if (type_differs || label_differs) t.modify.emplace_back(&p, cp);
     }
+  }
 
-    bool destructive = !mismatches.empty();
-    if (destructive && !d.wipe) {
-      std::string msg = d.key + ": ";
-      for (size_t i = 0; i < mismatches.size(); ++i) msg += (i ? "; " : "") + mismatches[i];
-      throw Error(ErrorKind::InvalidArgument, msg + kWipeHint + "repartition");
+  // Whether every partition to be recreated fits where it is, before the next partition that stays.
+  static bool recreatable_in_place(const DeviceSpec& d, const CurrentDevice& cur, const TablePlan& t) {
+    std::set<int> removed(t.remove.begin(), t.remove.end());
+    for (const auto& p : d.partitions) {
+      if (!removed.count(p.number)) continue;
+      const CurrentPartition* cp = cur.find(p.number);
+      uint64_t start = p.start.value_or(cp->start);
+      std::optional<uint64_t> next;
+      for (const auto& other : cur.partitions) {
+        if (removed.count(other.number) || other.start <= cp->start) continue;
+        if (!next || other.start < *next) next = other.start;
+      }
+      if (!next) continue;  // nothing after it stays: it grows into free space
+      std::optional<uint64_t> size;
+      if (p.size.kind == Size::Kind::Bytes) size = p.size.bytes;
+      if (p.size.kind == Size::Kind::Percent && cur.size) size = p.size.resolve(*cur.size);
+      if (p.size.kind == Size::Kind::Remaining) continue;
+      if (!size || start + *size > *next + kSizeTolerance) return false;
     }
-    if (create.empty() && remove.empty() && modify.empty() && !new_table) return;
+    return true;
+  }
 
-    // Everything on the partitions this action creates is new: their filesystems are gone or never were.
-    if (new_table) {
+  // With "wipe", a partition that cannot be recreated where it is (a neighbour is in the way) is made by
+  // writing the whole table anew from the document.
+  static void rewrite_whole_table(const DeviceSpec& d, TablePlan& t) {
+    t.new_table = true;
+    t.why_new = join(t.mismatches, "; ");
+    t.remove.clear();
+    t.modify.clear();
+    t.create.clear();
+    for (const auto& p : d.partitions) t.create.push_back(&p);
+  }
+
+  static void refuse_unless_wiped(const DeviceSpec& d, const TablePlan& t) {
+    if (t.mismatches.empty() || d.wipe) return;
+    throw Error(ErrorKind::InvalidArgument,
+                d.key + ": " + join(t.mismatches, "; ") + kWipeHint + "repartition");
+  }
+
+  // Everything on the partitions this action creates is new: their filesystems are gone or never were.
+  void mark_fresh(const DeviceSpec& d, const CurrentDevice& cur, const TablePlan& t) {
+    if (t.new_table) {
       for (const auto& p : cur.partitions) fresh_.insert(partition_path(d.key, p.number));
       fresh_.insert(d.key);
     }
-    for (const auto* p : create) fresh_.insert(partition_path(d.key, p->number));
+    for (const auto* p : t.create) fresh_.insert(partition_path(d.key, p->number));
+  }
 
-    payload.AddMember("new_table", new_table, a);
-    if (cur.table)
-      payload.AddMember("expect_table", str_value(*cur.table, a), a);
-    else
-      payload.AddMember("expect_table", JsonValue(rapidjson::kNullType), a);
-    JsonValue expect_parts(rapidjson::kArrayType);
-    for (const auto& p : cur.partitions) expect_parts.PushBack(p.number, a);
-    payload.AddMember("expect_partitions", expect_parts, a);
-    JsonValue del(rapidjson::kArrayType);
-    for (int n : remove) del.PushBack(n, a);
-    payload.AddMember("delete", del, a);
-    JsonValue cr(rapidjson::kArrayType);
-    for (const auto* p : create) {
-      JsonValue o(rapidjson::kObjectType);
-      o.AddMember("number", p->number, a);
-      if (p->start) o.AddMember("start", static_cast<uint64_t>(*p->start), a);
-      switch (p->size.kind) {
-        case Size::Kind::Bytes:
-          o.AddMember("size", static_cast<uint64_t>(p->size.bytes), a);
-          break;
-        case Size::Kind::Percent:
-          o.AddMember("percent", p->size.percent, a);
-          break;
-        case Size::Kind::Remaining:
-          o.AddMember("remaining", true, a);
-          break;
-      }
-      o.AddMember("type", str_value(*partition_type_code(d.table, p->type), a), a);
-      if (p->label) o.AddMember("label", str_value(*p->label, a), a);
-      cr.PushBack(o, a);
+  static PartitionOp partition_op(const DeviceSpec& d, const CurrentDevice& cur, const TablePlan& t) {
+    PartitionOp op;
+    op.device = d.key;
+    op.table = d.table;
+    op.new_table = t.new_table;
+    op.expect_table = cur.table;
+    for (const auto& p : cur.partitions) op.expect_partitions.push_back(p.number);
+    op.remove = t.remove;
+    for (const auto* p : t.create) {
+      PartitionCreate c;
+      c.number = p->number;
+      c.start = p->start;
+      if (p->size.kind == Size::Kind::Bytes) c.size = p->size.bytes;
+      if (p->size.kind == Size::Kind::Percent) c.percent = p->size.percent;
+      c.remaining = p->size.kind == Size::Kind::Remaining;
+      c.type = *partition_type_code(d.table, p->type);
+      c.label = p->label;
+      op.create.push_back(std::move(c));
     }
-    payload.AddMember("create", cr, a);
-    JsonValue mod(rapidjson::kArrayType);
-    for (const auto& [p, cp] : modify) {
-      JsonValue o(rapidjson::kObjectType);
-      o.AddMember("number", p->number, a);
-      o.AddMember("type", str_value(*partition_type_code(d.table, p->type), a), a);
-      if (p->label) o.AddMember("label", str_value(*p->label, a), a);
-      mod.PushBack(o, a);
+    for (const auto& [p, cp] : t.modify) {
+      op.modify.push_back(PartitionModify{p->number, *partition_type_code(d.table, p->type), p->label});
     }
-    payload.AddMember("modify", mod, a);
-    act.payload = to_json(payload);
-    act.destructive = destructive;
+    return op;
+  }
 
-    // Changes: the table, then one entry per partition touched.
+  // Changes: the table, then one entry per partition touched.
+  std::vector<Change> partition_changes(const DeviceSpec& d, const CurrentDevice& cur, const TablePlan& t) {
+    std::vector<Change> out;
     JsonDoc scratch;
     auto& sa = scratch.GetAllocator();
-    if (new_table) {
+    if (t.new_table && cur.table != d.table) {
       Change c;
       c.path = "partition_table";
-      if (cur.table) c.before = quoted(*cur.table);
-      c.after = quoted(d.table);
-      act.changes.push_back(c);
+      if (cur.table) c.before = json_quoted(*cur.table);
+      c.after = json_quoted(d.table);
+      out.push_back(c);
     }
     std::set<int> touched;
-    for (const auto* p : create) touched.insert(p->number);
-    for (const auto& [p, cp] : modify) touched.insert(p->number);
-    if (new_table) {
+    for (const auto* p : t.create) touched.insert(p->number);
+    for (const auto& [p, cp] : t.modify) touched.insert(p->number);
+    if (t.new_table) {
       for (const auto& p : cur.partitions) touched.insert(p.number);
     }
     for (int n : touched) {
@@ -284,44 +315,52 @@ class Differ {
       for (const auto& p : d.partitions) {
         if (p.number == n) c.after = json_text(partition_json(p, d.table, sa));
       }
-      act.changes.push_back(c);
+      out.push_back(c);
     }
+    return out;
+  }
 
-    std::string list;
-    for (const auto* p : create) list += (list.empty() ? "" : ", ") + describe_partition(*p, d.table);
-    if (new_table) {
-      act.op = Op::Create;
-      std::string head = destructive ? "wipe " + d.key + " (" + why_new + ") and create " : "create ";
-      act.summary = head + d.table + " partition table on " + d.key;
-      if (!list.empty()) act.summary += " with partitions " + list;
-    } else {
-      act.op = Op::Update;
-      std::vector<std::string> parts;
-      if (!remove.empty()) {
-        std::string what;
-        for (const auto& m : mismatches) what += (what.empty() ? "" : "; ") + m;
-        parts.push_back("recreate (destroying its contents) " + what);
-      }
-      std::string added;
-      for (const auto* p : create) {
-        if (std::find(remove.begin(), remove.end(), p->number) == remove.end()) {
-          added += (added.empty() ? "" : ", ") + describe_partition(*p, d.table);
-        }
-      }
-      if (!added.empty()) parts.push_back("add partition " + added);
-      for (const auto& [p, cp] : modify) {
-        std::string s = "set partition " + std::to_string(p->number);
-        auto want_code = *partition_type_code(d.table, p->type);
-        auto got_code = partition_type_code(d.table, cp->type);
-        if (!got_code || *got_code != want_code) s += " type " + partition_type_name(d.table, want_code);
-        if (p->label && *p->label != cp->label) s += " label " + quoted(*p->label);
-        parts.push_back(s);
-      }
-      std::string joined;
-      for (const auto& s : parts) joined += (joined.empty() ? "" : "; ") + s;
-      act.summary = d.key + ": " + joined;
+  std::string partition_summary(const DeviceSpec& d, const TablePlan& t) {
+    std::vector<std::string> created;
+    for (const auto* p : t.create) created.push_back(describe_partition(*p, d.table));
+    if (t.new_table) {
+      std::string head =
+          t.mismatches.empty() ? "create " : "wipe " + d.key + " (" + t.why_new + ") and create ";
+      std::string s = head + d.table + " partition table on " + d.key;
+      if (!created.empty()) s += " with partitions " + join(created);
+      return s;
     }
-    actions_.push_back(std::move(act));
+    std::vector<std::string> parts;
+    if (!t.remove.empty()) parts.push_back("recreate (destroying its contents) " + join(t.mismatches, "; "));
+    std::vector<std::string> added;
+    for (const auto* p : t.create) {
+      if (std::find(t.remove.begin(), t.remove.end(), p->number) == t.remove.end()) {
+        added.push_back(describe_partition(*p, d.table));
+      }
+    }
+    if (!added.empty()) parts.push_back("add partition " + join(added));
+    for (const auto& [p, cp] : t.modify) {
+      std::string s = "set partition " + std::to_string(p->number);
+      auto want_code = *partition_type_code(d.table, p->type);
+      auto got_code = partition_type_code(d.table, cp->type);
+      if (!got_code || *got_code != want_code) s += " type " + partition_type_name(d.table, want_code);
+      if (p->label && *p->label != cp->label) s += " label " + json_quoted(*p->label);
+      parts.push_back(s);
+    }
+    return d.key + ": " + join(parts, "; ");
+  }
+
+  Action partition_action(const DeviceSpec& d, const CurrentDevice& cur, const TablePlan& t) {
+    Action act;
+    act.item = {"devices", d.key};
+    act.order = kOrderPartition;
+    act.observe = d.observe;
+    act.op = t.new_table ? Op::Create : Op::Update;
+    act.destructive = !t.mismatches.empty();
+    act.changes = partition_changes(d, cur, t);
+    act.summary = partition_summary(d, t);
+    act.operation = make_operation<Ops>(partition_op(d, cur, t));
+    return act;
   }
 
   // ---- filesystems --------------------------------------------------------------------------------------
@@ -359,55 +398,43 @@ class Differ {
     act.observe = f.observe;
     act.destructive = !mismatch.empty();
     std::string what = f.type == "swap" ? "swap area" : f.type + " filesystem";
-    act.summary = "create " + what + (f.label ? " " + quoted(*f.label) : "") + " on " + f.key;
+    act.summary = "create " + what + (f.label ? " " + json_quoted(*f.label) : "") + " on " + f.key;
     if (act.destructive) {
       act.summary += " (destroys the " + signature_noun(cur->type) + " there" +
                      (cur->type == f.type ? ": " + mismatch : "") + ")";
     }
     Change t;
     t.path = "type";
-    if (cur) t.before = quoted(cur->type);
-    t.after = quoted(f.type);
+    if (cur) t.before = json_quoted(cur->type);
+    t.after = json_quoted(f.type);
     act.changes.push_back(t);
     if (f.label && !(cur && cur->label == *f.label)) {
       Change l;
       l.path = "label";
-      if (cur && !cur->label.empty()) l.before = quoted(cur->label);
-      l.after = quoted(*f.label);
+      if (cur && !cur->label.empty()) l.before = json_quoted(cur->label);
+      l.after = json_quoted(*f.label);
       act.changes.push_back(l);
     }
     if (f.uuid && !(cur && same_uuid(cur->uuid, *f.uuid))) {
       Change u;
       u.path = "uuid";
-      if (cur && !cur->uuid.empty()) u.before = quoted(cur->uuid);
-      u.after = quoted(*f.uuid);
+      if (cur && !cur->uuid.empty()) u.before = json_quoted(cur->uuid);
+      u.after = json_quoted(*f.uuid);
       act.changes.push_back(u);
     }
-    JsonDoc p(rapidjson::kObjectType);
-    auto& a = p.GetAllocator();
-    p.AddMember("kind", "mkfs", a);
-    p.AddMember("device", str_value(f.key, a), a);
-    p.AddMember("type", str_value(f.type, a), a);
-    if (f.label) p.AddMember("label", str_value(*f.label, a), a);
-    if (f.uuid) p.AddMember("uuid", str_value(*f.uuid, a), a);
-    JsonValue opts(rapidjson::kArrayType);
-    for (const auto& o : f.options) opts.PushBack(str_value(o, a), a);
-    p.AddMember("options", opts, a);
-    if (cur)
-      p.AddMember("expect", str_value(cur->type, a), a);
-    else
-      p.AddMember("expect", JsonValue(rapidjson::kNullType), a);
-    p.AddMember("wipe", act.destructive, a);
-    act.payload = to_json(p);
+    MkfsOp op;
+    op.device = f.key;
+    op.type = f.type;
+    op.label = f.label;
+    op.uuid = f.uuid;
+    op.options = f.options;
+    if (cur) op.expect = cur->type;
+    op.wipe = act.destructive;
+    act.operation = make_operation<Ops>(std::move(op));
     actions_.push_back(std::move(act));
   }
 
-  static bool same_uuid(std::string a, std::string b) {
-    for (auto* s : {&a, &b}) {
-      for (char& c : *s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return a == b;
-  }
+  static bool same_uuid(const std::string& a, const std::string& b) { return lower(a) == lower(b); }
 
   void relabel(const FilesystemSpec& f, const CurrentFilesystem& cur) {
     Action act;
@@ -415,19 +442,13 @@ class Differ {
     act.op = Op::Update;
     act.order = kOrderRelabel;
     act.observe = f.observe;
-    act.summary = "relabel the " + f.type + " filesystem on " + f.key + " " + quoted(*f.label);
+    act.summary = "relabel the " + f.type + " filesystem on " + f.key + " " + json_quoted(*f.label);
     Change l;
     l.path = "label";
-    if (!cur.label.empty()) l.before = quoted(cur.label);
-    l.after = quoted(*f.label);
+    if (!cur.label.empty()) l.before = json_quoted(cur.label);
+    l.after = json_quoted(*f.label);
     act.changes.push_back(l);
-    JsonDoc p(rapidjson::kObjectType);
-    auto& a = p.GetAllocator();
-    p.AddMember("kind", "relabel", a);
-    p.AddMember("device", str_value(f.key, a), a);
-    p.AddMember("type", str_value(f.type, a), a);
-    p.AddMember("label", str_value(*f.label, a), a);
-    act.payload = to_json(p);
+    act.operation = make_operation<Ops>(RelabelOp{f.key, f.type, *f.label});
     actions_.push_back(std::move(act));
   }
 
@@ -453,22 +474,16 @@ class Differ {
         act.order = kOrderSubvolumeDelete + (19 - clamp_depth(path_depth(s.name)));
         act.destructive = true;
         act.summary = "delete btrfs subvolume " + s.name + " on " + dev + " and everything in it";
-        c.before = quoted("present");
-        c.after = quoted("absent");
+        c.before = json_quoted("present");
+        c.after = json_quoted("absent");
       } else {
         act.op = Op::Create;
         act.order = kOrderSubvolumeCreate;
         act.summary = "create btrfs subvolume " + s.name + " on " + dev;
-        c.after = quoted("present");
+        c.after = json_quoted("present");
       }
       act.changes.push_back(c);
-      JsonDoc p(rapidjson::kObjectType);
-      auto& a = p.GetAllocator();
-      p.AddMember("kind", "subvolume", a);
-      p.AddMember("device", str_value(dev, a), a);
-      p.AddMember("name", str_value(s.name, a), a);
-      p.AddMember("state", rapidjson::StringRef(s.absent ? "absent" : "present"), a);
-      act.payload = to_json(p);
+      act.operation = make_operation<Ops>(SubvolumeOp{dev, s.name, s.absent});
       actions_.push_back(std::move(act));
     }
   }
@@ -500,10 +515,10 @@ class Differ {
         act.summary = "remove " + m.target + " from /etc/fstab";
       Change c;
       c.path = "state";
-      c.before = quoted(cur->state);
-      c.after = quoted("absent");
+      c.before = json_quoted(cur->state);
+      c.after = json_quoted("absent");
       act.changes.push_back(c);
-      act.payload = mount_payload(m);
+      act.operation = make_operation<Ops>(mount_op(m));
       actions_.push_back(std::move(act));
       return;
     }
@@ -538,27 +553,27 @@ class Differ {
     };
     auto opt_quoted = [](const std::optional<std::string>& s) -> std::optional<std::string> {
       if (!s) return std::nullopt;
-      return quoted(*s);
+      return json_quoted(*s);
     };
     auto opts_quoted = [](const std::vector<std::string>& o) -> std::optional<std::string> {
       if (o.empty()) return std::nullopt;
-      return quoted(join_options(o));
+      return json_quoted(join_options(o));
     };
     if (cur) {
-      change("device", quoted(cur->device), quoted(m.device));
+      change("device", json_quoted(cur->device), json_quoted(m.device));
       change("subvol", opt_quoted(cur->subvol), opt_quoted(m.subvol));
       if (!same_options(cur->options, m.options)) {
         change("options", opts_quoted(cur->options), opts_quoted(m.options));
       }
       if (m.fstype) change("fstype", opt_quoted(cur->fstype), opt_quoted(m.fstype));
-      change("state", quoted(cur->state), quoted(m.state == "present" ? cur->state : m.state));
+      change("state", json_quoted(cur->state), json_quoted(m.state == "present" ? cur->state : m.state));
       if (cur->fstab != m.fstab) change("fstab", cur->fstab ? "true" : "false", m.fstab ? "true" : "false");
     } else {
-      change("device", std::nullopt, quoted(m.device));
+      change("device", std::nullopt, json_quoted(m.device));
       change("subvol", std::nullopt, opt_quoted(m.subvol));
       change("options", std::nullopt, opts_quoted(m.options));
       if (m.fstype) change("fstype", std::nullopt, opt_quoted(m.fstype));
-      change("state", std::nullopt, quoted(m.state));
+      change("state", std::nullopt, json_quoted(m.state));
     }
 
     // One sentence: what happens to the mount now, then to its fstab line.
@@ -592,24 +607,20 @@ class Differ {
       summary += (i == 0 ? "" : i + 1 == steps.size() ? " and " : ", ") + steps[i];
     }
     act.summary = summary;
-    act.payload = mount_payload(m);
+    act.operation = make_operation<Ops>(mount_op(m));
     actions_.push_back(std::move(act));
   }
 
-  std::string mount_payload(const MountSpec& m) {
-    JsonDoc p(rapidjson::kObjectType);
-    auto& a = p.GetAllocator();
-    p.AddMember("kind", "mount", a);
-    p.AddMember("target", str_value(m.target, a), a);
-    p.AddMember("device", str_value(m.device, a), a);
-    if (m.subvol) p.AddMember("subvol", str_value(*m.subvol, a), a);
-    JsonValue opts(rapidjson::kArrayType);
-    for (const auto& o : m.options) opts.PushBack(str_value(o, a), a);
-    p.AddMember("options", opts, a);
-    if (m.fstype) p.AddMember("fstype", str_value(*m.fstype, a), a);
-    p.AddMember("state", str_value(m.state, a), a);
-    p.AddMember("fstab", m.fstab, a);
-    return to_json(p);
+  static MountOp mount_op(const MountSpec& m) {
+    MountOp op;
+    op.target = m.target;
+    op.device = m.device;
+    op.subvol = m.subvol;
+    op.options = m.options;
+    op.fstype = m.fstype;
+    op.state = m.state;
+    op.fstab = m.fstab;
+    return op;
   }
 
   const Section& want_;
@@ -622,8 +633,8 @@ class Differ {
 }  // namespace
 
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current) {
-  std::vector<Problem> problems;
-  Section want = normalise(desired, &problems);
+  Section want;
+  std::vector<Problem> problems = section_problems(desired, &want);
   if (!problems.empty()) {
     const Problem& p = problems.front();
     throw Error(ErrorKind::InvalidArgument, json_pointer(p.tokens) + ": " + p.message);

@@ -17,15 +17,11 @@
 //   10 partition tables -> 20 mkfs -> 21 relabel -> 30 create subvolumes -> 40 mounts (parents first, by
 //   item order) -> 50..69 unmounts (deepest first) -> 70..89 delete subvolumes (deepest first)
 //
-// Payloads (JSON, internal) carry what apply needs, including what the plan expected to find, so apply can
-// refuse when the disk changed between plan and apply:
-//   {"kind": "partition", "device", "table", "new_table", "expect_table", "expect_partitions": [n...],
-//    "delete": [n...], "create": [{"number", "start", "size" | "percent" | "remaining", "type", "label"}],
-//    "modify": [{"number", "type", "label"}]}
-//   {"kind": "mkfs", "device", "type", "label", "uuid", "options": [...], "expect": type or null, "wipe"}
-//   {"kind": "relabel", "device", "type", "label"}
-//   {"kind": "subvolume", "device", "name", "state": "present" | "absent"}
-//   {"kind": "mount", "target", "device", "subvol", "options": [...], "fstype", "state", "fstab"}
+// Each Action carries a typed operation (ops.h) with what apply needs, including what the plan expected to
+// find, so apply can refuse when the disk changed between plan and apply.
+//
+// With "wipe", a partition of the wrong size or start is recreated where it is when it fits before the next
+// partition that stays; when a neighbour is in the way, the whole table is written anew from the document.
 #pragma once
 
 #include <vector>
@@ -45,7 +41,8 @@ enum Order : int {
   kOrderSubvolumeDelete = 70,  // + (19 - depth): nested subvolumes first
 };
 
-// Throws Error(InvalidArgument) for a mismatch the document does not allow destroying, naming what differs:
+// Throws Error(InvalidArgument) for a section check() refuses, and for a mismatch the document does not allow
+// destroying, naming what differs:
 // "/dev/vdb: partition 2: size did not match: want 20G, got 18G; set \"wipe\": true and pass
 // --allow-destructive to repartition".
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current);

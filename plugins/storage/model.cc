@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <filesystem>
+
+#include "text.h"
 
 namespace opdbus::storage {
 namespace {
@@ -25,10 +28,6 @@ constexpr TypeName kTypes[] = {
 
 std::string upper(std::string s) {
   for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return s;
-}
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
 }
 
@@ -76,19 +75,6 @@ std::optional<uint64_t> opt_bytes(const JsonValue& obj, const char* key) {
   auto s = parse_size(*v);
   if (!s || s->kind != Size::Kind::Bytes) return std::nullopt;
   return s->bytes;
-}
-
-bool safe_mount_point(const std::string& path) {
-  if (path.empty() || path[0] != '/') return false;
-  size_t start = 0;
-  while (start < path.size()) {
-    size_t slash = path.find('/', start);
-    if (slash == std::string::npos) slash = path.size();
-    std::string part = path.substr(start, slash - start);
-    if (part == "." || part == "..") return false;
-    start = slash + 1;
-  }
-  return path.find_first_of(" \t\n\\") == std::string::npos;
 }
 
 class Normaliser {
@@ -287,6 +273,7 @@ class Normaliser {
         s.absent = get_string(v, "state", "present") == "absent";
         s.mount = opt_string(v, "mount");
         s.observe = observe_all || is_observe(v);
+        s.index = i;
         bool bad_name = s.name.empty();
         for (size_t a = 0; !bad_name && a <= s.name.size();) {
           size_t b = s.name.find('/', a);
@@ -409,11 +396,6 @@ class Normaliser {
       }
     }
     for (auto& [target, m] : out_.mounts) {
-      if (!safe_mount_point(target)) {
-        problem(m.origin, "\"" + target +
-                              "\" is not a mount point op-dbus writes (absolute, no \".\" or \"..\" "
-                              "parts, no spaces or backslashes)");
-      }
       if (m.state != "absent" && m.device.empty()) {
         problem(m.origin,
                 "\"device\" is missing: name what to mount (a device path, LABEL=, UUID=, PARTLABEL=, "
@@ -429,10 +411,6 @@ class Normaliser {
       }
       if (m.subvol && m.fstype && *m.fstype != "btrfs") {
         problem(m.origin, "\"subvol\" needs btrfs, not " + *m.fstype);
-      }
-      for (const auto& o : m.options) {
-        if (o.find_first_of(" \t\n") != std::string::npos)
-          problem(m.origin, "mount options cannot contain spaces");
       }
     }
   }
@@ -597,9 +575,7 @@ std::vector<std::string> split_options(const std::string& options, std::optional
 }
 
 std::string join_options(const std::vector<std::string>& options) {
-  std::string out;
-  for (const auto& o : options) out += (out.empty() ? "" : ",") + o;
-  return out;
+  return join(options, ",");
 }
 
 bool same_options(std::vector<std::string> a, std::vector<std::string> b) {
@@ -623,6 +599,12 @@ bool userspace_mount_option(const std::string& o) {
     if (o == n) return true;
   }
   return o.rfind("x-", 0) == 0 || o.rfind("comment=", 0) == 0;
+}
+
+std::string normal_path(const std::string& path) {
+  std::string s = std::filesystem::path(path).lexically_normal().string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
 }
 
 int path_depth(const std::string& path) {

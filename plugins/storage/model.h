@@ -82,6 +82,7 @@ struct SubvolumeSpec {
   bool absent = false;
   std::optional<std::string> mount;
   bool observe = false;
+  size_t index = 0;  // position in the document's list
 };
 
 struct MountSpec {
@@ -108,8 +109,27 @@ struct Problem {
   std::string message;
 };
 
-// Expands and checks the section. Problems are what check() reports; diff() refuses a section with any.
+// Expands and checks the section's structure (contradictions, impossible requests).
 Section normalise(const JsonValue& section, std::vector<Problem>* problems);
+
+// ---- check.cc: what check() reports; diff() refuses a section with any of these ------------------------
+
+// normalise()'s problems and those of every value that reaches a device, a file line or a tool.
+std::vector<Problem> section_problems(const JsonValue& section, Section* normalised);
+void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
+                   Diagnostics& out);
+// Each returns why the value is refused, or nullopt. `path_only`: a path under /dev, no LABEL= etc.
+std::optional<std::string> device_name_problem(const std::string& spec, bool path_only);
+std::optional<std::string> mount_point_problem(const std::string& target);
+// `argv`: the label is handed to a tool as an argument.
+std::optional<std::string> label_problem(const std::string& label, bool argv);
+std::optional<std::string> subvolume_problem(const std::string& name);
+std::optional<std::string> fstype_problem(const std::string& type);
+std::optional<std::string> mount_option_problem(const std::string& option);
+// `previous`: the option before it (a separate value is accepted only after a flag without one).
+std::optional<std::string> mkfs_option_problem(const std::string& option, const std::string* previous);
+// The first refused option of a list, quoted, with the reason.
+std::optional<std::string> mkfs_options_problem(const std::vector<std::string>& options);
 
 // ---- the current section (query output or a saved `show`) ------------------------------------------------
 
@@ -167,6 +187,8 @@ std::string normalise_subvol(std::string name);
 // Options the kernel never lists in mountinfo: they are for mount(8), systemd or fstab readers ("nofail",
 // "x-systemd.automount", "noauto", ...).
 bool userspace_mount_option(const std::string& option);
+// A path without "." parts, doubled or trailing slashes, to compare mount points ("/srv/" == "/srv").
+std::string normal_path(const std::string& path);
 // Path components of a mount point: "/" 0, "/home" 1, "/var/lib/x" 3.
 int path_depth(const std::string& path);
 

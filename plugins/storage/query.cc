@@ -24,15 +24,9 @@ bool block_spec(const std::string& spec) {
   return false;
 }
 
-std::string normal_path(const std::string& p) {
-  std::string s = fs::path(p).lexically_normal().string();
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  return s;
-}
-
 class Reader {
  public:
-  explicit Reader(StorageHost& host) : host_(host) {
+  explicit Reader(Backend& host) : host_(host) {
     out_.SetObject();
     for (const char* k : {"devices", "filesystems", "btrfs_subvolumes", "mounts"}) {
       out_.AddMember(rapidjson::StringRef(k), JsonValue(rapidjson::kObjectType), alloc());
@@ -211,10 +205,11 @@ class Reader {
   }
 
   void mount(const MountSpec& m) {
-    const std::string host_target = normal_path(host_.host_path(m.target));
+    // Nothing can be mounted on a mount point that does not exist (resolved inside the root).
+    std::optional<std::string> host_target = host_.mount_point(m.target);
     const sys::MountInfo* on_top = nullptr;
     for (const auto& l : live()) {
-      if (normal_path(l.target) == host_target) on_top = &l;
+      if (host_target && normal_path(l.target) == normal_path(*host_target)) on_top = &l;
     }
     const FstabEntry* entry = nullptr;
     for (const auto& e : fstab()) {
@@ -265,7 +260,7 @@ class Reader {
     add(out_["mounts"], m.target, std::move(o));
   }
 
-  StorageHost& host_;
+  Backend& host_;
   JsonDoc out_;
   std::map<std::string, std::optional<std::string>> resolved_;
   std::map<std::string, sys::Signature> probes_;
@@ -282,7 +277,7 @@ std::string signature_type(const sys::Signature& s) {
   return "";
 }
 
-JsonDoc query_section(StorageHost& host, const JsonValue* desired) {
+JsonDoc query_section(Backend& host, const JsonValue* desired) {
   Reader r(host);
   return desired ? r.named(*desired) : r.all();
 }

@@ -1,4 +1,4 @@
-// Reading the host (through a StorageHost) into the section's own format, so diff() can compare it with the
+// Reading the host (through a Backend) into the section's own format, so diff() can compare it with the
 // document and `show` can print it.
 //
 //   devices.DEV           {partition_table, size, partitions: [{number, start, size, type, label}]}
@@ -20,11 +20,11 @@
 #pragma once
 
 #include "json.h"
-#include "storage/host.h"
+#include "storage/backend.h"
 
 namespace opdbus::storage {
 
-JsonDoc query_section(StorageHost& host, const JsonValue* desired);
+JsonDoc query_section(Backend& host, const JsonValue* desired);
 
 // The type string the diff compares: blkid's TYPE, "<table> partition table", or "" when nothing is there.
 std::string signature_type(const sys::Signature& s);

@@ -1,7 +1,7 @@
 #include "registry.h"
 
 #include "network/plugin.h"
-#include "storage/storage_plugin.h"
+#include "storage/plugin.h"
 #include "systemd/systemd_plugin.h"
 
 namespace opdbus {

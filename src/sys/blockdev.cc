@@ -14,6 +14,7 @@
 #include <fstream>
 
 #include "error.h"
+#include "text.h"
 
 namespace opdbus::sys {
 namespace {
@@ -96,12 +97,8 @@ Signature probe_signature(const std::string& path) {
 
 std::vector<std::string> wipe_signatures(const std::string& path) {
   // O_EXCL on a block device fails while it is mounted or in use: never wipe under a live filesystem.
-  int flags = O_RDWR | O_CLOEXEC | (is_block_device(path) ? O_EXCL : 0);
-  int fd = ::open(path.c_str(), flags);
-  if (fd < 0) {
-    throw Error(ErrorKind::BackendError, path + ": cannot open to wipe signatures: " + std::strerror(errno) +
-                                             (errno == EBUSY ? " (it is mounted or in use)" : ""));
-  }
+  Fd held = open_exclusive(path, O_RDWR | O_CLOEXEC);
+  int fd = held.release();
   std::vector<std::string> wiped;
   Probe pr(blkid_new_probe());
   auto fail = [&](const std::string& what) {
@@ -192,10 +189,6 @@ std::optional<std::string> resolve_device(const std::string& spec) {
   if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') && value.back() == value.front()) {
     value = value.substr(1, value.size() - 2);
   }
-  auto lower = [](std::string s) {
-    for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    return s;
-  };
   bool by_uuid = tag == "UUID" || tag == "PARTUUID";
   if (tag != "LABEL" && tag != "UUID" && tag != "PARTLABEL" && tag != "PARTUUID") {
     throw Error(ErrorKind::InvalidArgument, "\"" + spec +
@@ -246,6 +239,65 @@ uint64_t device_size(const std::string& path) {
 bool is_block_device(const std::string& path) {
   struct stat st {};
   return ::stat(path.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
+}
+
+std::string device_users(const std::string& path) {
+  std::string name = sysfs_name(path);
+  if (name.empty()) return "";
+  // The device and, for a disk, its partitions (their sysfs directories sit inside the disk's).
+  std::vector<std::string> names{name};
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(fs::path("/sys/class/block") / name, ec)) {
+    if (fs::exists(e.path() / "partition")) names.push_back(e.path().filename().string());
+  }
+  std::vector<std::string> uses;
+  std::vector<std::string> devnos;
+  for (const auto& n : names) {
+    fs::path sys = fs::path("/sys/class/block") / n;
+    for (const auto& h : fs::directory_iterator(sys / "holders", ec)) {
+      uses.push_back(n + " is held by " + h.path().filename().string());
+    }
+    devnos.push_back(read_sysfs(sys / "dev"));  // "7:3"
+  }
+  // /proc/self/mountinfo: "ID PARENT MAJ:MIN ROOT TARGET ..."; octal escapes in TARGET are left as they are.
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> f;
+    size_t i = 0;
+    while (i < line.size() && f.size() < 5) {
+      size_t j = line.find(' ', i);
+      if (j == std::string::npos) j = line.size();
+      f.push_back(line.substr(i, j - i));
+      i = j + 1;
+    }
+    if (f.size() < 5) continue;
+    for (size_t k = 0; k < devnos.size(); ++k) {
+      if (!devnos[k].empty() && f[2] == devnos[k])
+        uses.push_back("/dev/" + names[k] + " is mounted on " + f[4]);
+    }
+  }
+  std::string out;
+  for (const auto& u : uses) out += (out.empty() ? "" : "; ") + u;
+  return out;
+}
+
+Fd open_exclusive(const std::string& path, int flags) {
+  bool block = is_block_device(path);
+  int fd = ::open(path.c_str(), flags | O_CLOEXEC | (block ? O_EXCL : 0));
+  if (fd >= 0) return Fd(fd);
+  int e = errno;
+  if (e == EBUSY) {
+    std::string users = device_users(path);
+    throw Error(
+        ErrorKind::Conflict,
+        path + " is in use (" +
+            (users.empty() ? "mounted in another mount namespace or opened exclusively by another process"
+                           : users) +
+            "); nothing was written");
+  }
+  throw Error(e == EACCES || e == EPERM ? ErrorKind::PermissionError : ErrorKind::BackendError,
+              path + ": cannot open for writing: " + std::strerror(e));
 }
 
 bool kernel_partitions(const std::string& disk) {

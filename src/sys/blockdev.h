@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "sys/rootdir.h"
+
 namespace opdbus::sys {
 
 struct Signature {
@@ -55,6 +57,16 @@ std::optional<std::string> resolve_device(const std::string& spec);
 uint64_t device_size(const std::string& path);
 
 bool is_block_device(const std::string& path);
+
+// Opens a block device with O_EXCL added to `flags`: the kernel refuses while it (or, for a disk, any of its
+// partitions) is mounted in any mount namespace or held by another exclusive opener (mkfs, a device mapper
+// or md holder). A refusal throws Conflict saying by what the device is used, when that can be found
+// (device_users). A regular file is opened without O_EXCL (image files have no such guard).
+Fd open_exclusive(const std::string& path, int flags);
+
+// What is known to use a block device and its partitions: holders in sysfs ("held by dm-0") and mounts in
+// this mount namespace ("/dev/loop3 mounted on /mnt"); "" when nothing is visible from here.
+std::string device_users(const std::string& path);
 
 // False where the kernel keeps no partitions for `disk`: an image file, or a loop device without partition
 // scanning. Writing a table there changes the table only; no partition devices appear.

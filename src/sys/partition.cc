@@ -2,6 +2,7 @@
 
 #include <libfdisk/libfdisk.h>
 
+#include <fcntl.h>
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
@@ -22,11 +23,14 @@ std::string upper(std::string s) {
 // error messages, and every question is refused (nothing here is interactive).
 class Fdisk {
  public:
-  Fdisk(const std::string& path, bool readonly) : path_(path) {
+  // Read-only: libfdisk opens the device itself. For writing, it works through `fd` (opened with O_EXCL by
+  // the caller, who keeps it open until the table is written and the kernel told).
+  Fdisk(const std::string& path, bool readonly, int fd = -1) : path_(path) {
     cxt_ = fdisk_new_context();
     if (!cxt_) throw Error(ErrorKind::BackendError, path + ": libfdisk: out of memory");
     fdisk_set_ask(cxt_, &Fdisk::ask, this);
-    int rc = fdisk_assign_device(cxt_, path.c_str(), readonly ? 1 : 0);
+    int rc = fd >= 0 ? fdisk_assign_device_by_fd(cxt_, fd, path.c_str(), readonly ? 1 : 0)
+                     : fdisk_assign_device(cxt_, path.c_str(), readonly ? 1 : 0);
     if (rc < 0) {
       fdisk_unref_context(cxt_);
       cxt_ = nullptr;
@@ -133,7 +137,9 @@ PartitionTable read_partition_table(const std::string& path) {
 }
 
 void write_partition_table(const std::string& path, const TableEdit& edit) {
-  Fdisk f(path, false);
+  // O_EXCL: refused while the disk or any of its partitions is mounted (in any namespace) or held.
+  Fd exclusive = open_exclusive(path, O_RDWR);
+  Fdisk f(path, false, exclusive.get());
   fdisk_context* cxt = f.get();
   const uint64_t sector = fdisk_get_sector_size(cxt);
 

@@ -11,10 +11,10 @@
 
 #include "engine.h"
 #include "error.h"
-#include "storage/host.h"
+#include "storage/backend.h"
+#include "storage/plugin.h"
 #include "storage/query.h"
 #include "storage/size.h"
-#include "storage/storage_plugin.h"
 #include "sys/process.h"
 
 using namespace opdbus;
@@ -77,7 +77,7 @@ bool have_tool(const char* name) {
 
 // Device names map to image files; partitions of an image have no device of their own. Mounts and fstab are
 // recorded, never done.
-class ImageHost : public StorageHost {
+class ImageHost : public Backend {
  public:
   std::map<std::string, std::string> devices;  // "/dev/vdz" -> image path
   std::vector<std::string> calls;
@@ -134,8 +134,16 @@ class ImageHost : public StorageHost {
     calls.push_back("unmount " + target);
     std::erase_if(mounted, [&](const sys::MountInfo& m) { return m.target == target; });
   }
-  void make_directory(const std::string& path) override { calls.push_back("mkdir " + path); }
-  std::string host_path(const std::string& p) override { return "/target" + (p == "/" ? "" : p); }
+  void check_unused(const std::string& device, const std::string&) override {
+    calls.push_back("check_unused " + device);
+  }
+  std::optional<std::string> mount_point(const std::string& p) override {
+    return "/target" + (p == "/" ? "" : p);
+  }
+  std::string make_mount_point(const std::string& p) override {
+    calls.push_back("mkdir " + *mount_point(p));
+    return *mount_point(p);
+  }
   std::optional<std::string> read_file(const std::string& p) override {
     if (p != "/etc/fstab") return std::nullopt;
     return fstab;
@@ -154,9 +162,9 @@ struct Rig {
     auto h = std::make_unique<ImageHost>();
     host = h.get();
     auto shared = std::shared_ptr<ImageHost>(std::move(h));
-    plugin = storage::make_plugin([shared](Context&) -> std::unique_ptr<StorageHost> {
+    plugin = storage::make_plugin([shared](Context&) -> std::unique_ptr<Backend> {
       // The plugin asks for a host per call; hand out views of the one the test inspects.
-      struct View : StorageHost {
+      struct View : Backend {
         std::shared_ptr<ImageHost> h;
         explicit View(std::shared_ptr<ImageHost> x) : h(std::move(x)) {}
         std::string describe() override { return h->describe(); }
@@ -185,8 +193,9 @@ struct Rig {
         }
         void remount(const std::string& t, const std::string& o) override { h->remount(t, o); }
         void unmount(const std::string& t) override { h->unmount(t); }
-        void make_directory(const std::string& p) override { h->make_directory(p); }
-        std::string host_path(const std::string& p) override { return h->host_path(p); }
+        void check_unused(const std::string& d, const std::string& w) override { h->check_unused(d, w); }
+        std::optional<std::string> mount_point(const std::string& p) override { return h->mount_point(p); }
+        std::string make_mount_point(const std::string& p) override { return h->make_mount_point(p); }
         std::optional<std::string> read_file(const std::string& p) override { return h->read_file(p); }
         void write_file(const std::string& p, const std::string& c) override { h->write_file(p, c); }
       };
@@ -509,4 +518,31 @@ TEST_CASE("show reports what query sees and plans to nothing", "[storage][image]
   // What query reports is itself a document that plans to nothing.
   auto actions = rig.plugin->diff(seen, seen);
   CHECK(actions.empty());
+}
+
+TEST_CASE("with wipe, growing a partition past its neighbour converges by rewriting the table",
+          "[storage][image]") {
+  TempDir dir;
+  Rig rig;
+  std::string img = make_image(dir.path, "disk.img", 200 * kMiB);
+  rig.host->devices["/dev/vdz"] = img;
+  JsonDoc first = parse_json(R"({"devices": {"/dev/vdz": {"partition_table": "gpt", "partitions": [
+      {"number": 1, "size": "32M", "type": "efi"}, {"number": 2, "size": "16M", "label": "data"}]}}})");
+  rig.converge(first);
+
+  JsonDoc grown =
+      parse_json(R"({"devices": {"/dev/vdz": {"partition_table": "gpt", "wipe": true, "partitions": [
+      {"number": 1, "size": "64M", "type": "efi"}, {"number": 2, "size": "16M", "label": "data"}]}}})");
+  auto actions = rig.plan(grown);
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].destructive);
+  CHECK(actions[0].summary.find("wipe /dev/vdz (partition 1: size did not match: want 64M, got 32M)") == 0);
+  // Applied and planned again: nothing is left over (before, libfdisk said "partition 1 does not fit").
+  rig.converge(grown, true);
+  auto t = sys::read_partition_table(img);
+  REQUIRE(t.partitions.size() == 2);
+  CHECK(t.partitions[0].size == 64 * kMiB);
+  CHECK(t.partitions[1].size == 16 * kMiB);
+  CHECK(t.partitions[1].start >= t.partitions[0].start + t.partitions[0].size);
+  CHECK(t.partitions[1].name == "data");
 }

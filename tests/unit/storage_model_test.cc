@@ -5,9 +5,11 @@
 #include "engine.h"
 #include "error.h"
 #include "registry.h"
+#include "storage/apply.h"
 #include "storage/diff.h"
 #include "storage/fstab.h"
 #include "storage/model.h"
+#include "storage/ops.h"
 #include "storage/size.h"
 
 using namespace opdbus;
@@ -17,9 +19,7 @@ namespace {
 
 std::vector<Problem> problems_of(const std::string& json) {
   JsonDoc d = parse_json(json);
-  std::vector<Problem> out;
-  normalise(d, &out);
-  return out;
+  return section_problems(d, nullptr);
 }
 
 std::string diff_error(const std::string& desired, const std::string& current) {
@@ -369,4 +369,111 @@ TEST_CASE("mount options compare as sets, without defaults and subvol=", "[stora
   CHECK_FALSE(same_options({"a"}, {"a", "b"}));
   CHECK(path_depth("/") == 0);
   CHECK(path_depth("/var/lib/x") == 3);
+}
+
+TEST_CASE("check refuses every value that would reach a device, fstab or a tool unsafely", "[storage]") {
+  // These go through check() alone (as `plan --current` and diff see them), not the schema.
+  auto refused = [](const std::string& json, const std::string& pointer, const std::string& needle) {
+    auto ps = problems_of(json);
+    INFO(json);
+    REQUIRE_FALSE(ps.empty());
+    bool found = false;
+    for (const auto& p : ps) {
+      INFO(json_pointer(p.tokens) + ": " + p.message);
+      found = found || (json_pointer(p.tokens) == pointer && p.message.find(needle) != std::string::npos);
+    }
+    CHECK(found);
+  };
+  refused(R"({"mounts": {"/srv": {"device": "/dev/vdb1", "fstype": "ext4 defaults 0 0"}}})", "/mounts/~1srv",
+          "filesystem type");
+  refused(R"({"mounts": {"/srv": {"device": "/dev/vdb1", "options": "noatime,x y"}}})", "/mounts/~1srv",
+          "mount option");
+  refused(R"({"mounts": {"/srv": {"device": "/dev/vdb1", "options": "subvol=../x"}}})", "/mounts/~1srv",
+          "subvolume name");
+  refused(R"({"mounts": {"/srv": {"device": "/dev/vdb1", "subvol": "@,ro"}}})", "/mounts/~1srv", "commas");
+  refused(R"({"mounts": {"/srv/": {"device": "/dev/vdb1"}}})", "/mounts/~1srv~1", "normalised");
+  refused(R"({"mounts": {"/srv//x": {"device": "/dev/vdb1"}}})", "/mounts/~1srv~1~1x", "normalised");
+  refused(R"({"mounts": {"/srv\nx": {"device": "/dev/vdb1"}}})", "/mounts/~1srv\nx", "no whitespace");
+  refused(R"({"mounts": {"/srv": {"device": "/dev/vdb1\n/dev/sda"}}})", "/mounts/~1srv", "no whitespace");
+  refused(R"({"mounts": {"/srv": {"device": "/tmp/disk.img"}}})", "/mounts/~1srv", "under /dev");
+  refused(R"J({"mounts": {"/srv": {"device": "UUID=$(x)"}}})J", "/mounts/~1srv", "hexadecimal");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "options": ["-f", "/dev/loop4"]}}})",
+          "/filesystems/~1dev~1vdb1", "never name a device or a path");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "options": "-d /etc"}}})",
+          "/filesystems/~1dev~1vdb1", "never name a device or a path");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "btrfs", "options": ["--rootdir=/etc"]}}})",
+          "/filesystems/~1dev~1vdb1", "\"--rootdir=/etc\"");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "options": ["loop4"]}}})",
+          "/filesystems/~1dev~1vdb1", "\"loop4\"");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "options": ["-Lx", ".."]}}})",
+          "/filesystems/~1dev~1vdb1", "\"..\"");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "label": "-f"}}})", "/filesystems/~1dev~1vdb1",
+          "does not start with \"-\"");
+  refused(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "label": "a\nb"}}})", "/filesystems/~1dev~1vdb1",
+          "control characters");
+  refused(R"({"devices": {"/dev/vdb": {"partitions": [{"number": 1, "size": "1G", "label": "a\tb"}]}}})",
+          "/devices/~1dev~1vdb/partitions/0", "control characters");
+  refused(R"({"devices": {"/dev/vdb": {"partitions": [{"number": 1, "size": "1G",
+            "label": "a-partition-name-longer-than-thirty-six"}]}}})",
+          "/devices/~1dev~1vdb/partitions/0", "at most 36");
+  refused(R"({"devices": {"/dev/../tmp/x": {"partition_table": "gpt"}}})", "/devices/~1dev~1..~1tmp~1x",
+          "normalised");
+  refused(R"({"btrfs_subvolumes": {"/dev/vdb1": [{"name": "@"}, {"name": "-rf"}]}})",
+          "/btrfs_subvolumes/~1dev~1vdb1/1", "does not start with \"-\"");
+  refused(R"({"btrfs_subvolumes": {"/dev/vdb1": [{"name": "@\nx"}]}})", "/btrfs_subvolumes/~1dev~1vdb1/0",
+          "control characters");
+
+  // What the roadmap and the docs use stays valid.
+  CHECK(
+      problems_of(R"({"filesystems": {"/dev/vda2": {"type": "vfat", "label": "ESP", "options": ["-F", "32"]},
+                                        "/dev/vda3": {"type": "xfs", "options": "-m reflink=1"},
+                                        "/dev/vda4": {"type": "ext4", "options": "-O^has_journal -E lazy_itable_init=0"}},
+                        "btrfs_subvolumes": {"/dev/vda5": [{"name": "@"}, {"name": "@/var/lib/machines"}]},
+                        "mounts": {"/home": {"device": "LABEL=my home", "fstype": "ext4", "options": "noatime,x-systemd.requires-mounts-for=/var"},
+                                   "/boot/efi": {"device": "PARTUUID=0FC63DAF-8483-4772-8E79-3D69D8477DE4"},
+                                   "/srv": {"device": "/dev/disk/by-path/pci-0000:00:1f.2-ata-1-part1"}}})")
+          .empty());
+
+  // diff refuses what check refuses, naming the item.
+  CHECK(
+      diff_error(R"({"filesystems": {"/dev/vdb1": {"type": "ext4", "options": ["-f", "/dev/loop4"]}}})", "{}")
+          .find("/filesystems/~1dev~1vdb1: \"/dev/loop4\"") == 0);
+  // And apply's command builder refuses it too, whatever the plan said.
+  CHECK_THROWS_AS(mkfs_command("/dev/vdb1", "ext4", "", "", {"-f", "/dev/loop4"}), Error);
+  CHECK_THROWS_AS(mkfs_command("/dev/vdb1", "ext4", "-f", "", {}), Error);
+  CHECK(mkfs_command("/dev/vdb1", "vfat", "ESP", "", {"-F", "32"}) ==
+        std::vector<std::string>{"mkfs.vfat", "-I", "-n", "ESP", "-F", "32", "/dev/vdb1"});
+}
+
+TEST_CASE("growing a partition with wipe when a neighbour is in the way rewrites the whole table",
+          "[storage]") {
+  std::string current = R"({"devices": {"/dev/vdb": {"partition_table": "gpt", "size": "40G", "partitions": [
+      {"number": 1, "start": "1M", "size": "512M", "type": "efi"},
+      {"number": 2, "start": "513M", "size": "18G", "type": "linux"}]}}})";
+  std::string desired = R"({"devices": {"/dev/vdb": {"partition_table": "gpt", "wipe": true, "partitions": [
+      {"number": 1, "size": "1G", "type": "efi"}, {"number": 2, "size": "18G"}]}}})";
+  auto actions = diff_of(desired, current);
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].destructive);
+  CHECK(actions[0].op == Op::Create);
+  CHECK(
+      actions[0].summary ==
+      "wipe /dev/vdb (partition 1: size did not match: want 1G, got 512M) and create gpt partition table on "
+      "/dev/vdb with partitions 1 (1G efi), 2 (18G linux)");
+  const auto& op = std::get<PartitionOp>(operation_of<Ops>(actions[0].operation, "t"));
+  CHECK(op.new_table);
+  CHECK(op.remove.empty());
+  REQUIRE(op.create.size() == 2);
+  CHECK(op.expect_table == std::optional<std::string>("gpt"));
+  CHECK(op.expect_partitions == std::vector<int>{1, 2});
+
+  // Shrinking it, or growing the last partition, still recreates just that partition in place.
+  std::string shrink = R"({"devices": {"/dev/vdb": {"partition_table": "gpt", "wipe": true, "partitions": [
+      {"number": 1, "size": "256M", "type": "efi"}, {"number": 2, "size": "18G"}]}}})";
+  auto in_place = diff_of(shrink, current);
+  REQUIRE(in_place.size() == 1);
+  CHECK(in_place[0].op == Op::Update);
+  const auto& op2 = std::get<PartitionOp>(operation_of<Ops>(in_place[0].operation, "t"));
+  CHECK_FALSE(op2.new_table);
+  CHECK(op2.remove == std::vector<int>{1});
 }

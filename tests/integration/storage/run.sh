@@ -25,8 +25,12 @@ fi
 
 T=$(mktemp -d /tmp/opdbus-storage-it.XXXXXX)
 LOOPS=()
+PIDS=()
+DEVLINK=/dev/opdbus-it-$$-image
 cleanup() {
-  # Innermost mounts first; then the loop devices this test attached.
+  # Helpers this test started (by pid), innermost mounts, then the loop devices this test attached.
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -f "$DEVLINK"
   findmnt -rn -o TARGET | grep "^$T" | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
   rm -rf "$T"
@@ -232,6 +236,137 @@ expect "a mount declared absent is removed" 0 run apply "$T/gone.json"
 check "it is unmounted" sh -c "! findmnt -n '$ROOT/srv/ext4'"
 check "its fstab line is gone, the others stay" \
   sh -c "! grep -qP '\t/srv/ext4\t' '$ROOT/etc/fstab' && grep -qP '\t/srv/xfs\t' '$ROOT/etc/fstab'"
+
+# --- 6. --root confinement: directories that are symlinks (absolute and relative, into and out of the root) ---
+# A chroot resolves an absolute link as <root>/<target> and never lets ".." climb above the root; op-dbus must
+# mount and write exactly there, and nothing outside the root may change.
+CR=$T/conf/root
+OUT=$T/conf/outside
+# The places a chroot resolves the links to exist inside the root too (as in an installed tree); the same
+# names outside exist as well, so a resolver that escaped would find them.
+mkdir -p "$CR/real-mnt" "$CR$OUT/srv" "$CR/outside/etc" "$OUT/srv" "$OUT/etc" "$OUT/mnt" "$OUT/dangling"
+printf 'outside fstab: must not change\n' >"$OUT/etc/fstab"
+echo "outside file" >"$OUT/srv/keep"
+ln -s "$OUT/srv" "$CR/srv"            # absolute, pointing out of the root: means $CR$OUT/srv
+ln -s ../../outside/etc "$CR/etc"     # relative, climbing out: means $CR/outside/etc
+ln -s real-mnt "$CR/mnt"              # relative, into the root
+ln -s /real-mnt "$CR/data"            # absolute, into the root
+ln -s "$OUT/dangling" "$CR/dangling"  # absolute, out of the root, with nothing at root/target
+outside_sum() { (cd "$T/conf/outside" && find . -printf '%p %y %l\n' | sort && find . -type f -exec sha256sum {} + | sort); }
+mount_list() { findmnt -rn -o TARGET | sort; }
+SUM_OUT=$(outside_sum)
+MOUNTS_BEFORE=$(mount_list)
+new_loop conf 200M
+E=$LOOP
+mkfs.ext4 -q -F -L it-conf "$E" >/dev/null
+state "$T/conf.json" "{\"filesystems\": {\"$E\": {\"type\": \"ext4\", \"label\": \"it-conf\"}},
+  \"mounts\": {\"/srv/data\": {\"device\": \"LABEL=it-conf\"},
+             \"/mnt/x\": {\"device\": \"LABEL=it-conf\", \"fstab\": false},
+             \"/data/y\": {\"device\": \"LABEL=it-conf\", \"fstab\": false}}}"
+confrun() { "$OPDBUS" "$@" --root "$CR"; }
+expect "confinement: apply through symlinked directories" 0 confrun apply "$T/conf.json"
+check "confinement: nothing outside the root changed (checksums)" sh -c "[ \"\$1\" = \"\$2\" ]" _ "$SUM_OUT" "$(outside_sum)"
+check "confinement: every new mount is inside the root" sh -c \
+  "comm -13 /dev/fd/3 /dev/fd/4 3<<A 4<<B | grep -v '^$CR/' | { ! grep -q .; }
+\$1
+A
+\$2
+B" _ "$MOUNTS_BEFORE" "$(mount_list)"
+check "confinement: absolute link out of the root mounts at root/target, as a chroot" findmnt -n "$CR$OUT/srv/data"
+check "confinement: relative link into the root" findmnt -n "$CR/real-mnt/x"
+check "confinement: absolute link into the root" findmnt -n "$CR/real-mnt/y"
+check "confinement: fstab lands where a chroot puts it (relative link cannot climb out)" \
+  grep -qP "^UUID=[0-9a-f-]+\t/srv/data\text4\t" "$CR/outside/etc/fstab"
+check "confinement: the fstab outside the root is untouched" grep -qx 'outside fstab: must not change' "$OUT/etc/fstab"
+expect "confinement: second plan is empty" 0 confrun plan "$T/conf.json"
+state "$T/conf-gone.json" "{\"mounts\": {\"/srv/data\": {\"state\": \"absent\"}, \"/mnt/x\": {\"state\": \"absent\"}, \"/data/y\": {\"state\": \"absent\"}}}"
+expect "confinement: absent mounts are removed inside the root" 0 confrun apply "$T/conf-gone.json"
+check "confinement: unmounted and removed from the root's fstab" \
+  sh -c "! findmnt -n '$CR$OUT/srv/data' && ! grep -q '/srv/data' '$CR/outside/etc/fstab'"
+state "$T/conf-dangling.json" "{\"mounts\": {\"/dangling/x\": {\"device\": \"LABEL=it-conf\"}}}"
+expect "confinement: a link whose in-root target is missing is refused, not followed out" 1 \
+  confrun apply "$T/conf-dangling.json"
+check "confinement: nothing is mounted at the outside target" sh -c "! findmnt -n '$OUT/dangling/x'"
+check "confinement: still nothing outside the root changed" sh -c "[ \"\$1\" = \"\$2\" ]" _ "$SUM_OUT" "$(outside_sum)"
+
+# A --root that does not exist yet (bootstrap's target) is made, and "/" mounted on it.
+state "$T/fresh.json" "{\"mounts\": {\"/\": {\"device\": \"LABEL=it-conf\"}}}"
+expect "a --root that does not exist yet plans" 2 "$OPDBUS" plan --root "$T/fresh/root" "$T/fresh.json"
+expect "and applies: the root is made and / mounted on it" 0 "$OPDBUS" apply --root "$T/fresh/root" "$T/fresh.json"
+check "/ is mounted on the new root, fstab written on it" \
+  sh -c "findmnt -n '$T/fresh/root' >/dev/null && grep -qP '^UUID=[0-9a-f-]+\t/\text4\t' '$T/fresh/root/etc/fstab'"
+expect "the new root plans to nothing" 0 "$OPDBUS" plan --root "$T/fresh/root" "$T/fresh.json"
+umount "$T/fresh/root"
+
+# --- 7. Exclusive devices: mounted in another mount namespace, or held open with O_EXCL by another process ---
+new_loop excl-ns 200M
+F=$LOOP
+mkfs.ext4 -q -F -L it-elsewhere "$F" >/dev/null
+mkdir -p "$T/other-ns"
+# Read-only there, so the filesystem itself never writes to the device (ext4 would, lazily, when read-write).
+unshare -m --propagation private sh -c "mount -o ro '$F' '$T/other-ns' && echo ready && exec sleep 600" >"$T/ns.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do grep -q ready "$T/ns.out" && break; sleep 0.1; done
+check "the helper mounted the device in its own namespace only" sh -c "grep -q ready '$T/ns.out' && ! findmnt -n '$T/other-ns'"
+HASH_F=$(sha256sum <"$F")
+state "$T/excl1.json" "{\"filesystems\": {\"$F\": {\"type\": \"xfs\", \"wipe\": true}}}"
+expect "reformatting a device mounted in another namespace is refused" 1 run apply --allow-destructive "$T/excl1.json"
+contains "the refusal says it is in use" "$F is in use"
+state "$T/excl2.json" "{\"devices\": {\"$F\": {\"partition_table\": \"gpt\", \"wipe\": true, \"partitions\": [{\"number\": 1, \"size\": \"remaining\"}]}}}"
+expect "repartitioning a device mounted in another namespace is refused" 1 run apply --allow-destructive "$T/excl2.json"
+contains "the partition refusal says it is in use" "$F is in use"
+state "$T/excl3.json" "{\"filesystems\": {\"$F\": {\"type\": \"ext4\", \"label\": \"renamed\"}}}"
+expect "relabelling a device mounted in another namespace is refused" 1 run apply "$T/excl3.json"
+check "the device mounted elsewhere is byte for byte unchanged" sh -c "[ \"\$(sha256sum <'$F')\" = '$HASH_F' ]"
+
+new_loop excl-held 200M
+G=$LOOP
+python3 -c '
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_EXCL)
+print("ready", flush=True)
+time.sleep(600)' "$G" >"$T/held.out" 2>&1 &
+PIDS+=($!)
+for _ in $(seq 50); do grep -q ready "$T/held.out" && break; sleep 0.1; done
+check "the helper holds the device with O_EXCL" grep -q ready "$T/held.out"
+HASH_G=$(sha256sum <"$G")
+state "$T/held1.json" "{\"filesystems\": {\"$G\": {\"type\": \"ext4\"}}}"
+expect "mkfs on a device held with O_EXCL by another process is refused" 1 run apply "$T/held1.json"
+contains "the mkfs refusal says it is in use" "$G is in use"
+state "$T/held2.json" "{\"devices\": {\"$G\": {\"partition_table\": \"gpt\", \"partitions\": [{\"number\": 1, \"size\": \"remaining\"}]}}}"
+expect "partitioning a device held with O_EXCL is refused" 1 run apply "$T/held2.json"
+contains "the partitioning refusal says it is in use" "$G is in use"
+check "the held device is byte for byte unchanged" sh -c "[ \"\$(sha256sum <'$G')\" = '$HASH_G' ]"
+
+# A device held by a local mount is named in the refusal (holders and this namespace's mounts are read).
+new_loop excl-here 200M
+H=$LOOP
+mkfs.ext4 -q -F "$H" >/dev/null
+mkdir -p "$T/here" && mount "$H" "$T/here"
+state "$T/here.json" "{\"devices\": {\"$H\": {\"partition_table\": \"gpt\", \"wipe\": true, \"partitions\": [{\"number\": 1, \"size\": \"remaining\"}]}}}"
+expect "repartitioning a device mounted here is refused" 1 run apply --allow-destructive "$T/here.json"
+contains "the refusal names the mount" "mounted on $T/here"
+umount "$T/here"
+
+# --- 8. Only block devices: a /dev name that leads to a regular file is refused at plan time -------------------
+truncate -s 64M "$T/plain.img"
+HASH_IMG=$(sha256sum <"$T/plain.img")
+ln -s "$T/plain.img" "$DEVLINK"
+state "$T/img.json" "{\"filesystems\": {\"$DEVLINK\": {\"type\": \"ext4\"}}}"
+expect "a regular file behind a /dev name is refused" 1 run plan "$T/img.json"
+contains "the refusal says it is not a block device" "is not a block device"
+expect "and apply refuses it too" 1 run apply "$T/img.json"
+check "the image file is untouched" sh -c "[ \"\$(sha256sum <'$T/plain.img')\" = '$HASH_IMG' ]"
+
+# --- 9. Hostile mkfs options never reach the tool -----------------------------------------------------------------
+new_loop victim 64M
+V=$LOOP
+HASH_V=$(sha256sum <"$V")
+new_loop target 64M
+state "$T/inject.json" "{\"filesystems\": {\"$LOOP\": {\"type\": \"ext4\", \"options\": [\"-f\", \"$V\"]}}}"
+expect "mkfs options naming another device are refused at validate" 1 "$OPDBUS" validate "$T/inject.json"
+expect "and at apply" 1 run apply --allow-destructive "$T/inject.json"
+check "the other device is untouched" sh -c "[ \"\$(sha256sum <'$V')\" = '$HASH_V' ]"
 
 echo "1..$n"
 [ "$fails" -eq 0 ]

@@ -4,21 +4,19 @@
 // Format, safety rules and examples: docs/plugins/storage.md.
 #pragma once
 
-#include <functional>
 #include <memory>
 
-#include "plugin.h"
+#include "storage/backend.h"
 
 namespace opdbus {
+
+class Plugin;  // src/plugin.h (not included by name: this file is plugin.h too)
 
 std::unique_ptr<Plugin> make_storage_plugin();
 
 namespace storage {
-class StorageHost;
-// How the plugin reaches the host; the default is the live host (mount points and fstab under --root).
-using HostFactory = std::function<std::unique_ptr<StorageHost>(Context&)>;
-// For tests: the plugin with a host of the test's choosing (a recording fake).
-std::unique_ptr<Plugin> make_plugin(HostFactory factory);
+// For tests: the plugin with a backend of the test's choosing (a recording fake).
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory);
 }  // namespace storage
 
 }  // namespace opdbus
