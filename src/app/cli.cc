@@ -18,6 +18,7 @@
 #include "schema.h"
 #include "state.h"
 #include "sys/fs.h"
+#include "sys/rootdir.h"
 
 namespace opdbus {
 namespace {
@@ -243,8 +244,11 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
                   "apply changes the live system and needs root (or use --root DIR for an offline tree; "
                   "`op-dbus plan` needs no privileges)");
     }
-    ApplyLock lock;
-    Journal journal(ctx.in_root("/var/lib/op-dbus"));
+    // The tree's own lock (the journal appends under it), then the journal's tail is checked.
+    ApplyLock lock{sys::RootDir(ctx.root())};
+    Journal journal(ctx.root());
+    journal.use_lock(lock);
+    if (auto damaged = journal.open_for_append(journal.new_run_id())) print_error(f, *damaged);
     RenderOptions ro{ctx.options().color, f.verbose > 0};
     bool progress = !f.json && !f.quiet && ::isatty(STDERR_FILENO);
     ApplyEvents events;
@@ -344,7 +348,7 @@ int cmd_schema(const Flags& f, const std::string& name) {
 int cmd_log(const Flags& f) {
   return guarded(f, [&] {
     Context ctx(make_options(f));
-    Journal journal(ctx.in_root("/var/lib/op-dbus"));
+    Journal journal(ctx.root());
     auto entries = journal.entries();
     if (f.json) {
       JsonDoc out(rapidjson::kArrayType);
@@ -380,8 +384,9 @@ int cmd_log(const Flags& f) {
 int cmd_log_verify(const Flags& f) {
   return guarded(f, [&] {
     Context ctx(make_options(f));
-    Journal journal(ctx.in_root("/var/lib/op-dbus"));
-    auto problem = journal.verify();
+    Journal journal(ctx.root());
+    auto problems = journal.verify_all();
+    auto problem = problems.empty() ? std::nullopt : std::make_optional(problems.front());
     if (f.json) {
       JsonDoc d(rapidjson::kObjectType);
       auto& a = d.GetAllocator();
@@ -393,7 +398,8 @@ int cmd_log_verify(const Flags& f) {
       }
       std::cout << to_pretty_json(d, false);
     } else if (problem) {
-      print_error(f, journal.file().string() + ": " + problem->message);
+      // Every problem, breaks included: a break recorded by apply is reported for as long as it exists.
+      for (const auto& p : problems) print_error(f, journal.file().string() + ": " + p.message);
     } else if (!f.quiet) {
       std::cout << journal.file().string() << ": intact (" << journal.entries().size() << " entries)\n";
     }
