@@ -16,6 +16,7 @@
 #include "render.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "signals.h"
 #include "state.h"
 #include "sys/fs.h"
 #include "sys/rootdir.h"
@@ -209,7 +210,7 @@ bool wait_for_confirm(int seconds, bool quiet) {
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   bool confirmed = false;
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (std::chrono::steady_clock::now() < deadline && !interrupted()) {
     if (std::filesystem::exists(dir / "confirmed")) {
       confirmed = true;
       break;
@@ -273,13 +274,15 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
     };
     events.on_note = [&](const std::string& m) { std::cerr << "op-dbus: " << m << "\n"; };
     events.wait_for_confirm = [&](int seconds) { return wait_for_confirm(seconds, f.quiet || f.json); };
+    InterruptGuard on_signal;  // SIGINT/SIGTERM stop between actions (signals.h)
     ApplyReport report = engine.apply(state, &journal, events);
     if (f.json) {
       std::cout << to_pretty_json(report_json(report), false);
     } else {
       std::cout << render_apply_report(report, ro);
     }
-    return report.ok() ? kExitOk : kExitError;
+    if (interrupted() && report.ok()) print_error(f, interrupt_name() + " arrived after the last action");
+    return report.ok() && !interrupted() ? kExitOk : kExitError;
   });
 }
 
