@@ -268,7 +268,8 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
     const std::string name(plugin.name());
     const JsonValue& desired = *state.section(name);
     if (interrupted()) {  // SIGINT/SIGTERM (signals.h): no further plugin starts
-      report.failure = Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " before " + name);
+      report.failure =
+          Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " before " + name);
       journal_event(name, report.failure->message());
       break;
     }
@@ -318,9 +319,9 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
     for (size_t i = 0; i < to_run.size(); ++i) {
       const Action& a = to_run[i];
       if (interrupted()) {  // between actions: the one under way has finished
-        report.failure = Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " after " +
-                                                           std::to_string(i) + " of " +
-                                                           std::to_string(to_run.size()) + " actions of " + name);
+        report.failure = Error(ErrorKind::Interrupted,
+                               "interrupted by " + interrupt_name() + " after " + std::to_string(i) + " of " +
+                                   std::to_string(to_run.size()) + " actions of " + name);
         report.not_done.insert(report.not_done.end(), to_run.begin() + static_cast<long>(i), to_run.end());
         failed = true;
         break;
@@ -370,10 +371,10 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
       if (checkpoint) rollback(name, *checkpoint);
       if (report.failure->kind() == ErrorKind::Interrupted) {
         bool undone = !report.rolled_back.empty() && report.rolled_back.back() == name;
-        journal_event(name, report.failure->message() +
-                                (undone       ? "; rolled back to the checkpoint taken before apply"
-                                 : checkpoint ? "; ROLLBACK FAILED"
-                                              : "; the actions done stay done"));
+        journal_event(
+            name, report.failure->message() + (undone ? "; rolled back to the checkpoint taken before apply"
+                                               : checkpoint ? "; ROLLBACK FAILED"
+                                                            : "; the actions done stay done"));
       }
       for (size_t pj = pi + 1; pj < plugins.size(); ++pj) {
         note(std::string(plugins[pj]->name()) + ": not applied (an earlier plugin failed)");
@@ -402,9 +403,7 @@ JsonDoc Engine::show() {
   auto& a = doc.GetAllocator();
   doc.AddMember("version", kCurrentVersion, a);
   JsonValue meta(rapidjson::kObjectType);
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  meta.AddMember("name", str_value(host, a), a);
+  if (auto host = ctx_.hostname()) meta.AddMember("name", str_value(*host, a), a);  // DIR's with --root
   meta.AddMember("description", "exported by op-dbus show", a);
   doc.AddMember("metadata", meta, a);
   JsonValue plugins(rapidjson::kObjectType);

@@ -8,9 +8,12 @@ namespace opdbus {
 namespace {
 
 volatile sig_atomic_t g_signal = 0;
-struct sigaction g_old_int {}, g_old_term {};
+struct sigaction g_old_int {
+}, g_old_term{};
 
-void on_signal(int signo) { g_signal = signo; }
+void on_signal(int signo) {
+  g_signal = signo;
+}
 
 }  // namespace
 
@@ -32,7 +35,9 @@ InterruptGuard::~InterruptGuard() {
   g_signal = 0;
 }
 
-int interrupt_signal() { return g_signal; }
+int interrupt_signal() {
+  return g_signal;
+}
 
 std::string interrupt_name() {
   switch (g_signal) {
@@ -47,6 +52,8 @@ std::string interrupt_name() {
   }
 }
 
-void simulate_interrupt(int signo) { g_signal = signo; }
+void simulate_interrupt(int signo) {
+  g_signal = signo;
+}
 
 }  // namespace opdbus

@@ -19,7 +19,9 @@ class InterruptGuard {
 
 // The signal that arrived (SIGINT, SIGTERM) since the guard was installed, or 0.
 int interrupt_signal();
-inline bool interrupted() { return interrupt_signal() != 0; }
+inline bool interrupted() {
+  return interrupt_signal() != 0;
+}
 // "SIGTERM"
 std::string interrupt_name();
 

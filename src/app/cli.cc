@@ -36,7 +36,13 @@ struct Flags {
   int verbose = 0;
   bool quiet = false;
   std::string color = "auto";
+  std::string max_document_size = "64M";
+  std::string max_value_size = "16M";
 };
+
+LoadLimits limits_of(const Flags& f) {
+  return LoadLimits{parse_byte_size(f.max_document_size), parse_byte_size(f.max_value_size)};
+}
 
 bool use_color(const std::string& mode, int fd) {
   if (mode == "always") return true;
@@ -76,8 +82,8 @@ JsonValue diagnostic_json(const Diagnostic& d, JsonAlloc& a) {
 }
 
 // Loads, schema-validates and semantically checks; throws ValidationFailed with every problem.
-State load_checked(Engine& engine, const std::string& file) {
-  State state = load_state_file(file);
+State load_checked(Engine& engine, const std::string& file, const LoadLimits& limits) {
+  State state = load_state_file(file, limits);
   Diagnostics problems;
   engine.check(state, problems);
   if (!problems.empty()) throw ValidationFailed(std::move(problems));
@@ -122,7 +128,7 @@ int cmd_validate(const Flags& f, const std::vector<std::string>& files) {
   JsonDoc out(rapidjson::kArrayType);
   for (const auto& file : files) {
     int one = guarded(f, [&] {
-      State s = load_checked(engine, file);
+      State s = load_checked(engine, file, limits_of(f));
       if (f.json) {
         JsonValue o(rapidjson::kObjectType);
         o.AddMember("file", str_value(file, out.GetAllocator()), out.GetAllocator());
@@ -145,16 +151,17 @@ int cmd_plan(const Flags& f, const std::string& file, const std::string& current
   return guarded(f, [&] {
     Context ctx(make_options(f));
     Engine engine(ctx, make_plugins());
-    State state = load_checked(engine, file);
+    State state = load_checked(engine, file, limits_of(f));
     JsonDoc current;
     if (!current_file.empty()) {
       // A saved `show` export: validated like any state document so a stale or edited export is caught.
-      State saved = load_state_file(current_file);
+      State saved = load_state_file(current_file, limits_of(f));
       current.CopyFrom(saved.doc, current.GetAllocator());
     }
     Plan plan = engine.plan(state, current_file.empty() ? nullptr : &current);
     if (f.json) {
-      std::cout << to_pretty_json(plan_to_json(plan), false);
+      std::cout << std::flush;
+      write_plan_json(plan, stdout);  // streamed: no document, no string copy of a large plan
     } else {
       std::cout << render_plan(plan, {ctx.options().color, f.verbose > 0});
     }
@@ -239,7 +246,7 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
     options.confirm_timeout = confirm_timeout;
     Context ctx(options);
     Engine engine(ctx, make_plugins());
-    State state = load_checked(engine, file);
+    State state = load_checked(engine, file, limits_of(f));
     if (!ctx.offline() && ::geteuid() != 0) {
       throw Error(ErrorKind::PermissionError,
                   "apply changes the live system and needs root (or use --root DIR for an offline tree; "
@@ -443,6 +450,12 @@ int run_cli(int argc, char** argv) {
   app.add_flag("-q,--quiet", f.quiet, "Only errors");
   app.add_option("--color", f.color, "Colour: auto (terminal only), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  app.add_option("--max-document-size", f.max_document_size,
+                 "Refuse a state document larger than this (default 64M; K, M, G are binary units)")
+      ->type_name("SIZE");
+  app.add_option("--max-value-size", f.max_value_size,
+                 "Refuse a document with a single string value larger than this (default 16M)")
+      ->type_name("SIZE");
 
   int rc = kExitOk;
 

@@ -360,7 +360,8 @@ TEST_CASE("SIGTERM during apply: the action under way finishes, the plugin rolls
     journal.close();
     REQUIRE_FALSE(r.ok());
     CHECK(r.failure->kind() == ErrorKind::Interrupted);
-    CHECK_THAT(r.failure->message(), Catch::Contains("interrupted by SIGTERM after 2 of 3 actions of systemd"));
+    CHECK_THAT(r.failure->message(),
+               Catch::Contains("interrupted by SIGTERM after 2 of 3 actions of systemd"));
     CHECK(sys.calls == std::vector<std::string>{"systemd:create:a", "systemd:create:b"});
     REQUIRE(r.not_done.size() == 1);
     CHECK(r.not_done[0].resource() == "systemd/items/c");
