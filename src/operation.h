@@ -1,7 +1,7 @@
-// What an Action does, as a typed value. Each plugin declares its operations in plugins/NAME/ops.h: one
-// struct per operation, gathered in a std::variant. diff() stores one in Action::operation with
-// make_operation(), apply() takes it back with operation_of<Ops>() and std::visit. JSON appears only at the
-// boundary (the journal, traces) through Operation::to_json().
+// What an Action does, as a typed value. Each plugin declares its operations in plugins/NAME/ops.h: one struct
+// per operation, gathered in a std::variant. diff() stores one in Action::operation with make_operation(),
+// apply() takes it back with operation_of<Ops>() and std::visit. JSON appears only at the boundary (the
+// journal, traces) through Operation::to_json().
 //
 // An operation struct has a name and writes its fields as JSON:
 //
