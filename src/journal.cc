@@ -317,7 +317,10 @@ std::optional<std::string> Journal::tail_problem(const std::optional<std::string
     return "the journal is shorter than journal.head records (" + std::to_string(file_size) + " bytes, not " +
            std::to_string(head.size) + "): entries at its end were removed or cut";
   }
-  if (head.seq == 0 && (head.size != 0 || head.hash != kChainStart)) return "journal.head is inconsistent";
+  if ((head.seq == 0) != (head.size == 0) || (head.seq == 0 && head.hash != kChainStart)) {
+    return "journal.head is inconsistent (seq " + std::to_string(head.seq) + ", size " +
+           std::to_string(head.size) + ")";
+  }
 
   sys::Fd fd = root_.open(kFile, O_RDONLY | O_NOFOLLOW);
   auto read_range = [&](uint64_t from, uint64_t to) {

@@ -405,6 +405,15 @@ int cmd_log_verify(const Flags& f) {
         d.AddMember("seq", problem->seq, a);
         d.AddMember("line", problem->line, a);
         d.AddMember("message", str_value(problem->message, a), a);
+        JsonValue all(rapidjson::kArrayType);  // every problem, breaks included, in file order
+        for (const auto& p : problems) {
+          JsonValue o(rapidjson::kObjectType);
+          o.AddMember("seq", p.seq, a);
+          o.AddMember("line", p.line, a);
+          o.AddMember("message", str_value(p.message, a), a);
+          all.PushBack(o, a);
+        }
+        d.AddMember("problems", all, a);
       }
       std::cout << to_pretty_json(d, false);
     } else if (problem) {

@@ -207,6 +207,12 @@ fi
 expect "... log verify exits 1" 1 "$OPDBUS" log verify --root "$R"
 contains "... reporting the cut entry" "entry 5 was altered: line 5 is not a journal entry"
 contains "... and the break" "break recorded at entry 6"
+"$OPDBUS" log verify --json --root "$R" >"$T/out" 2>&1
+if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert not d["intact"] and len(d["problems"]) == 2' "$T/out"; then
+  ok "... log verify --json lists both problems"
+else
+  not_ok "... log verify --json lists both problems" "$(cat "$T/out")"
+fi
 expect "... log still lists the journal" 0 "$OPDBUS" log --root "$R"
 expect "... a later clean apply does not make the break go away" 0 "$OPDBUS" -q apply --root "$R" "$T/small.json"
 expect "... log verify still exits 1" 1 "$OPDBUS" log verify --root "$R"
