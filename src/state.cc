@@ -377,7 +377,7 @@ std::string read_file(const std::string& path, std::size_t max_size) {
                                                 " (--max-document-size); this is not a state document");
   }
   // One allocation of the right size: growing by doubling would briefly hold 1.5x the file twice over.
-  if (struct stat st {}; fd != STDIN_FILENO && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+  if (struct stat st{}; fd != STDIN_FILENO && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
     data.reserve(static_cast<std::size_t>(st.st_size) + 1);
   }
   for (;;) {

@@ -268,11 +268,16 @@ expect "a symlink planted at the tree's lock path is refused" 1 "$OPDBUS" apply 
 contains "... saying what it is" "is a symbolic link"
 if [ "$(cat "$T/victim")" = precious ]; then ok "... its target untouched"; else not_ok "... its target untouched"; fi
 rm "$R/var/lib/op-dbus/apply.lock"
-touch "$R/var/lib/op-dbus/apply.lock"
-chown 12345:12345 "$R/var/lib/op-dbus/apply.lock"
-expect "a lock file of another user is refused" 1 "$OPDBUS" apply --root "$R" "$T/small.json"
-contains "... naming its owner" "belongs to uid 12345"
-rm "$R/var/lib/op-dbus/apply.lock"
+if [ "$(id -u)" -eq 0 ]; then
+  touch "$R/var/lib/op-dbus/apply.lock"
+  chown 12345:12345 "$R/var/lib/op-dbus/apply.lock"
+  expect "a lock file of another user is refused" 1 "$OPDBUS" apply --root "$R" "$T/small.json"
+  contains "... naming its owner" "belongs to uid 12345"
+  rm "$R/var/lib/op-dbus/apply.lock"
+else
+  n=$((n + 1))
+  echo "ok $n - a lock file of another user is refused # SKIP chown to another user needs root"
+fi
 expect "with the foreign file gone, apply runs" 0 "$OPDBUS" -q apply --root "$R" "$T/small.json"
 
 # ---- var/lib/op-dbus as a symlink out of the tree
