@@ -2,6 +2,7 @@
 // filters and executes them; the journal records them. Two equal inputs give byte-identical plans.
 #pragma once
 
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -59,5 +60,9 @@ struct Plan {
 
 // The machine form of a plan (`plan --json`): stable member order, secrets redacted, no payloads.
 JsonDoc plan_to_json(const Plan& plan);
+// The same, written as indented text (what to_pretty_json(plan_to_json(plan), false) gives, byte for byte)
+// straight to `out`, without building a document or a string: a plan carrying a 50 MB value costs the plan,
+// not four copies of it.
+void write_plan_json(const Plan& plan, std::FILE* out);
 
 }  // namespace opdbus

@@ -7,6 +7,8 @@
 #include "error.h"
 #include "sys/bus.h"
 #include "sys/netlink.h"
+#include "sys/rootdir.h"
+#include "text.h"
 
 namespace opdbus {
 
@@ -30,6 +32,24 @@ std::filesystem::path Context::in_root(const std::filesystem::path& system_path)
     }
   }
   return options_.root / rel;
+}
+
+std::optional<std::string> Context::hostname() const {
+  if (!offline()) {
+    char host[256] = {};
+    ::gethostname(host, sizeof host - 1);
+    return std::string(host);
+  }
+  sys::RootDir tree(options_.root);
+  // Only a small regular file: in a tree being bootstrapped, /dev may be the host's (a link to /dev/zero).
+  auto st = tree.stat("/etc/hostname");
+  if (!st || st->kind != sys::FileKind::File || st->size > 4096) return std::nullopt;
+  std::string text = tree.read_file("/etc/hostname").value_or("");
+  for (const auto& line : split(text, '\n')) {
+    std::string name = trim(line);
+    if (!name.empty() && name[0] != '#') return name;
+  }
+  return std::nullopt;
 }
 
 spdlog::logger& Context::logger(const std::string& name) {

@@ -8,6 +8,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ class Context {
   const std::filesystem::path& root() const { return options_.root; }
   // An in-system absolute path ("/etc/fstab") joined under the root, lexically, never escaping it.
   std::filesystem::path in_root(const std::filesystem::path& system_path) const;
+
+  // The host name of the system acted on: gethostname() live; with --root, the first line of DIR/etc/hostname
+  // (through sys::RootDir), or nullopt when the tree has none.
+  std::optional<std::string> hostname() const;
 
   // Per-plugin logger writing to stderr at the configured verbosity; the name prefixes every line.
   spdlog::logger& logger(const std::string& name);

@@ -8,6 +8,7 @@
 
 #include "journal.h"
 #include "schema.h"
+#include "signals.h"
 
 namespace opdbus {
 namespace {
@@ -255,10 +256,23 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
       note(name + ": ROLLBACK FAILED: " + e.what());
     }
   };
+  auto journal_event = [&](const std::string& plugin, const std::string& what) {
+    try {
+      if (journal) journal->record_event(run, plugin, "interrupt", what, "interrupted");
+    } catch (const Error& e) {
+      note(std::string("could not write the journal: ") + e.what());
+    }
+  };
   for (size_t pi = 0; pi < plugins.size(); ++pi) {
     Plugin& plugin = *plugins[pi];
     const std::string name(plugin.name());
     const JsonValue& desired = *state.section(name);
+    if (interrupted()) {  // SIGINT/SIGTERM (signals.h): no further plugin starts
+      report.failure =
+          Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " before " + name);
+      journal_event(name, report.failure->message());
+      break;
+    }
     std::vector<Action> actions;
     try {
       if (pi == 0) {
@@ -301,8 +315,17 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
     }
 
     bool failed = false;
+    if (journal) journal->begin_batch();  // one fsync for the plugin's entries
     for (size_t i = 0; i < to_run.size(); ++i) {
       const Action& a = to_run[i];
+      if (interrupted()) {  // between actions: the one under way has finished
+        report.failure = Error(ErrorKind::Interrupted,
+                               "interrupted by " + interrupt_name() + " after " + std::to_string(i) + " of " +
+                                   std::to_string(to_run.size()) + " actions of " + name);
+        report.not_done.insert(report.not_done.end(), to_run.begin() + static_cast<long>(i), to_run.end());
+        failed = true;
+        break;
+      }
       if (events.on_action_start) events.on_action_start(a);
       try {
         with_context(name + ": " + a.summary, [&] { plugin.apply(ctx_, a); });
@@ -325,6 +348,7 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
         break;
       }
     }
+    if (journal) journal->commit_batch();
 
     if (!failed) {
       // Verify: the system must now match; whatever a fresh diff still finds did not stick.
@@ -345,6 +369,13 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
 
     if (failed) {
       if (checkpoint) rollback(name, *checkpoint);
+      if (report.failure->kind() == ErrorKind::Interrupted) {
+        bool undone = !report.rolled_back.empty() && report.rolled_back.back() == name;
+        journal_event(
+            name, report.failure->message() + (undone ? "; rolled back to the checkpoint taken before apply"
+                                               : checkpoint ? "; ROLLBACK FAILED"
+                                                            : "; the actions done stay done"));
+      }
       for (size_t pj = pi + 1; pj < plugins.size(); ++pj) {
         note(std::string(plugins[pj]->name()) + ": not applied (an earlier plugin failed)");
       }
@@ -372,9 +403,7 @@ JsonDoc Engine::show() {
   auto& a = doc.GetAllocator();
   doc.AddMember("version", kCurrentVersion, a);
   JsonValue meta(rapidjson::kObjectType);
-  char host[256] = {};
-  ::gethostname(host, sizeof host - 1);
-  meta.AddMember("name", str_value(host, a), a);
+  if (auto host = ctx_.hostname()) meta.AddMember("name", str_value(*host, a), a);  // DIR's with --root
   meta.AddMember("description", "exported by op-dbus show", a);
   doc.AddMember("metadata", meta, a);
   JsonValue plugins(rapidjson::kObjectType);

@@ -18,6 +18,8 @@ std::string_view to_string(ErrorKind kind) {
       return "backend-error";
     case ErrorKind::Conflict:
       return "conflict";
+    case ErrorKind::Interrupted:
+      return "interrupted";
     case ErrorKind::Bug:
       return "bug";
   }

@@ -17,6 +17,7 @@ enum class ErrorKind {
   PermissionError,    // needs root or a capability
   BackendError,       // the backend refused or failed; its own reason is in the message
   Conflict,           // another apply holds the lock, or state changed under us
+  Interrupted,        // SIGINT/SIGTERM: stopped between two actions
   Bug,                // an internal invariant broke
 };
 

@@ -1,20 +1,39 @@
-// The journal: every applied action appended as one JSON line to <root>/var/lib/op-dbus/journal.jsonl.
-// Each entry carries the SHA-256 (hex) of the previous line ("prev"; 64 zeros for the first), so altering or
-// removing an entry breaks the chain. journal.head beside it holds the last entry's seq and hash so that
-// truncating the tail is detected too. Secrets never reach it: changes marked secret are written "(secret)".
+// The journal: every applied action appended as one JSON line to <root>/var/lib/op-dbus/journal.jsonl,
+// reached through sys::RootDir (so a tree whose var/lib/op-dbus is a symlink out of it still keeps its
+// journal inside it, where a chroot would). Each entry carries the SHA-256 (hex) of the previous line
+// ("prev"; 64 zeros for the first), so altering or removing an entry breaks the chain. journal.head beside it
+// holds the last entry's seq, hash and the file size after it, so truncating the tail (or editing the head)
+// is detected too.
+//
+// Damage is never repaired or hidden. Before its first append, a run checks the tail (head against file); if
+// it does not match, the run appends a *break* entry (op "break", result "break") that says what was found,
+// on a line of its own, and carries on from there. `log verify` reports every break for ever after, and
+// whatever damage it finds elsewhere.
+//
+// Values: secrets are written "(secret)"; a value longer than 64 KiB is written as {"sha256": hex, "size": n}
+// (of the string's contents for a string, of its JSON text otherwise), never copied.
+//
+// Writes need the tree's apply lock (lock.h): the caller's, or the journal takes it on its first write.
+// Entries can be grouped: between begin_batch() and commit_batch() they are written in order and fsynced
+// once; journal.head is updated at the commit. Entries written after the head (op-dbus stopped mid-batch) are
+// accepted as long as they chain on from it.
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "action.h"
+#include "sys/rootdir.h"
 
 namespace opdbus {
 
+class ApplyLock;
+
 struct JournalEntry {
-  uint64_t seq = 0;
+  uint64_t seq = 0;  // 0 for a line that is not an entry ("damaged")
   std::string time;  // RFC 3339 UTC
   std::string prev;  // hex SHA-256 of the previous line
   std::string run;   // id shared by the entries of one apply
@@ -22,8 +41,8 @@ struct JournalEntry {
   std::string resource;
   std::string op;
   std::string summary;
-  std::string result;   // "ok" or "failed"
-  std::string error;    // when failed
+  std::string result;   // "ok", "failed", "interrupted", "rolled-back", "break"; "damaged" for a bad line
+  std::string error;    // when not ok: the reason
   std::string changes;  // compact JSON array, secrets redacted
 };
 
@@ -33,21 +52,71 @@ struct JournalProblem {
   std::string message;  // "entry 4 was altered (its hash does not match entry 5's prev)"
 };
 
+// What journal.head holds: the last entry's seq and line hash, and the file size just after that entry.
+struct JournalHead {
+  uint64_t seq = 0;
+  std::string hash = std::string(64, '0');
+  uint64_t size = 0;
+};
+
+// Values longer than this are journalled as a digest.
+inline constexpr size_t kMaxJournalValue = 64 * 1024;
+
 class Journal {
  public:
-  explicit Journal(std::filesystem::path dir);  // usually ctx.in_root("/var/lib/op-dbus")
+  // The journal of the tree at `root` ("/" = the live system).
+  explicit Journal(const std::filesystem::path& root);
+  ~Journal();  // commits an open batch
+  Journal(const Journal&) = delete;
+  Journal& operator=(const Journal&) = delete;
+
+  // The apply lock the caller holds for this tree (it must outlive the journal's writes).
+  void use_lock(const ApplyLock& lock) { lock_ = &lock; }
 
   std::string new_run_id() const;
-  // Appends one entry for an action that was attempted. Thread-compatible; callers hold the apply lock.
+
+  // Prepares appending (done by the first record() otherwise): takes the lock if needed, removes temporary
+  // files of killed processes, checks the tail. A damaged journal gets a break entry; its reason is returned
+  // so the caller can say so. Idempotent.
+  std::optional<std::string> open_for_append(const std::string& run);
+
+  // Appends one entry for an action that was attempted.
   void record(const std::string& run, const Action& action, bool ok, const std::string& error = "");
-  std::vector<JournalEntry> entries() const;  // throws Error(InvalidArgument) on an unparsable line
-  // nullopt when the chain is intact.
+  // Appends an entry about the run rather than one action (interrupted, rolled back).
+  void record_event(const std::string& run, const std::string& plugin, const std::string& op,
+                    const std::string& summary, const std::string& result, const std::string& error = "");
+
+  void begin_batch();
+  void commit_batch();
+  // Ends appending: commits, closes the file and releases a lock the journal took itself.
+  void close();
+
+  // Every line; a line that is not an entry comes back with seq 0 and result "damaged".
+  std::vector<JournalEntry> entries() const;
+  // Every problem, in file order (breaks included); empty when the journal is intact.
+  std::vector<JournalProblem> verify_all() const;
+  // The first problem, or nullopt when the chain is intact.
   std::optional<JournalProblem> verify() const;
 
-  const std::filesystem::path& file() const { return file_; }
+  // Host path of journal.jsonl, for messages.
+  std::filesystem::path file() const;
+  // Temporary files removed by open_for_append() (in-root paths).
+  const std::vector<std::string>& removed_temporaries() const { return removed_; }
 
  private:
-  std::filesystem::path dir_, file_, head_;
+  std::optional<std::string> tail_problem(const std::optional<std::string>& head_text, uint64_t file_size);
+  void append(const std::string& line);
+  void write_head();
+
+  sys::RootDir root_;
+  const ApplyLock* lock_ = nullptr;
+  std::unique_ptr<ApplyLock> own_lock_;
+  sys::Fd fd_;        // journal.jsonl, O_APPEND, while appending
+  JournalHead head_;  // what journal.head says once written
+  bool open_ = false;
+  int batch_ = 0;
+  bool dirty_ = false;  // entries written and not yet covered by journal.head
+  std::vector<std::string> removed_;
 };
 
 std::string sha256_hex(std::string_view data);

@@ -1,15 +1,19 @@
 #include "lock.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "error.h"
+#include "sys/rootdir.h"
 
 namespace opdbus {
 namespace {
@@ -18,6 +22,37 @@ namespace {
   throw Error(
       err == EACCES || err == EPERM || err == EROFS ? ErrorKind::PermissionError : ErrorKind::BackendError,
       what + " " + path.string() + ": " + std::strerror(err));
+}
+
+[[noreturn]] void refuse(const std::string& message) {
+  throw Error(ErrorKind::PermissionError, message);
+}
+
+std::string octal(mode_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode & 07777));
+  return buf;
+}
+
+bool ours(uid_t uid) {
+  return uid == ::geteuid() || uid == 0;
+}
+
+// The lock directory decides who can put things at the lock path: it must be ours and writable by nobody
+// else, or another user could plant a symlink or a file there between two runs.
+void check_dir(int fd, const std::filesystem::path& dir) {
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("stat", dir, errno);
+  if (!S_ISDIR(st.st_mode)) refuse("lock directory " + dir.string() + " is not a directory");
+  if (!ours(st.st_uid)) {
+    refuse("lock directory " + dir.string() + " belongs to uid " + std::to_string(st.st_uid) +
+           ", not to this user or root; another user could replace the lock there. Remove it (or give it to "
+           "root) and run again");
+  }
+  if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+    refuse("lock directory " + dir.string() + " is writable by other users (mode " + octal(st.st_mode) +
+           "); make it 0700 (chmod 0700 " + dir.string() + ") and run again");
+  }
 }
 
 // The holder's pid as written in the lock file; empty when it cannot be read (it may be mid-write).
@@ -32,20 +67,81 @@ std::string read_holder(int fd) {
 
 }  // namespace
 
-std::filesystem::path ApplyLock::default_path() {
+std::filesystem::path ApplyLock::live_path() {
   const char* env = std::getenv("OPDBUS_LOCK_FILE");
   if (env && *env) return env;
-  return "/run/lock/op-dbus.lock";
+  return "/run/op-dbus/apply.lock";
 }
 
-ApplyLock::ApplyLock(std::filesystem::path path) : path_(std::move(path)) {
-  if (path_.has_parent_path()) {
-    std::error_code ec;
-    std::filesystem::create_directories(path_.parent_path(), ec);
-    if (ec) fail("create directory", path_.parent_path(), ec.value());
+ApplyLock::ApplyLock(const sys::RootDir& root) {
+  if (root.is_host()) {
+    lock_path(live_path());
+    return;
   }
-  int fd = ::open(path_.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-  if (fd < 0) fail("open lock file", path_, errno);
+  // The journal directory of the tree: private, like the journal itself.
+  root.make_dirs("/var/lib", 0755);
+  root.make_dirs("/var/lib/op-dbus", 0700);
+  sys::Fd dir = root.open_dir("/var/lib/op-dbus");
+  std::filesystem::path shown = root.path() / "var/lib/op-dbus";
+  if (!dir) fail("open lock directory", shown, ENOENT);
+  check_dir(dir.get(), shown);
+  path_ = shown / "apply.lock";
+  lock_in(dir.get(), "apply.lock");
+}
+
+ApplyLock::ApplyLock(const std::filesystem::path& path) {
+  lock_path(path);
+}
+
+void ApplyLock::lock_path(const std::filesystem::path& path) {
+  path_ = path;
+  std::filesystem::path dir = path_.parent_path().empty() ? "." : path_.parent_path();
+  std::string name = path_.filename().string();
+  if (name.empty() || name == "." || name == "..") {
+    throw Error(ErrorKind::InvalidArgument, "lock path " + path_.string() + " names no file");
+  }
+  // A missing directory is created private; an existing one is checked, never changed.
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    std::error_code ec;
+    std::filesystem::create_directories(dir.parent_path(), ec);
+    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) fail("create lock directory", dir, errno);
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) fail("open lock directory", dir, errno);
+  sys::Fd guard(dfd);
+  check_dir(dfd, dir);
+  lock_in(dfd, name);
+}
+
+void ApplyLock::lock_in(int dir_fd, const std::string& name) {
+  // O_NOFOLLOW: a symlink at the lock path is refused, its target never opened. O_NONBLOCK: a FIFO there must
+  // not hang us. No O_TRUNC: whatever the file is, its contents are not destroyed before it is checked.
+  int fd = ::openat(dir_fd, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    int err = errno;
+    if (err == ELOOP) {
+      refuse("lock file " + path_.string() +
+             " is a symbolic link, not a lock file (left there by someone else?). Its target was not "
+             "touched; remove the link (rm " +
+             path_.string() + ") and run again");
+    }
+    fail("open lock file", path_, err);
+  }
+  sys::Fd guard(fd);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("stat", path_, errno);
+  if (!S_ISREG(st.st_mode)) {
+    refuse("lock file " + path_.string() + " is not a regular file; remove it and run again");
+  }
+  if (st.st_uid != ::geteuid()) {
+    refuse("lock file " + path_.string() + " belongs to uid " + std::to_string(st.st_uid) +
+           ", not to this user (created by someone else?); remove it (rm " + path_.string() +
+           ") and run again");
+  }
+  if (st.st_nlink != 1) {
+    refuse("lock file " + path_.string() + " has " + std::to_string(st.st_nlink) +
+           " hard links (it is another file too); remove it and run again");
+  }
 
   int rc;
   do {
@@ -55,24 +151,25 @@ ApplyLock::ApplyLock(std::filesystem::path path) : path_(std::move(path)) {
     int err = errno;
     if (err == EWOULDBLOCK) {
       std::string pid = read_holder(fd);
-      ::close(fd);
-      throw Error(ErrorKind::Conflict, "another op-dbus apply is running (pid " +
-                                           (pid.empty() ? "unknown" : pid) + ", lock " + path_.string() +
-                                           ")");
+      std::string holder = pid.empty() ? "pid unknown" : "pid " + pid;
+      if (!pid.empty() && ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH) {
+        // The writer is gone but the lock is held: a child that inherited it, or another process.
+        holder = "held by another process; pid " + pid + " that wrote it has exited, see `fuser " +
+                 path_.string() + "`";
+      }
+      throw Error(ErrorKind::Conflict,
+                  "another op-dbus apply is running (" + holder + ", lock " + path_.string() + ")");
     }
-    ::close(fd);
     fail("lock", path_, err);
   }
 
-  // Only the holder writes the pid, so a reader that lost the race sees the holder's pid, not its own.
+  // Only the holder writes its pid, so a reader that lost the race sees the holder's, not its own. Nothing is
+  // truncated: a longer old pid leaves digits after the newline, which readers ignore.
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 ||
-      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
-    int err = errno;
-    ::close(fd);
-    fail("write pid to", path_, err);
+  if (::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    fail("write pid to", path_, errno);
   }
-  fd_ = fd;
+  fd_ = guard.release();
 }
 
 ApplyLock::~ApplyLock() {

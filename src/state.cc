@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -20,9 +22,6 @@
 
 namespace opdbus {
 namespace {
-
-// Refuse absurd inputs before reading them into memory; a real state document is a few kilobytes.
-constexpr std::size_t kMaxFileSize = 64u << 20;
 
 std::string join_diagnostics(const Diagnostics& diagnostics) {
   if (diagnostics.empty()) return "validation failed";
@@ -126,8 +125,8 @@ std::string escape_token(std::string_view token) {
 class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHandler> {
  public:
   SaxHandler(std::string_view text, const rapidjson::MemoryStream& stream, JsonDoc* doc,
-             std::map<std::string, std::size_t>* wanted)
-      : text_(text), stream_(stream), doc_(doc), wanted_(wanted) {
+             std::map<std::string, std::size_t>* wanted, std::size_t max_value = SIZE_MAX)
+      : text_(text), stream_(stream), doc_(doc), wanted_(wanted), max_value_(max_value) {
     if (wanted_) {
       for (const auto& [pointer, offset] : *wanted_) {
         wanted_depths_.insert(static_cast<std::size_t>(std::count(pointer.begin(), pointer.end(), '/')));
@@ -143,6 +142,7 @@ class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHan
   bool Uint64(uint64_t u) { return scalar(number_start()) && (!doc_ || doc_->Uint64(u)); }
   bool Double(double d) { return scalar(number_start()) && (!doc_ || doc_->Double(d)); }
   bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    if (n > max_value_) return too_long(n, pointer());
     return scalar(string_start()) && (!doc_ || doc_->String(s, n, copy));
   }
   bool StartObject() { return open(true) && (!doc_ || doc_->StartObject()); }
@@ -152,6 +152,7 @@ class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHan
   bool Key(const char* s, rapidjson::SizeType n, bool copy) {
     Frame& top = frames_.back();
     top.key.assign(s, n);
+    if (n > max_value_) return too_long(n, pointer());
     if (doc_ && !top.keys.insert(top.key).second) {
       fail(string_start(), "duplicate key " + to_json(JsonValue(rapidjson::StringRef(s, n))), pointer());
       return false;
@@ -183,6 +184,14 @@ class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHan
     error_offset_ = offset;
     error_message_ = std::move(message);
     error_pointer_ = std::move(where);
+  }
+
+  bool too_long(std::size_t n, std::string where) {
+    fail(string_start(),
+         "a string of " + std::to_string(n) + " bytes is longer than the limit of " +
+             format_byte_size(max_value_) + " for one value (--max-value-size)",
+         std::move(where));
+    return false;
   }
 
   void begin_value(std::size_t start) {
@@ -253,6 +262,7 @@ class SaxHandler : public rapidjson::BaseReaderHandler<rapidjson::UTF8<>, SaxHan
   std::string error_message_;
   std::string error_pointer_;
   std::size_t error_offset_ = 0;
+  std::size_t max_value_;
 };
 
 constexpr unsigned kReaderFlags = rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
@@ -345,7 +355,7 @@ void locate(std::string_view text, Diagnostics& diagnostics) {
   }
 }
 
-std::string read_file(const std::string& path) {
+std::string read_file(const std::string& path, std::size_t max_size) {
   auto fail = [&](int err) {
     return Error(ErrorKind::InvalidArgument,
                  "cannot read " + display_name(path) + ": " + std::system_category().message(err));
@@ -359,6 +369,17 @@ std::string read_file(const std::string& path) {
   }
   std::string data;
   char buf[65536];
+  if (struct stat st{}; fd != STDIN_FILENO && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                        static_cast<std::size_t>(st.st_size) > max_size) {
+    ::close(fd);
+    throw Error(ErrorKind::InvalidArgument, "cannot read " + display_name(path) + ": larger than " +
+                                                format_byte_size(max_size) +
+                                                " (--max-document-size); this is not a state document");
+  }
+  // One allocation of the right size: growing by doubling would briefly hold 1.5x the file twice over.
+  if (struct stat st{}; fd != STDIN_FILENO && ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    data.reserve(static_cast<std::size_t>(st.st_size) + 1);
+  }
   for (;;) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
@@ -369,11 +390,11 @@ std::string read_file(const std::string& path) {
     }
     if (n == 0) break;
     data.append(buf, static_cast<std::size_t>(n));
-    if (data.size() > kMaxFileSize) {
+    if (data.size() > max_size) {
       if (fd != STDIN_FILENO) ::close(fd);
       throw Error(ErrorKind::InvalidArgument, "cannot read " + display_name(path) + ": larger than " +
-                                                  std::to_string(kMaxFileSize >> 20) +
-                                                  " MiB; this is not a state document");
+                                                  format_byte_size(max_size) +
+                                                  " (--max-document-size); this is not a state document");
     }
   }
   if (fd != STDIN_FILENO) ::close(fd);
@@ -403,7 +424,52 @@ std::vector<std::string> State::plugin_names() const {
   return names;
 }
 
-JsonDoc parse_user_json(std::string_view raw, const std::string& name) {
+std::size_t parse_byte_size(std::string_view text) {
+  auto bad = [&] {
+    return Error(ErrorKind::InvalidArgument, "'" + std::string(text) +
+                                                 "' is not a size; use bytes or a number with K, M or G "
+                                                 "(binary units), e.g. 16M");
+  };
+  std::size_t i = 0, value = 0;
+  while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+    if (value > (SIZE_MAX - 9) / 10) throw bad();
+    value = value * 10 + static_cast<std::size_t>(text[i] - '0');
+    ++i;
+  }
+  if (i == 0) throw bad();
+  std::string unit(text.substr(i));
+  for (auto& c : unit) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  int shift = 0;
+  if (unit == "" || unit == "B") {
+    shift = 0;
+  } else if (unit == "K" || unit == "KB" || unit == "KIB") {
+    shift = 10;
+  } else if (unit == "M" || unit == "MB" || unit == "MIB") {
+    shift = 20;
+  } else if (unit == "G" || unit == "GB" || unit == "GIB") {
+    shift = 30;
+  } else {
+    throw bad();
+  }
+  if (value == 0 || value > (SIZE_MAX >> shift)) throw bad();
+  return value << shift;
+}
+
+std::string format_byte_size(std::size_t bytes) {
+  const std::pair<int, const char*> units[] = {{30, "GiB"}, {20, "MiB"}, {10, "KiB"}};
+  for (const auto& [shift, name] : units) {
+    std::size_t unit = std::size_t{1} << shift;
+    if (bytes >= unit && bytes % unit == 0) return std::to_string(bytes >> shift) + " " + name;
+  }
+  if (bytes >= (std::size_t{1} << 20)) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+    return buf;
+  }
+  return std::to_string(bytes) + " bytes";
+}
+
+JsonDoc parse_user_json(std::string_view raw, const std::string& name, const LoadLimits& limits) {
   std::string_view text = strip_bom(raw);
   if (is_blank(text)) {
     Diagnostic d;
@@ -423,7 +489,7 @@ JsonDoc parse_user_json(std::string_view raw, const std::string& name) {
 
   JsonDoc doc;
   rapidjson::MemoryStream stream(text.data(), text.size());
-  SaxHandler handler(text, stream, &doc, nullptr);
+  SaxHandler handler(text, stream, &doc, nullptr, limits.max_value);
   rapidjson::ParseResult result;
   auto generator = [&](JsonDoc& target) {
     (void)target;
@@ -454,10 +520,14 @@ JsonDoc parse_user_json(std::string_view raw, const std::string& name) {
   return doc;
 }
 
-State load_state_text(std::string_view text, const std::string& name) {
+State load_state_text(std::string_view text, const std::string& name, const LoadLimits& limits) {
   State state;
   state.file = name;
-  state.doc = parse_user_json(text, name);
+  if (text.size() > limits.max_document) {
+    throw Error(ErrorKind::InvalidArgument, name + ": larger than " + format_byte_size(limits.max_document) +
+                                                " (--max-document-size); this is not a state document");
+  }
+  state.doc = parse_user_json(text, name, limits);
 
   Diagnostics out;
   validate_schema("state", state.doc, "", name, out);
@@ -478,9 +548,9 @@ State load_state_text(std::string_view text, const std::string& name) {
   return state;
 }
 
-State load_state_file(const std::string& path) {
-  std::string text = read_file(path);
-  State state = load_state_text(text, display_name(path));
+State load_state_file(const std::string& path, const LoadLimits& limits) {
+  std::string text = read_file(path, limits.max_document);
+  State state = load_state_text(text, display_name(path), limits);
   state.file = path;
   return state;
 }

@@ -2,6 +2,7 @@
 // validate against the compiled-in JSON Schemas (top level, then each plugin section with its own schema).
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,11 +36,24 @@ struct State {
   std::vector<std::string> plugin_names() const;
 };
 
-// Parses and schema-validates. Throws ValidationFailed (every diagnostic) or Error for I/O problems.
-State load_state_file(const std::string& path);
-State load_state_text(std::string_view text, const std::string& name);
+// Size limits for user documents (--max-document-size, --max-value-size): a state document is a few
+// kilobytes; these stop a runaway or hostile file before it costs gigabytes of memory.
+struct LoadLimits {
+  std::size_t max_document = std::size_t{64} << 20;  // bytes of the whole file
+  std::size_t max_value = std::size_t{16} << 20;     // bytes of one string value (or key)
+};
 
-// Parse only (syntax, UTF-8, depth): used for `plan --current` files and by load_state_text.
-JsonDoc parse_user_json(std::string_view text, const std::string& name);
+// Parses and schema-validates. Throws ValidationFailed (every diagnostic) or Error for I/O problems.
+State load_state_file(const std::string& path, const LoadLimits& limits = {});
+State load_state_text(std::string_view text, const std::string& name, const LoadLimits& limits = {});
+
+// Parse only (syntax, UTF-8, depth, value size): used for `plan --current` files and by load_state_text.
+JsonDoc parse_user_json(std::string_view text, const std::string& name, const LoadLimits& limits = {});
+
+// "1048576", "64K", "16M", "1G" (also "16MiB", "16MB": binary units either way) -> bytes. Throws
+// Error(InvalidArgument) for anything else or zero.
+std::size_t parse_byte_size(std::string_view text);
+// 16777216 -> "16 MiB", 1000 -> "1000 bytes"
+std::string format_byte_size(std::size_t bytes);
 
 }  // namespace opdbus

@@ -16,8 +16,10 @@
 #include "render.h"
 #include "sandbox.h"
 #include "schema.h"
+#include "signals.h"
 #include "state.h"
 #include "sys/fs.h"
+#include "sys/rootdir.h"
 
 namespace opdbus {
 namespace {
@@ -34,7 +36,13 @@ struct Flags {
   int verbose = 0;
   bool quiet = false;
   std::string color = "auto";
+  std::string max_document_size = "64M";
+  std::string max_value_size = "16M";
 };
+
+LoadLimits limits_of(const Flags& f) {
+  return LoadLimits{parse_byte_size(f.max_document_size), parse_byte_size(f.max_value_size)};
+}
 
 bool use_color(const std::string& mode, int fd) {
   if (mode == "always") return true;
@@ -74,8 +82,8 @@ JsonValue diagnostic_json(const Diagnostic& d, JsonAlloc& a) {
 }
 
 // Loads, schema-validates and semantically checks; throws ValidationFailed with every problem.
-State load_checked(Engine& engine, const std::string& file) {
-  State state = load_state_file(file);
+State load_checked(Engine& engine, const std::string& file, const LoadLimits& limits) {
+  State state = load_state_file(file, limits);
   Diagnostics problems;
   engine.check(state, problems);
   if (!problems.empty()) throw ValidationFailed(std::move(problems));
@@ -120,7 +128,7 @@ int cmd_validate(const Flags& f, const std::vector<std::string>& files) {
   JsonDoc out(rapidjson::kArrayType);
   for (const auto& file : files) {
     int one = guarded(f, [&] {
-      State s = load_checked(engine, file);
+      State s = load_checked(engine, file, limits_of(f));
       if (f.json) {
         JsonValue o(rapidjson::kObjectType);
         o.AddMember("file", str_value(file, out.GetAllocator()), out.GetAllocator());
@@ -143,16 +151,17 @@ int cmd_plan(const Flags& f, const std::string& file, const std::string& current
   return guarded(f, [&] {
     Context ctx(make_options(f));
     Engine engine(ctx, make_plugins());
-    State state = load_checked(engine, file);
+    State state = load_checked(engine, file, limits_of(f));
     JsonDoc current;
     if (!current_file.empty()) {
       // A saved `show` export: validated like any state document so a stale or edited export is caught.
-      State saved = load_state_file(current_file);
+      State saved = load_state_file(current_file, limits_of(f));
       current.CopyFrom(saved.doc, current.GetAllocator());
     }
     Plan plan = engine.plan(state, current_file.empty() ? nullptr : &current);
     if (f.json) {
-      std::cout << to_pretty_json(plan_to_json(plan), false);
+      std::cout << std::flush;
+      write_plan_json(plan, stdout);  // streamed: no document, no string copy of a large plan
     } else {
       std::cout << render_plan(plan, {ctx.options().color, f.verbose > 0});
     }
@@ -208,7 +217,7 @@ bool wait_for_confirm(int seconds, bool quiet) {
   }
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   bool confirmed = false;
-  while (std::chrono::steady_clock::now() < deadline) {
+  while (std::chrono::steady_clock::now() < deadline && !interrupted()) {
     if (std::filesystem::exists(dir / "confirmed")) {
       confirmed = true;
       break;
@@ -237,14 +246,17 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
     options.confirm_timeout = confirm_timeout;
     Context ctx(options);
     Engine engine(ctx, make_plugins());
-    State state = load_checked(engine, file);
+    State state = load_checked(engine, file, limits_of(f));
     if (!ctx.offline() && ::geteuid() != 0) {
       throw Error(ErrorKind::PermissionError,
                   "apply changes the live system and needs root (or use --root DIR for an offline tree; "
                   "`op-dbus plan` needs no privileges)");
     }
-    ApplyLock lock;
-    Journal journal(ctx.in_root("/var/lib/op-dbus"));
+    // The tree's own lock (the journal appends under it), then the journal's tail is checked.
+    ApplyLock lock{sys::RootDir(ctx.root())};
+    Journal journal(ctx.root());
+    journal.use_lock(lock);
+    if (auto damaged = journal.open_for_append(journal.new_run_id())) print_error(f, *damaged);
     RenderOptions ro{ctx.options().color, f.verbose > 0};
     bool progress = !f.json && !f.quiet && ::isatty(STDERR_FILENO);
     ApplyEvents events;
@@ -269,13 +281,15 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
     };
     events.on_note = [&](const std::string& m) { std::cerr << "op-dbus: " << m << "\n"; };
     events.wait_for_confirm = [&](int seconds) { return wait_for_confirm(seconds, f.quiet || f.json); };
+    InterruptGuard on_signal;  // SIGINT/SIGTERM stop between actions (signals.h)
     ApplyReport report = engine.apply(state, &journal, events);
     if (f.json) {
       std::cout << to_pretty_json(report_json(report), false);
     } else {
       std::cout << render_apply_report(report, ro);
     }
-    return report.ok() ? kExitOk : kExitError;
+    if (interrupted() && report.ok()) print_error(f, interrupt_name() + " arrived after the last action");
+    return report.ok() && !interrupted() ? kExitOk : kExitError;
   });
 }
 
@@ -344,7 +358,7 @@ int cmd_schema(const Flags& f, const std::string& name) {
 int cmd_log(const Flags& f) {
   return guarded(f, [&] {
     Context ctx(make_options(f));
-    Journal journal(ctx.in_root("/var/lib/op-dbus"));
+    Journal journal(ctx.root());
     auto entries = journal.entries();
     if (f.json) {
       JsonDoc out(rapidjson::kArrayType);
@@ -380,8 +394,9 @@ int cmd_log(const Flags& f) {
 int cmd_log_verify(const Flags& f) {
   return guarded(f, [&] {
     Context ctx(make_options(f));
-    Journal journal(ctx.in_root("/var/lib/op-dbus"));
-    auto problem = journal.verify();
+    Journal journal(ctx.root());
+    auto problems = journal.verify_all();
+    auto problem = problems.empty() ? std::nullopt : std::make_optional(problems.front());
     if (f.json) {
       JsonDoc d(rapidjson::kObjectType);
       auto& a = d.GetAllocator();
@@ -390,10 +405,20 @@ int cmd_log_verify(const Flags& f) {
         d.AddMember("seq", problem->seq, a);
         d.AddMember("line", problem->line, a);
         d.AddMember("message", str_value(problem->message, a), a);
+        JsonValue all(rapidjson::kArrayType);  // every problem, breaks included, in file order
+        for (const auto& p : problems) {
+          JsonValue o(rapidjson::kObjectType);
+          o.AddMember("seq", p.seq, a);
+          o.AddMember("line", p.line, a);
+          o.AddMember("message", str_value(p.message, a), a);
+          all.PushBack(o, a);
+        }
+        d.AddMember("problems", all, a);
       }
       std::cout << to_pretty_json(d, false);
     } else if (problem) {
-      print_error(f, journal.file().string() + ": " + problem->message);
+      // Every problem, breaks included: a break recorded by apply is reported for as long as it exists.
+      for (const auto& p : problems) print_error(f, journal.file().string() + ": " + p.message);
     } else if (!f.quiet) {
       std::cout << journal.file().string() << ": intact (" << journal.entries().size() << " entries)\n";
     }
@@ -434,6 +459,12 @@ int run_cli(int argc, char** argv) {
   app.add_flag("-q,--quiet", f.quiet, "Only errors");
   app.add_option("--color", f.color, "Colour: auto (terminal only), always, never")
       ->check(CLI::IsMember({"auto", "always", "never"}));
+  app.add_option("--max-document-size", f.max_document_size,
+                 "Refuse a state document larger than this (default 64M; K, M, G are binary units)")
+      ->type_name("SIZE");
+  app.add_option("--max-value-size", f.max_value_size,
+                 "Refuse a document with a single string value larger than this (default 16M)")
+      ->type_name("SIZE");
 
   int rc = kExitOk;
 

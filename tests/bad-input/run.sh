@@ -32,6 +32,11 @@ generate() {
     yes '{"port":0,"action":"nope"},' | head -n 400000 | tr -d '\n'
     printf '{"action":"drop"}]}}}'
   } >"$work/10mb-every-rule-bad.json"
+  # Over the default size limits (docs/cli.md): one 17 MiB string value; a 65 MiB document.
+  { printf '{"version":1,"metadata":{"description":"'; head -c $((17 << 20)) /dev/zero | tr '\0' 'x'; printf '"}}'; } \
+    >"$work/core-17mib-value.json"
+  { printf '{"version":1,"metadata":{"tags":["'; head -c $((65 << 20)) /dev/zero | tr '\0' 'x'; printf '"]}}'; } \
+    >"$work/core-65mib-document.json"
 }
 
 generate

@@ -4,8 +4,14 @@
 #include <catch2/catch.hpp>
 #include <map>
 
+#include <signal.h>
+
+#include <filesystem>
+
 #include "engine.h"
+#include "journal.h"
 #include "render.h"
+#include "signals.h"
 
 using namespace opdbus;
 
@@ -328,4 +334,46 @@ TEST_CASE("--confirm-timeout rolls back unless the operator confirms", "[engine]
     CHECK(sys.rollbacks == 0);
     CHECK(sys.items.at("a") == "1");
   }
+}
+
+TEST_CASE("SIGTERM during apply: the action under way finishes, the plugin rolls back, the journal says so",
+          "[engine][signals]") {
+  char tmpl[] = "/tmp/opdbus-engine-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  std::filesystem::path root = tmpl;
+  for (bool with_checkpoint : {true, false}) {
+    FakeSystem sys;
+    FakePlugin* fake = nullptr;
+    Context ctx(Options{});
+    Engine engine(ctx, one_fake(sys, &fake));
+    fake->with_checkpoint = with_checkpoint;
+    State s = make_state(
+        R"({"version":1,"plugins":{"systemd":{"items":{"a":{"value":"1"},"b":{"value":"2"},"c":{"value":"3"}}}}})");
+    InterruptGuard guard;
+    ApplyEvents events;
+    // The signal arrives while "b" is being applied.
+    events.on_action_start = [](const Action& a) {
+      if (a.item[1] == "b") simulate_interrupt(SIGTERM);
+    };
+    Journal journal(root);
+    ApplyReport r = engine.apply(s, &journal, events);
+    journal.close();
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.failure->kind() == ErrorKind::Interrupted);
+    CHECK_THAT(r.failure->message(),
+               Catch::Contains("interrupted by SIGTERM after 2 of 3 actions of systemd"));
+    CHECK(sys.calls == std::vector<std::string>{"systemd:create:a", "systemd:create:b"});
+    REQUIRE(r.not_done.size() == 1);
+    CHECK(r.not_done[0].resource() == "systemd/items/c");
+    CHECK(sys.rollbacks == (with_checkpoint ? 1 : 0));
+    CHECK(sys.items.size() == (with_checkpoint ? 0u : 2u));
+    auto entries = journal.entries();
+    REQUIRE(entries.size() >= 3);
+    CHECK(entries.back().op == "interrupt");
+    CHECK(entries.back().result == "interrupted");
+    CHECK_THAT(entries.back().summary, Catch::Contains(with_checkpoint ? "rolled back to the checkpoint"
+                                                                       : "the actions done stay done"));
+    CHECK_FALSE(journal.verify());
+  }
+  std::filesystem::remove_all(root);
 }

@@ -10,7 +10,9 @@
 #include <sstream>
 
 #include "error.h"
+#include "lock.h"
 #include "sys/fs.h"
+#include "sys/rootdir.h"
 
 namespace fs = std::filesystem;
 using namespace opdbus;
@@ -65,7 +67,7 @@ void replace_once(std::string& s, const std::string& from, const std::string& to
 // A journal with three entries: eth0, eth1, eth2.
 struct ThreeEntries {
   TempDir tmp;
-  Journal journal{tmp.path / "var/lib/op-dbus"};
+  Journal journal{tmp.path};
   std::string run = journal.new_run_id();
   ThreeEntries() {
     journal.record(run, make_action("eth0", "set mtu of eth0"), true);
@@ -139,7 +141,7 @@ TEST_CASE("an intact journal verifies", "[journal]") {
   CHECK_FALSE(j.journal.verify().has_value());
 
   TempDir empty;
-  Journal none(empty.path / "nothing-here");
+  Journal none(empty.path);
   CHECK_FALSE(none.verify().has_value());
   CHECK(none.entries().empty());
 }
@@ -168,7 +170,13 @@ TEST_CASE("an entry that no longer parses is reported", "[journal]") {
   CHECK(problem->seq == 2);
   CHECK(problem->line == 2);
   CHECK_THAT(problem->message, Catch::Contains("entry 2 was altered"));
-  CHECK_THROWS_AS(j.journal.entries(), Error);
+  // `log` still lists everything, the damaged line as such.
+  auto entries = j.journal.entries();
+  REQUIRE(entries.size() == 3);
+  CHECK(entries[1].seq == 0);
+  CHECK(entries[1].result == "damaged");
+  CHECK_THAT(entries[1].summary, Catch::Contains("line 2 is not a journal entry"));
+  CHECK(entries[2].seq == 3);
 }
 
 TEST_CASE("deleting a middle entry is reported as removed", "[journal]") {
@@ -251,7 +259,7 @@ TEST_CASE("the first problem in the file is the one reported", "[journal]") {
 
 TEST_CASE("secret values never reach the journal", "[journal]") {
   TempDir tmp;
-  Journal journal(tmp.path / "j");
+  Journal journal(tmp.path);
   Action a = make_action("wg0", "set the private key of wg0");
   a.changes.push_back(Change{"private_key", R"("old-hunter1")", R"("hunter2")", true});
   a.changes.push_back(Change{"password", std::nullopt, R"({"hash":"hunter3"})", true});
@@ -268,26 +276,9 @@ TEST_CASE("secret values never reach the journal", "[journal]") {
   CHECK_FALSE(journal.verify().has_value());
 }
 
-TEST_CASE("a missing head is rebuilt from the file", "[journal]") {
-  ThreeEntries j;
-  auto head = j.journal.file().parent_path() / "journal.head";
-  fs::remove(head);
-  auto problem = j.journal.verify();
-  REQUIRE(problem);
-  CHECK(problem->line == 0);
-  CHECK_THAT(problem->message, Catch::Contains("journal.head is missing"));
-
-  j.journal.record(j.run, make_action("eth3", "set mtu of eth3"), true);
-  auto entries = j.journal.entries();
-  REQUIRE(entries.size() == 4);
-  CHECK(entries[3].seq == 4);
-  CHECK(entries[3].prev == sha256_hex(read_lines(j.journal.file())[2]));
-  CHECK_FALSE(j.journal.verify().has_value());
-}
-
-TEST_CASE("an entry appended without its head update is adopted by the next record", "[journal]") {
+TEST_CASE("an entry appended without its head update is accepted when it chains on", "[journal]") {
   TempDir tmp;
-  Journal journal(tmp.path / "j");
+  Journal journal(tmp.path);
   auto head = journal.file().parent_path() / "journal.head";
   journal.record("r", make_action("eth0", "one"), true);
   journal.record("r", make_action("eth1", "two"), true);
@@ -295,17 +286,16 @@ TEST_CASE("an entry appended without its head update is adopted by the next reco
   journal.record("r", make_action("eth2", "three"), true);
   // As if op-dbus stopped between appending entry 3 and rewriting the head.
   sys::atomic_write(head, old_head, 0600);
+  CHECK(journal.verify_all().empty());
+  journal.close();
 
-  auto problem = journal.verify();
-  REQUIRE(problem);
-  CHECK(problem->seq == 3);
-  CHECK_THAT(problem->message, Catch::Contains("not recorded in journal.head"));
-
-  journal.record("r", make_action("eth3", "four"), true);
-  auto entries = journal.entries();
+  Journal next(tmp.path);
+  next.record("r2", make_action("eth3", "four"), true);
+  auto entries = next.entries();
   REQUIRE(entries.size() == 4);
   CHECK(entries[3].seq == 4);
-  CHECK_FALSE(journal.verify().has_value());
+  CHECK(entries[3].prev == sha256_hex(read_lines(next.file())[2]));
+  CHECK(next.verify_all().empty());
 }
 
 TEST_CASE("run ids are short and distinct", "[journal]") {
@@ -316,4 +306,163 @@ TEST_CASE("run ids are short and distinct", "[journal]") {
   CHECK(a != b);
   CHECK(a.size() <= 32);
   CHECK(a.find_first_of(" /\n") == std::string::npos);
+}
+
+// ---- damage is never repaired or hidden: the next run records a break that `log verify` reports for ever
+
+TEST_CASE("a last line cut mid-way: the next run does not glue onto it, and records a break", "[journal]") {
+  ThreeEntries j;
+  std::string content = read_all(j.journal.file());
+  j.journal.close();
+  std::string cut = content.substr(0, content.size() - 40);  // entry 3 loses its end and newline
+  {
+    std::ofstream out(j.journal.file(), std::ios::binary | std::ios::trunc);
+    out << cut;
+  }
+  Journal next(j.tmp.path);
+  auto damaged = next.open_for_append("r2");
+  REQUIRE(damaged);
+  CHECK_THAT(*damaged, Catch::Contains("damaged"));
+  CHECK_THAT(*damaged, Catch::Contains("log verify"));
+  next.record("r2", make_action("eth3", "set mtu of eth3"), true);
+
+  auto lines = read_lines(next.file());
+  REQUIRE(lines.size() == 5);
+  CHECK(read_all(next.file()).substr(0, cut.size()) == cut);  // the fragment is kept as it was
+  CHECK(lines[2] == cut.substr(cut.rfind('\n') + 1));         // ... on its own line
+  auto entries = next.entries();
+  CHECK(entries[2].result == "damaged");
+  CHECK(entries[3].op == "break");
+  CHECK(entries[3].seq == 4);
+  CHECK(entries[3].prev == sha256_hex(lines[2]));
+  CHECK(entries[4].seq == 5);
+  CHECK(entries[4].prev == sha256_hex(lines[3]));
+
+  next.close();
+  auto problems = next.verify_all();
+  REQUIRE(problems.size() == 2);
+  CHECK_THAT(problems[0].message, Catch::Contains("entry 3 was altered: line 3 is not a journal entry"));
+  CHECK_THAT(problems[1].message, Catch::Contains("break recorded at entry 4"));
+  CHECK_THAT(problems[1].message, Catch::Contains("shorter than journal.head records"));
+
+  // For ever: more intact entries do not make it go away.
+  Journal later(j.tmp.path);
+  CHECK_FALSE(later.open_for_append("r3"));
+  later.record("r3", make_action("eth4", "set mtu of eth4"), true);
+  CHECK(later.verify_all().size() == 2);
+}
+
+TEST_CASE("the last three entries and the head deleted: the head is not rebuilt as if intact", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path);
+  for (int i = 0; i < 6; ++i) journal.record("r", make_action("eth" + std::to_string(i), "x"), true);
+  journal.close();
+  auto lines = read_lines(journal.file());
+  lines.resize(3);
+  write_lines(journal.file(), lines);
+  fs::remove(journal.file().parent_path() / "journal.head");
+  REQUIRE(journal.verify());
+
+  Journal next(tmp.path);
+  next.record("r2", make_action("eth9", "y"), true);
+  auto problems = next.verify_all();
+  REQUIRE(problems.size() == 1);
+  CHECK_THAT(problems[0].message, Catch::Contains("break recorded at entry 4"));
+  CHECK_THAT(problems[0].message, Catch::Contains("journal.head is missing"));
+  CHECK(next.entries().back().seq == 5);
+}
+
+TEST_CASE("editing only the size field of journal.head is detected", "[journal]") {
+  ThreeEntries j;
+  auto head_path = j.journal.file().parent_path() / "journal.head";
+  std::string head = read_all(head_path);
+  auto at = head.find("\"size\":");
+  REQUIRE(at != std::string::npos);
+  std::string size = std::to_string(fs::file_size(j.journal.file()));
+  replace_once(head, "\"size\":" + size, "\"size\":" + std::to_string(std::stoull(size) - 10));
+  sys::atomic_write(head_path, head, 0600);
+  j.journal.close();
+
+  auto problem = j.journal.verify();
+  REQUIRE(problem);
+  CHECK_THAT(problem->message, Catch::Contains("journal.head was altered"));
+
+  Journal next(j.tmp.path);
+  CHECK(next.open_for_append("r2"));
+  CHECK(next.entries().back().op == "break");
+}
+
+TEST_CASE("values over 64 KiB are journalled as their digest", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path);
+  std::string big(200 * 1024, 'x');
+  Action a = make_action("unit", "write a big unit");
+  a.changes = {Change{"content", std::nullopt, "\"" + big + "\"", false}};
+  journal.record("r", a, true);
+  CHECK(fs::file_size(journal.file()) < 4096);
+  auto entries = journal.entries();
+  REQUIRE(entries.size() == 1);
+  CHECK(entries[0].changes ==
+        R"([{"path":"content","after":{"sha256":")" + sha256_hex(big) + R"(","size":204800}}])");
+  CHECK_FALSE(journal.verify());
+}
+
+TEST_CASE("a batch is written in order and the head follows at the commit", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path);
+  auto head_path = journal.file().parent_path() / "journal.head";
+  journal.record("r", make_action("eth0", "zero"), true);
+  std::string head_before = read_all(head_path);
+  journal.begin_batch();
+  journal.record("r", make_action("eth1", "one"), true);
+  journal.record("r", make_action("eth2", "two"), true);
+  CHECK(read_lines(journal.file()).size() == 3);
+  CHECK(read_all(head_path) == head_before);  // the head lags within a batch ...
+  CHECK_FALSE(journal.verify());              // ... and that is accepted
+  journal.commit_batch();
+  CHECK(read_all(head_path) != head_before);
+  CHECK(read_all(head_path).rfind("{\"seq\":3,", 0) == 0);
+  CHECK_FALSE(journal.verify());
+}
+
+TEST_CASE("temporary files of a killed writer are removed by the next run", "[journal]") {
+  ThreeEntries j;
+  auto dir = j.journal.file().parent_path();
+  j.journal.close();
+  // A pid that cannot be running: above the kernel's pid_max.
+  std::ofstream(dir / "journal.head.op-dbus-tmp-99999999") << "partial";
+  Journal next(j.tmp.path);
+  next.record("r2", make_action("eth3", "x"), true);
+  CHECK_FALSE(fs::exists(dir / "journal.head.op-dbus-tmp-99999999"));
+  REQUIRE(next.removed_temporaries().size() == 1);
+  CHECK(next.removed_temporaries()[0] == "/var/lib/op-dbus/journal.head.op-dbus-tmp-99999999");
+}
+
+TEST_CASE("a tree whose var/lib/op-dbus points out of it keeps its journal inside it", "[journal]") {
+  TempDir tmp;
+  fs::path root = tmp.path / "root", outside = tmp.path / "outside";
+  fs::create_directories(root / "var/lib");
+  fs::create_directories(root / "elsewhere");
+  fs::create_directories(outside);
+  // Relative with more ".." than there are levels: a chroot stops at its root, so this is DIR/elsewhere.
+  fs::create_directory_symlink("../../../../../../../../elsewhere", root / "var/lib/op-dbus");
+  fs::create_directory_symlink(outside, root / "elsewhere/abs");
+  Journal journal(root);
+  journal.record("r", make_action("eth0", "x"), true);
+  CHECK(fs::is_empty(outside));
+  CHECK(fs::is_regular_file(root / "elsewhere/journal.jsonl"));
+  CHECK(fs::is_regular_file(root / "elsewhere/journal.head"));
+  CHECK(journal.entries().size() == 1);
+  CHECK_FALSE(journal.verify());
+}
+
+TEST_CASE("appending takes the tree's apply lock", "[journal]") {
+  TempDir tmp;
+  sys::RootDir root(tmp.path);
+  ApplyLock held(root);
+  Journal journal(tmp.path);
+  CHECK_THROWS_AS(journal.record("r", make_action("eth0", "x"), true), Error);
+  Journal with_lock(tmp.path);
+  with_lock.use_lock(held);
+  CHECK_NOTHROW(with_lock.record("r", make_action("eth0", "x"), true));
 }

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+
 #include "render.h"
 
 using namespace opdbus;
@@ -60,4 +62,31 @@ TEST_CASE("long values are shortened unless verbose", "[render]") {
   CHECK(render_value(longv, false, true) == longv);
   CHECK(render_value(std::nullopt, false, false) == "(absent)");
   CHECK(render_value("\"a\\nb\\nc\"", false, false) == "(text, 3 lines)");
+}
+
+TEST_CASE("plan --json is streamed, byte for byte what the document form prints", "[render]") {
+  Plan plan;
+  plan.plugins = {"systemd", "network"};
+  Action a = make(Op::Update, {"services", "ssh"}, "enable ssh.service \"quoted\" \xc3\xa9");
+  a.changes.push_back({"state", "\"disabled\"", "\"enabled\"", false});
+  a.changes.push_back({"numbers", "[1,-2,3.5,1e300,18446744073709551615,-9223372036854775808]", "0", false});
+  a.changes.push_back({"nested", std::nullopt, R"({"a":{"b":[true,false,null,"x\n\u0001"]},"c":[]})", false});
+  a.changes.push_back({"broken", "not json {", "\"ok\"", false});
+  a.changes.push_back({"password", "\"old\"", "\"new\"", true});
+  a.destructive = true;
+  plan.actions.push_back(a);
+  plan.actions.push_back(make(Op::Create, {"interfaces", "br0"}, "create br0"));
+  plan.errors.push_back("plugin lxc is not implemented yet");
+
+  for (const Plan& p : {plan, Plan{}}) {
+    std::FILE* f = std::tmpfile();
+    REQUIRE(f != nullptr);
+    write_plan_json(p, f);
+    std::rewind(f);
+    std::string got;
+    char buf[4096];
+    for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) got.append(buf, n);
+    std::fclose(f);
+    CHECK(got == to_pretty_json(plan_to_json(p), false));
+  }
 }

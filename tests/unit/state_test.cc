@@ -318,3 +318,75 @@ TEST_CASE("parse_user_json parses without schema validation") {
   CHECK(doc["anything"].Size() == 3);
   CHECK_THROWS_AS(parse_user_json("{", "current.json"), ValidationFailed);
 }
+
+TEST_CASE("a string value over the limit is refused naming the file and the pointer", "[state][limits]") {
+  std::string big(2048, 'x');
+  std::string text = R"({"version": 1, "metadata": {"tags": ["a", ")" + big + R"("]}})";
+  LoadLimits limits;
+  limits.max_value = 1024;
+  try {
+    load_state_text(text, "big.json", limits);
+    FAIL("accepted a value over the limit");
+  } catch (const ValidationFailed& e) {
+    REQUIRE(e.diagnostics().size() == 1);
+    const Diagnostic& d = e.diagnostics()[0];
+    CHECK(d.file == "big.json");
+    CHECK(d.pointer == "/metadata/tags/1");
+    CHECK(d.line == 1);
+    CHECK_THAT(d.message, Catch::Contains("a string of 2048 bytes is longer than the limit of 1 KiB"));
+    CHECK_THAT(d.message, Catch::Contains("--max-value-size"));
+  }
+  // A key counts as a value too.
+  try {
+    load_state_text(R"({"version": 1, "metadata": {")" + big + R"(": 1}})", "key.json", limits);
+    FAIL("accepted a key over the limit");
+  } catch (const ValidationFailed& e) {
+    CHECK(e.diagnostics()[0].pointer == "/metadata/" + big);
+  }
+  limits.max_value = 4096;
+  CHECK_NOTHROW(
+      load_state_text(R"({"version": 1, "metadata": {"description": ")" + big + "\"}}", "ok.json", limits));
+  // The default is 16 MiB.
+  std::string huge((16u << 20) + 1, 'y');
+  CHECK_THROWS_AS(
+      load_state_text(R"({"version": 1, "metadata": {"description": ")" + huge + "\"}}", "h.json"),
+      ValidationFailed);
+}
+
+TEST_CASE("a document over the size limit is refused before it is read", "[state][limits]") {
+  std::string path = "/tmp/opdbus-state-test-big.json";
+  {
+    std::ofstream out(path);
+    out << R"({"version": 1, "metadata": {"description": ")" << std::string(5000, 'z') << "\"}}";
+  }
+  LoadLimits limits;
+  limits.max_document = 4096;
+  try {
+    load_state_file(path, limits);
+    FAIL("accepted a document over the limit");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()) ==
+          "cannot read " + path + ": larger than 4 KiB (--max-document-size); this is not a state document");
+  }
+  limits.max_document = 8192;
+  CHECK_NOTHROW(load_state_file(path, limits));
+  std::remove(path.c_str());
+  CHECK_THROWS_WITH(load_state_text(std::string(5000, ' '), "t.json", LoadLimits{1000, 1000}),
+                    Catch::Contains("t.json: larger than 1000 bytes (--max-document-size)"));
+}
+
+TEST_CASE("sizes are read with binary units", "[state][limits]") {
+  CHECK(parse_byte_size("1048576") == 1048576);
+  CHECK(parse_byte_size("64K") == 65536);
+  CHECK(parse_byte_size("16M") == 16u << 20);
+  CHECK(parse_byte_size("16MiB") == 16u << 20);
+  CHECK(parse_byte_size("1g") == 1u << 30);
+  for (const char* bad : {"", "M", "-1", "0", "1.5M", "12 M", "1T", "99999999999999999999"}) {
+    INFO(bad);
+    CHECK_THROWS_AS(parse_byte_size(bad), Error);
+  }
+  CHECK(format_byte_size(16u << 20) == "16 MiB");
+  CHECK(format_byte_size(1000) == "1000 bytes");
+  CHECK(format_byte_size(3u << 19) == "1536 KiB");
+  CHECK(format_byte_size((16u << 20) + 1) == "16.0 MiB");
+}

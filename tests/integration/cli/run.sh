@@ -142,8 +142,8 @@ sed -i '1s/"ok"/"OK"/' "$J"
 expect "log verify on an altered journal exits 1" 1 "$OPDBUS" log verify --root "$R"
 contains "... naming the first altered entry" "entry 1"
 
-# One apply at a time.
-exec 9>"$OPDBUS_LOCK_FILE"
+# One apply at a time per tree: the tree's own lock, beside its journal.
+exec 9<"$R/var/lib/op-dbus/apply.lock"
 flock -n 9
 expect "a second apply while the lock is held exits 1" 1 "$OPDBUS" apply --root "$R" "$T/demo.json"
 contains "... saying another apply is running" "another op-dbus apply is running"
