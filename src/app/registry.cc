@@ -2,7 +2,7 @@
 
 #include "network/network_plugin.h"
 #include "storage/storage_plugin.h"
-#include "systemd/systemd_plugin.h"
+#include "systemd/plugin.h"
 
 namespace opdbus {
 

@@ -115,6 +115,22 @@ std::vector<LoadedUnit> SystemdManager::list_units() {
   return out;
 }
 
+std::vector<LoadedUnit> SystemdManager::list_units_by_names(const std::vector<std::string>& names) {
+  std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
+                            sdbus::ObjectPath, uint32_t, std::string, sdbus::ObjectPath>>
+      units;
+  call("ListUnitsByNames", [&] {
+    impl_->manager->callMethod("ListUnitsByNames")
+        .onInterface(kManagerInterface)
+        .withArguments(names)
+        .storeResultsTo(units);
+  });
+  std::vector<LoadedUnit> out;
+  out.reserve(units.size());
+  for (const auto& u : units) out.push_back({u.get<0>(), u.get<2>(), u.get<3>(), u.get<4>()});
+  return out;
+}
+
 std::vector<UnitFileChange> SystemdManager::enable_unit_files(const std::vector<std::string>& units,
                                                               bool force) {
   bool carries_install_info = false;

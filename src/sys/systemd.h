@@ -60,6 +60,8 @@ class SystemdManager {
                                              const std::vector<std::string>& patterns);
   // ListUnits: every unit loaded in the manager right now.
   std::vector<LoadedUnit> list_units();
+  // ListUnitsByNames: the named units (loading those that are not), in one call.
+  std::vector<LoadedUnit> list_units_by_names(const std::vector<std::string>& names);
 
   std::vector<UnitFileChange> enable_unit_files(const std::vector<std::string>& units, bool force = false);
   std::vector<UnitFileChange> disable_unit_files(const std::vector<std::string>& units);

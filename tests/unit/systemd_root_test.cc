@@ -10,7 +10,7 @@
 #include "context.h"
 #include "sys/fs.h"
 #include "systemd/backend.h"
-#include "systemd/systemd_plugin.h"
+#include "systemd/plugin.h"
 
 using namespace opdbus;
 using namespace opdbus::systemd;
@@ -70,9 +70,9 @@ class TempRoot {
 
 TEST_CASE("offline enable makes the symlinks systemctl --root makes", "[systemd][offline]") {
   TempRoot root;
-  auto b = make_offline_backend(root.path());
-  b->enable("a.service");
-  b->enable("b.service");
+  auto b = make_root_backend(root.path());
+  b->enable({"a.service"});
+  b->enable({"b.service"});
   CHECK(root.etc_tree() ==
         std::vector<std::string>{
             "etc/systemd",
@@ -99,19 +99,19 @@ TEST_CASE("offline enable makes the symlinks systemctl --root makes", "[systemd]
 
   // Enabling again changes nothing.
   auto before = root.etc_tree();
-  b->enable("a.service");
+  b->enable({"a.service"});
   CHECK(root.etc_tree() == before);
 }
 
 TEST_CASE("offline disable removes what enable made, Also= units included, and empty directories",
           "[systemd][offline]") {
   TempRoot root;
-  auto b = make_offline_backend(root.path());
-  b->enable("a.service");
-  b->enable("b.service");
-  b->enable("t@.service");
-  b->enable("t@y.service");
-  b->disable("b.service");
+  auto b = make_root_backend(root.path());
+  b->enable({"a.service"});
+  b->enable({"b.service"});
+  b->enable({"t@.service"});
+  b->enable({"t@y.service"});
+  b->disable({"b.service"});
   CHECK(root.etc_tree() ==
         std::vector<std::string>{
             "etc/systemd",
@@ -125,30 +125,30 @@ TEST_CASE("offline disable removes what enable made, Also= units included, and e
   CHECK(b->unit_file_state("c.service") == "disabled");
 
   // Disabling a template takes its instances with it.
-  b->disable("a.service");
-  b->disable("t@.service");
+  b->disable({"a.service"});
+  b->disable({"t@.service"});
   CHECK(root.etc_tree() == std::vector<std::string>{"etc/systemd", "etc/systemd/system"});
-  CHECK_THROWS_WITH(b->disable("nope.service"), Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(b->disable({"nope.service"}), Catch::Contains("does not exist"));
 }
 
 TEST_CASE("offline mask and unmask", "[systemd][offline]") {
   TempRoot root;
-  auto b = make_offline_backend(root.path());
-  b->enable("a.service");
-  b->mask("a.service");
+  auto b = make_root_backend(root.path());
+  b->enable({"a.service"});
+  b->mask({"a.service"});
   CHECK(b->unit_file_state("a.service") == "masked");
   CHECK(fs::read_symlink(root.path() / "etc/systemd/system/a.service") == "/dev/null");
   // A mask is left alone by disable and refuses enable, as in systemctl.
-  b->disable("a.service");
+  b->disable({"a.service"});
   CHECK(fs::is_symlink(root.path() / "etc/systemd/system/multi-user.target.wants/a.service"));
-  CHECK_THROWS_WITH(b->enable("a.service"), Catch::Contains("is masked"));
-  b->unmask("a.service");
+  CHECK_THROWS_WITH(b->enable({"a.service"}), Catch::Contains("is masked"));
+  b->unmask({"a.service"});
   CHECK(b->unit_file_state("a.service") == "enabled");
   // A unit file of the same name in /etc/systemd/system cannot be masked.
   sys::atomic_write(root.path() / "etc/systemd/system/mine.service", "[Service]\nExecStart=/bin/true\n");
-  CHECK_THROWS_WITH(b->mask("mine.service"), Catch::Contains("already exists"));
+  CHECK_THROWS_WITH(b->mask({"mine.service"}), Catch::Contains("already exists"));
   // Masking a unit that has no file anywhere works, as in systemctl.
-  b->mask("ghost.service");
+  b->mask({"ghost.service"});
   CHECK(b->unit_file_state("ghost.service") == "masked");
 }
 

@@ -1,8 +1,11 @@
-// The running systemd, over D-Bus. Enablement goes through systemd itself (EnableUnitFiles & co, followed
-// by a reload as `systemctl enable` does), and start/stop/restart wait for the job and explain a failure with
-// systemd's own result codes.
+// The running systemd, over D-Bus. Enablement goes through systemd itself (EnableUnitFiles & co, many units
+// per call), reads are batched (ListUnitFilesByPatterns, ListUnitsByNames), and start/stop/restart wait for
+// the job and explain a failure with systemd's own result codes.
 #include <chrono>
 #include <thread>
+
+#include <map>
+#include <set>
 
 #include "context.h"
 #include "error.h"
@@ -33,14 +36,30 @@ std::string explain(const sys::UnitStatus& st) {
   return out;
 }
 
-class LiveBackend : public SystemdBackend {
+class LiveBackend : public Backend {
  public:
-  LiveBackend(sys::Bus& bus, std::filesystem::path root) : manager_(bus), files_(std::move(root)) {}
+  LiveBackend(sys::Bus& bus, const std::filesystem::path& root) : manager_(bus), dir_(root) {}
 
   std::string describe() override { return "systemd " + manager_.version() + " on the system bus"; }
   bool sees_runtime() const override { return true; }
 
-  std::string unit_file_state(const std::string& unit) override { return manager_.unit_file_state(unit); }
+  // One ListUnitFilesByPatterns call for all of them; GetUnitFileState only for the names it does not list
+  // (instances of templates, names with no unit file).
+  std::map<std::string, std::string> unit_file_states(const std::vector<std::string>& units) override {
+    std::map<std::string, std::string> out;
+    if (units.empty()) return out;
+    std::set<std::string> asked(units.begin(), units.end());
+    if (units.size() > 1) {
+      for (const auto& f : manager_.list_unit_files({}, units)) {
+        std::string name = std::filesystem::path(f.path).filename().string();
+        if (asked.count(name)) out.emplace(name, f.state);
+      }
+    }
+    for (const auto& u : asked) {
+      if (!out.count(u)) out[u] = manager_.unit_file_state(u);
+    }
+    return out;
+  }
 
   std::vector<UnitFile> list_unit_files(const std::string& suffix) override {
     std::vector<UnitFile> out;
@@ -50,7 +69,15 @@ class LiveBackend : public SystemdBackend {
     return out;
   }
 
-  bool is_active(const std::string& unit) override { return active(manager_.unit_status(unit).active_state); }
+  // One ListUnitsByNames call (it loads what is not loaded and reports it inactive).
+  std::set<std::string> active_of(const std::vector<std::string>& units) override {
+    std::set<std::string> out;
+    if (units.empty()) return out;
+    for (const auto& u : manager_.list_units_by_names(units)) {
+      if (active(u.active_state)) out.insert(u.name);
+    }
+    return out;
+  }
 
   std::set<std::string> active_units() override {
     std::set<std::string> out;
@@ -60,17 +87,32 @@ class LiveBackend : public SystemdBackend {
     return out;
   }
 
-  std::optional<std::string> read_file(const std::string& path) override { return files_.read_file(path); }
-  std::vector<DirEntry> list_dir(const std::string& path) override { return files_.list_dir(path); }
-  void write_file(const std::string& path, const std::string& content) override {
-    files_.write_file(path, content);
+  // Files under "/" go through RootDir too: one way to reach files, whatever the root.
+  std::optional<std::string> read_file(const std::string& path) override {
+    auto st = dir_.lstat(path);
+    if (!st || st->kind != FileKind::File) return std::nullopt;
+    return dir_.read_file(path);
   }
-  void remove_path(const std::string& path) override { files_.remove_path(path); }
+  std::vector<DirEntry> list_dir(const std::string& path) override { return dir_.list_dir(path); }
+  void write_file(const std::string& path, const std::string& content) override {
+    dir_.write_file(path, content, 0644);
+  }
+  void remove_path(const std::string& path) override { dir_.remove_all(path); }
 
-  void enable(const std::string& unit) override { reload_if(!manager_.enable_unit_files({unit}).empty()); }
-  void disable(const std::string& unit) override { reload_if(!manager_.disable_unit_files({unit}).empty()); }
-  void mask(const std::string& unit) override { reload_if(!manager_.mask_unit_files({unit}).empty()); }
-  void unmask(const std::string& unit) override { reload_if(!manager_.unmask_unit_files({unit}).empty()); }
+  // One call for all the units; the reload that makes the manager follow the new links is the caller's
+  // (apply holds it so that one apply reloads once).
+  bool enable(const std::vector<std::string>& units) override {
+    return !manager_.enable_unit_files(units).empty();
+  }
+  bool disable(const std::vector<std::string>& units) override {
+    return !manager_.disable_unit_files(units).empty();
+  }
+  bool mask(const std::vector<std::string>& units) override {
+    return !manager_.mask_unit_files(units).empty();
+  }
+  bool unmask(const std::vector<std::string>& units) override {
+    return !manager_.unmask_unit_files(units).empty();
+  }
   void daemon_reload() override { manager_.reload(); }
 
   void start(const std::string& unit) override { check_job(unit, manager_.start_unit(unit), true); }
@@ -78,12 +120,6 @@ class LiveBackend : public SystemdBackend {
   void restart(const std::string& unit) override { check_job(unit, manager_.restart_unit(unit), true); }
 
  private:
-  // As `systemctl enable` does: the manager's view of dependencies follows the new symlinks only after a
-  // reload.
-  void reload_if(bool changed) {
-    if (changed) manager_.reload();
-  }
-
   void check_job(const std::string& unit, const std::string& result, bool should_run) {
     if (result != "done") {
       throw Error(ErrorKind::BackendError, "job " + result + ": " + explain(manager_.unit_status(unit)) +
@@ -109,12 +145,12 @@ class LiveBackend : public SystemdBackend {
   }
 
   sys::SystemdManager manager_;
-  RootedFiles files_;
+  sys::RootDir dir_;
 };
 
 }  // namespace
 
-std::unique_ptr<SystemdBackend> make_live_backend(Context& ctx) {
+std::unique_ptr<Backend> make_live_backend(Context& ctx) {
   return std::make_unique<LiveBackend>(ctx.system_bus(), ctx.root());
 }
 
