@@ -274,9 +274,16 @@ class RootBackend : public Backend {
   void collect_links(const std::string& d, const std::map<std::string, FileKind>& entries) {
     for (const auto& [name, kind] : entries) {
       std::string path = d + "/" + name;
+      bool wants_dir =
+          ends_with(name, ".wants") || ends_with(name, ".requires") || ends_with(name, ".upholds");
       if (kind == FileKind::Symlink) {
         if (auto target = dir().read_link(path)) remember(path, *target);
-      } else if (kind == FileKind::Directory) {
+        // A .wants directory may itself be a link (systemctl follows it): its links count too. Only at the
+        // top, so a link back up cannot loop.
+        auto st = wants_dir && d == kConfigDir ? dir().stat(path) : std::nullopt;
+        if (!st || st->kind != FileKind::Directory) continue;
+      }
+      if (kind == FileKind::Symlink || kind == FileKind::Directory) {
         std::map<std::string, FileKind> sub;
         for (auto& e : dir().list_dir(path)) sub.emplace(std::move(e.name), e.kind);
         collect_links(path, sub);
