@@ -670,3 +670,37 @@ TEST_CASE("diff: the in-sync plan of many items is linear (indexed by normalised
   CHECK(diff_section(desired, current).empty());
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
+
+TEST_CASE("check: names that would reach a path or a file line are refused", "[systemd]") {
+  auto plugin = make_systemd_plugin();
+  JsonDoc section(rapidjson::kObjectType);
+  auto& a = section.GetAllocator();
+  JsonValue services(rapidjson::kObjectType), customs(rapidjson::kObjectType);
+  JsonValue dropins(rapidjson::kObjectType);
+  dropins.AddMember("10-a\nExecStart=/bin/evil.conf", "x", a);
+  dropins.AddMember("../x.conf", "x", a);
+  dropins.AddMember(".hidden.conf", "x", a);
+  JsonValue ssh(rapidjson::kObjectType);
+  ssh.AddMember("dropins", dropins, a);
+  services.AddMember("ssh", ssh, a);
+  services.AddMember(str_value(std::string(292, 'a') + ".service", a), JsonValue(rapidjson::kObjectType), a);
+  services.AddMember("a\nb", JsonValue(rapidjson::kObjectType), a);
+  customs.AddMember("../x.service", JsonValue(rapidjson::kObjectType), a);
+  customs.AddMember("a/b.service", JsonValue(rapidjson::kObjectType), a);
+  section.AddMember("services", services, a);
+  section.AddMember("custom_units", customs, a);
+  Diagnostics out;
+  plugin->check(section, "s.json", "", out);
+  std::vector<std::string> pointers;
+  for (const auto& d : out) pointers.push_back(d.pointer);
+  std::sort(pointers.begin(), pointers.end());
+  CHECK(pointers == std::vector<std::string>{
+                        "/custom_units/..~1x.service",
+                        "/custom_units/a~1b.service",
+                        "/services/a\nb",
+                        "/services/" + std::string(292, 'a') + ".service",
+                        "/services/ssh/dropins/..~1x.conf",
+                        "/services/ssh/dropins/.hidden.conf",
+                        "/services/ssh/dropins/10-a\nExecStart=~1bin~1evil.conf",
+                    });
+}
