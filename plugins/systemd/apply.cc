@@ -25,7 +25,7 @@ void Applier::begin(std::vector<Action> run) {
   applied_ = 0;
   reload_pending_ = false;
   done_.clear();
-  enable_failures_.clear();
+  failures_.clear();
   batching_ = true;
 }
 
@@ -36,56 +36,63 @@ void Applier::flush_reload(Backend& backend) {
 }
 
 template <typename Op>
-void Applier::unit_files(Backend& backend, const Op& op, int order) {
-  auto& done = done_[Op::kName];
-  if (done.count(op.unit)) {
-    if constexpr (std::is_same_v<Op, Enable>) {
-      if (auto f = enable_failures_.find(op.unit); f != enable_failures_.end()) {
-        throw Error(ErrorKind::BackendError, f->second);
-      }
-    }
-    return;  // carried out by the batched call of an earlier action
-  }
-  // This unit and every later one the run does the same to in the same step: one backend call.
-  std::vector<std::string> units = {op.unit};
-  if (batching_) {
-    for (size_t i = applied_; i < run_.size(); ++i) {
-      if (run_[i].order != order || !run_[i].operation) continue;
-      const auto* typed = dynamic_cast<const TypedOperation<Ops>*>(run_[i].operation.get());
-      if (!typed) continue;
-      if (const Op* later = std::get_if<Op>(&typed->value); later && later->unit != op.unit) {
-        units.push_back(later->unit);
-      }
-    }
-  }
-  auto call = [&](const std::vector<std::string>& us) {
-    bool changed = false;
-    if constexpr (std::is_same_v<Op, Enable>) changed = backend.enable(us);
-    if constexpr (std::is_same_v<Op, Disable>) changed = backend.disable(us);
-    if constexpr (std::is_same_v<Op, Mask>) changed = backend.mask(us);
-    if constexpr (std::is_same_v<Op, Unmask>) changed = backend.unmask(us);
-    if (changed) reload_pending_ = true;
-  };
-  if (units.size() > 1) {
-    try {
-      call(units);
-    } catch (const Error&) {
-      // One of them is at fault; from here on each unit goes alone, so each error lands on its own action.
-      batching_ = false;
-      units = {op.unit};
-      call(units);
-    }
-  } else {
-    call(units);
-  }
-  done.insert(units.begin(), units.end());
+Backend::Failures Applier::call(Backend& backend, const std::vector<std::string>& units) {
+  Backend::Failures failures;
+  bool changed = false;
   if constexpr (std::is_same_v<Op, Enable>) {
+    changed = backend.enable(units);
     for (const auto& [unit, state] : backend.unit_file_states(units)) {
-      if (!is_enabled(state)) enable_failures_[unit] = enable_failure(state);
+      if (!is_enabled(state)) failures[unit] = enable_failure(state);
     }
-    if (auto f = enable_failures_.find(op.unit); f != enable_failures_.end()) {
-      throw Error(ErrorKind::BackendError, f->second);
+  }
+  if constexpr (std::is_same_v<Op, Disable>) changed = backend.disable(units);
+  if constexpr (std::is_same_v<Op, Mask>) changed = backend.mask(units);
+  if constexpr (std::is_same_v<Op, Unmask>) changed = backend.unmask(units);
+  if (changed) reload_pending_ = true;
+  if constexpr (std::is_same_v<Op, Start> || std::is_same_v<Op, Stop> || std::is_same_v<Op, Restart>) {
+    // A job acts on the manager's view of the unit files: bring it up to date first.
+    flush_reload(backend);
+    if constexpr (std::is_same_v<Op, Start>) failures = backend.start(units);
+    if constexpr (std::is_same_v<Op, Stop>) failures = backend.stop(units);
+    if constexpr (std::is_same_v<Op, Restart>) failures = backend.restart(units);
+  }
+  return failures;
+}
+
+template <typename Op>
+void Applier::batched(Backend& backend, const Op& op, int order) {
+  auto& done = done_[Op::kName];
+  if (!done.count(op.unit)) {
+    // This unit and every later one the run does the same to in the same step: one backend call.
+    std::vector<std::string> units = {op.unit};
+    if (batching_) {
+      for (size_t i = applied_; i < run_.size(); ++i) {
+        if (run_[i].order != order || !run_[i].operation) continue;
+        const auto* typed = dynamic_cast<const TypedOperation<Ops>*>(run_[i].operation.get());
+        if (!typed) continue;
+        if (const Op* later = std::get_if<Op>(&typed->value); later && later->unit != op.unit) {
+          units.push_back(later->unit);
+        }
+      }
     }
+    Backend::Failures failures;
+    if (units.size() > 1) {
+      try {
+        failures = call<Op>(backend, units);
+      } catch (const Error&) {
+        // One of them is at fault; from here on each unit goes alone, so each error lands on its own action.
+        batching_ = false;
+        units = {op.unit};
+        failures = call<Op>(backend, units);
+      }
+    } else {
+      failures = call<Op>(backend, units);
+    }
+    done.insert(units.begin(), units.end());
+    for (auto& [unit, why] : failures) failures_[{Op::kName, unit}] = std::move(why);
+  }
+  if (auto f = failures_.find({Op::kName, op.unit}); f != failures_.end()) {
+    throw Error(ErrorKind::BackendError, f->second);
   }
 }
 
@@ -102,15 +109,8 @@ void Applier::apply(Backend& backend, const Action& action) {
             for (const auto& path : op.paths) backend.remove_path(path);
           } else if constexpr (std::is_same_v<T, Reload>) {
             reload_pending_ = true;
-          } else if constexpr (std::is_same_v<T, Enable> || std::is_same_v<T, Disable> ||
-                               std::is_same_v<T, Mask> || std::is_same_v<T, Unmask>) {
-            unit_files(backend, op, action.order);
           } else {
-            // A job acts on the manager's view of the unit files: bring it up to date first.
-            flush_reload(backend);
-            if constexpr (std::is_same_v<T, Start>) backend.start(op.unit);
-            if constexpr (std::is_same_v<T, Stop>) backend.stop(op.unit);
-            if constexpr (std::is_same_v<T, Restart>) backend.restart(op.unit);
+            batched(backend, op, action.order);
           }
         },
         ops);

@@ -1,10 +1,12 @@
 // Carrying out the plugin's operations (ops.h) on a Backend.
 //
 // Given the whole run up front (begin(), from Plugin::checkpoint), apply batches: every enable (disable,
-// mask, unmask) of one execution step goes to the backend in one call when the first of them runs, and the
-// daemon-reload is held until something needs the manager's view of the files (a start, stop or restart)
-// or the run ends, so an apply reloads once instead of once per enablement change. Without begin() every
-// action stands alone, as before.
+// mask, unmask, start, stop, restart) of one execution step goes to the backend in one call when the first
+// of them runs; the later actions of that step then only report their own unit's outcome, so an error still
+// lands on the action of the unit at fault. If the batched call itself fails, each unit goes alone from then
+// on. The daemon-reload is held until something needs the manager's view of the files (a start, stop or
+// restart) or the run ends, so an apply reloads once instead of once per enablement change. Without begin()
+// every action stands alone.
 #pragma once
 
 #include <map>
@@ -28,15 +30,18 @@ class Applier {
 
  private:
   template <typename Op>
-  void unit_files(Backend& backend, const Op& op, int order);
+  void batched(Backend& backend, const Op& op, int order);
+  // One backend call for `units`; returns the units that failed, with the reason.
+  template <typename Op>
+  Backend::Failures call(Backend& backend, const std::vector<std::string>& units);
   void flush_reload(Backend& backend);
 
   std::vector<Action> run_;
   size_t applied_ = 0;
   bool reload_pending_ = false;
-  // Units a batched call already handled, by operation name; and per-unit failures found after it.
+  // Units a batched call already handled, and the failures it found, by operation name and unit.
   std::map<std::string_view, std::set<std::string>> done_;
-  std::map<std::string, std::string> enable_failures_;
+  std::map<std::pair<std::string_view, std::string>, std::string> failures_;
   bool batching_ = true;
 };
 

@@ -70,10 +70,12 @@ class Backend {
   virtual bool mask(const std::vector<std::string>& units) = 0;
   virtual bool unmask(const std::vector<std::string>& units) = 0;
   virtual void daemon_reload() = 0;
-  // Queue the job and wait for it; a failed job throws with systemd's own reason.
-  virtual void start(const std::string& unit) = 0;
-  virtual void stop(const std::string& unit) = 0;
-  virtual void restart(const std::string& unit) = 0;
+  // Queue a job for every unit (all before waiting, as `systemctl start A B` does) and wait for them. Returns
+  // the units whose job failed, each with systemd's own reason; throws when the calls themselves fail.
+  using Failures = std::map<std::string, std::string>;
+  virtual Failures start(const std::vector<std::string>& units) = 0;
+  virtual Failures stop(const std::vector<std::string>& units) = 0;
+  virtual Failures restart(const std::vector<std::string>& units) = 0;
 };
 
 // How the plugin reaches the host; the default picks the live backend, or the --root one.

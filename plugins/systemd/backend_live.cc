@@ -115,33 +115,51 @@ class LiveBackend : public Backend {
   }
   void daemon_reload() override { manager_.reload(); }
 
-  void start(const std::string& unit) override { check_job(unit, manager_.start_unit(unit), true); }
-  void stop(const std::string& unit) override { check_job(unit, manager_.stop_unit(unit), false); }
-  void restart(const std::string& unit) override { check_job(unit, manager_.restart_unit(unit), true); }
+  Failures start(const std::vector<std::string>& units) override { return jobs("StartUnit", units, true); }
+  Failures stop(const std::vector<std::string>& units) override { return jobs("StopUnit", units, false); }
+  Failures restart(const std::vector<std::string>& units) override {
+    return jobs("RestartUnit", units, true);
+  }
 
  private:
-  void check_job(const std::string& unit, const std::string& result, bool should_run) {
-    if (result != "done") {
-      throw Error(ErrorKind::BackendError, "job " + result + ": " + explain(manager_.unit_status(unit)) +
-                                               " (see journalctl -u " + unit + ")");
-    }
-    if (!should_run) return;
-    // A start job of a Type=simple service is "done" as soon as the process is forked; a binary that exits
-    // at once fails a moment later. Watch it briefly so that failure is reported here in systemd's words,
-    // not later by verification as a bare "not running".
-    const bool is_service = unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0;
-    const auto settle = std::chrono::milliseconds(is_service ? 300 : 0);
-    const auto until = std::chrono::steady_clock::now() + settle;
-    while (true) {
-      sys::UnitStatus st = manager_.unit_status(unit);
-      if (st.active_state == "failed") {
-        throw Error(ErrorKind::BackendError,
-                    "unit failed right after starting: " + explain(st) + " (see journalctl -u " + unit + ")");
+  static bool is_service(const std::string& unit) {
+    return unit.size() > 8 && unit.compare(unit.size() - 8, 8, ".service") == 0;
+  }
+
+  // All the jobs at once, then their results; the units that should run are watched together for a moment.
+  Failures jobs(const std::string& method, const std::vector<std::string>& units, bool should_run) {
+    Failures failures;
+    std::vector<std::string> started;
+    for (const auto& [unit, result] : manager_.run_jobs(method, units)) {
+      if (result != "done") {
+        failures[unit] = "job " + result + ": " + explain(manager_.unit_status(unit)) +
+                         " (see journalctl -u " + unit + ")";
+      } else {
+        started.push_back(unit);
       }
-      if (st.active_state != "active" && st.active_state != "activating") return;  // e.g. oneshot finished
-      if (std::chrono::steady_clock::now() >= until) return;
+    }
+    if (!should_run) return failures;
+    // A start job of a Type=simple service is "done" as soon as the process is forked; a binary that exits
+    // at once fails a moment later. Watch them briefly (all together, one ListUnitsByNames per look) so that
+    // failure is reported here in systemd's words, not later by verification as a bare "not running". Other
+    // unit types are looked at once.
+    const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+    std::vector<std::string> watch = started;
+    while (!watch.empty()) {
+      std::vector<std::string> still;
+      for (const auto& u : manager_.list_units_by_names(watch)) {
+        if (u.active_state == "failed") {
+          failures[u.name] = "unit failed right after starting: " + explain(manager_.unit_status(u.name)) +
+                             " (see journalctl -u " + u.name + ")";
+        } else if ((u.active_state == "active" || u.active_state == "activating") && is_service(u.name)) {
+          still.push_back(u.name);  // e.g. a oneshot that finished is neither: nothing more to watch
+        }
+      }
+      watch = std::move(still);
+      if (watch.empty() || std::chrono::steady_clock::now() >= until) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
+    return failures;
   }
 
   sys::SystemdManager manager_;

@@ -245,13 +245,14 @@ class RootBackend : public Backend {
 
   void daemon_reload() override {}  // nothing runs in a tree; the units are read at its next boot
 
-  void start(const std::string& unit) override { refuse("start", unit); }
-  void stop(const std::string& unit) override { refuse("stop", unit); }
-  void restart(const std::string& unit) override { refuse("restart", unit); }
+  Failures start(const std::vector<std::string>& units) override { refuse("start", units); }
+  Failures stop(const std::vector<std::string>& units) override { refuse("stop", units); }
+  Failures restart(const std::vector<std::string>& units) override { refuse("restart", units); }
 
  private:
-  [[noreturn]] void refuse(const std::string& what, const std::string& unit) {
-    throw Error(ErrorKind::NotSupported, "cannot " + what + " " + unit + " in an offline tree (--root)");
+  [[noreturn]] void refuse(const std::string& what, const std::vector<std::string>& units) {
+    throw Error(ErrorKind::NotSupported,
+                "cannot " + what + " " + join(units, " ") + " in an offline tree (--root)");
   }
 
   sys::RootDir& dir() {

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -78,6 +79,11 @@ class SystemdManager {
   std::string start_unit(const std::string& unit, std::chrono::seconds timeout = std::chrono::seconds(300));
   std::string stop_unit(const std::string& unit, std::chrono::seconds timeout = std::chrono::seconds(300));
   std::string restart_unit(const std::string& unit, std::chrono::seconds timeout = std::chrono::seconds(300));
+  // The same for many units at once, as `systemctl start A B C` does: every job is queued before waiting for
+  // any. Returns each unit's job result.
+  std::map<std::string, std::string> run_jobs(const std::string& method,
+                                              const std::vector<std::string>& units,
+                                              std::chrono::seconds timeout = std::chrono::seconds(300));
 
  private:
   struct Impl;  // the sdbus-c++ proxy and the JobRemoved subscription

@@ -131,20 +131,26 @@ class RecordingBackend : public Backend {
     return true;
   }
   void daemon_reload() override { calls.push_back("daemon-reload"); }
-  void start(const std::string& unit) override {
-    calls.push_back("start " + unit);
-    if (unit == fail_start) {
-      throw Error(ErrorKind::BackendError, "job failed: unit result 'exit-code', ExecMainStatus=1");
+  Failures start(const std::vector<std::string>& units) override {
+    calls.push_back("start " + join(units, " "));
+    Failures out;
+    for (const auto& unit : units) {
+      if (unit == fail_start)
+        out[unit] = "job failed: unit result 'exit-code', ExecMainStatus=1";
+      else
+        active.insert(unit);
     }
-    active.insert(unit);
+    return out;
   }
-  void stop(const std::string& unit) override {
-    calls.push_back("stop " + unit);
-    active.erase(unit);
+  Failures stop(const std::vector<std::string>& units) override {
+    calls.push_back("stop " + join(units, " "));
+    for (const auto& unit : units) active.erase(unit);
+    return {};
   }
-  void restart(const std::string& unit) override {
-    calls.push_back("restart " + unit);
-    active.insert(unit);
+  Failures restart(const std::vector<std::string>& units) override {
+    calls.push_back("restart " + join(units, " "));
+    for (const auto& unit : units) active.insert(unit);
+    return {};
   }
 };
 
@@ -181,9 +187,9 @@ struct FakeHost {
         bool mask(const std::vector<std::string>& u) override { return b->mask(u); }
         bool unmask(const std::vector<std::string>& u) override { return b->unmask(u); }
         void daemon_reload() override { b->daemon_reload(); }
-        void start(const std::string& u) override { b->start(u); }
-        void stop(const std::string& u) override { b->stop(u); }
-        void restart(const std::string& u) override { b->restart(u); }
+        Failures start(const std::vector<std::string>& u) override { return b->start(u); }
+        Failures stop(const std::vector<std::string>& u) override { return b->stop(u); }
+        Failures restart(const std::vector<std::string>& u) override { return b->restart(u); }
       };
       return std::make_unique<Forward>(owned);
     });
@@ -533,8 +539,7 @@ TEST_CASE("apply runs a new custom unit and timer in order, then nothing is left
                               "write /etc/systemd/system/job.timer",
                               "enable ssh.service job.timer",
                               "daemon-reload",
-                              "start ssh.service",
-                              "start job.timer",
+                              "start ssh.service job.timer",
                           });
   CHECK(host.backend->files.at("/etc/systemd/system/job.timer").find("OnCalendar=daily\n") !=
         std::string::npos);
@@ -703,4 +708,19 @@ TEST_CASE("check: names that would reach a path or a file line are refused", "[s
                         "/services/ssh/dropins/.hidden.conf",
                         "/services/ssh/dropins/10-a\nExecStart=~1bin~1evil.conf",
                     });
+}
+
+TEST_CASE("apply: starts of one step go in one call; a failed job fails its own unit's action", "[systemd]") {
+  FakeHost host;
+  host.backend->states = {{"a.service", "enabled"}, {"b.service", "enabled"}, {"c.service", "enabled"}};
+  host.backend->fail_start = "b.service";
+  auto actions = host.plan(doc(R"({"services": {"a": {"running": true}, "b": {"running": true},
+                                                 "c": {"running": true}}})"));
+  REQUIRE(actions.size() == 3);
+  host.plugin->checkpoint(host.ctx, actions);
+  host.plugin->apply(host.ctx, actions[0]);
+  CHECK_THROWS_WITH(host.plugin->apply(host.ctx, actions[1]), Catch::Contains("ExecMainStatus=1"));
+  host.plugin->apply(host.ctx, actions[2]);  // already started by the batched call
+  CHECK(host.changes() == std::vector<std::string>{"start a.service b.service c.service"});
+  CHECK(host.backend->active == std::set<std::string>{"a.service", "c.service"});
 }
