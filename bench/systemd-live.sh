@@ -46,7 +46,13 @@ fi
 T=$(mktemp -d /var/tmp/opdbus-bench-XXXXXX)
 NSPAWN=
 cleanup() {
-  if [ -n "$NSPAWN" ]; then kill "$NSPAWN" 2>/dev/null || true; wait "$NSPAWN" 2>/dev/null || true; fi
+  if [ -n "$NSPAWN" ]; then
+    # Our own container only, by its PID: a clean poweroff first, then for certain.
+    kill -TERM "$NSPAWN" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 "$NSPAWN" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL "$NSPAWN" 2>/dev/null || true
+    wait "$NSPAWN" 2>/dev/null || true
+  fi
   rm -rf "$T"
 }
 trap cleanup EXIT
@@ -86,14 +92,15 @@ systemd-nspawn --register=no --keep-unit --quiet --private-network -D "$T/root" 
   >"$T/console.log" 2>&1 &
 NSPAWN=$!
 PID=
-for _ in $(seq 1 100); do
+up=
+for _ in $(seq 1 600); do  # up to 2 minutes: a first boot on a loaded machine is slow
   PID=$(pgrep -P "$NSPAWN" | head -1 || true)
-  [ -n "$PID" ] && nsenter -t "$PID" -a test -S /run/dbus/system_bus_socket 2>/dev/null && break
+  if [ -n "$PID" ] && nsenter -t "$PID" -a test -S /run/dbus/system_bus_socket 2>/dev/null; then up=1; break; fi
   sleep 0.2
 done
-[ -n "$PID" ] || { echo "the container did not start" >&2; cat "$T/console.log" >&2; exit 1; }
+[ -n "$up" ] || { echo "the container did not start" >&2; cat "$T/console.log" >&2; exit 1; }
 in_ct() { nsenter -t "$PID" -a "$@"; }
-in_ct timeout 60 systemctl is-system-running --wait >/dev/null 2>&1 || true
+in_ct timeout 120 systemctl is-system-running --wait >/dev/null 2>&1 || true
 
 ANSIBLE=(env ANSIBLE_PYTHON_INTERPRETER=/usr/bin/python3 ANSIBLE_NOCOLOR=1 ansible-playbook -i localhost, -c local
          /bench/play.yml)

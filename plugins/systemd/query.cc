@@ -3,6 +3,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "systemd/units.h"
 
@@ -110,7 +111,8 @@ class Reader {
     } else {
       section = &it->value;
     }
-    if (section->HasMember(name.c_str())) return;  // "ssh" and "ssh.service" both asked for: one answer
+    // "ssh" and "ssh.service" both asked for: one answer. A set, not HasMember: that scans the members.
+    if (!put_names_[kind].insert(name).second) return;
     section->AddMember(str_value(name, alloc()), value, alloc());
   }
 
@@ -196,6 +198,7 @@ class Reader {
   Backend& b_;
   JsonDoc out_;
   std::map<std::string, std::string> states_;
+  std::map<std::string, std::unordered_set<std::string>> put_names_;
   std::set<std::string> active_;
   std::set<std::string> asked_running_;
   bool all_running_ = false;  // active_ was read for every unit (show)
