@@ -1,17 +1,14 @@
 #include "systemd/diff.h"
 
 #include <optional>
+#include <unordered_map>
 
-#include "payload.h"
+#include "systemd/ops.h"
 #include "systemd/units.h"
+#include "text.h"
 
 namespace opdbus::systemd {
 namespace {
-
-std::string json_quoted(std::string_view s) {
-  JsonDoc d;
-  return to_json(str_value(s, d.GetAllocator()));
-}
 
 std::string bool_text(bool b) {
   return b ? "true" : "false";
@@ -43,9 +40,8 @@ class Differ {
     for_each_item("services", normalize_service_name, &Differ::service);
     for_each_item("timers", normalize_timer_name, &Differ::timer);
     for_each_item("custom_units", normalize_service_name, &Differ::custom_unit);
-    if (reload_) add({}, Op::Reload, kOrderReload, "daemon-reload", {}, Payload("reload"));
-    if (reload_after_remove_)
-      add({}, Op::Reload, kOrderReloadRemoved, "daemon-reload", {}, Payload("reload"));
+    if (reload_) add({}, Op::Reload, kOrderReload, "daemon-reload", {}, Reload{});
+    if (reload_after_remove_) add({}, Op::Reload, kOrderReloadRemoved, "daemon-reload", {}, Reload{});
     return std::move(actions_);
   }
 
@@ -54,23 +50,25 @@ class Differ {
   using ItemFn = void (Differ::*)(const Item&, const std::string& unit, const JsonValue& want,
                                   const JsonValue* have, bool observed);
 
-  // Calls `fn` for every desired item of `kind` with the current item of the same normalised name.
+  // Calls `fn` for every desired item of `kind` with the current item of the same normalised name. The
+  // current items are indexed by normalised name once, so this is linear in the number of items.
   void for_each_item(const char* kind, std::string (*normalize)(std::string_view), ItemFn fn) {
     const JsonValue* want_items = member(desired_, kind);
     if (!want_items || !want_items->IsObject()) return;
     const JsonValue* have_items = member(current_, kind);
+    std::unordered_map<std::string, const JsonValue*> current;
+    if (have_items && have_items->IsObject()) {
+      current.reserve(have_items->MemberCount());
+      for (const auto& h : have_items->GetObject()) {
+        // The first of two names for one unit wins, as a scan in document order would find it.
+        current.emplace(normalize(std::string_view(h.name.GetString(), h.name.GetStringLength())), &h.value);
+      }
+    }
     for (const auto& m : want_items->GetObject()) {
       std::string key(m.name.GetString(), m.name.GetStringLength());
       std::string unit = normalize(key);
-      const JsonValue* have = nullptr;
-      if (have_items && have_items->IsObject()) {
-        for (const auto& h : have_items->GetObject()) {
-          if (normalize(std::string_view(h.name.GetString(), h.name.GetStringLength())) == unit) {
-            have = &h.value;
-            break;
-          }
-        }
-      }
+      auto found = current.find(unit);
+      const JsonValue* have = found == current.end() ? nullptr : found->second;
       // Observe-only items are the engine's business (it marks their actions); the one thing decided here is
       // that they alone never cause a shared daemon-reload, which would otherwise run (and be left over) on
       // every apply.
@@ -83,8 +81,9 @@ class Differ {
     return string_member(&v, "mode") == std::optional<std::string>("observe");
   }
 
+  template <typename Operation>
   void add(Item item, Op op, int order, std::string summary, std::vector<Change> changes,
-           const Payload& payload) {
+           Operation operation) {
     Action a;
     a.plugin = "systemd";
     a.item = std::move(item);
@@ -92,20 +91,17 @@ class Differ {
     a.order = order;
     a.summary = std::move(summary);
     a.changes = std::move(changes);
-    a.payload = payload.text();
+    a.operation = make_operation<Ops>(std::move(operation));
     actions_.push_back(std::move(a));
   }
 
-  void unit_op(const Item& item, const std::string& op, const std::string& unit, int order,
-               std::vector<Change> changes) {
+  template <typename UnitOp>
+  void unit_op(const Item& item, const std::string& unit, int order, std::vector<Change> changes) {
     Op kind = Op::Update;
-    if (op == "start")
-      kind = Op::Start;
-    else if (op == "stop")
-      kind = Op::Stop;
-    else if (op == "restart")
-      kind = Op::Restart;
-    add(item, kind, order, op + " " + unit, std::move(changes), Payload(op).set("unit", unit));
+    if constexpr (std::is_same_v<UnitOp, Start>) kind = Op::Start;
+    if constexpr (std::is_same_v<UnitOp, Stop>) kind = Op::Stop;
+    if constexpr (std::is_same_v<UnitOp, Restart>) kind = Op::Restart;
+    add(item, kind, order, std::string(UnitOp::kName) + " " + unit, std::move(changes), UnitOp{{unit}});
   }
 
   // Writes `path` when its content differs; returns whether it did.
@@ -116,8 +112,7 @@ class Differ {
     std::optional<std::string> before;
     if (have) before = json_quoted(*have);
     add(item, have ? Op::Update : Op::Create, kOrderWrite, "write " + path,
-        {{change_path, before, json_quoted(want)}},
-        Payload("write").set("path", path).set("content", want_text));
+        {{change_path, before, json_quoted(want)}}, WriteFile{path, want_text});
     if (!observed) reload_ = true;
     return true;
   }
@@ -144,11 +139,11 @@ class Differ {
                bool files_changed, bool restart_on_change) {
     if (!have) return;
     if (want && *want && !*have) {
-      unit_op(item, "start", unit, kOrderRun, {{"running", "false", "true"}});
+      unit_op<Start>(item, unit, kOrderRun, {{"running", "false", "true"}});
     } else if (want && !*want && *have) {
-      unit_op(item, "stop", unit, kOrderRun, {{"running", "true", "false"}});
+      unit_op<Stop>(item, unit, kOrderRun, {{"running", "true", "false"}});
     } else if (*have && files_changed && restart_on_change && want.value_or(true)) {
-      unit_op(item, "restart", unit, kOrderRun, {});
+      unit_op<Restart>(item, unit, kOrderRun, {});
     }
   }
 
@@ -166,18 +161,18 @@ class Differ {
     std::vector<Change> change = {{"state", before, json_quoted(want)}};
     if (want == "enabled") {
       if (have == "enabled") return;
-      if (masked) unit_op(item, "unmask", unit, kOrderUnmask, {});
-      unit_op(item, "enable", unit, kOrderEnablement, change);
+      if (masked) unit_op<Unmask>(item, unit, kOrderUnmask, {});
+      unit_op<Enable>(item, unit, kOrderEnablement, change);
     } else if (want == "disabled") {
       bool enabled =
           have == "enabled" || have == "enabled-runtime" || have == "linked" || have == "linked-runtime";
       if (!enabled && !masked) return;
       // Unmasking can uncover enablement symlinks made before the mask, so disable as well.
-      if (masked) unit_op(item, "unmask", unit, kOrderUnmask, {});
-      unit_op(item, "disable", unit, kOrderEnablement, change);
+      if (masked) unit_op<Unmask>(item, unit, kOrderUnmask, {});
+      unit_op<Disable>(item, unit, kOrderEnablement, change);
     } else if (want == "masked") {
       if (have == "masked") return;
-      unit_op(item, "mask", unit, kOrderEnablement, change);
+      unit_op<Mask>(item, unit, kOrderEnablement, change);
     }
   }
 
@@ -186,14 +181,13 @@ class Differ {
                const std::string& have_state, const Change& disabling, bool enabled, bool observed) {
     std::optional<bool> is_running = have_running(have);
     if (is_running && *is_running)
-      unit_op(item, "stop", unit, kOrderStopRemoved, {{"running", "true", "false"}});
-    if (enabled) unit_op(item, "disable", unit, kOrderDisableRemoved, {disabling});
+      unit_op<Stop>(item, unit, kOrderStopRemoved, {{"running", "true", "false"}});
+    if (enabled) unit_op<Disable>(item, unit, kOrderDisableRemoved, {disabling});
     std::string path = std::string(kUnitDir) + "/" + unit;
     const JsonValue* dropins = have ? member(*have, "dropins") : nullptr;
     bool has_dropins = dropins && dropins->IsObject() && dropins->MemberCount() > 0;
     add(item, Op::Delete, kOrderRemove, "remove " + path + (has_dropins ? " and " + path + ".d/" : ""),
-        {{"state", json_quoted(have_state), json_quoted("absent")}},
-        Payload("remove").set("unit", unit).set_list("paths", {path, path + ".d"}));
+        {{"state", json_quoted(have_state), json_quoted("absent")}}, RemoveFiles{unit, {path, path + ".d"}});
     if (!observed) reload_after_remove_ = true;
   }
 
@@ -256,7 +250,7 @@ class Differ {
       std::string summary =
           "write " + path + (exists && !current ? " (replacing a file op-dbus did not write)" : "");
       add(item, exists ? Op::Update : Op::Create, kOrderWrite, summary, std::move(changes),
-          Payload("write").set("path", path).set("content", render_timer(unit, spec)));
+          WriteFile{path, render_timer(unit, spec)});
       if (!observed) reload_ = true;
       changed = true;
     }
@@ -287,8 +281,11 @@ class Differ {
       if (*want_enabled != enabled) {
         std::optional<std::string> before;
         if (exists) before = bool_text(enabled);
-        unit_op(item, *want_enabled ? "enable" : "disable", unit, kOrderEnablement,
-                {{"enabled", before, bool_text(*want_enabled)}});
+        std::vector<Change> change = {{"enabled", before, bool_text(*want_enabled)}};
+        if (*want_enabled)
+          unit_op<Enable>(item, unit, kOrderEnablement, std::move(change));
+        else
+          unit_op<Disable>(item, unit, kOrderEnablement, std::move(change));
       }
     }
     running(item, unit, bool_member(&want, "running"), have_running(have), changed,

@@ -1,6 +1,9 @@
 #include "systemd/query.h"
 
+#include <map>
+#include <optional>
 #include <set>
+#include <unordered_set>
 
 #include "systemd/units.h"
 
@@ -9,26 +12,40 @@ namespace {
 
 class Reader {
  public:
-  explicit Reader(SystemdBackend& backend) : b_(backend), out_(rapidjson::kObjectType) {}
+  explicit Reader(Backend& backend) : b_(backend), out_(rapidjson::kObjectType) {}
 
+  // Three passes so the backend is asked in bulk: the files the items name, then one unit-file-state call
+  // for every unit that needs one, then (live) one active-state call for the units whose `running` matters.
   JsonDoc named(const JsonValue& desired) {
-    if (const JsonValue* items = member(desired, "services"); items && items->IsObject()) {
-      for (const auto& m : items->GetObject()) {
-        std::string unit = normalize_service_name(name_of(m));
-        put("services", unit, service(unit, b_.unit_file_state(unit)));
-      }
+    std::vector<Named> items;
+    auto collect = [&](const char* kind, std::string (*normalize)(std::string_view)) {
+      const JsonValue* obj = member(desired, kind);
+      if (!obj || !obj->IsObject()) return;
+      for (const auto& m : obj->GetObject()) items.push_back({kind, normalize(name_of(m)), &m.value, {}});
+    };
+    collect("services", normalize_service_name);
+    collect("timers", normalize_timer_name);
+    collect("custom_units", normalize_service_name);
+
+    std::vector<std::string> need_state, need_running;
+    for (auto& it : items) {
+      if (it.kind != std::string_view("services"))
+        it.file = b_.read_file(std::string(kUnitDir) + "/" + it.unit);
+      if (it.kind == std::string_view("services") || it.file) need_state.push_back(it.unit);
+      if (needs_running(it)) need_running.push_back(it.unit);
     }
-    if (const JsonValue* items = member(desired, "timers"); items && items->IsObject()) {
-      for (const auto& m : items->GetObject()) {
-        std::string unit = normalize_timer_name(name_of(m));
-        put("timers", unit, timer(unit));
-      }
+    states_ = b_.unit_file_states(need_state);
+    if (b_.sees_runtime() && !need_running.empty()) {
+      active_ = b_.active_of(need_running);
+      asked_running_.insert(need_running.begin(), need_running.end());
     }
-    if (const JsonValue* items = member(desired, "custom_units"); items && items->IsObject()) {
-      for (const auto& m : items->GetObject()) {
-        std::string unit = normalize_service_name(name_of(m));
-        put("custom_units", unit, custom_unit(unit));
-      }
+    for (const auto& it : items) {
+      if (it.kind == std::string_view("services"))
+        put("services", it.unit, service(it.unit, states_.at(it.unit)));
+      else if (it.kind == std::string_view("timers"))
+        put("timers", it.unit, timer(it.unit, it.file));
+      else
+        put("custom_units", it.unit, custom_unit(it.unit, it.file));
     }
     return std::move(out_);
   }
@@ -36,11 +53,11 @@ class Reader {
   JsonDoc all() {
     if (b_.sees_runtime()) {
       active_ = b_.active_units();  // one ListUnits call instead of one LoadUnit per unit
-      cached_all_ = true;
+      all_running_ = true;
     }
     std::set<std::string> in_config_dir;
     for (const auto& e : b_.list_dir(std::string(kUnitDir))) {
-      if (e.kind != DirEntry::Kind::File || !valid_unit_name(e.name)) continue;
+      if (e.kind != FileKind::File || !valid_unit_name(e.name)) continue;
       in_config_dir.insert(e.name);
       auto text = b_.read_file(std::string(kUnitDir) + "/" + e.name);
       if (!text) continue;
@@ -62,6 +79,23 @@ class Reader {
   }
 
  private:
+  struct Named {
+    const char* kind;  // "services", "timers", "custom_units"
+    std::string unit;
+    const JsonValue* want;
+    std::optional<std::string> file;  // the unit file op-dbus writes (timers, custom units)
+  };
+
+  // Whether the diff can use the item's active state: it says `running`, or it can restart the unit after
+  // changing its files, or stop it before removing them. Timers run by default when enabled.
+  static bool needs_running(const Named& it) {
+    if (it.kind == std::string_view("timers") || it.kind == std::string_view("custom_units")) return true;
+    if (member(*it.want, "running")) return true;
+    const JsonValue* dropins = member(*it.want, "dropins");
+    bool writes = dropins && dropins->IsObject() && dropins->MemberCount() > 0;
+    return writes && get_bool(*it.want, "restart_on_change", true);
+  }
+
   static std::string name_of(const JsonValue::Member& m) {
     return {m.name.GetString(), m.name.GetStringLength()};
   }
@@ -77,7 +111,8 @@ class Reader {
     } else {
       section = &it->value;
     }
-    if (section->HasMember(name.c_str())) return;  // "ssh" and "ssh.service" both asked for: one answer
+    // "ssh" and "ssh.service" both asked for: one answer. A set, not HasMember: that scans the members.
+    if (!put_names_[kind].insert(name).second) return;
     section->AddMember(str_value(name, alloc()), value, alloc());
   }
 
@@ -85,21 +120,19 @@ class Reader {
     obj.AddMember(rapidjson::StringRef(key), str_value(value, alloc()), alloc());
   }
 
-  bool running(const std::string& unit) {
-    if (cached_all_) return active_.count(unit) > 0;
-    return b_.is_active(unit);
-  }
-
+  // `running` is reported only where it was read: for `show`, every unit (one ListUnits); for a plan, the
+  // units whose active state the diff can use (one batched read). Elsewhere it is left out, which the diff
+  // reads as "not known" and leaves alone.
   void add_running(JsonValue& obj, const std::string& unit) {
-    if (b_.sees_runtime()) obj.AddMember("running", running(unit), alloc());
+    if (!b_.sees_runtime() || !(all_running_ || asked_running_.count(unit))) return;
+    obj.AddMember("running", active_.count(unit) > 0, alloc());
   }
 
   void add_dropins(JsonValue& obj, const std::string& unit) {
     std::string dir = std::string(kUnitDir) + "/" + unit + ".d";
     JsonValue dropins(rapidjson::kObjectType);
     for (const auto& e : b_.list_dir(dir)) {
-      if (e.kind != DirEntry::Kind::File || e.name.size() <= 5 ||
-          e.name.substr(e.name.size() - 5) != ".conf") {
+      if (e.kind != FileKind::File || e.name.size() <= 5 || e.name.substr(e.name.size() - 5) != ".conf") {
         continue;
       }
       if (auto text = b_.read_file(dir + "/" + e.name)) {
@@ -128,15 +161,14 @@ class Reader {
     return obj;
   }
 
-  JsonValue timer(const std::string& unit) {
-    auto text = b_.read_file(std::string(kUnitDir) + "/" + unit);
+  JsonValue timer(const std::string& unit, const std::optional<std::string>& text) {
     if (!text) {
       JsonValue obj(rapidjson::kObjectType);
       set(obj, "state", "absent");
       add_running(obj, unit);
       return obj;
     }
-    std::string state = b_.unit_file_state(unit);
+    std::string state = states_.at(unit);
     if (auto spec = parse_managed_timer(unit, *text)) return timer_fields(unit, *spec, state);
     // A file op-dbus did not write (or that was edited): reported without a spec, so the diff rewrites it.
     JsonValue obj(rapidjson::kObjectType);
@@ -155,28 +187,30 @@ class Reader {
     return obj;
   }
 
-  JsonValue custom_unit(const std::string& unit) {
-    auto text = b_.read_file(std::string(kUnitDir) + "/" + unit);
-    if (text) return custom_unit_fields(unit, *text, b_.unit_file_state(unit));
+  JsonValue custom_unit(const std::string& unit, const std::optional<std::string>& text) {
+    if (text) return custom_unit_fields(unit, *text, states_.at(unit));
     JsonValue obj(rapidjson::kObjectType);
     set(obj, "state", "absent");
     add_running(obj, unit);
     return obj;
   }
 
-  SystemdBackend& b_;
+  Backend& b_;
   JsonDoc out_;
+  std::map<std::string, std::string> states_;
+  std::map<std::string, std::unordered_set<std::string>> put_names_;
   std::set<std::string> active_;
-  bool cached_all_ = false;
+  std::set<std::string> asked_running_;
+  bool all_running_ = false;  // active_ was read for every unit (show)
 };
 
 }  // namespace
 
-JsonDoc query_named(SystemdBackend& backend, const JsonValue& desired) {
+JsonDoc query_named(Backend& backend, const JsonValue& desired) {
   return Reader(backend).named(desired);
 }
 
-JsonDoc query_all(SystemdBackend& backend) {
+JsonDoc query_all(Backend& backend) {
   return Reader(backend).all();
 }
 

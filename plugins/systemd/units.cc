@@ -3,20 +3,14 @@
 #include <algorithm>
 #include <array>
 
+#include "text.h"
+
 namespace opdbus::systemd {
 namespace {
 
 constexpr std::array<std::string_view, 11> kSuffixes = {".service", ".socket", ".target",    ".timer",
                                                         ".path",    ".mount",  ".automount", ".swap",
                                                         ".slice",   ".scope",  ".device"};
-
-std::string_view trim(std::string_view s) {
-  const auto* ws = " \t\r\n";
-  size_t b = s.find_first_not_of(ws);
-  if (b == std::string_view::npos) return {};
-  size_t e = s.find_last_not_of(ws);
-  return s.substr(b, e - b + 1);
-}
 
 // Splits a unit file into logical lines: comments dropped, "\" continuations joined (systemd joins them with
 // a space), surrounding whitespace trimmed.
@@ -28,7 +22,8 @@ std::vector<std::string> logical_lines(std::string_view text) {
   while (pos <= text.size()) {
     size_t nl = text.find('\n', pos);
     if (nl == std::string_view::npos) nl = text.size();
-    std::string_view raw = trim(text.substr(pos, nl - pos));
+    std::string line = trim(text.substr(pos, nl - pos));
+    std::string_view raw = line;
     pos = nl + 1;
     if (!continuing && (raw.empty() || raw[0] == '#' || raw[0] == ';')) continue;
     if (continuing && (!raw.empty() && (raw[0] == '#' || raw[0] == ';'))) continue;
@@ -108,15 +103,29 @@ std::string normalize_unit_name(std::string_view name, std::string_view default_
   return std::string(name) + std::string(default_suffix);
 }
 
+// systemd's unit_name_is_valid(): shorter than UNIT_NAME_MAX (256), a known type after the last '.', only
+// VALID_CHARS_WITH_AT before it, not starting with '@'; a plain name, a template ("foo@.service") or an
+// instance ("foo@bar.service").
 bool valid_unit_name(std::string_view name) {
-  if (name.empty() || name.size() > 255 || !has_unit_suffix(name)) return false;
-  std::string_view prefix = stem(name);
-  if (prefix.empty() || prefix.front() == '@') return false;
-  if (std::count(prefix.begin(), prefix.end(), '@') > 1) return false;
+  if (name.empty() || name.size() > 255) return false;
+  size_t dot = name.rfind('.');
+  if (dot == std::string_view::npos || dot == 0) return false;
+  std::string_view type = name.substr(dot);
+  if (std::find(kSuffixes.begin(), kSuffixes.end(), type) == kSuffixes.end()) return false;
+  std::string_view prefix = name.substr(0, dot);
+  if (prefix.front() == '@') return false;
   for (char c : prefix) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
               c == '_' || c == '.' || c == '-' || c == '\\' || c == '@';
     if (!ok) return false;
+  }
+  return true;
+}
+
+bool valid_dropin_name(std::string_view name) {
+  if (name.size() <= 5 || name.size() > 255 || !ends_with(name, ".conf") || name.front() == '.') return false;
+  for (unsigned char c : name) {
+    if (c == '/' || c < 0x20 || c == 0x7f) return false;
   }
   return true;
 }
@@ -160,8 +169,8 @@ InstallInfo parse_install_section(std::string_view unit_file) {
     if (!in_install) continue;
     size_t eq = line.find('=');
     if (eq == std::string::npos) continue;
-    std::string_view key = trim(std::string_view(line).substr(0, eq));
-    std::string_view value = trim(std::string_view(line).substr(eq + 1));
+    std::string key = trim(std::string_view(line).substr(0, eq));
+    std::string value = trim(std::string_view(line).substr(eq + 1));
     if (key == "WantedBy")
       assign_list(info.wanted_by, value);
     else if (key == "RequiredBy")

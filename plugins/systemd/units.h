@@ -25,9 +25,13 @@ inline std::string normalize_timer_name(std::string_view name) {
   return normalize_unit_name(name, ".timer");
 }
 
-// systemd's rules: a known suffix, a non-empty prefix, only [A-Za-z0-9:_.\-@], at most 255 bytes, at most
-// one '@' (templates "foo@.service", instances "foo@bar.service").
+// systemd's own rules (unit_name_is_valid): at most 255 bytes; only [A-Za-z0-9:_.\-@] before the suffix; the
+// part after the last '.' a known unit type; not starting with '@'. Plain names, templates ("foo@.service")
+// and instances ("foo@bar.service") are valid.
 bool valid_unit_name(std::string_view name);
+// A drop-in file name systemd reads: ends in ".conf" (with something before it), at most 255 bytes, no '/',
+// no control characters (so no newline), not hidden (systemd skips names starting with '.').
+bool valid_dropin_name(std::string_view name);
 bool is_template(std::string_view name);  // "foo@.service"
 bool is_instance(std::string_view name);  // "foo@bar.service"
 // "foo@bar.service" -> "foo@.service"; "" for names that are not instances.

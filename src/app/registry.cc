@@ -2,7 +2,7 @@
 
 #include "network/plugin.h"
 #include "storage/plugin.h"
-#include "systemd/systemd_plugin.h"
+#include "systemd/plugin.h"
 
 namespace opdbus {
 

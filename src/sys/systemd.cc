@@ -115,6 +115,22 @@ std::vector<LoadedUnit> SystemdManager::list_units() {
   return out;
 }
 
+std::vector<LoadedUnit> SystemdManager::list_units_by_names(const std::vector<std::string>& names) {
+  std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
+                            sdbus::ObjectPath, uint32_t, std::string, sdbus::ObjectPath>>
+      units;
+  call("ListUnitsByNames", [&] {
+    impl_->manager->callMethod("ListUnitsByNames")
+        .onInterface(kManagerInterface)
+        .withArguments(names)
+        .storeResultsTo(units);
+  });
+  std::vector<LoadedUnit> out;
+  out.reserve(units.size());
+  for (const auto& u : units) out.push_back({u.get<0>(), u.get<2>(), u.get<3>(), u.get<4>()});
+  return out;
+}
+
 std::vector<UnitFileChange> SystemdManager::enable_unit_files(const std::vector<std::string>& units,
                                                               bool force) {
   bool carries_install_info = false;
@@ -213,6 +229,12 @@ std::string SystemdManager::restart_unit(const std::string& unit, std::chrono::s
 
 std::string SystemdManager::run_job(const std::string& method, const std::string& unit,
                                     std::chrono::seconds timeout) {
+  return run_jobs(method, {unit}, timeout).at(unit);
+}
+
+std::map<std::string, std::string> SystemdManager::run_jobs(const std::string& method,
+                                                            const std::vector<std::string>& units,
+                                                            std::chrono::seconds timeout) {
   auto& conn = bus_.connection();
   // The match goes in before the job is queued: a fast job can finish before StartUnit's reply is read,
   // and its JobRemoved must still be seen.
@@ -241,30 +263,42 @@ std::string SystemdManager::run_job(const std::string& method, const std::string
     impl_->subscribed = true;
   }
 
-  sdbus::ObjectPath job;
-  call(method + "('" + unit + "')", [&] {
-    impl_->manager->callMethod(method)
-        .onInterface(kManagerInterface)
-        .withArguments(unit, std::string("replace"))
-        .storeResultsTo(job);
-  });
+  // Every job first; then wait for all of them.
+  std::map<std::string, std::string> waiting;  // job path -> unit
+  for (const auto& unit : units) {
+    sdbus::ObjectPath job;
+    call(method + "('" + unit + "')", [&] {
+      impl_->manager->callMethod(method)
+          .onInterface(kManagerInterface)
+          .withArguments(unit, std::string("replace"))
+          .storeResultsTo(job);
+    });
+    waiting[job] = unit;
+  }
 
-  // Our own small event loop on the shared connection: no thread, and signals queued during the call above
-  // are dispatched here.
+  // Our own small event loop on the shared connection: no thread, and signals queued during the calls
+  // above are dispatched here.
+  std::map<std::string, std::string> results;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    auto it = impl_->finished_jobs.find(job);
-    if (it != impl_->finished_jobs.end()) {
-      std::string result = it->second;
-      impl_->finished_jobs.erase(it);
-      return result;
+    for (auto it = waiting.begin(); it != waiting.end();) {
+      auto done = impl_->finished_jobs.find(it->first);
+      if (done == impl_->finished_jobs.end()) {
+        ++it;
+        continue;
+      }
+      results[it->second] = done->second;
+      impl_->finished_jobs.erase(done);
+      it = waiting.erase(it);
     }
+    if (waiting.empty()) return results;
     bool processed = call("process D-Bus messages", [&] { return conn.processPendingRequest(); });
     if (processed) continue;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
-      throw Error(ErrorKind::BackendError, "no result for job " + std::string(job) + " after " +
-                                               std::to_string(timeout.count()) + " s")
+      const auto& [job, unit] = *waiting.begin();
+      throw Error(ErrorKind::BackendError,
+                  "no result for job " + job + " after " + std::to_string(timeout.count()) + " s")
           .with_context(method + "('" + unit + "')");
     }
     auto poll_data = call("poll the bus", [&] { return conn.getEventLoopPollData(); });

@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -60,6 +61,8 @@ class SystemdManager {
                                              const std::vector<std::string>& patterns);
   // ListUnits: every unit loaded in the manager right now.
   std::vector<LoadedUnit> list_units();
+  // ListUnitsByNames: the named units (loading those that are not), in one call.
+  std::vector<LoadedUnit> list_units_by_names(const std::vector<std::string>& names);
 
   std::vector<UnitFileChange> enable_unit_files(const std::vector<std::string>& units, bool force = false);
   std::vector<UnitFileChange> disable_unit_files(const std::vector<std::string>& units);
@@ -76,6 +79,11 @@ class SystemdManager {
   std::string start_unit(const std::string& unit, std::chrono::seconds timeout = std::chrono::seconds(300));
   std::string stop_unit(const std::string& unit, std::chrono::seconds timeout = std::chrono::seconds(300));
   std::string restart_unit(const std::string& unit, std::chrono::seconds timeout = std::chrono::seconds(300));
+  // The same for many units at once, as `systemctl start A B C` does: every job is queued before waiting for
+  // any. Returns each unit's job result.
+  std::map<std::string, std::string> run_jobs(const std::string& method,
+                                              const std::vector<std::string>& units,
+                                              std::chrono::seconds timeout = std::chrono::seconds(300));
 
  private:
   struct Impl;  // the sdbus-c++ proxy and the JobRemoved subscription

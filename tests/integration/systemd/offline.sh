@@ -151,4 +151,47 @@ else
   not_ok "systemctl --root sees the example's units enabled" "$(systemctl --root="$T/ex" is-enabled cleanup-tmp.timer heartbeat.service 2>&1)"
 fi
 
+# 9. Confinement: a tree whose directories are symlinks (absolute and relative, pointing out of DIR and into
+#    it). op-dbus resolves them as a chroot would (an absolute target means DIR/target, ".." stops at DIR), so
+#    nothing outside DIR changes, files land where a chroot would put them, and "absent" deletes only there.
+C=$T/confine
+D=$C/root
+O=$C/outside                                  # outside DIR: must stay byte for byte as it is
+mkdir -p "$D/lib/systemd/system" "$D/etc/systemd" "$O/units" "$O/wants" "$O/dropin" "$D$O/units" "$D$O/dropin" "$D/wants" \
+         "$D/dropin-store"
+printf '[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' >"$D/lib/systemd/system/web.service"
+# Decoys outside with the names op-dbus writes and removes.
+printf 'outside unit\n' >"$O/units/app.service"
+printf 'outside drop-in\n' >"$O/dropin/10-x.conf"
+ln -s /lib/systemd/system/web.service "$O/wants/web.service"
+ln -s /etc/systemd/system/app.service "$O/wants/app.service"
+ln -s "$O/units" "$D/etc/systemd/system"                              # absolute, out of DIR (host view)
+ln -s ../../../../../../../../../../wants "$D$O/units/multi-user.target.wants"   # relative, climbs out
+ln -s "$O/dropin" "$D$O/units/app.service.d"                          # absolute drop-in dir, out of DIR
+ln -s ../../../../../../../../../../dropin-store "$D$O/units/web.service.d"      # relative, into DIR's top
+outside_sum() { (cd "$C" && find outside -printf '%p %y %l\n' | LC_ALL=C sort && find outside -type f -exec sha256sum {} + | LC_ALL=C sort); }
+before=$(outside_sum)
+state "$T/confine.json" '{"services": {"web": {"state": "enabled", "dropins": {"10-limits.conf": "[Service]\nLimitNOFILE=1024"}}},
+  "custom_units": {"app.service": {"content": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target", "enabled": true,
+                                   "dropins": {"10-x.conf": "[Service]\nNice=1"}}}}'
+check "confinement: apply --root through symlinked directories" "$OPDBUS" apply --root "$D" "$T/confine.json"
+if [ "$(outside_sum)" = "$before" ]; then ok "confinement: apply changed nothing outside DIR"; else not_ok "confinement: apply changed nothing outside DIR" "$(diff <(echo "$before") <(outside_sum))"; fi
+missing=""
+for f in "$D$O/units/app.service" "$D/wants/web.service" "$D/wants/app.service" "$D$O/dropin/10-x.conf" \
+         "$D/dropin-store/10-limits.conf"; do
+  [ -e "$f" ] || [ -L "$f" ] || missing="$missing ${f#$D}"
+done
+if [ -z "$missing" ]; then ok "confinement: files land where a chroot would put them"; else not_ok "confinement: files land where a chroot would put them" "missing in DIR:$missing" "$(cd "$D" && find . | sort)"; fi
+if [ "$(readlink "$D/wants/app.service")" = "/etc/systemd/system/app.service" ]; then ok "confinement: links carry in-system targets"; else not_ok "confinement: links carry in-system targets" "$(readlink "$D/wants/app.service")"; fi
+# (systemctl --root itself is no referee here: it follows DIR/etc/systemd/system out of DIR to the decoy.)
+check "confinement: second plan is empty" "$OPDBUS" plan --root "$D" "$T/confine.json"
+state "$T/confine-absent.json" '{"custom_units": {"app.service": {"state": "absent"}}}'
+check "confinement: apply --root absent" "$OPDBUS" apply --root "$D" "$T/confine-absent.json"
+if [ "$(outside_sum)" = "$before" ]; then ok "confinement: absent deleted nothing outside DIR"; else not_ok "confinement: absent deleted nothing outside DIR" "$(diff <(echo "$before") <(outside_sum))"; fi
+if [ ! -e "$D$O/units/app.service" ] && [ ! -L "$D/wants/app.service" ] && [ -L "$D/wants/web.service" ]; then
+  ok "confinement: absent removed the unit and its link inside DIR only"
+else
+  not_ok "confinement: absent removed the unit and its link inside DIR only" "$(cd "$D" && find . | sort)"
+fi
+
 echo "1..$n"

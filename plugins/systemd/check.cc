@@ -1,21 +1,13 @@
-#include "systemd/systemd_plugin.h"
+#include "systemd/check.h"
 
 #include <map>
+#include <vector>
 
-#include "error.h"
-#include "systemd/backend.h"
-#include "systemd/diff.h"
-#include "systemd/query.h"
 #include "systemd/units.h"
+#include "text.h"
 
-namespace opdbus {
-namespace systemd {
+namespace opdbus::systemd {
 namespace {
-
-std::string json_quoted(std::string_view s) {
-  JsonDoc d;
-  return to_json(str_value(s, d.GetAllocator()));
-}
 
 // Semantic checks beyond the schema: names, duplicates under normalisation, combinations that cannot hold.
 class Checker {
@@ -79,7 +71,9 @@ class Checker {
       std::string unit = normalize(key);
       Item it{key, {kind, key}, &m.value};
       if (!valid_unit_name(unit)) {
-        report(it.tokens, "a unit name: letters, digits and \":_.-\\@\", with a unit suffix such as .service",
+        report(it.tokens,
+               "a unit name (systemd's rules): at most 255 bytes of letters, digits and \":_.-\\@\", not "
+               "starting with '@', with one unit type suffix such as .service",
                json_quoted(key), "");
         continue;
       }
@@ -100,13 +94,14 @@ class Checker {
     if (!d || !d->IsObject()) return;
     for (const auto& m : d->GetObject()) {
       std::string name(m.name.GetString(), m.name.GetStringLength());
-      bool ok = name.size() > 5 && name.substr(name.size() - 5) == ".conf" &&
-                name.find('/') == std::string::npos && name[0] != '.';
-      if (!ok) {
+      if (!valid_dropin_name(name)) {
         auto tokens = it.tokens;
         tokens.push_back("dropins");
         tokens.push_back(name);
-        report(tokens, "a drop-in file name ending in .conf, without '/'", json_quoted(name), "");
+        report(tokens,
+               "a drop-in file name ending in .conf: at most 255 bytes, no '/', no control characters, "
+               "not starting with '.'",
+               json_quoted(name), "");
       }
     }
   }
@@ -172,91 +167,11 @@ class Checker {
   Diagnostics& out_;
 };
 
-class SystemdPlugin : public Plugin {
- public:
-  explicit SystemdPlugin(BackendFactory factory) : factory_(std::move(factory)) {}
-
-  std::string_view name() const override { return "systemd"; }
-  std::string_view summary() const override {
-    return "services (enable, disable, mask, run, drop-ins), timers and custom unit files";
-  }
-  std::vector<std::string> after() const override { return {"storage", "packagekit", "users"}; }
-
-  Probe probe(Context& ctx) override {
-    return probe_with([&] { return factory_(ctx)->describe(); });
-  }
-
-  void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,
-             Diagnostics& out) const override {
-    Checker(section, file, section_pointer, out).run();
-  }
-
-  JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    auto backend = factory_(ctx);
-    return desired ? query_named(*backend, *desired) : query_all(*backend);
-  }
-
-  std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
-    return diff_section(desired, current);
-  }
-
-  void apply(Context& ctx, const Action& action) override {
-    JsonDoc p = parse_json(action.payload);
-    const std::string op = get_string(p, "op");
-    const std::string unit = get_string(p, "unit");
-    auto backend = factory_(ctx);
-    SystemdBackend& b = *backend;
-    if (op == "write") {
-      b.write_file(get_string(p, "path"), get_string(p, "content"));
-    } else if (op == "remove") {
-      for (const auto& path : get_strings(p, "paths")) b.remove_path(path);
-    } else if (op == "reload") {
-      b.daemon_reload();
-    } else if (op == "enable") {
-      b.enable(unit);
-      // systemd enables a unit without [Install] rules "successfully" by doing nothing; say so here rather
-      // than leave it to verification.
-      std::string state = b.unit_file_state(unit);
-      if (state != "enabled" && state != "enabled-runtime" && state != "alias") {
-        throw Error(
-            ErrorKind::BackendError,
-            "enabling changed nothing: unit file state is '" + state + "'" +
-                (state == "static" ? " (no [Install] section with WantedBy=, RequiredBy= or Alias=)" : ""));
-      }
-    } else if (op == "disable") {
-      b.disable(unit);
-    } else if (op == "mask") {
-      b.mask(unit);
-    } else if (op == "unmask") {
-      b.unmask(unit);
-    } else if (op == "start") {
-      b.start(unit);
-    } else if (op == "stop") {
-      b.stop(unit);
-    } else if (op == "restart") {
-      b.restart(unit);
-    } else {
-      throw Error(ErrorKind::Bug, "unknown systemd action payload op '" + op + "'");
-    }
-  }
-
- private:
-  BackendFactory factory_;
-};
-
 }  // namespace
 
-std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
-  return std::make_unique<SystemdPlugin>(std::move(factory));
+void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
+                   Diagnostics& out) {
+  Checker(section, file, section_pointer, out).run();
 }
 
-}  // namespace systemd
-
-std::unique_ptr<Plugin> make_systemd_plugin() {
-  return systemd::make_plugin([](Context& ctx) -> std::unique_ptr<systemd::SystemdBackend> {
-    if (ctx.offline()) return systemd::make_offline_backend(ctx.root());
-    return systemd::make_live_backend(ctx);
-  });
-}
-
-}  // namespace opdbus
+}  // namespace opdbus::systemd

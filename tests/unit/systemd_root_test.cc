@@ -10,7 +10,7 @@
 #include "context.h"
 #include "sys/fs.h"
 #include "systemd/backend.h"
-#include "systemd/systemd_plugin.h"
+#include "systemd/plugin.h"
 
 using namespace opdbus;
 using namespace opdbus::systemd;
@@ -70,9 +70,9 @@ class TempRoot {
 
 TEST_CASE("offline enable makes the symlinks systemctl --root makes", "[systemd][offline]") {
   TempRoot root;
-  auto b = make_offline_backend(root.path());
-  b->enable("a.service");
-  b->enable("b.service");
+  auto b = make_root_backend(root.path());
+  b->enable({"a.service"});
+  b->enable({"b.service"});
   CHECK(root.etc_tree() ==
         std::vector<std::string>{
             "etc/systemd",
@@ -99,19 +99,19 @@ TEST_CASE("offline enable makes the symlinks systemctl --root makes", "[systemd]
 
   // Enabling again changes nothing.
   auto before = root.etc_tree();
-  b->enable("a.service");
+  b->enable({"a.service"});
   CHECK(root.etc_tree() == before);
 }
 
 TEST_CASE("offline disable removes what enable made, Also= units included, and empty directories",
           "[systemd][offline]") {
   TempRoot root;
-  auto b = make_offline_backend(root.path());
-  b->enable("a.service");
-  b->enable("b.service");
-  b->enable("t@.service");
-  b->enable("t@y.service");
-  b->disable("b.service");
+  auto b = make_root_backend(root.path());
+  b->enable({"a.service"});
+  b->enable({"b.service"});
+  b->enable({"t@.service"});
+  b->enable({"t@y.service"});
+  b->disable({"b.service"});
   CHECK(root.etc_tree() ==
         std::vector<std::string>{
             "etc/systemd",
@@ -125,30 +125,30 @@ TEST_CASE("offline disable removes what enable made, Also= units included, and e
   CHECK(b->unit_file_state("c.service") == "disabled");
 
   // Disabling a template takes its instances with it.
-  b->disable("a.service");
-  b->disable("t@.service");
+  b->disable({"a.service"});
+  b->disable({"t@.service"});
   CHECK(root.etc_tree() == std::vector<std::string>{"etc/systemd", "etc/systemd/system"});
-  CHECK_THROWS_WITH(b->disable("nope.service"), Catch::Contains("does not exist"));
+  CHECK_THROWS_WITH(b->disable({"nope.service"}), Catch::Contains("does not exist"));
 }
 
 TEST_CASE("offline mask and unmask", "[systemd][offline]") {
   TempRoot root;
-  auto b = make_offline_backend(root.path());
-  b->enable("a.service");
-  b->mask("a.service");
+  auto b = make_root_backend(root.path());
+  b->enable({"a.service"});
+  b->mask({"a.service"});
   CHECK(b->unit_file_state("a.service") == "masked");
   CHECK(fs::read_symlink(root.path() / "etc/systemd/system/a.service") == "/dev/null");
   // A mask is left alone by disable and refuses enable, as in systemctl.
-  b->disable("a.service");
+  b->disable({"a.service"});
   CHECK(fs::is_symlink(root.path() / "etc/systemd/system/multi-user.target.wants/a.service"));
-  CHECK_THROWS_WITH(b->enable("a.service"), Catch::Contains("is masked"));
-  b->unmask("a.service");
+  CHECK_THROWS_WITH(b->enable({"a.service"}), Catch::Contains("is masked"));
+  b->unmask({"a.service"});
   CHECK(b->unit_file_state("a.service") == "enabled");
   // A unit file of the same name in /etc/systemd/system cannot be masked.
   sys::atomic_write(root.path() / "etc/systemd/system/mine.service", "[Service]\nExecStart=/bin/true\n");
-  CHECK_THROWS_WITH(b->mask("mine.service"), Catch::Contains("already exists"));
+  CHECK_THROWS_WITH(b->mask({"mine.service"}), Catch::Contains("already exists"));
   // Masking a unit that has no file anywhere works, as in systemctl.
-  b->mask("ghost.service");
+  b->mask({"ghost.service"});
   CHECK(b->unit_file_state("ghost.service") == "masked");
 }
 
@@ -214,4 +214,107 @@ TEST_CASE("offline probe needs DIR/etc/systemd", "[systemd][offline]") {
   Probe p = plugin->probe(ctx);
   CHECK_FALSE(p.available);
   CHECK_THAT(p.detail, Catch::Contains("etc/systemd does not exist"));
+}
+
+namespace {
+
+// Every entry below `dir` with its type, link target or content: equal before and after means untouched.
+std::vector<std::string> snapshot(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator(); ++it) {
+    std::string rel = fs::relative(it->path(), dir).string();
+    if (it->is_symlink())
+      out.push_back(rel + " -> " + fs::read_symlink(it->path()).string());
+    else if (it->is_regular_file())
+      out.push_back(rel + " = " + *sys::read_file(it->path()));
+    else
+      out.push_back(rel + "/");
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("--root: symlinked directories are resolved inside DIR; nothing outside changes",
+          "[systemd][offline]") {
+  TempRoot base;  // holds DIR (base/root) and the outside tree (base/outside)
+  fs::path dir = base.path() / "root";
+  fs::path out = base.path() / "outside";
+  fs::create_directories(dir / "lib/systemd/system");
+  fs::create_directories(dir / "etc/systemd");
+  sys::atomic_write(dir / "lib/systemd/system/web.service",
+                    "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+  // Decoys outside DIR with the names op-dbus writes and removes.
+  fs::create_directories(out / "units");
+  fs::create_directories(out / "wants");
+  sys::atomic_write(out / "units/app.service", "outside\n");
+  fs::create_symlink("/etc/systemd/system/app.service", out / "wants/app.service");
+  // etc/systemd/system -> the outside tree's absolute path: inside DIR that means DIR/<that path>.
+  fs::path inside_units = dir / out.relative_path() / "units";
+  fs::create_directories(inside_units);
+  fs::create_symlink(out / "units", dir / "etc/systemd/system");
+  // multi-user.target.wants -> far too many "..": stops at DIR, so DIR/wants.
+  fs::create_directories(dir / "wants");
+  std::string up;
+  for (int i = 0; i < 12; ++i) up += "../";
+  fs::create_symlink(up + "wants", inside_units / "multi-user.target.wants");
+  // A drop-in directory pointing into DIR with an absolute target.
+  fs::create_directories(dir / "dropins");
+  fs::create_symlink("/dropins", inside_units / "web.service.d");
+  const auto outside_before = snapshot(out);
+
+  auto plugin = make_systemd_plugin();
+  Options opts;
+  opts.root = dir;
+  Context ctx(opts);
+  auto run = [&](const char* text) {
+    JsonDoc d = parse_json(text);
+    JsonDoc current = plugin->query(ctx, &d);
+    auto actions = plugin->diff(d, current);
+    std::stable_sort(actions.begin(), actions.end(),
+                     [](const Action& l, const Action& r) { return action_less(l, r, 0, 0); });
+    plugin->checkpoint(ctx, actions);
+    for (const auto& a : actions) plugin->apply(ctx, a);
+    JsonDoc after = plugin->query(ctx, &d);
+    return plugin->diff(d, after).size();
+  };
+  CHECK(run(R"({"services": {"web": {"state": "enabled", "dropins": {"10-a.conf": "[Service]\nNice=1"}}},
+                "custom_units": {"app.service": {"content": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target",
+                                                 "enabled": true}}})") == 0);
+  CHECK(snapshot(out) == outside_before);
+  // Where a chroot would have put them.
+  CHECK(fs::is_regular_file(inside_units / "app.service"));
+  CHECK(fs::read_symlink(dir / "wants/app.service") == "/etc/systemd/system/app.service");
+  CHECK(fs::read_symlink(dir / "wants/web.service") == "/lib/systemd/system/web.service");
+  CHECK(*sys::read_file(dir / "dropins/10-a.conf") == "[Service]\nNice=1\n");
+
+  CHECK(run(R"({"custom_units": {"app.service": {"state": "absent"}}})") == 0);
+  CHECK(snapshot(out) == outside_before);
+  CHECK_FALSE(fs::exists(inside_units / "app.service"));
+  CHECK_FALSE(fs::is_symlink(dir / "wants/app.service"));
+  CHECK(fs::is_symlink(dir / "wants/web.service"));
+}
+
+TEST_CASE("--root: one walk answers many unit states, and apply keeps the index current",
+          "[systemd][offline]") {
+  TempRoot root;
+  for (int i = 0; i < 200; ++i) {
+    root.unit("u" + std::to_string(i) + ".service",
+              "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n");
+  }
+  auto b = make_root_backend(root.path());
+  std::vector<std::string> units;
+  for (int i = 0; i < 200; ++i) units.push_back("u" + std::to_string(i) + ".service");
+  for (const auto& [unit, state] : b->unit_file_states(units)) CHECK(state == "disabled");
+  CHECK(b->enable(units));
+  for (const auto& [unit, state] : b->unit_file_states(units)) CHECK(state == "enabled");
+  CHECK_FALSE(b->enable(units));  // nothing left to change
+  // The same answers from a fresh walk of the tree.
+  auto fresh = make_root_backend(root.path());
+  for (const auto& [unit, state] : fresh->unit_file_states(units)) CHECK(state == "enabled");
+  CHECK(b->disable({"u0.service", "u1.service"}));
+  CHECK(b->unit_file_state("u0.service") == "disabled");
+  CHECK(make_root_backend(root.path())->unit_file_state("u1.service") == "disabled");
+  CHECK(make_root_backend(root.path())->unit_file_state("u2.service") == "enabled");
 }

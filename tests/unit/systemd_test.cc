@@ -3,14 +3,17 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 
 #include "context.h"
 #include "error.h"
 #include "systemd/backend.h"
 #include "systemd/diff.h"
-#include "systemd/systemd_plugin.h"
+#include "systemd/ops.h"
+#include "systemd/plugin.h"
 #include "systemd/units.h"
+#include "text.h"
 
 using namespace opdbus;
 using namespace opdbus::systemd;
@@ -36,7 +39,7 @@ std::vector<std::string> summaries(const std::vector<Action>& actions) {
 
 // A host in memory that records every call. Files live in a map; unit file states are set by the test and
 // moved by enable/disable/mask/unmask the way systemd would.
-class RecordingBackend : public SystemdBackend {
+class RecordingBackend : public Backend {
  public:
   std::vector<std::string> calls;
   std::map<std::string, std::string> files;
@@ -47,9 +50,14 @@ class RecordingBackend : public SystemdBackend {
 
   std::string describe() override { return "recording fake"; }
   bool sees_runtime() const override { return runtime; }
-  std::string unit_file_state(const std::string& unit) override {
-    auto it = states.find(unit);
-    return it == states.end() ? "not-found" : it->second;
+  std::map<std::string, std::string> unit_file_states(const std::vector<std::string>& units) override {
+    calls.push_back("unit-file-states " + join(units, " "));
+    std::map<std::string, std::string> out;
+    for (const auto& u : units) {
+      auto it = states.find(u);
+      out[u] = it == states.end() ? "not-found" : it->second;
+    }
+    return out;
   }
   std::vector<UnitFile> list_unit_files(const std::string& suffix) override {
     std::vector<UnitFile> out;
@@ -60,7 +68,14 @@ class RecordingBackend : public SystemdBackend {
     }
     return out;
   }
-  bool is_active(const std::string& unit) override { return active.count(unit) > 0; }
+  std::set<std::string> active_of(const std::vector<std::string>& units) override {
+    calls.push_back("active-of " + join(units, " "));
+    std::set<std::string> out;
+    for (const auto& u : units) {
+      if (active.count(u)) out.insert(u);
+    }
+    return out;
+  }
   std::set<std::string> active_units() override { return active; }
   std::optional<std::string> read_file(const std::string& path) override {
     auto it = files.find(path);
@@ -76,7 +91,7 @@ class RecordingBackend : public SystemdBackend {
       size_t slash = rest.find('/');
       std::string name = rest.substr(0, slash);
       if (!seen.insert(name).second) continue;
-      out.push_back({name, slash == std::string::npos ? DirEntry::Kind::File : DirEntry::Kind::Directory});
+      out.push_back({name, slash == std::string::npos ? FileKind::File : FileKind::Directory});
     }
     return out;
   }
@@ -93,37 +108,49 @@ class RecordingBackend : public SystemdBackend {
         ++it;
     }
   }
-  void enable(const std::string& unit) override {
-    calls.push_back("enable " + unit);
-    if (states[unit] != "static") states[unit] = "enabled";
+  bool enable(const std::vector<std::string>& units) override {
+    calls.push_back("enable " + join(units, " "));
+    for (const auto& unit : units) {
+      if (states[unit] != "static") states[unit] = "enabled";
+    }
+    return true;
   }
-  void disable(const std::string& unit) override {
-    calls.push_back("disable " + unit);
-    states[unit] = "disabled";
+  bool disable(const std::vector<std::string>& units) override {
+    calls.push_back("disable " + join(units, " "));
+    for (const auto& unit : units) states[unit] = "disabled";
+    return true;
   }
-  void mask(const std::string& unit) override {
-    calls.push_back("mask " + unit);
-    states[unit] = "masked";
+  bool mask(const std::vector<std::string>& units) override {
+    calls.push_back("mask " + join(units, " "));
+    for (const auto& unit : units) states[unit] = "masked";
+    return true;
   }
-  void unmask(const std::string& unit) override {
-    calls.push_back("unmask " + unit);
-    states[unit] = "disabled";
+  bool unmask(const std::vector<std::string>& units) override {
+    calls.push_back("unmask " + join(units, " "));
+    for (const auto& unit : units) states[unit] = "disabled";
+    return true;
   }
   void daemon_reload() override { calls.push_back("daemon-reload"); }
-  void start(const std::string& unit) override {
-    calls.push_back("start " + unit);
-    if (unit == fail_start) {
-      throw Error(ErrorKind::BackendError, "job failed: unit result 'exit-code', ExecMainStatus=1");
+  Failures start(const std::vector<std::string>& units) override {
+    calls.push_back("start " + join(units, " "));
+    Failures out;
+    for (const auto& unit : units) {
+      if (unit == fail_start)
+        out[unit] = "job failed: unit result 'exit-code', ExecMainStatus=1";
+      else
+        active.insert(unit);
     }
-    active.insert(unit);
+    return out;
   }
-  void stop(const std::string& unit) override {
-    calls.push_back("stop " + unit);
-    active.erase(unit);
+  Failures stop(const std::vector<std::string>& units) override {
+    calls.push_back("stop " + join(units, " "));
+    for (const auto& unit : units) active.erase(unit);
+    return {};
   }
-  void restart(const std::string& unit) override {
-    calls.push_back("restart " + unit);
-    active.insert(unit);
+  Failures restart(const std::vector<std::string>& units) override {
+    calls.push_back("restart " + join(units, " "));
+    for (const auto& unit : units) active.insert(unit);
+    return {};
   }
 };
 
@@ -136,29 +163,33 @@ struct FakeHost {
   FakeHost() {
     auto owned = std::make_shared<RecordingBackend>();
     backend = owned.get();
-    plugin = make_plugin([owned](Context&) -> std::unique_ptr<SystemdBackend> {
+    plugin = make_plugin([owned](Context&) -> std::unique_ptr<Backend> {
       // Each call gets a thin forwarder, so state survives across query/apply like a real host.
-      struct Forward : SystemdBackend {
+      struct Forward : Backend {
         std::shared_ptr<RecordingBackend> b;
         explicit Forward(std::shared_ptr<RecordingBackend> p) : b(std::move(p)) {}
         std::string describe() override { return b->describe(); }
         bool sees_runtime() const override { return b->sees_runtime(); }
-        std::string unit_file_state(const std::string& u) override { return b->unit_file_state(u); }
+        std::map<std::string, std::string> unit_file_states(const std::vector<std::string>& u) override {
+          return b->unit_file_states(u);
+        }
         std::vector<UnitFile> list_unit_files(const std::string& s) override { return b->list_unit_files(s); }
-        bool is_active(const std::string& u) override { return b->is_active(u); }
+        std::set<std::string> active_of(const std::vector<std::string>& u) override {
+          return b->active_of(u);
+        }
         std::set<std::string> active_units() override { return b->active_units(); }
         std::optional<std::string> read_file(const std::string& p) override { return b->read_file(p); }
         std::vector<DirEntry> list_dir(const std::string& p) override { return b->list_dir(p); }
         void write_file(const std::string& p, const std::string& c) override { b->write_file(p, c); }
         void remove_path(const std::string& p) override { b->remove_path(p); }
-        void enable(const std::string& u) override { b->enable(u); }
-        void disable(const std::string& u) override { b->disable(u); }
-        void mask(const std::string& u) override { b->mask(u); }
-        void unmask(const std::string& u) override { b->unmask(u); }
+        bool enable(const std::vector<std::string>& u) override { return b->enable(u); }
+        bool disable(const std::vector<std::string>& u) override { return b->disable(u); }
+        bool mask(const std::vector<std::string>& u) override { return b->mask(u); }
+        bool unmask(const std::vector<std::string>& u) override { return b->unmask(u); }
         void daemon_reload() override { b->daemon_reload(); }
-        void start(const std::string& u) override { b->start(u); }
-        void stop(const std::string& u) override { b->stop(u); }
-        void restart(const std::string& u) override { b->restart(u); }
+        Failures start(const std::vector<std::string>& u) override { return b->start(u); }
+        Failures stop(const std::vector<std::string>& u) override { return b->stop(u); }
+        Failures restart(const std::vector<std::string>& u) override { return b->restart(u); }
       };
       return std::make_unique<Forward>(owned);
     });
@@ -172,8 +203,20 @@ struct FakeHost {
     return actions;
   }
 
+  // As the engine does: the whole run is handed over first (checkpoint), then each action in order.
   void apply(const JsonValue& desired) {
-    for (const auto& a : plan(desired)) plugin->apply(ctx, a);
+    auto actions = plan(desired);
+    plugin->checkpoint(ctx, actions);
+    for (const auto& a : actions) plugin->apply(ctx, a);
+  }
+
+  // The calls that change something (reads left out).
+  std::vector<std::string> changes() const {
+    std::vector<std::string> out;
+    for (const auto& c : backend->calls) {
+      if (!starts_with(c, "unit-file-states ") && !starts_with(c, "active-of ")) out.push_back(c);
+    }
+    return out;
   }
 };
 
@@ -194,8 +237,24 @@ TEST_CASE("unit names normalise to one spelling", "[systemd]") {
   CHECK_FALSE(valid_unit_name(".service"));
   CHECK_FALSE(valid_unit_name("a/b.service"));
   CHECK_FALSE(valid_unit_name("a b.service"));
-  CHECK_FALSE(valid_unit_name("a@b@c.service"));
+  CHECK(valid_unit_name("a@b@c.service"));  // systemd allows '@' in the instance
+  CHECK_FALSE(valid_unit_name("@a.service"));
+  CHECK_FALSE(valid_unit_name("a.service.bogus"));
+  CHECK_FALSE(valid_unit_name("../x.service"));
+  CHECK_FALSE(valid_unit_name("a\nb.service"));
+  CHECK(valid_unit_name(std::string(247, 'a') + ".service"));  // 255 bytes: the longest systemd accepts
+  CHECK_FALSE(valid_unit_name(std::string(248, 'a') + ".service"));
   CHECK_FALSE(valid_unit_name(std::string(300, 'a') + ".service"));
+
+  CHECK(valid_dropin_name("10-limits.conf"));
+  CHECK_FALSE(valid_dropin_name(".conf"));
+  CHECK_FALSE(valid_dropin_name(".hidden.conf"));
+  CHECK_FALSE(valid_dropin_name("a.txt"));
+  CHECK_FALSE(valid_dropin_name("../x.conf"));
+  CHECK_FALSE(valid_dropin_name("a\nb.conf"));
+  CHECK_FALSE(valid_dropin_name("a\tb.conf"));
+  CHECK(valid_dropin_name(std::string(250, 'a') + ".conf"));
+  CHECK_FALSE(valid_dropin_name(std::string(251, 'a') + ".conf"));
 
   CHECK(is_template("getty@.service"));
   CHECK_FALSE(is_template("getty@tty1.service"));
@@ -392,9 +451,10 @@ TEST_CASE("diff: removal runs last: stop, disable, remove, one more reload", "[s
                                   "daemon-reload",
                               });
   CHECK(actions.back().order > actions[1].order);
-  auto remove = parse_json(actions[7].payload);
-  CHECK(get_strings(remove, "paths") ==
+  const auto& remove = std::get<RemoveFiles>(operation_of<Ops>(actions[7].operation, actions[7].resource()));
+  CHECK(remove.paths ==
         std::vector<std::string>{"/etc/systemd/system/old.service", "/etc/systemd/system/old.service.d"});
+  CHECK(actions[7].operation->to_json()["op"] == "remove");
 }
 
 TEST_CASE("diff: an observe-only item does not cause a daemon-reload", "[systemd]") {
@@ -473,15 +533,14 @@ TEST_CASE("apply runs a new custom unit and timer in order, then nothing is left
   host.backend->states["job.timer"] = "disabled";
   host.backend->states["job.service"] = "static";
   host.apply(desired);
-  CHECK(host.backend->calls == std::vector<std::string>{
-                                   "write /etc/systemd/system/job.service",
-                                   "write /etc/systemd/system/job.timer",
-                                   "daemon-reload",
-                                   "enable ssh.service",
-                                   "enable job.timer",
-                                   "start ssh.service",
-                                   "start job.timer",
-                               });
+  // One enable call for both units, and one daemon-reload, held until a start needs it.
+  CHECK(host.changes() == std::vector<std::string>{
+                              "write /etc/systemd/system/job.service",
+                              "write /etc/systemd/system/job.timer",
+                              "enable ssh.service job.timer",
+                              "daemon-reload",
+                              "start ssh.service job.timer",
+                          });
   CHECK(host.backend->files.at("/etc/systemd/system/job.timer").find("OnCalendar=daily\n") !=
         std::string::npos);
   CHECK(host.plan(desired).empty());
@@ -491,8 +550,9 @@ TEST_CASE("apply runs a new custom unit and timer in order, then nothing is left
   host.backend->active.erase("ssh.service");
   host.backend->states["job.timer"] = "disabled";
   CHECK(summaries(host.plan(desired)) == std::vector<std::string>{"enable job.timer", "start ssh.service"});
+  host.backend->calls.clear();
   host.apply(desired);
-  CHECK(host.backend->calls == std::vector<std::string>{"enable job.timer", "start ssh.service"});
+  CHECK(host.changes() == std::vector<std::string>{"enable job.timer", "daemon-reload", "start ssh.service"});
   CHECK(host.plan(desired).empty());
 }
 
@@ -542,4 +602,125 @@ TEST_CASE("show lists services, custom units and managed timers, and plans to no
   INFO(to_pretty_json(shown));
   CHECK(json_equal(shown, expected));
   CHECK(host.plan(shown).empty());
+}
+
+TEST_CASE("apply: enablement changes without a job reload once, at the end of the run", "[systemd]") {
+  FakeHost host;
+  host.backend->states = {{"a.service", "disabled"},
+                          {"b.service", "disabled"},
+                          {"c.service", "enabled"},
+                          {"d.service", "masked"}};
+  auto desired = doc(R"({"services": {"a": {"state": "enabled"}, "b": {"state": "enabled"},
+                                       "c": {"state": "disabled"}, "d": {"state": "enabled"}}})");
+  host.apply(desired);
+  CHECK(host.changes() == std::vector<std::string>{"unmask d.service", "enable a.service b.service d.service",
+                                                   "disable c.service", "daemon-reload"});
+  CHECK(host.plan(desired).empty());
+
+  // Without the run handed over first, each action stands alone (and reloads after itself).
+  host.backend->calls.clear();
+  host.backend->states["a.service"] = "disabled";
+  for (const auto& a : host.plan(desired)) host.plugin->apply(host.ctx, a);
+  CHECK(host.changes() == std::vector<std::string>{"enable a.service", "daemon-reload"});
+}
+
+TEST_CASE("apply: in a batch, a unit that cannot be enabled fails on its own action", "[systemd]") {
+  FakeHost host;
+  host.backend->states = {{"a.service", "disabled"}, {"s.service", "static"}, {"z.service", "disabled"}};
+  auto actions = host.plan(doc(R"({"services": {"a": {"state": "enabled"}, "s": {"state": "enabled"},
+                                                 "z": {"state": "enabled"}}})"));
+  REQUIRE(actions.size() == 3);
+  host.plugin->checkpoint(host.ctx, actions);
+  host.plugin->apply(host.ctx, actions[0]);  // enables all three in one call; a.service is fine
+  CHECK_THROWS_WITH(host.plugin->apply(host.ctx, actions[1]), Catch::Contains("no [Install] section"));
+  CHECK(host.changes() == std::vector<std::string>{"enable a.service s.service z.service", "daemon-reload"});
+}
+
+TEST_CASE("plan: a no-op plan reads only what the document asks for, in one call each", "[systemd]") {
+  FakeHost host;
+  host.backend->states = {{"a.service", "enabled"}, {"b.service", "enabled"}, {"c.service", "disabled"}};
+  host.backend->active = {"a.service"};
+  // No `running` anywhere: no active state is read at all.
+  CHECK(host.plan(doc(R"({"services": {"a": {"state": "enabled"}, "b": {"state": "enabled"},
+                                       "c": {"state": "disabled"}}})"))
+            .empty());
+  CHECK(host.backend->calls == std::vector<std::string>{"unit-file-states a.service b.service c.service"});
+  // `running` on one: one batched read, for that unit only.
+  host.backend->calls.clear();
+  CHECK(
+      host.plan(
+              doc(R"({"services": {"a": {"state": "enabled", "running": true}, "b": {"state": "enabled"}}})"))
+          .empty());
+  CHECK(host.backend->calls ==
+        std::vector<std::string>{"unit-file-states a.service b.service", "active-of a.service"});
+}
+
+TEST_CASE("diff: the in-sync plan of many items is linear (indexed by normalised name)", "[systemd]") {
+  // 20,000 items, half named without the suffix: a scan per item would take minutes, the index a moment.
+  JsonDoc desired(rapidjson::kObjectType), current(rapidjson::kObjectType);
+  auto& da = desired.GetAllocator();
+  auto& ca = current.GetAllocator();
+  JsonValue want(rapidjson::kObjectType), have(rapidjson::kObjectType);
+  for (int i = 0; i < 20000; ++i) {
+    std::string name = "u" + std::to_string(i);
+    JsonValue w(rapidjson::kObjectType), h(rapidjson::kObjectType);
+    w.AddMember("state", "enabled", da);
+    h.AddMember("state", "enabled", ca);
+    want.AddMember(str_value(i % 2 ? name : name + ".service", da), w, da);
+    have.AddMember(str_value(name + ".service", ca), h, ca);
+  }
+  desired.AddMember("services", want, da);
+  current.AddMember("services", have, ca);
+  auto start = std::chrono::steady_clock::now();
+  CHECK(diff_section(desired, current).empty());
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
+}
+
+TEST_CASE("check: names that would reach a path or a file line are refused", "[systemd]") {
+  auto plugin = make_systemd_plugin();
+  JsonDoc section(rapidjson::kObjectType);
+  auto& a = section.GetAllocator();
+  JsonValue services(rapidjson::kObjectType), customs(rapidjson::kObjectType);
+  JsonValue dropins(rapidjson::kObjectType);
+  dropins.AddMember("10-a\nExecStart=/bin/evil.conf", "x", a);
+  dropins.AddMember("../x.conf", "x", a);
+  dropins.AddMember(".hidden.conf", "x", a);
+  JsonValue ssh(rapidjson::kObjectType);
+  ssh.AddMember("dropins", dropins, a);
+  services.AddMember("ssh", ssh, a);
+  services.AddMember(str_value(std::string(292, 'a') + ".service", a), JsonValue(rapidjson::kObjectType), a);
+  services.AddMember("a\nb", JsonValue(rapidjson::kObjectType), a);
+  customs.AddMember("../x.service", JsonValue(rapidjson::kObjectType), a);
+  customs.AddMember("a/b.service", JsonValue(rapidjson::kObjectType), a);
+  section.AddMember("services", services, a);
+  section.AddMember("custom_units", customs, a);
+  Diagnostics out;
+  plugin->check(section, "s.json", "", out);
+  std::vector<std::string> pointers;
+  for (const auto& d : out) pointers.push_back(d.pointer);
+  std::sort(pointers.begin(), pointers.end());
+  CHECK(pointers == std::vector<std::string>{
+                        "/custom_units/..~1x.service",
+                        "/custom_units/a~1b.service",
+                        "/services/a\nb",
+                        "/services/" + std::string(292, 'a') + ".service",
+                        "/services/ssh/dropins/..~1x.conf",
+                        "/services/ssh/dropins/.hidden.conf",
+                        "/services/ssh/dropins/10-a\nExecStart=~1bin~1evil.conf",
+                    });
+}
+
+TEST_CASE("apply: starts of one step go in one call; a failed job fails its own unit's action", "[systemd]") {
+  FakeHost host;
+  host.backend->states = {{"a.service", "enabled"}, {"b.service", "enabled"}, {"c.service", "enabled"}};
+  host.backend->fail_start = "b.service";
+  auto actions = host.plan(doc(R"({"services": {"a": {"running": true}, "b": {"running": true},
+                                                 "c": {"running": true}}})"));
+  REQUIRE(actions.size() == 3);
+  host.plugin->checkpoint(host.ctx, actions);
+  host.plugin->apply(host.ctx, actions[0]);
+  CHECK_THROWS_WITH(host.plugin->apply(host.ctx, actions[1]), Catch::Contains("ExecMainStatus=1"));
+  host.plugin->apply(host.ctx, actions[2]);  // already started by the batched call
+  CHECK(host.changes() == std::vector<std::string>{"start a.service b.service c.service"});
+  CHECK(host.backend->active == std::set<std::string>{"a.service", "c.service"});
 }

@@ -3,19 +3,17 @@
 // `systemctl --root` makes them. Format and semantics: docs/plugins/systemd.md.
 #pragma once
 
-#include <functional>
 #include <memory>
 
-#include "plugin.h"
+// The core contract (src/plugin.h), named by path: a plain "plugin.h" here would find this file.
+#include "../../src/plugin.h"
+#include "systemd/backend.h"
 
 namespace opdbus {
 
 std::unique_ptr<Plugin> make_systemd_plugin();
 
 namespace systemd {
-class SystemdBackend;
-// How the plugin reaches the host; the default picks the live backend, or the offline one under --root.
-using BackendFactory = std::function<std::unique_ptr<SystemdBackend>(Context&)>;
 // For tests: the plugin with a backend of the test's choosing (a recording fake, a temporary tree).
 std::unique_ptr<Plugin> make_plugin(BackendFactory factory);
 }  // namespace systemd

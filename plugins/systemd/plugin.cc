@@ -1,0 +1,84 @@
+// Wiring only: the parts live in check.cc (validation), query.cc (reading the host), diff.cc (the pure
+// plan), apply.cc (carrying out operations) and the two backends.
+#include "systemd/plugin.h"
+
+#include "error.h"
+#include "systemd/apply.h"
+#include "systemd/check.h"
+#include "systemd/diff.h"
+#include "systemd/query.h"
+
+namespace opdbus {
+namespace systemd {
+namespace {
+
+class SystemdPlugin : public Plugin {
+ public:
+  explicit SystemdPlugin(BackendFactory factory) : factory_(std::move(factory)) {}
+
+  std::string_view name() const override { return "systemd"; }
+  std::string_view summary() const override {
+    return "services (enable, disable, mask, run, drop-ins), timers and custom unit files";
+  }
+  std::vector<std::string> after() const override { return {"storage", "packagekit", "users"}; }
+
+  Probe probe(Context& ctx) override {
+    return probe_with([&] { return factory_(ctx)->describe(); });
+  }
+
+  void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,
+             Diagnostics& out) const override {
+    check_section(section, file, section_pointer, out);
+  }
+
+  // A fresh backend for every query: a plan (and the verification after apply) reads the host once, anew.
+  // A new plan also ends whatever run was handed over before.
+  JsonDoc query(Context& ctx, const JsonValue* desired) override {
+    backend_.reset();
+    applier_.begin({});
+    auto backend = factory_(ctx);
+    return desired ? query_named(*backend, *desired) : query_all(*backend);
+  }
+
+  std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
+    return diff_section(desired, current);
+  }
+
+  // Not a rollback point: the engine hands every plugin its whole run here before the first action, which
+  // lets apply batch enablement calls and reload once (apply.h). Nothing to roll back, so no checkpoint.
+  std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
+    (void)ctx;
+    backend_.reset();
+    applier_.begin(actions);
+    return nullptr;
+  }
+
+  // One backend for the whole run, so the --root index follows what apply did instead of re-reading the
+  // tree for every action.
+  void apply(Context& ctx, const Action& action) override {
+    if (!backend_) backend_ = factory_(ctx);
+    applier_.apply(*backend_, action);
+  }
+
+ private:
+  BackendFactory factory_;
+  std::unique_ptr<Backend> backend_;
+  Applier applier_;
+};
+
+}  // namespace
+
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
+  return std::make_unique<SystemdPlugin>(std::move(factory));
+}
+
+}  // namespace systemd
+
+std::unique_ptr<Plugin> make_systemd_plugin() {
+  return systemd::make_plugin([](Context& ctx) -> std::unique_ptr<systemd::Backend> {
+    if (ctx.offline()) return systemd::make_root_backend(ctx.root());
+    return systemd::make_live_backend(ctx);
+  });
+}
+
+}  // namespace opdbus
