@@ -10,25 +10,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | head -c 4000 | sed 's/^/# /'; done
-}
-check() {
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat "$T/out")"; fi
-}
-expect_exit() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat "$T/out")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 
 # A tree like a Proxmox host: ifupdown installed, an interfaces file with the loopback and a NIC.
 R=$T/root
@@ -46,11 +29,11 @@ iface eno3 inet dhcp
 EOF
 
 EX=$SRC/examples/proxmox-bridges.json
-expect_exit "plan --root shows the boot files to write (exit 2)" 2 "$OPDBUS" plan --root "$R" "$EX"
+expect "plan --root shows the boot files to write (exit 2)" 2 "$OPDBUS" plan --root "$R" "$EX"
 cp "$T/out" "$T/plan.out"
 check "the plan writes only files" grep -qz "keep for boot.*Plan: 1 to update" "$T/plan.out"
 check "apply --root" "$OPDBUS" apply --root "$R" "$EX"
-expect_exit "plan --root afterwards is empty" 0 "$OPDBUS" plan --root "$R" "$EX"
+expect "plan --root afterwards is empty" 0 "$OPDBUS" plan --root "$R" "$EX"
 check "the kept document is a valid state document" "$OPDBUS" validate "$R/etc/op-dbus/network.json"
 check "the boot unit is the shipped one" cmp "$R/etc/systemd/system/op-dbus-network.service" "$SRC/data/op-dbus-network.service"
 check "the OVS boot unit is the shipped one" cmp "$R/etc/systemd/system/op-dbus-network-ovs.service" "$SRC/data/op-dbus-network-ovs.service"
@@ -67,7 +50,7 @@ check "/etc/network/interfaces has the VLAN" grep -q 'vlan-raw-device vmbr0' "$R
 
 # show --root: the tree's network is what it will apply at boot, and it plans to nothing.
 check "show --root" sh -c "'$OPDBUS' show --root '$R' --plugin network >'$T/show.json'"
-expect_exit "the offline show plans to nothing" 0 "$OPDBUS" plan --root "$R" "$T/show.json"
+expect "the offline show plans to nothing" 0 "$OPDBUS" plan --root "$R" "$T/show.json"
 
 # A later document merges by name; "absent" drops an interface from the boot configuration.
 cat >"$T/later.json" <<'EOF'
@@ -84,7 +67,7 @@ assert net["persist"] is False, "the boot run must not rewrite its own files"
 PY
 check "vmbr1 left /etc/network/interfaces" sh -c "! grep -q vmbr1 '$R/etc/network/interfaces'"
 check "vmbr2 is in /etc/network/interfaces" grep -q 'iface vmbr2 inet static' "$R/etc/network/interfaces"
-expect_exit "the first document plans only vmbr1 back in" 2 "$OPDBUS" plan --root "$R" "$EX"
+expect "the first document plans only vmbr1 back in" 2 "$OPDBUS" plan --root "$R" "$EX"
 
 # A tree without ifupdown gets no interfaces file.
 R2=$T/plain
@@ -100,7 +83,6 @@ mkdir -p "$R3/etc"
 cat >"$T/runtime.json" <<'EOF'
 {"version": 1, "plugins": {"network": {"persist": false, "interfaces": {"br0": {"type": "bridge"}}}}}
 EOF
-expect_exit "persist false plans nothing offline" 0 "$OPDBUS" plan --root "$R3" "$T/runtime.json"
+expect "persist false plans nothing offline" 0 "$OPDBUS" plan --root "$R3" "$T/runtime.json"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done
