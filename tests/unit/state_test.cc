@@ -327,8 +327,9 @@ TEST_CASE("SectionReport names the file and the item's pointer under the section
   REQUIRE(out.size() == 2);
   CHECK(report.count() == 2);
   CHECK(out[0].pointer == "/plugins/network/interfaces/a~1b~0c");
-  CHECK(out[0].format() ==
-        "s.json: /plugins/network/interfaces/a~1b~0c: expected an interface name without '/'; found \"a/b~c\"");
+  CHECK(
+      out[0].format() ==
+      "s.json: /plugins/network/interfaces/a~1b~0c: expected an interface name without '/'; found \"a/b~c\"");
   CHECK(out[1].format() == "s.json: /plugins/network/routes/0: declared present and absent");
   CHECK(report.pointer({}) == "/plugins/network");
 }
