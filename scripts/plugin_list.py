@@ -3,7 +3,10 @@
 
   plugin_list.py table OPDBUS          prints the plugin table of docs/state-format.md from the registry
                                        (`op-dbus plugins --json`): paste it there after changing the registry
-  plugin_list.py check OPDBUS SRCDIR   TAP: every other list agrees with the registry:
+  plugin_list.py check OPDBUS SRCDIR [REGISTRY_DUMP]
+                                       TAP: every other list agrees with the registry. REGISTRY_DUMP (the
+                                       test build's registry_dump) reads the registry without probing the
+                                       host; without it, `op-dbus plugins --json` is used:
       plugins/meson.build      a subdir and a library for each implemented plugin, nothing else
       schemas/meson.build      a schema file for each plugin (plus state), nothing else
       state.schema.json        a property under "plugins" for each plugin, nothing else (via `op-dbus schema`)
@@ -18,8 +21,9 @@ import subprocess
 import sys
 
 
-def registry(opdbus):
-    out = subprocess.run([opdbus, "plugins", "--json"], check=True, capture_output=True, text=True).stdout
+def registry(opdbus, dump=None):
+    cmd = [dump] if dump else [opdbus, "plugins", "--json"]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=60).stdout
     return json.loads(out)
 
 
@@ -40,8 +44,8 @@ def doc_table(path):
     return m.group(0) if m else ""
 
 
-def check(opdbus, src):
-    plugins = registry(opdbus)
+def check(opdbus, src, dump=None):
+    plugins = registry(opdbus, dump)
     names = [p["name"] for p in plugins]
     implemented = sorted(p["name"] for p in plugins if p["implemented"])
     results = []
@@ -64,11 +68,13 @@ def check(opdbus, src):
     case("schemas/meson.build lists state plus one schema per registered plugin", schemas == sorted(names + ["state"]),
          f"schemas {schemas}, registry {sorted(names)}")
 
-    state = json.loads(subprocess.run([opdbus, "schema"], check=True, capture_output=True, text=True).stdout)
+    state = json.loads(
+        subprocess.run([opdbus, "schema"], check=True, capture_output=True, text=True, timeout=60).stdout)
     props = sorted(state["properties"]["plugins"]["properties"])
     case("state.schema.json has one property under plugins per registered plugin", props == sorted(names),
          f"properties {props}, registry {sorted(names)}")
-    missing = [n for n in names if subprocess.run([opdbus, "schema", n], capture_output=True).returncode != 0]
+    missing = [n for n in names
+               if subprocess.run([opdbus, "schema", n], capture_output=True, timeout=60).returncode != 0]
     case("`op-dbus schema NAME` answers for every registered plugin", not missing, f"no schema for {missing}")
 
     want = table(plugins)
@@ -99,8 +105,8 @@ def main(argv):
     if len(argv) == 3 and argv[1] == "table":
         sys.stdout.write(table(registry(argv[2])))
         return 0
-    if len(argv) == 4 and argv[1] == "check":
-        return check(argv[2], argv[3])
+    if len(argv) in (4, 5) and argv[1] == "check":
+        return check(argv[2], argv[3], argv[4] if len(argv) == 5 else None)
     sys.stderr.write(__doc__)
     return 2
 
