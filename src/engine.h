@@ -1,10 +1,12 @@
 // The driver: a list of passes over one Context.
 //   order    plugins named by the document, by their `after` edges (topological, ties by registry order)
 //   plan     per plugin: probe -> query (or the saved --current document) -> pure diff -> mark observe/secret
-//   apply    refuse destructive actions without --allow-destructive, then per plugin: fresh plan ->
-//            checkpoint -> actions in order (stop at the first failure) -> verify by query+diff;
-//            a failing plugin is rolled back to its checkpoint; with --confirm-timeout every checkpoint is
-//            held until the operator confirms, and all are rolled back (newest first) if they do not
+//   apply    preflight (plan every plugin; refuse errors and destructive actions without
+//            --allow-destructive before the first change), then per plugin (apply_plugin): plan_for_apply ->
+//            checkpoint -> run_actions (in order, stop at the first failure) -> verify by query+diff;
+//            a failing plugin is rolled back to its checkpoint (roll_back); confirm_or_roll_back: with
+//            --confirm-timeout every checkpoint is held until the operator confirms, and all are rolled
+//            back (newest first) if they do not
 //   show     per plugin: query everything, in the document format
 // A section the schema knows but no registered plugin handles is an error (check and plan), never dropped.
 #pragma once
