@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Prints "N passed, N failed, N skipped" from meson's testlog.json, counting each TAP test case.
 
+A case with a SKIP directive ("ok 3 - name # SKIP reason", any case, with or without the space) is skipped,
+never passed; a "not ok" case is a failure whatever its directive says, except TODO. A whole test that
+skipped itself ("1..0 # SKIP reason" or exit code 77) counts as one skipped.
 Exit status is 1 if anything failed (or nothing ran), else 0.
 """
 import json
@@ -8,6 +11,9 @@ import re
 import sys
 
 TAP = re.compile(r"^(not ok|ok)\b(.*)$")
+# The directive after the description: "# SKIP", "#skip", "# Skipped: ..." (TAP 13/14).
+SKIP = re.compile(r"#\s*skip", re.IGNORECASE)
+TODO = re.compile(r"#\s*todo", re.IGNORECASE)
 
 
 def main(path: str) -> int:
@@ -22,10 +28,10 @@ def main(path: str) -> int:
         if tap:
             bad = 0
             for m in tap:
-                directive = m.group(2).upper()
-                if "# SKIP" in directive:
+                rest = m.group(2)
+                if m.group(1) == "ok" and SKIP.search(rest):
                     skipped += 1
-                elif m.group(1) == "ok" or "# TODO" in directive:
+                elif m.group(1) == "ok" or TODO.search(rest):
                     passed += 1
                 else:
                     bad += 1

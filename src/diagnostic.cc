@@ -1,5 +1,7 @@
 #include "diagnostic.h"
 
+#include "json.h"
+
 namespace opdbus {
 
 std::string Diagnostic::format() const {
@@ -17,6 +19,29 @@ std::string Diagnostic::format() const {
     body += "found " + found;
   }
   return out + body;
+}
+
+SectionReport::SectionReport(std::string file, std::string section_pointer, Diagnostics& out)
+    : file_(std::move(file)), section_pointer_(std::move(section_pointer)), out_(out) {}
+
+std::string SectionReport::pointer(const std::vector<std::string>& tokens) const {
+  return section_pointer_ + json_pointer(tokens);
+}
+
+void SectionReport::expected(const std::vector<std::string>& tokens, std::string expected, std::string found,
+                             std::string message) {
+  Diagnostic d;
+  d.file = file_;
+  d.pointer = pointer(tokens);
+  d.expected = std::move(expected);
+  d.found = std::move(found);
+  d.message = std::move(message);
+  out_.push_back(std::move(d));
+  ++count_;
+}
+
+void SectionReport::problem(const std::vector<std::string>& tokens, std::string message) {
+  expected(tokens, "", "", std::move(message));
 }
 
 }  // namespace opdbus

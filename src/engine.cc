@@ -51,6 +51,14 @@ std::vector<std::string> split_path(const std::string& path) {
   return out;
 }
 
+Diagnostic unregistered(const std::string& file, const std::string& name) {
+  Diagnostic d;
+  d.file = file;
+  d.pointer = "/plugins/" + name;
+  d.message = "no plugin " + name + " is registered in this build of op-dbus (src/app/registry.cc)";
+  return d;
+}
+
 const JsonValue& empty_object() {
   static const JsonDoc empty = parse_json("{}");
   return empty;
@@ -143,7 +151,11 @@ std::vector<std::string> Engine::plugin_names() const {
 void Engine::check(const State& state, Diagnostics& out) const {
   for (const auto& name : state.plugin_names()) {
     Plugin* p = find(name);
-    if (!p) continue;  // the schema already reported unknown plugins
+    if (!p) {
+      // The schema knows the section but this build has no plugin for it: an error, never dropped.
+      if (schema_text(name)) out.push_back(unregistered(state.file, name));
+      continue;  // otherwise the schema already reported an unknown plugin
+    }
     p->check(*state.section(name), state.file, "/plugins/" + name, out);
   }
 }
@@ -160,6 +172,7 @@ std::vector<Plugin*> Engine::selected(const State& state) const {
   }
   std::vector<std::string> names;
   for (const auto& name : state.plugin_names()) {
+    if (!find(name)) throw Error(ErrorKind::InvalidArgument, unregistered(state.file, name).format());
     if (only.empty() || std::find(only.begin(), only.end(), name) != only.end()) names.push_back(name);
   }
   return order_plugins(plugins_, names);
@@ -212,28 +225,59 @@ Plan Engine::plan(const State& state, const JsonValue* current) {
   return plan;
 }
 
+// The state an apply carries from one pass to the next.
+struct Engine::ApplyRun {
+  const State& state;
+  Journal* journal;
+  const ApplyEvents& events;
+  ApplyReport& report;
+  std::vector<Plugin*> plugins;  // in execution order
+  Plan preflight;
+  std::string run_id;  // the journal's id for this apply
+  // Checkpoints of plugins that applied and verified: committed at the very end, or rolled back (newest
+  // first) if the operator does not confirm.
+  std::vector<std::pair<std::string, std::unique_ptr<Checkpoint>>> held;
+
+  void note(const std::string& m) const {
+    if (events.on_note) events.on_note(m);
+  }
+  // An interruption, recorded in the journal (never fatal: the report says it anyway).
+  void journal_event(const std::string& plugin, const std::string& what) const {
+    try {
+      if (journal) journal->record_event(run_id, plugin, "interrupt", what, "interrupted");
+    } catch (const Error& e) {
+      note(std::string("could not write the journal: ") + e.what());
+    }
+  }
+};
+
 ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvents& events) {
   ApplyReport report;
-  auto note = [&](const std::string& m) {
-    if (events.on_note) events.on_note(m);
-  };
-  std::vector<Plugin*> plugins;
-  Plan preflight;
+  ApplyRun run{state, journal, events, report, {}, {}, {}, {}};
+  // 1. Plan every plugin before the first change, so a refusal changes nothing.
+  if (!preflight(run)) return report;
+  run.run_id = journal ? journal->new_run_id() : std::string();
+  // 2. Per plugin, in order: plan -> checkpoint -> actions -> verify; the first failure stops the run.
+  for (size_t index = 0; index < run.plugins.size(); ++index) {
+    if (!apply_plugin(run, index)) break;
+  }
+  // 3. Keep the changes (or roll every checkpoint back when --confirm-timeout passes unconfirmed).
+  confirm_or_roll_back(run);
+  return report;
+}
+
+bool Engine::preflight(ApplyRun& run) {
   try {
-    plugins = selected(state);
-    // Preflight: plan everything first, so a refusal (destructive, not implemented, unavailable) happens
-    // before the first change.
-    preflight = plan(state);
-    if (!preflight.errors.empty()) {
+    run.plugins = selected(run.state);
+    run.preflight = plan(run.state);
+    if (!run.preflight.errors.empty()) {
       std::string msg = "nothing was changed:";
-      for (const auto& e : preflight.errors) msg += "\n  " + e;
+      for (const auto& e : run.preflight.errors) msg += "\n  " + e;
       throw Error(ErrorKind::InvalidArgument, msg);
     }
     std::string refused;
-    for (const auto& a : preflight.actions) {
-      if (a.destructive && !a.observe && !ctx_.options().allow_destructive) {
-        refused += "\n  " + a.resource() + ": " + a.summary;
-      }
+    for (const auto& a : run.preflight.actions) {
+      if (refused_destructive(a)) refused += "\n  " + a.resource() + ": " + a.summary;
     }
     if (!refused.empty()) {
       throw Error(
@@ -241,161 +285,175 @@ ApplyReport Engine::apply(const State& state, Journal* journal, const ApplyEvent
           "refusing destructive actions without --allow-destructive (nothing was changed):" + refused);
     }
   } catch (const Error& e) {
+    run.report.failure = e;
+    return false;
+  }
+  return true;
+}
+
+bool Engine::refused_destructive(const Action& a) const {
+  return a.destructive && !a.observe && !ctx_.options().allow_destructive;
+}
+
+std::vector<Action> Engine::plan_for_apply(ApplyRun& run, size_t index) {
+  Plugin& plugin = *run.plugins[index];
+  const std::string name(plugin.name());
+  std::vector<Action> actions;
+  if (index == 0) {
+    // Nothing has changed since the preflight plan: the first plugin's part of it is still current.
+    for (auto& a : run.preflight.actions) {
+      if (a.plugin == name) actions.push_back(std::move(a));
+    }
+  } else {
+    // Plan again: earlier plugins may have changed what this one sees (packages bring units, ...).
+    actions = plan_plugin(plugin, *run.state.section(name), nullptr);
+  }
+  for (const auto& a : actions) {
+    if (refused_destructive(a)) {
+      throw Error(ErrorKind::InvalidArgument, "refusing destructive action without --allow-destructive: " +
+                                                  a.resource() + ": " + a.summary);
+    }
+  }
+  return actions;
+}
+
+bool Engine::apply_plugin(ApplyRun& run, size_t index) {
+  Plugin& plugin = *run.plugins[index];
+  const std::string name(plugin.name());
+  ApplyReport& report = run.report;
+  if (interrupted()) {  // SIGINT/SIGTERM (signals.h): no further plugin starts
+    report.failure = Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " before " + name);
+    run.journal_event(name, report.failure->message());
+    return false;
+  }
+
+  std::vector<Action> actions;
+  try {
+    actions = plan_for_apply(run, index);
+  } catch (const Error& e) {
     report.failure = e;
-    return report;
+    return false;
+  }
+  if (run.events.on_plugin_plan) run.events.on_plugin_plan(name, actions);
+
+  // Observe-only actions are reported, never run.
+  std::vector<Action> to_run;
+  for (auto& a : actions) {
+    if (a.observe)
+      report.observed.push_back(a);
+    else
+      to_run.push_back(a);
+  }
+  if (to_run.empty()) return true;
+
+  std::unique_ptr<Checkpoint> checkpoint;
+  try {
+    checkpoint = with_context(name + ": checkpoint", [&] { return plugin.checkpoint(ctx_, to_run); });
+  } catch (const Error& e) {
+    report.failure = e;
+    return false;
   }
 
-  const std::string run = journal ? journal->new_run_id() : std::string();
-  std::vector<std::pair<std::string, std::unique_ptr<Checkpoint>>> held;  // committed at the very end
-  auto rollback = [&](const std::string& name, Checkpoint& cp) {
-    try {
-      cp.rollback(ctx_);
-      report.rolled_back.push_back(name);
-      note(name + ": rolled back to the checkpoint taken before apply");
-    } catch (const Error& e) {
-      note(name + ": ROLLBACK FAILED: " + e.what());
+  if (run.journal) run.journal->begin_batch();  // one fsync for the plugin's entries
+  bool ok = run_actions(run, plugin, to_run);
+  if (run.journal) run.journal->commit_batch();
+  ok = ok && verify(run, plugin);
+  if (!ok) {
+    if (checkpoint) roll_back(run, name, *checkpoint);
+    if (report.failure->kind() == ErrorKind::Interrupted) {
+      bool undone = !report.rolled_back.empty() && report.rolled_back.back() == name;
+      run.journal_event(name, report.failure->message() +
+                                  (undone       ? "; rolled back to the checkpoint taken before apply"
+                                   : checkpoint ? "; ROLLBACK FAILED"
+                                                : "; the actions done stay done"));
     }
-  };
-  auto journal_event = [&](const std::string& plugin, const std::string& what) {
-    try {
-      if (journal) journal->record_event(run, plugin, "interrupt", what, "interrupted");
-    } catch (const Error& e) {
-      note(std::string("could not write the journal: ") + e.what());
+    for (size_t later = index + 1; later < run.plugins.size(); ++later) {
+      run.note(std::string(run.plugins[later]->name()) + ": not applied (an earlier plugin failed)");
     }
-  };
-  for (size_t pi = 0; pi < plugins.size(); ++pi) {
-    Plugin& plugin = *plugins[pi];
-    const std::string name(plugin.name());
-    const JsonValue& desired = *state.section(name);
-    if (interrupted()) {  // SIGINT/SIGTERM (signals.h): no further plugin starts
-      report.failure =
-          Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " before " + name);
-      journal_event(name, report.failure->message());
-      break;
-    }
-    std::vector<Action> actions;
-    try {
-      if (pi == 0) {
-        // Nothing has changed since the preflight plan: the first plugin's part of it is still current.
-        for (auto& a : preflight.actions) {
-          if (a.plugin == name) actions.push_back(std::move(a));
-        }
-      } else {
-        // Plan again: earlier plugins may have changed what this one sees (packages bring units, ...).
-        actions = plan_plugin(plugin, desired, nullptr);
-      }
-      for (const auto& a : actions) {
-        if (a.destructive && !a.observe && !ctx_.options().allow_destructive) {
-          throw Error(
-              ErrorKind::InvalidArgument,
-              "refusing destructive action without --allow-destructive: " + a.resource() + ": " + a.summary);
-        }
-      }
-    } catch (const Error& e) {
-      report.failure = e;
-      break;
-    }
-    if (events.on_plugin_plan) events.on_plugin_plan(name, actions);
-
-    std::vector<Action> to_run;
-    for (auto& a : actions) {
-      if (a.observe)
-        report.observed.push_back(a);
-      else
-        to_run.push_back(a);
-    }
-    if (to_run.empty()) continue;
-
-    std::unique_ptr<Checkpoint> checkpoint;
-    try {
-      checkpoint = with_context(name + ": checkpoint", [&] { return plugin.checkpoint(ctx_, to_run); });
-    } catch (const Error& e) {
-      report.failure = e;
-      break;
-    }
-
-    bool failed = false;
-    if (journal) journal->begin_batch();  // one fsync for the plugin's entries
-    for (size_t i = 0; i < to_run.size(); ++i) {
-      const Action& a = to_run[i];
-      if (interrupted()) {  // between actions: the one under way has finished
-        report.failure = Error(ErrorKind::Interrupted,
-                               "interrupted by " + interrupt_name() + " after " + std::to_string(i) + " of " +
-                                   std::to_string(to_run.size()) + " actions of " + name);
-        report.not_done.insert(report.not_done.end(), to_run.begin() + static_cast<long>(i), to_run.end());
-        failed = true;
-        break;
-      }
-      if (events.on_action_start) events.on_action_start(a);
-      try {
-        with_context(name + ": " + a.summary, [&] { plugin.apply(ctx_, a); });
-        if (journal) journal->record(run, a, true);
-        report.done.push_back(a);
-        if (events.on_action_done) events.on_action_done(a, nullptr);
-      } catch (const Error& e) {
-        if (journal) {
-          try {
-            journal->record(run, a, false, e.what());
-          } catch (const Error& je) {
-            note(std::string("could not write the journal: ") + je.what());
-          }
-        }
-        if (events.on_action_done) events.on_action_done(a, &e);
-        report.failure = e;
-        report.failed_resource = a.resource();
-        for (size_t j = i + 1; j < to_run.size(); ++j) report.not_done.push_back(to_run[j]);
-        failed = true;
-        break;
-      }
-    }
-    if (journal) journal->commit_batch();
-
-    if (!failed) {
-      // Verify: the system must now match; whatever a fresh diff still finds did not stick.
-      try {
-        auto left = plan_plugin(plugin, desired, nullptr);
-        std::string msg;
-        for (const auto& a : left) {
-          if (!a.observe) msg += "\n  " + describe_drift(a);
-        }
-        if (!msg.empty()) {
-          throw Error(ErrorKind::VerificationError, "these changes did not stick:" + msg).with_context(name);
-        }
-      } catch (const Error& e) {
-        report.failure = e;
-        failed = true;
-      }
-    }
-
-    if (failed) {
-      if (checkpoint) rollback(name, *checkpoint);
-      if (report.failure->kind() == ErrorKind::Interrupted) {
-        bool undone = !report.rolled_back.empty() && report.rolled_back.back() == name;
-        journal_event(
-            name, report.failure->message() + (undone ? "; rolled back to the checkpoint taken before apply"
-                                               : checkpoint ? "; ROLLBACK FAILED"
-                                                            : "; the actions done stay done"));
-      }
-      for (size_t pj = pi + 1; pj < plugins.size(); ++pj) {
-        note(std::string(plugins[pj]->name()) + ": not applied (an earlier plugin failed)");
-      }
-      break;
-    }
-    if (checkpoint) held.emplace_back(name, std::move(checkpoint));
+    return false;
   }
+  if (checkpoint) run.held.emplace_back(name, std::move(checkpoint));
+  return true;
+}
 
+bool Engine::run_actions(ApplyRun& run, Plugin& plugin, const std::vector<Action>& to_run) {
+  const std::string name(plugin.name());
+  ApplyReport& report = run.report;
+  for (size_t i = 0; i < to_run.size(); ++i) {
+    const Action& a = to_run[i];
+    if (interrupted()) {  // between actions: the one under way has finished
+      report.failure = Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " after " +
+                                                         std::to_string(i) + " of " + std::to_string(to_run.size()) +
+                                                         " actions of " + name);
+      report.not_done.insert(report.not_done.end(), to_run.begin() + static_cast<long>(i), to_run.end());
+      return false;
+    }
+    if (run.events.on_action_start) run.events.on_action_start(a);
+    try {
+      with_context(name + ": " + a.summary, [&] { plugin.apply(ctx_, a); });
+      if (run.journal) run.journal->record(run.run_id, a, true);
+      report.done.push_back(a);
+      if (run.events.on_action_done) run.events.on_action_done(a, nullptr);
+    } catch (const Error& e) {
+      if (run.journal) {
+        try {
+          run.journal->record(run.run_id, a, false, e.what());
+        } catch (const Error& je) {
+          run.note(std::string("could not write the journal: ") + je.what());
+        }
+      }
+      if (run.events.on_action_done) run.events.on_action_done(a, &e);
+      report.failure = e;
+      report.failed_resource = a.resource();
+      for (size_t j = i + 1; j < to_run.size(); ++j) report.not_done.push_back(to_run[j]);
+      return false;
+    }
+  }
+  return true;
+}
+
+bool Engine::verify(ApplyRun& run, Plugin& plugin) {
+  // The system must now match; whatever a fresh diff still finds did not stick.
+  const std::string name(plugin.name());
+  try {
+    auto left = plan_plugin(plugin, *run.state.section(name), nullptr);
+    std::string msg;
+    for (const auto& a : left) {
+      if (!a.observe) msg += "\n  " + describe_drift(a);
+    }
+    if (!msg.empty()) {
+      throw Error(ErrorKind::VerificationError, "these changes did not stick:" + msg).with_context(name);
+    }
+  } catch (const Error& e) {
+    run.report.failure = e;
+    return false;
+  }
+  return true;
+}
+
+void Engine::roll_back(ApplyRun& run, const std::string& name, Checkpoint& checkpoint) {
+  try {
+    checkpoint.rollback(ctx_);
+    run.report.rolled_back.push_back(name);
+    run.note(name + ": rolled back to the checkpoint taken before apply");
+  } catch (const Error& e) {
+    run.note(name + ": ROLLBACK FAILED: " + e.what());
+  }
+}
+
+void Engine::confirm_or_roll_back(ApplyRun& run) {
   int timeout = ctx_.options().confirm_timeout;
-  if (report.ok() && timeout > 0 && !held.empty()) {
-    bool confirmed = events.wait_for_confirm && events.wait_for_confirm(timeout);
+  if (run.report.ok() && timeout > 0 && !run.held.empty()) {
+    bool confirmed = run.events.wait_for_confirm && run.events.wait_for_confirm(timeout);
     if (!confirmed) {
-      report.failure = Error(ErrorKind::VerificationError, "not confirmed within " + std::to_string(timeout) +
-                                                               " s (op-dbus confirm); rolled back");
-      for (auto it = held.rbegin(); it != held.rend(); ++it) rollback(it->first, *it->second);
-      return report;
+      run.report.failure =
+          Error(ErrorKind::VerificationError,
+                "not confirmed within " + std::to_string(timeout) + " s (op-dbus confirm); rolled back");
+      for (auto it = run.held.rbegin(); it != run.held.rend(); ++it) roll_back(run, it->first, *it->second);
+      return;
     }
   }
-  for (auto& [name, cp] : held) cp->commit(ctx_);
-  return report;
+  for (auto& [name, cp] : run.held) cp->commit(ctx_);
 }
 
 JsonDoc Engine::show() {

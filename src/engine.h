@@ -1,11 +1,14 @@
 // The driver: a list of passes over one Context.
 //   order    plugins named by the document, by their `after` edges (topological, ties by registry order)
 //   plan     per plugin: probe -> query (or the saved --current document) -> pure diff -> mark observe/secret
-//   apply    refuse destructive actions without --allow-destructive, then per plugin: fresh plan ->
-//            checkpoint -> actions in order (stop at the first failure) -> verify by query+diff;
-//            a failing plugin is rolled back to its checkpoint; with --confirm-timeout every checkpoint is
-//            held until the operator confirms, and all are rolled back (newest first) if they do not
+//   apply    preflight (plan every plugin; refuse errors and destructive actions without
+//            --allow-destructive before the first change), then per plugin (apply_plugin): plan_for_apply ->
+//            checkpoint -> run_actions (in order, stop at the first failure) -> verify by query+diff;
+//            a failing plugin is rolled back to its checkpoint (roll_back); confirm_or_roll_back: with
+//            --confirm-timeout every checkpoint is held until the operator confirms, and all are rolled
+//            back (newest first) if they do not
 //   show     per plugin: query everything, in the document format
+// A section the schema knows but no registered plugin handles is an error (check and plan), never dropped.
 #pragma once
 
 #include <functional>
@@ -82,6 +85,18 @@ class Engine {
  private:
   // Probe + query + diff for one plugin. Throws Error with the plugin as context.
   std::vector<Action> plan_plugin(Plugin& plugin, const JsonValue& desired, const JsonValue* current);
+
+  // The passes of apply(), in the order it runs them. Each returns false when the run must stop (the
+  // failure is in the report).
+  struct ApplyRun;
+  bool preflight(ApplyRun& run);                                    // plan all; refuse before any change
+  bool apply_plugin(ApplyRun& run, size_t index);                   // the per-plugin passes below
+  std::vector<Action> plan_for_apply(ApplyRun& run, size_t index);  // fresh plan; throws on refusal
+  bool run_actions(ApplyRun& run, Plugin& plugin, const std::vector<Action>& to_run);  // in order, journaled
+  bool verify(ApplyRun& run, Plugin& plugin);  // query + diff again: nothing may be left
+  void roll_back(ApplyRun& run, const std::string& name, Checkpoint& checkpoint);
+  void confirm_or_roll_back(ApplyRun& run);  // --confirm-timeout, then commit
+  bool refused_destructive(const Action& a) const;
 
   Context& ctx_;
   std::vector<std::unique_ptr<Plugin>> plugins_;

@@ -1,17 +1,36 @@
 // The plugin contract. A plugin turns its section of the state document into Actions and carries them out.
+// Every plugin has the same skeleton (docs/design.md, "Writing a plugin"); this is what each method promises.
 //
-//   probe()      is the backend here? (said once; an error only if the document asks for it)
-//   check()      semantic validation of the section beyond its JSON Schema; pure
-//   query()      the live (or --root) system, in the section's own format; desired == nullptr means
-//   everything diff()       desired vs current -> Actions; pure, no I/O; equivalent forms compare equal
-//   apply()      carry out one Action; idempotent; errors carry the backend's own reason
-//   checkpoint() plugins that can lock the operator out (network, firewall) return something that can roll
-//   back
+//   probe()       Is the backend here? Said once; an error only if the document asks for it. Use probe_with().
+//   check()       Semantic validation of the section beyond its JSON Schema (names that become paths, file
+//                 lines, netlink attributes or argv elements; references; contradictions). Pure. Reports
+//                 Diagnostics (file, JSON pointer, expected, found); never throws for a bad document.
+//   query()       The live (or --root) system in the section's own format: one backend query per plan.
+//                 `desired` narrows what to read; nullptr means everything (`op-dbus show`).
+//   diff()        desired x current -> Actions. Pure: no I/O, same input gives the same actions.
+//                 Equivalent forms compare equal. Each Action carries the plugin's typed operation in
+//                 Action::operation (src/operation.h: make_operation<Ops>(SomeOp{...})).
+//                 diff() never throws for what check() can find, and never emits an action that can only
+//                 fail at apply. A desired state that can never be reached and is visible only against the
+//                 current state (a partition that no longer fits, a kind change the kernel refuses) makes
+//                 diff() throw Error(ErrorKind::InvalidArgument) naming the item; the engine reports it as
+//                 a plan error ("storage: ...") and nothing is applied.
+//   apply()       Carries out one Action: std::visit over operation_of<Ops>(action.operation, ...) calling the
+//                 backend. Idempotent; a failure carries the backend's own reason.
+//   checkpoint()  Plugins that can lock the operator out (network, firewall) return something that can roll
+//                 back; nullptr otherwise.
 //
-// Verification is the engine's job: after apply it calls query() and diff() again and expects nothing left.
-// "mode": "observe" is also handled by the engine (from the item's pointer); diff() ignores the "mode" key.
+// The engine, not the plugin, handles: ordering by `after`, verification (query() + diff() again after
+// apply; anything left is a failure), "mode": "observe" (an action is observe-only when "mode": "observe"
+// sits on the section or on any object along the item's pointer; diff() may also set Action::observe itself
+// where the pointer does not lead there, as storage does for what an observed partition holds), redaction of
+// schema-marked secrets, refusal of destructive actions without --allow-destructive, and the journal.
+//
+// Files under --root are reached only through sys::RootDir (src/sys/rootdir.h); native libraries only
+// through the wrappers in src/sys/ (the build gives plugins no other way).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +43,12 @@
 #include "json.h"
 
 namespace opdbus {
+
+// How a plugin gets its system-access object: the live or --root implementation in production, a fake that
+// records what it was asked in tests. Each plugin declares
+//   using BackendFactory = BackendFactoryOf<Backend>;   (plugins/NAME/backend.h)
+template <class B>
+using BackendFactoryOf = std::function<std::unique_ptr<B>(Context&)>;
 
 struct Probe {
   struct Part {

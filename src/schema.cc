@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "error.h"
+#include "text.h"
 
 namespace opdbus::generated {
 struct EmbeddedSchema {
@@ -131,14 +132,6 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   return d[a.size()][b.size()];
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 // The candidate a typo most likely meant, or "" when none is close enough to be a useful guess.
 std::string closest_match(std::string_view word, const std::vector<std::string>& candidates) {
   if (word.size() > 64) return "";  // not a typo, and keeps the distance table small
@@ -204,15 +197,6 @@ std::string literal(const JsonValue& v, bool secret) {
 bool is_secret_node(const JsonValue* node) {
   const JsonValue* s = node ? get(*node, "secret") : nullptr;
   return s && s->IsBool() && s->GetBool();
-}
-
-std::string join(const std::vector<std::string>& items, std::string_view sep) {
-  std::string out;
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out += sep;
-    out += items[i];
-  }
-  return out;
 }
 
 std::vector<std::string> property_names(const JsonValue& schema) {

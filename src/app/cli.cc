@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <thread>
 
 #include "engine.h"
@@ -14,6 +15,7 @@
 #include "lock.h"
 #include "registry.h"
 #include "render.h"
+#include "run_dir.h"
 #include "sandbox.h"
 #include "schema.h"
 #include "signals.h"
@@ -202,8 +204,7 @@ JsonDoc report_json(const ApplyReport& r) {
 
 // `apply --confirm-timeout N` waits for `op-dbus confirm`, which drops a file next to the pending marker.
 std::filesystem::path confirm_dir() {
-  const char* dir = std::getenv("OPDBUS_RUN_DIR");
-  return std::filesystem::path(dir ? dir : "/run") / "op-dbus";
+  return runtime_dir();
 }
 
 bool wait_for_confirm(int seconds, bool quiet) {
@@ -431,19 +432,9 @@ const char* kFooter =
 Colour is used only on a terminal (--color to force; NO_COLOR is honoured).
 Documentation: docs/cli.md, docs/state-format.md, docs/plugins/*.md)";
 
-}  // namespace
-
-int run_cli(int argc, char** argv) {
-  CLI::App app{
-      "op-dbus: declarative reconciliation for Linux servers.\n"
-      "One state.json describes a server; op-dbus validates it, compares it with the live system,\n"
-      "shows the difference as a plan, applies it and verifies the result.",
-      "op-dbus"};
-  app.set_version_flag("--version", std::string("op-dbus ") + OPDBUS_VERSION);
-  app.require_subcommand(1);
-  app.fallthrough();
-  app.footer(kFooter);
-  Flags f;
+// One function per subcommand: its options and the callback that runs it. Option values live in storage
+// owned by the callback, so they outlive parsing.
+void add_global_flags(CLI::App& app, Flags& f) {
   app.add_option("--root", f.root,
                  "Act on the tree mounted at DIR instead of the live system (offline: unit files, symlinks,\n"
                  "config files; no D-Bus, no netlink)")
@@ -465,99 +456,146 @@ int run_cli(int argc, char** argv) {
   app.add_option("--max-value-size", f.max_value_size,
                  "Refuse a document with a single string value larger than this (default 16M)")
       ->type_name("SIZE");
+}
 
-  int rc = kExitOk;
-
-  std::vector<std::string> validate_files;
+void add_validate(CLI::App& app, const Flags& f, int& rc) {
+  auto files = std::make_shared<std::vector<std::string>>();
   auto* validate =
       app.add_subcommand("validate", "Check state documents against the schemas and semantic rules");
-  validate->add_option("state", validate_files, "State file(s), '-' for stdin")
-      ->required()
-      ->type_name("FILE");
-  validate->callback([&] { rc = cmd_validate(f, validate_files); });
+  validate->add_option("state", *files, "State file(s), '-' for stdin")->required()->type_name("FILE");
+  validate->callback([&f, &rc, files] { rc = cmd_validate(f, *files); });
+}
 
-  std::string plan_file, current_file;
+void add_plan(CLI::App& app, const Flags& f, int& rc) {
+  struct Args {
+    std::string file, current_file;
+  };
+  auto args = std::make_shared<Args>();
   auto* plan = app.add_subcommand(
       "plan",
       "Dry run: compare the state with the live system (or --current FILE) and print the changes.\n"
       "Exit 0 = in sync, 2 = changes pending, 1 = error: use it in CI to detect drift.");
-  plan->add_option("state", plan_file, "State file")->required()->type_name("FILE");
+  plan->add_option("state", args->file, "State file")->required()->type_name("FILE");
   plan->add_option(
-          "--current", current_file,
+          "--current", args->current_file,
           "Plan against a saved `op-dbus show` export instead of the live system (no privileges needed)")
       ->type_name("FILE");
-  plan->callback([&] { rc = cmd_plan(f, plan_file, current_file); });
+  plan->callback([&f, &rc, args] { rc = cmd_plan(f, args->file, args->current_file); });
+}
 
-  std::string apply_file;
-  int confirm_timeout = 0;
+void add_apply(CLI::App& app, const Flags& f, int& rc) {
+  struct Args {
+    std::string file;
+    int confirm_timeout = 0;
+  };
+  auto args = std::make_shared<Args>();
   auto* apply = app.add_subcommand(
       "apply",
       "Plan, apply in order (stopping at the first failure), then verify by querying again.\n"
       "Every action is recorded in <root>/var/lib/op-dbus/journal.jsonl. One apply at a time.");
-  apply->add_option("state", apply_file, "State file")->required()->type_name("FILE");
+  apply->add_option("state", args->file, "State file")->required()->type_name("FILE");
   apply
       ->add_option(
-          "--confirm-timeout", confirm_timeout,
+          "--confirm-timeout", args->confirm_timeout,
           "After applying, wait this long for `op-dbus confirm`; without it, plugins that can lock you\n"
           "out (network, firewall) roll back to their checkpoint")
       ->type_name("SECONDS")
       ->check(CLI::Range(0, 86400));
-  apply->callback([&] { rc = cmd_apply(f, apply_file, confirm_timeout); });
+  apply->callback([&f, &rc, args] { rc = cmd_apply(f, args->file, args->confirm_timeout); });
+}
 
+void add_confirm(CLI::App& app, const Flags& f, int& rc) {
   auto* confirm =
       app.add_subcommand("confirm", "Keep the changes of an apply that is waiting (--confirm-timeout)");
-  confirm->callback([&] { rc = cmd_confirm(f); });
+  confirm->callback([&f, &rc] { rc = cmd_confirm(f); });
+}
 
+void add_show(CLI::App& app, const Flags& f, int& rc) {
   auto* show = app.add_subcommand(
       "show", "Print the live system as a state document (show > s.json; plan s.json is empty)");
-  show->callback([&] { rc = cmd_show(f); });
+  show->callback([&f, &rc] { rc = cmd_show(f); });
+}
 
+void add_plugins(CLI::App& app, const Flags& f, int& rc) {
   auto* plugins =
       app.add_subcommand("plugins", "List the plugins, whether they are implemented and available here");
-  plugins->callback([&] { rc = cmd_plugins(f); });
+  plugins->callback([&f, &rc] { rc = cmd_plugins(f); });
+}
 
-  std::string schema_name;
+void add_schema(CLI::App& app, const Flags& f, int& rc) {
+  auto name = std::make_shared<std::string>();
   auto* schema = app.add_subcommand("schema", "Print the JSON Schema of the state document or of one plugin");
-  schema->add_option("plugin", schema_name, "Plugin name (default: the top-level state schema)")
-      ->type_name("NAME");
-  schema->callback([&] { rc = cmd_schema(f, schema_name); });
+  schema->add_option("plugin", *name, "Plugin name (default: the top-level state schema)")->type_name("NAME");
+  schema->callback([&f, &rc, name] { rc = cmd_schema(f, *name); });
+}
 
+void add_log(CLI::App& app, const Flags& f, int& rc) {
   auto* log = app.add_subcommand("log", "List the journal of applied actions");
   auto* verify = log->add_subcommand(
       "verify", "Check the journal's hash chain; exit 1 naming the first altered or removed entry");
-  verify->callback([&] { rc = cmd_log_verify(f); });
-  log->callback([&] {
+  verify->callback([&f, &rc] { rc = cmd_log_verify(f); });
+  log->callback([&f, &rc, verify] {
     if (!verify->parsed()) rc = cmd_log(f);
   });
+}
 
-  SandboxOptions sb;
+void add_sandbox(CLI::App& app, const Flags& f, int& rc) {
+  auto sb = std::make_shared<SandboxOptions>();
   auto* sandbox = app.add_subcommand("sandbox",
                                      "Try a state in a throwaway container: a cached Debian 12 rootfs booted "
                                      "with systemd-nspawn (own network\n"
                                      "namespace, real systemd and system bus); runs plan -> apply -> plan "
                                      "(must be empty) and prints a verdict.");
-  sandbox->add_option("state", sb.state_file, "State file")->type_name("FILE");
-  sandbox->add_flag("--keep", sb.keep, "Leave the container running and print how to enter and stop it");
-  sandbox->add_flag("--shell", sb.shell, "Open a shell inside the container after the run");
+  sandbox->add_option("state", sb->state_file, "State file")->type_name("FILE");
+  sandbox->add_flag("--keep", sb->keep, "Leave the container running and print how to enter and stop it");
+  sandbox->add_flag("--shell", sb->shell, "Open a shell inside the container after the run");
   // One value per occurrence, so a following positional (the state file) is not taken as another command.
   sandbox
-      ->add_option("--exec", sb.exec, "Run this shell command inside instead of plan/apply/plan (repeatable)")
+      ->add_option("--exec", sb->exec,
+                   "Run this shell command inside instead of plan/apply/plan (repeatable)")
       ->type_name("CMD")
       ->allow_extra_args(false);
-  sandbox->add_option("--bind-ro", sb.bind_ro, "Bind a host path read-only into the container (HOST[:DEST])")
+  sandbox->add_option("--bind-ro", sb->bind_ro, "Bind a host path read-only into the container (HOST[:DEST])")
       ->type_name("PATH")
       ->allow_extra_args(false);
-  sandbox->add_flag("--prepare", sb.prepare_only,
+  sandbox->add_flag("--prepare", sb->prepare_only,
                     "Only build (or reuse) the cached rootfs and print its path");
-  sandbox->callback([&] {
-    if (sb.state_file.empty() && sb.exec.empty() && !sb.prepare_only && !sb.shell) {
+  sandbox->callback([&f, &rc, sb] {
+    if (sb->state_file.empty() && sb->exec.empty() && !sb->prepare_only && !sb->shell) {
       throw CLI::ValidationError("state", "a state file is required (or --exec, --shell, --prepare)");
     }
-    sb.json = f.json;
-    sb.color = use_color(f.color, STDERR_FILENO);
-    sb.verbosity = f.quiet ? -1 : f.verbose;
-    rc = guarded(f, [&] { return run_sandbox(sb); });
+    sb->json = f.json;
+    sb->color = use_color(f.color, STDERR_FILENO);
+    sb->verbosity = f.quiet ? -1 : f.verbose;
+    rc = guarded(f, [&] { return run_sandbox(*sb); });
   });
+}
+
+}  // namespace
+
+int run_cli(int argc, char** argv) {
+  CLI::App app{
+      "op-dbus: declarative reconciliation for Linux servers.\n"
+      "One state.json describes a server; op-dbus validates it, compares it with the live system,\n"
+      "shows the difference as a plan, applies it and verifies the result.",
+      "op-dbus"};
+  app.set_version_flag("--version", std::string("op-dbus ") + OPDBUS_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();
+  app.footer(kFooter);
+  Flags f;
+  add_global_flags(app, f);
+
+  int rc = kExitOk;
+  add_validate(app, f, rc);
+  add_plan(app, f, rc);
+  add_apply(app, f, rc);
+  add_confirm(app, f, rc);
+  add_show(app, f, rc);
+  add_plugins(app, f, rc);
+  add_schema(app, f, rc);
+  add_log(app, f, rc);
+  add_sandbox(app, f, rc);
 
   try {
     app.parse(argc, argv);

@@ -20,6 +20,7 @@
 #include "error.h"
 #include "sys/fs.h"
 #include "sys/process.h"
+#include "text.h"
 
 namespace opdbus::sandbox {
 namespace {
@@ -39,12 +40,6 @@ std::string random_hex(size_t digits) {
   static const char* hex = "0123456789abcdef";
   while (out.size() < digits) out += hex[rd() & 15];
   return out;
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\r')) s.pop_back();
-  size_t b = s.find_first_not_of(" \n\r");
-  return b == std::string::npos ? "" : s.substr(b);
 }
 
 // The container's PID 1 as the host sees it: nspawn's child that is PID 1 in its own PID namespace.

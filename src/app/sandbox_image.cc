@@ -19,6 +19,7 @@
 #include "error.h"
 #include "sys/fs.h"
 #include "sys/process.h"
+#include "text.h"
 
 namespace opdbus::sandbox {
 namespace {
@@ -49,13 +50,6 @@ std::string sha256_text(std::string_view data) {
     out += hex[digest[i] & 15];
   }
   return out;
-}
-
-std::string trim(std::string_view s) {
-  size_t b = s.find_first_not_of(" \t\r\n");
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(" \t\r\n");
-  return std::string(s.substr(b, e - b + 1));
 }
 
 std::vector<std::string> words(std::string_view s) {

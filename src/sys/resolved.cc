@@ -5,6 +5,7 @@
 
 #include "error.h"
 #include "sys/bus.h"
+#include "sys/dbus_call.h"
 
 namespace opdbus::sys {
 namespace {
@@ -16,15 +17,6 @@ constexpr const char* kLinkInterface = "org.freedesktop.resolve1.Link";
 
 using DnsList = std::vector<sdbus::Struct<int32_t, std::vector<uint8_t>>>;
 
-template <typename Fn>
-auto call(const std::string& what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const sdbus::Error& e) {
-    throw_dbus_error(e, what);
-  }
-}
-
 }  // namespace
 
 struct Resolved::Impl {
@@ -32,8 +24,9 @@ struct Resolved::Impl {
 };
 
 Resolved::Resolved(Bus& bus) : bus_(bus), impl_(std::make_unique<Impl>()) {
-  impl_->manager = call("create a proxy for systemd-resolved",
-                        [&] { return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath); });
+  impl_->manager = call_dbus("create a proxy for systemd-resolved", [&] {
+    return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath);
+  });
 }
 
 Resolved::~Resolved() = default;
@@ -49,16 +42,17 @@ bool Resolved::available() {
 
 std::vector<std::string> Resolved::link_dns(int ifindex) {
   sdbus::ObjectPath path;
-  call("resolved GetLink", [&] {
+  call_dbus("resolved GetLink", [&] {
     impl_->manager->callMethod("GetLink")
         .onInterface(kManagerInterface)
         .withArguments(ifindex)
         .storeResultsTo(path);
   });
-  auto link = call("create a proxy for a resolved link",
-                   [&] { return sdbus::createProxy(bus_.connection(), kDestination, path); });
-  DnsList list = call("read the link's DNS property",
-                      [&] { return link->getProperty("DNS").onInterface(kLinkInterface).get<DnsList>(); });
+  auto link = call_dbus("create a proxy for a resolved link",
+                        [&] { return sdbus::createProxy(bus_.connection(), kDestination, path); });
+  DnsList list = call_dbus("read the link's DNS property", [&] {
+    return link->getProperty("DNS").onInterface(kLinkInterface).get<DnsList>();
+  });
   std::vector<std::string> out;
   for (const auto& entry : list) {
     int family = entry.get<0>();
@@ -83,7 +77,7 @@ void Resolved::set_link_dns(int ifindex, const std::vector<std::string>& servers
       throw Error(ErrorKind::InvalidArgument, "not an IP address: '" + s + "'");
     }
   }
-  call("resolved SetLinkDNS", [&] {
+  call_dbus("resolved SetLinkDNS", [&] {
     impl_->manager->callMethod("SetLinkDNS").onInterface(kManagerInterface).withArguments(ifindex, list);
   });
 }

@@ -9,6 +9,7 @@
 
 #include "error.h"
 #include "sys/bus.h"
+#include "sys/dbus_call.h"
 
 namespace opdbus::sys {
 namespace {
@@ -25,16 +26,6 @@ std::vector<UnitFileChange> to_changes(const ChangeList& in) {
   out.reserve(in.size());
   for (const auto& c : in) out.push_back({c.get<0>(), c.get<1>(), c.get<2>()});
   return out;
-}
-
-// Every D-Bus call goes through here so a failure names the method and keeps systemd's own words.
-template <typename Fn>
-auto call(const std::string& what, Fn&& fn) -> decltype(fn()) {
-  try {
-    return fn();
-  } catch (const sdbus::Error& e) {
-    throw_dbus_error(e, what);
-  }
 }
 
 // The per-type interface that carries Result (and, for services, ExecMain*).
@@ -58,14 +49,15 @@ struct SystemdManager::Impl {
 };
 
 SystemdManager::SystemdManager(Bus& bus) : bus_(bus), impl_(std::make_unique<Impl>()) {
-  impl_->manager = call("create a proxy for systemd",
-                        [&] { return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath); });
+  impl_->manager = call_dbus("create a proxy for systemd", [&] {
+    return sdbus::createProxy(bus_.connection(), kDestination, kManagerPath);
+  });
 }
 
 SystemdManager::~SystemdManager() = default;
 
 std::string SystemdManager::version() {
-  return call("read systemd's Version", [&] {
+  return call_dbus("read systemd's Version", [&] {
     return impl_->manager->getProperty("Version").onInterface(kManagerInterface).get<std::string>();
   });
 }
@@ -91,7 +83,7 @@ std::string SystemdManager::unit_file_state(const std::string& unit) {
 std::vector<UnitFileEntry> SystemdManager::list_unit_files(const std::vector<std::string>& states,
                                                            const std::vector<std::string>& patterns) {
   std::vector<sdbus::Struct<std::string, std::string>> files;
-  call("ListUnitFilesByPatterns", [&] {
+  call_dbus("ListUnitFilesByPatterns", [&] {
     impl_->manager->callMethod("ListUnitFilesByPatterns")
         .onInterface(kManagerInterface)
         .withArguments(states, patterns)
@@ -107,8 +99,9 @@ std::vector<LoadedUnit> SystemdManager::list_units() {
   std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
                             sdbus::ObjectPath, uint32_t, std::string, sdbus::ObjectPath>>
       units;
-  call("ListUnits",
-       [&] { impl_->manager->callMethod("ListUnits").onInterface(kManagerInterface).storeResultsTo(units); });
+  call_dbus("ListUnits", [&] {
+    impl_->manager->callMethod("ListUnits").onInterface(kManagerInterface).storeResultsTo(units);
+  });
   std::vector<LoadedUnit> out;
   out.reserve(units.size());
   for (const auto& u : units) out.push_back({u.get<0>(), u.get<2>(), u.get<3>(), u.get<4>()});
@@ -119,7 +112,7 @@ std::vector<LoadedUnit> SystemdManager::list_units_by_names(const std::vector<st
   std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::string,
                             sdbus::ObjectPath, uint32_t, std::string, sdbus::ObjectPath>>
       units;
-  call("ListUnitsByNames", [&] {
+  call_dbus("ListUnitsByNames", [&] {
     impl_->manager->callMethod("ListUnitsByNames")
         .onInterface(kManagerInterface)
         .withArguments(names)
@@ -135,7 +128,7 @@ std::vector<UnitFileChange> SystemdManager::enable_unit_files(const std::vector<
                                                               bool force) {
   bool carries_install_info = false;
   ChangeList changes;
-  call("EnableUnitFiles", [&] {
+  call_dbus("EnableUnitFiles", [&] {
     impl_->manager->callMethod("EnableUnitFiles")
         .onInterface(kManagerInterface)
         .withArguments(units, false, force)
@@ -146,7 +139,7 @@ std::vector<UnitFileChange> SystemdManager::enable_unit_files(const std::vector<
 
 std::vector<UnitFileChange> SystemdManager::disable_unit_files(const std::vector<std::string>& units) {
   ChangeList changes;
-  call("DisableUnitFiles", [&] {
+  call_dbus("DisableUnitFiles", [&] {
     impl_->manager->callMethod("DisableUnitFiles")
         .onInterface(kManagerInterface)
         .withArguments(units, false)
@@ -158,7 +151,7 @@ std::vector<UnitFileChange> SystemdManager::disable_unit_files(const std::vector
 std::vector<UnitFileChange> SystemdManager::mask_unit_files(const std::vector<std::string>& units,
                                                             bool force) {
   ChangeList changes;
-  call("MaskUnitFiles", [&] {
+  call_dbus("MaskUnitFiles", [&] {
     impl_->manager->callMethod("MaskUnitFiles")
         .onInterface(kManagerInterface)
         .withArguments(units, false, force)
@@ -169,7 +162,7 @@ std::vector<UnitFileChange> SystemdManager::mask_unit_files(const std::vector<st
 
 std::vector<UnitFileChange> SystemdManager::unmask_unit_files(const std::vector<std::string>& units) {
   ChangeList changes;
-  call("UnmaskUnitFiles", [&] {
+  call_dbus("UnmaskUnitFiles", [&] {
     impl_->manager->callMethod("UnmaskUnitFiles")
         .onInterface(kManagerInterface)
         .withArguments(units, false)
@@ -180,23 +173,23 @@ std::vector<UnitFileChange> SystemdManager::unmask_unit_files(const std::vector<
 
 void SystemdManager::reload() {
   // A reload re-reads every unit; on a big host that takes longer than the default 25 s call timeout.
-  call("Reload", [&] {
+  call_dbus("Reload", [&] {
     impl_->manager->callMethod("Reload").onInterface(kManagerInterface).withTimeout(std::chrono::minutes(5));
   });
 }
 
 UnitStatus SystemdManager::unit_status(const std::string& unit) {
   sdbus::ObjectPath path;
-  call("LoadUnit('" + unit + "')", [&] {
+  call_dbus("LoadUnit('" + unit + "')", [&] {
     impl_->manager->callMethod("LoadUnit")
         .onInterface(kManagerInterface)
         .withArguments(unit)
         .storeResultsTo(path);
   });
-  auto proxy = call("create a proxy for " + unit,
-                    [&] { return sdbus::createProxy(bus_.connection(), kDestination, path); });
+  auto proxy = call_dbus("create a proxy for " + unit,
+                         [&] { return sdbus::createProxy(bus_.connection(), kDestination, path); });
   UnitStatus st;
-  call("read the state of " + unit, [&] {
+  call_dbus("read the state of " + unit, [&] {
     st.load_state = proxy->getProperty("LoadState").onInterface(kUnitInterface).get<std::string>();
     st.active_state = proxy->getProperty("ActiveState").onInterface(kUnitInterface).get<std::string>();
     st.sub_state = proxy->getProperty("SubState").onInterface(kUnitInterface).get<std::string>();
@@ -240,7 +233,7 @@ std::map<std::string, std::string> SystemdManager::run_jobs(const std::string& m
   // and its JobRemoved must still be seen.
   if (!impl_->job_match) {
     Impl* impl = impl_.get();
-    impl_->job_match = call("watch systemd's JobRemoved signal", [&] {
+    impl_->job_match = call_dbus("watch systemd's JobRemoved signal", [&] {
       return conn.addMatch(
           "type='signal',sender='org.freedesktop.systemd1',path='/org/freedesktop/systemd1',"
           "interface='org.freedesktop.systemd1.Manager',member='JobRemoved'",
@@ -267,7 +260,7 @@ std::map<std::string, std::string> SystemdManager::run_jobs(const std::string& m
   std::map<std::string, std::string> waiting;  // job path -> unit
   for (const auto& unit : units) {
     sdbus::ObjectPath job;
-    call(method + "('" + unit + "')", [&] {
+    call_dbus(method + "('" + unit + "')", [&] {
       impl_->manager->callMethod(method)
           .onInterface(kManagerInterface)
           .withArguments(unit, std::string("replace"))
@@ -292,7 +285,7 @@ std::map<std::string, std::string> SystemdManager::run_jobs(const std::string& m
       it = waiting.erase(it);
     }
     if (waiting.empty()) return results;
-    bool processed = call("process D-Bus messages", [&] { return conn.processPendingRequest(); });
+    bool processed = call_dbus("process D-Bus messages", [&] { return conn.processPendingRequest(); });
     if (processed) continue;
     auto now = std::chrono::steady_clock::now();
     if (now >= deadline) {
@@ -301,7 +294,7 @@ std::map<std::string, std::string> SystemdManager::run_jobs(const std::string& m
                   "no result for job " + job + " after " + std::to_string(timeout.count()) + " s")
           .with_context(method + "('" + unit + "')");
     }
-    auto poll_data = call("poll the bus", [&] { return conn.getEventLoopPollData(); });
+    auto poll_data = call_dbus("poll the bus", [&] { return conn.getEventLoopPollData(); });
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
     if (auto rel = poll_data.getRelativeTimeout()) {
       wait = std::min(wait, std::chrono::duration_cast<std::chrono::milliseconds>(*rel));

@@ -46,11 +46,11 @@ mkdir "$work/a-directory.json"
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:suppressions=$here/../fuzz/ubsan.supp}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 
-failures=0
-count=0
-check() {
+. "$here/../lib/tap.sh"
+TAP_DETAIL=2000
+# refused FILE: `op-dbus validate FILE` must exit 1 naming FILE, without a crash, hang or sanitizer report.
+refused() {
   local file=$1 out rc
-  count=$((count + 1))
   out=$(timeout 120 "$bin" validate "$file" 2>&1 >/dev/null)
   rc=$?
   local why=""
@@ -64,20 +64,17 @@ check() {
     why="sanitizer or internal error output"
   fi
   if [ -n "$why" ]; then
-    failures=$((failures + 1))
-    echo "not ok $count - $(basename "$file"): $why"
-    head -c 2000 <<<"$out" | sed 's/^/#   /'
+    not_ok "$(basename "$file"): $why" "$out"
   else
-    echo "ok $count - $(basename "$file"): $(head -n 1 <<<"$out" | cut -c1-160)"
+    ok "$(basename "$file"): $(head -n 1 <<<"$out" | cut -c1-160)"
   fi
 }
 
-for f in "$here"/inputs/*; do check "$f"; done
-for f in "$work"/*; do check "$f"; done
-check "$work/does-not-exist.json"
+for f in "$here"/inputs/*; do refused "$f"; done
+for f in "$work"/*; do refused "$f"; done
+refused "$work/does-not-exist.json"
 
-echo "1..$count"
-if [ "$failures" -ne 0 ]; then
-  echo "# $failures of $count bad inputs were not refused cleanly" >&2
+if ! tap_done; then
+  echo "# $fails of $n bad inputs were not refused cleanly" >&2
   exit 1
 fi

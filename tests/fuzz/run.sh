@@ -30,6 +30,7 @@ echo "# building the fuzzer with $cxx"
   -I"$root/src" \
   "$here/load_fuzzer.cc" \
   "$root/src/state.cc" "$root/src/schema.cc" "$root/src/json.cc" "$root/src/error.cc" "$root/src/diagnostic.cc" \
+  "$root/src/text.cc" \
   "$schemas_cc" \
   -o "$work/load_fuzzer"
 

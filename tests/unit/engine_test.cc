@@ -377,3 +377,23 @@ TEST_CASE("SIGTERM during apply: the action under way finishes, the plugin rolls
   }
   std::filesystem::remove_all(root);
 }
+
+TEST_CASE("a section whose schema exists but whose plugin is not registered is an error, never dropped",
+          "[engine]") {
+  FakeSystem sys;
+  Context ctx(Options{});
+  Engine engine(ctx, one_fake(sys));  // only "systemd" is registered
+  // "lxc" has a schema (lxc.schema.json) but no plugin in this engine.
+  State state = make_state(
+      R"({"version": 1, "plugins": {"lxc": {"containers": {}}, "systemd": {"items": {"a": {"value": "1"}}}}})");
+  Diagnostics problems;
+  engine.check(state, problems);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].pointer == "/plugins/lxc");
+  CHECK(problems[0].format().find("no plugin lxc is registered") != std::string::npos);
+  CHECK_THROWS_WITH(engine.plan(state), Catch::Contains("no plugin lxc is registered"));
+  ApplyReport report = engine.apply(state, nullptr);
+  REQUIRE_FALSE(report.ok());
+  CHECK(std::string(report.failure->what()).find("no plugin lxc is registered") != std::string::npos);
+  CHECK(sys.calls.empty());
+}

@@ -1,7 +1,8 @@
 // Data-driven diff tests: tests/fixtures/<plugin>/<case>/{desired,current,plan}.json.
 // desired and current are the plugin's section; plan.json is the expected `plan --json` of diff(desired,
 // current). Prints TAP, one line per case. OPDBUS_UPDATE_FIXTURES=1 rewrites plan.json from the code (review
-// the result).
+// the result). A folder under tests/fixtures that is not a registered plugin (a typo such as "user/") is a
+// failing case, never skipped: its cases would otherwise silently not run.
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -15,6 +16,10 @@ using namespace opdbus;
 namespace fs = std::filesystem;
 
 namespace {
+
+// Folders under tests/fixtures that hold whole state documents rather than diff cases (read by the state
+// and schema tests).
+const std::vector<std::string> kDocumentFolders = {"roadmap"};
 
 JsonDoc read_json(const fs::path& p) {
   auto text = sys::read_file(p);
@@ -52,6 +57,24 @@ int main() {
   bool update = std::getenv("OPDBUS_UPDATE_FIXTURES") != nullptr;
   int n = 0, failed = 0;
   auto plugins = make_plugins();
+  std::vector<fs::path> folders;
+  if (fs::is_directory(root)) {
+    for (const auto& e : fs::directory_iterator(root)) {
+      if (e.is_directory()) folders.push_back(e.path());
+    }
+  }
+  std::sort(folders.begin(), folders.end());
+  for (const auto& folder : folders) {
+    std::string name = folder.filename().string();
+    bool known = std::find(kDocumentFolders.begin(), kDocumentFolders.end(), name) != kDocumentFolders.end();
+    for (const auto& plugin : plugins) known = known || plugin->name() == name;
+    if (known) continue;
+    ++n;
+    ++failed;
+    std::cout << "not ok " << n << " - " << name << "/: a fixture folder must be named after a plugin\n";
+    comment("tests/fixtures/" + name +
+            " is not a registered plugin (src/app/registry.cc); its cases do not run");
+  }
   for (const auto& plugin : plugins) {
     fs::path dir = root / std::string(plugin->name());
     if (!fs::is_directory(dir)) continue;

@@ -390,3 +390,18 @@ TEST_CASE("sizes are read with binary units", "[state][limits]") {
   CHECK(format_byte_size(3u << 19) == "1536 KiB");
   CHECK(format_byte_size((16u << 20) + 1) == "16.0 MiB");
 }
+
+TEST_CASE("SectionReport names the file and the item's pointer under the section, escaped") {
+  Diagnostics out;
+  SectionReport report("s.json", "/plugins/network", out);
+  report.expected({"interfaces", "a/b~c"}, "an interface name without '/'", "\"a/b~c\"");
+  report.problem({"routes", "0"}, "declared present and absent");
+  REQUIRE(out.size() == 2);
+  CHECK(report.count() == 2);
+  CHECK(out[0].pointer == "/plugins/network/interfaces/a~1b~0c");
+  CHECK(
+      out[0].format() ==
+      "s.json: /plugins/network/interfaces/a~1b~0c: expected an interface name without '/'; found \"a/b~c\"");
+  CHECK(out[1].format() == "s.json: /plugins/network/routes/0: declared present and absent");
+  CHECK(report.pointer({}) == "/plugins/network");
+}

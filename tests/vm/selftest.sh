@@ -16,18 +16,12 @@ done
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-fails=0
+. "$(dirname "$0")/../lib/tap.sh"
 echo "1..9"
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for f in "$@"; do [ -f "$f" ] && tail -n 60 "$f" | sed 's/^/# /'; done
-}
-check() {  # check NAME CONDITION-EXIT-STATUS LOGS...
-  local name=$1 cond=$2
+check_logs() {  # check_logs NAME CONDITION-EXIT-STATUS LOGS...: on failure, the tail of each log
+  local name=$1 cond=$2 f
   shift 2
-  if [ "$cond" -eq 0 ]; then ok "$name"; else not_ok "$name" "$@"; fi
+  if [ "$cond" -eq 0 ]; then ok "$name"; else not_ok "$name" "$(for f in "$@"; do [ -f "$f" ] && tail -n 60 "$f"; done)"; fi
 }
 has() { grep -qxF -- "$1" "$2"; }
 
@@ -49,12 +43,12 @@ GUEST
 "$VM" --opdbus "$OPDBUS" --script "$T/phase1.sh" --payload "$T/data" --blank 64M --disks-dir "$T/disks" \
   >"$T/out1" 2>"$T/err1"
 rc=$?
-has "guest-marker opdbus-vm" "$T/out1"; check "the guest script runs and its output comes back" $? "$T/out1" "$T/err1"
-[ "$rc" -eq 3 ]; check "the guest's exit code propagates (3 -> $rc)" $? "$T/err1"
-has "opdbus-runs" "$T/out1"; check "op-dbus runs in the guest" $? "$T/out1" "$T/err1"
-has "payload-ok" "$T/out1"; check "--payload directories reach the guest" $? "$T/out1"
-has "vlan-ok" "$T/out1"; check "dummy link + 8021q + VLAN link work in the guest" $? "$T/out1" "$T/err1"
-has "vdc-ok" "$T/out1"; check "a 64M --blank disk appears as /dev/vdc" $? "$T/out1" "$T/err1"
+has "guest-marker opdbus-vm" "$T/out1"; check_logs "the guest script runs and its output comes back" $? "$T/out1" "$T/err1"
+[ "$rc" -eq 3 ]; check_logs "the guest's exit code propagates (3 -> $rc)" $? "$T/err1"
+has "opdbus-runs" "$T/out1"; check_logs "op-dbus runs in the guest" $? "$T/out1" "$T/err1"
+has "payload-ok" "$T/out1"; check_logs "--payload directories reach the guest" $? "$T/out1"
+has "vlan-ok" "$T/out1"; check_logs "dummy link + 8021q + VLAN link work in the guest" $? "$T/out1" "$T/err1"
+has "vdc-ok" "$T/out1"; check_logs "a 64M --blank disk appears as /dev/vdc" $? "$T/out1" "$T/err1"
 
 # Phase 2: the same root overlay and blank disk, a new script.
 cat >"$T/phase2.sh" <<'GUEST'
@@ -65,13 +59,13 @@ GUEST
 "$VM" --opdbus "$OPDBUS" --script "$T/phase2.sh" --blank 64M --disks-dir "$T/disks" >"$T/out2" 2>"$T/err2"
 rc=$?
 [ "$rc" -eq 0 ] && has "written in phase 1" "$T/out2"
-check "a second phase on the same --disks-dir keeps the root disk's changes" $? "$T/out2" "$T/err2"
-has "on-the-blank" "$T/out2"; check "... and the blank disk's content" $? "$T/out2" "$T/err2"
+check_logs "a second phase on the same --disks-dir keeps the root disk's changes" $? "$T/out2" "$T/err2"
+has "on-the-blank" "$T/out2"; check_logs "... and the blank disk's content" $? "$T/out2" "$T/err2"
 
 # Timeout: the VM is stopped and the harness says so with 124.
 printf '#!/bin/bash\nsleep 600\n' >"$T/slow.sh"
 "$VM" --opdbus "$OPDBUS" --script "$T/slow.sh" --timeout 5 >"$T/out3" 2>"$T/err3"
 rc=$?
-[ "$rc" -eq 124 ] && grep -q TIMEOUT "$T/err3"; check "a timeout exits 124 with a message (got $rc)" $? "$T/err3"
+[ "$rc" -eq 124 ] && grep -q TIMEOUT "$T/err3"; check_logs "a timeout exits 124 with a message (got $rc)" $? "$T/err3"
 
 [ "$fails" -eq 0 ]

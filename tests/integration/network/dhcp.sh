@@ -30,25 +30,8 @@ cleanup() {
 trap cleanup EXIT
 export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | head -c 4000 | sed 's/^/# /'; done
-}
-check() {
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat "$T/out")"; fi
-}
-expect_exit() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat "$T/out")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 wait_for() {
   local s=$1
   shift
@@ -72,12 +55,12 @@ ip netns exec "$S" dnsmasq --port=0 --no-resolv --no-hosts --interface=s0 --bind
 doc "$T/on.json" '{"persist": false, "interfaces": {"c0": {"dhcp": true}}}'
 doc "$T/off.json" '{"persist": false, "interfaces": {"c0": {"dhcp": false}}}'
 
-expect_exit "plan starts the DHCP client (exit 2)" 2 opdbus plan "$T/on.json"
+expect "plan starts the DHCP client (exit 2)" 2 opdbus plan "$T/on.json"
 check "apply dhcp: true" opdbus apply "$T/on.json"
 check "the client gets a lease from the server" wait_for 20 sh -c \
   "ip -n $C -o addr show dev c0 | grep -q 'inet 10.66.0.1[0-5][0-9]/24'"
 check "ping the server from the leased address" ip netns exec "$C" ping -c 1 -W 3 10.66.0.1
-expect_exit "the second plan is empty" 0 opdbus plan "$T/on.json"
+expect "the second plan is empty" 0 opdbus plan "$T/on.json"
 check "show" sh -c "ip netns exec $C '$OPDBUS' show --plugin network >'$T/show.json'"
 check "show reports dhcp and not the learnt address" python3 - "$T/show.json" <<'PY'
 import json, sys
@@ -85,11 +68,10 @@ c0 = json.load(open(sys.argv[1]))["plugins"]["network"]["interfaces"]["c0"]
 assert c0.get("dhcp") is True, c0
 assert "address" not in c0 and "addresses" not in c0, c0
 PY
-expect_exit "the show output plans to nothing" 0 opdbus plan "$T/show.json"
+expect "the show output plans to nothing" 0 opdbus plan "$T/show.json"
 check "apply dhcp: false" opdbus apply "$T/off.json"
 check "the client is gone" sh -c "! pgrep -x dhclient >/dev/null"
 check "and the leased address with it" sh -c "! ip -n $C -o addr show dev c0 | grep -q 'inet 10.66.0.1'"
-expect_exit "dhcp: false plans to nothing" 0 opdbus plan "$T/off.json"
+expect "dhcp: false plans to nothing" 0 opdbus plan "$T/off.json"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

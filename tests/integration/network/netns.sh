@@ -32,30 +32,8 @@ cleanup() {
 trap cleanup EXIT
 export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | head -c 4000 | sed 's/^/# /'; done
-}
-# check NAME CMD...: ok when CMD succeeds; its output is kept in $T/out
-check() {
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat "$T/out")"; fi
-}
-# expect_exit NAME WANT CMD...
-expect_exit() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat "$T/out")"; fi
-}
-contains() {  # contains NAME TEXT (in $T/out)
-  if grep -qF -- "$2" "$T/out"; then ok "$1"; else not_ok "$1" "output lacks: $2" "$(cat "$T/out")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 in_ns() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
 opdbus() { local ns=$1; shift; ip netns exec "$ns" "$OPDBUS" "$@"; }
 doc() {  # doc FILE NETWORK-SECTION-JSON
@@ -81,7 +59,7 @@ doc "$T/a.json" '{"persist": false,
 doc "$T/b.json" '{"persist": false, "interfaces": {"eth0": {"address": "10.0.0.3/24", "gateway": "10.0.0.1"}}}'
 
 # --- apply, connectivity, idempotence -----------------------------------------------------------------------
-expect_exit "plan on the host shows changes (exit 2)" 2 opdbus "$H" plan "$T/host.json"
+expect "plan on the host shows changes (exit 2)" 2 opdbus "$H" plan "$T/host.json"
 contains "the plan creates the bridge" "create bridge br0"
 check "apply the bridge, its ports, addresses and routes" opdbus "$H" apply "$T/host.json"
 check "apply client A" opdbus "$A" apply "$T/a.json"
@@ -97,9 +75,9 @@ check "B's default gateway resolves" sh -c "ip -n $B route get 192.0.2.200 | gre
 check "/etc/resolv.conf has br0's servers" \
   sh -c "ip netns exec $H cat /etc/resolv.conf | grep -qz 'nameserver 192.0.2.53.nameserver 192.0.2.54'"
 check "/etc/resolv.conf keeps its search line" sh -c "ip netns exec $H grep -q 'search example.org' /etc/resolv.conf"
-expect_exit "second plan on the host is empty (exit 0)" 0 opdbus "$H" plan "$T/host.json"
-expect_exit "second plan on A is empty" 0 opdbus "$A" plan "$T/a.json"
-expect_exit "second plan on B is empty" 0 opdbus "$B" plan "$T/b.json"
+expect "second plan on the host is empty (exit 0)" 0 opdbus "$H" plan "$T/host.json"
+expect "second plan on A is empty" 0 opdbus "$A" plan "$T/a.json"
+expect "second plan on B is empty" 0 opdbus "$B" plan "$T/b.json"
 
 # --- show round-trips -----------------------------------------------------------------------------------------
 check "show --plugin network" sh -c "ip netns exec $H '$OPDBUS' show --plugin network >'$T/show.json'"
@@ -113,16 +91,16 @@ assert "lo" not in net["interfaces"], "lo is noise"
 assert {"destination": "10.9.0.0/16", "gateway": "10.0.0.2", "device": "br0"} in net["routes"], net["routes"]
 assert not any(r["destination"].startswith("fe80") for r in net["routes"])
 PY
-expect_exit "the show output plans to nothing" 0 opdbus "$H" plan "$T/show.json"
+expect "the show output plans to nothing" 0 opdbus "$H" plan "$T/show.json"
 
 # --- drift behind op-dbus's back is found and corrected -------------------------------------------------------
 ip -n "$H" addr del 10.0.0.1/24 dev br0
 ip -n "$H" link set vb nomaster
-expect_exit "drift is detected (exit 2)" 2 opdbus "$H" plan "$T/host.json"
+expect "drift is detected (exit 2)" 2 opdbus "$H" plan "$T/host.json"
 contains "the drift names the bridge ports" "bridge_ports"
 contains "the drift names the addresses" "10.0.0.1/24"
 check "apply corrects the drift" opdbus "$H" apply "$T/host.json"
-expect_exit "plan is empty after the correction" 0 opdbus "$H" plan "$T/host.json"
+expect "plan is empty after the correction" 0 opdbus "$H" plan "$T/host.json"
 check "ping works again" in_ns "$A" ping -c 1 -W 3 10.0.0.3
 
 # --- rollback when verification fails --------------------------------------------------------------------------
@@ -132,19 +110,19 @@ check "ping works again" in_ns "$A" ping -c 1 -W 3 10.0.0.3
 doc "$T/forgot.json" '{"persist": false,
   "interfaces": {"br0": {"type": "bridge", "addresses": ["2001:db8::1/64"]}},
   "routes": [{"destination": "10.9.0.0/16", "gateway": "10.0.0.2"}]}'
-expect_exit "apply with a verification failure exits 1" 1 opdbus "$H" apply "$T/forgot.json"
+expect "apply with a verification failure exits 1" 1 opdbus "$H" apply "$T/forgot.json"
 contains "the failure names what did not stick" "did not stick"
 contains "the failure names the route, desired and found" 'network/routes/0: destination: desired "10.9.0.0/16 via 10.0.0.2", found (absent)'
 contains "the plugin was rolled back" "rolled back"
 check "the old address is back" sh -c "ip -n $H -o addr show dev br0 | grep -q 'inet 10.0.0.1/24'"
 check "the route is back" sh -c "ip -n $H route get 10.9.1.1 | grep -q 'via 10.0.0.2'"
-expect_exit "the host is back in sync" 0 opdbus "$H" plan "$T/host.json"
+expect "the host is back in sync" 0 opdbus "$H" plan "$T/host.json"
 
 # --- rollback when an action fails -----------------------------------------------------------------------------
 doc "$T/unreachable.json" '{"persist": false,
   "interfaces": {"br9": {"type": "bridge", "address": "10.99.0.1/24"}, "br0": {"mtu": 1400}},
   "routes": [{"destination": "10.77.0.0/16", "gateway": "198.51.100.1"}]}'
-expect_exit "apply with a failing action exits 1" 1 opdbus "$H" apply "$T/unreachable.json"
+expect "apply with a failing action exits 1" 1 opdbus "$H" apply "$T/unreachable.json"
 contains "the kernel's own reason is reported" "invalid gateway"
 check "the bridge made before the failure is gone" sh -c "! ip -n $H link show br9 2>/dev/null"
 check "br0's MTU is restored" sh -c "ip -n $H -o link show br0 | grep -q 'mtu 1500'"
@@ -152,23 +130,23 @@ check "br0's MTU is restored" sh -c "ip -n $H -o link show br0 | grep -q 'mtu 15
 # A deleted bridge is made again, with its ports, options and addresses.
 doc "$T/delete.json" '{"persist": false, "interfaces": {"br0": {"state": "absent"}},
   "routes": [{"destination": "10.77.0.0/16", "gateway": "198.51.100.1"}]}'
-expect_exit "deleting the bridge and then failing exits 1" 1 opdbus "$H" apply "$T/delete.json"
+expect "deleting the bridge and then failing exits 1" 1 opdbus "$H" apply "$T/delete.json"
 contains "the bridge was deleted before the failure" "delete bridge br0"
 check "the bridge is back with both ports" sh -c "ip -n $H -o link show master br0 | grep -c 'va\\|vb' | grep -qx 2"
 check "with its addresses" sh -c "ip -n $H -o addr show dev br0 | grep -q 'inet 10.0.0.1/24' && ip -n $H -o addr show dev br0 | grep -q '2001:db8::1/64'"
-expect_exit "the recreated bridge is in sync" 0 opdbus "$H" plan "$T/host.json"
+expect "the recreated bridge is in sync" 0 opdbus "$H" plan "$T/host.json"
 check "ping crosses the recreated bridge" in_ns "$A" ping -c 2 -W 3 10.0.0.3
 
 # --- rollback when nobody confirms -----------------------------------------------------------------------------
 doc "$T/change.json" '{"persist": false,
   "interfaces": {"br1": {"type": "bridge", "address": "10.1.0.1/24"},
                  "br0": {"type": "bridge", "bridge_ports": ["va"], "address": "10.0.0.1/24"}}}'
-expect_exit "apply --confirm-timeout without confirm exits 1" 1 opdbus "$H" apply --confirm-timeout 2 "$T/change.json"
+expect "apply --confirm-timeout without confirm exits 1" 1 opdbus "$H" apply --confirm-timeout 2 "$T/change.json"
 contains "it says why" "not confirmed"
 check "the new bridge is gone again" sh -c "! ip -n $H link show br1 2>/dev/null"
 check "the released port is a port again" sh -c "ip -n $H -o link show vb | grep -q 'master br0'"
 check "the address removed by the change is back" sh -c "ip -n $H -o addr show dev br0 | grep -q '2001:db8::1/64'"
-expect_exit "the host is back in sync after the timeout" 0 opdbus "$H" plan "$T/host.json"
+expect "the host is back in sync after the timeout" 0 opdbus "$H" plan "$T/host.json"
 check "ping works after the rollback" in_ns "$A" ping -c 1 -W 3 10.0.0.3
 
 # --- confirmed changes stay -------------------------------------------------------------------------------------
@@ -183,13 +161,12 @@ wait "$apply_pid"
 rc=$?
 if [ "$rc" -eq 0 ]; then ok "the confirmed apply exits 0"; else not_ok "the confirmed apply exits 0" "$(cat "$T/confirm.out")"; fi
 check "the confirmed bridge stays" ip -n "$H" link show br1
-expect_exit "the confirmed state plans to nothing" 0 opdbus "$H" plan "$T/change.json"
+expect "the confirmed state plans to nothing" 0 opdbus "$H" plan "$T/change.json"
 
 # --- "state": "absent" removes ----------------------------------------------------------------------------------
 doc "$T/absent.json" '{"persist": false, "interfaces": {"br1": {"state": "absent"}}}'
 check "apply state absent" opdbus "$H" apply "$T/absent.json"
 check "br1 is deleted" sh -c "! ip -n $H link show br1 2>/dev/null"
-expect_exit "absent plans to nothing afterwards" 0 opdbus "$H" plan "$T/absent.json"
+expect "absent plans to nothing afterwards" 0 opdbus "$H" plan "$T/absent.json"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

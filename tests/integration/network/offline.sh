@@ -11,25 +11,8 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | head -c 4000 | sed 's/^/# /'; done
-}
-check() {
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat "$T/out")"; fi
-}
-expect_exit() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat "$T/out")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 
 # A tree like a Proxmox host: ifupdown installed, an interfaces file with the loopback and a NIC.
 R=$T/root
@@ -47,11 +30,11 @@ iface eno3 inet dhcp
 EOF
 
 EX=$SRC/examples/proxmox-bridges.json
-expect_exit "plan --root shows the boot files to write (exit 2)" 2 "$OPDBUS" plan --root "$R" "$EX"
+expect "plan --root shows the boot files to write (exit 2)" 2 "$OPDBUS" plan --root "$R" "$EX"
 cp "$T/out" "$T/plan.out"
 check "the plan writes only files" grep -qz "keep for boot.*Plan: 1 to update" "$T/plan.out"
 check "apply --root" "$OPDBUS" apply --root "$R" "$EX"
-expect_exit "plan --root afterwards is empty" 0 "$OPDBUS" plan --root "$R" "$EX"
+expect "plan --root afterwards is empty" 0 "$OPDBUS" plan --root "$R" "$EX"
 check "the kept document is a valid state document" "$OPDBUS" validate "$R/etc/op-dbus/network.json"
 check "the boot unit is the shipped one" cmp "$R/etc/systemd/system/op-dbus-network.service" "$SRC/data/op-dbus-network.service"
 check "the OVS boot unit is the shipped one" cmp "$R/etc/systemd/system/op-dbus-network-ovs.service" "$SRC/data/op-dbus-network-ovs.service"
@@ -68,7 +51,7 @@ check "/etc/network/interfaces has the VLAN" grep -q 'vlan-raw-device vmbr0' "$R
 
 # show --root: the tree's network is what it will apply at boot, and it plans to nothing.
 check "show --root" sh -c "'$OPDBUS' show --root '$R' --plugin network >'$T/show.json'"
-expect_exit "the offline show plans to nothing" 0 "$OPDBUS" plan --root "$R" "$T/show.json"
+expect "the offline show plans to nothing" 0 "$OPDBUS" plan --root "$R" "$T/show.json"
 
 # A later document merges by name; "absent" drops an interface from the boot configuration.
 cat >"$T/later.json" <<'EOF'
@@ -85,7 +68,7 @@ assert net["persist"] is False, "the boot run must not rewrite its own files"
 PY
 check "vmbr1 left /etc/network/interfaces" sh -c "! grep -q vmbr1 '$R/etc/network/interfaces'"
 check "vmbr2 is in /etc/network/interfaces" grep -q 'iface vmbr2 inet static' "$R/etc/network/interfaces"
-expect_exit "the first document plans only vmbr1 back in" 2 "$OPDBUS" plan --root "$R" "$EX"
+expect "the first document plans only vmbr1 back in" 2 "$OPDBUS" plan --root "$R" "$EX"
 
 # A tree without ifupdown gets no interfaces file.
 R2=$T/plain
@@ -101,7 +84,7 @@ mkdir -p "$R3/etc"
 cat >"$T/runtime.json" <<'EOF'
 {"version": 1, "plugins": {"network": {"persist": false, "interfaces": {"br0": {"type": "bridge"}}}}}
 EOF
-expect_exit "persist false plans nothing offline" 0 "$OPDBUS" plan --root "$R3" "$T/runtime.json"
+expect "persist false plans nothing offline" 0 "$OPDBUS" plan --root "$R3" "$T/runtime.json"
 
 # Confinement: a tree whose directories are symlinks out of it (absolute and relative) is still only ever
 # written inside it, where a chroot would resolve those links. Nothing outside the tree changes.
@@ -126,14 +109,14 @@ printf '#!/bin/sh\n' >"$A/usr/sbin/ifup"
 ln -s "$OUT/network" "$A/etc/network"
 ln -s ../../../../outside/op-dbus "$A/etc/op-dbus"
 # Inside the tree those links lead nowhere yet: as in a chroot, the writes fail rather than go elsewhere.
-expect_exit "apply --root refuses while the links lead nowhere inside the tree" 1 "$OPDBUS" apply --root "$A" "$EX"
+expect "apply --root refuses while the links lead nowhere inside the tree" 1 "$OPDBUS" apply --root "$A" "$EX"
 cp "$T/out" "$T/refused.out"
 check "  and said why" grep -q "No such file or directory" "$T/refused.out"
 mkdir -p "$A$OUT/network" "$A/outside/op-dbus"
 check "apply --root a tree whose /etc/network and /etc/op-dbus lead out of it" "$OPDBUS" apply --root "$A" "$EX"
 check "the interfaces file lands where a chroot puts it" grep -q 'iface vmbr0 inet static' "$A$OUT/network/interfaces"
 check "the kept document lands where a chroot puts it" test -f "$A/outside/op-dbus/network.json"
-expect_exit "and the tree plans to nothing afterwards" 0 "$OPDBUS" plan --root "$A" "$EX"
+expect "and the tree plans to nothing afterwards" 0 "$OPDBUS" plan --root "$A" "$EX"
 
 # Tree B: /etc/network/interfaces.d a relative link out of it, /etc/systemd/system an absolute one.
 B=$T/linked-b
@@ -155,5 +138,4 @@ if [ "$before" = "$after" ]; then ok "nothing outside the trees changed"; else
   not_ok "nothing outside the trees changed" "$(cd "$OUT" && find . -printf '%p %y %l\n' | sort)"
 fi
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

@@ -20,15 +20,9 @@ done
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  echo "not ok $n - $1"
-  shift
-  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
+TAP_CHECK_OUT=$T/check
 # sb NAME WANT_EXIT ARGS...: runs `op-dbus sandbox ARGS`, stdout in $T/out, stderr in $T/err.
 sb() {
   local name=$1 want=$2
@@ -40,11 +34,6 @@ sb() {
   else
     not_ok "$name" "exit $got, want $want" "stdout: $(tail -c 1500 "$T/out")" "stderr: $(tail -c 2500 "$T/err")"
   fi
-}
-check() {  # check NAME COMMAND...: ok when the command succeeds
-  local name=$1
-  shift
-  if "$@"; then ok "$name"; else not_ok "$name" "stdout: $(tail -c 1500 "$T/out")" "stderr: $(tail -c 1500 "$T/err")"; fi
 }
 run_dirs() { find /var/tmp -maxdepth 1 -name 'op-dbus-sandbox-*' 2>/dev/null | sort; }
 run_dirs >"$T/dirs-before"
@@ -181,4 +170,4 @@ assert d["steps"][-1]["exit_code"] == 0
 ' "$T/out"
 fi
 
-echo "1..$n"
+tap_done

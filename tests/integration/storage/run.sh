@@ -39,29 +39,9 @@ trap cleanup EXIT
 export OPDBUS_LOCK_FILE=$T/lock
 export OPDBUS_RUN_DIR=$T/run
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-# expect NAME WANT_EXIT CMD...   (stdout+stderr kept in $T/out)
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(head -c 3000 "$T/out")"; fi
-}
-contains() {  # contains NAME TEXT  (checks $T/out)
-  if grep -qF -- "$2" "$T/out"; then ok "$1"; else not_ok "$1" "output lacks: $2" "$(head -c 3000 "$T/out")"; fi
-}
-check() {  # check NAME CMD...   (passes when CMD succeeds)
-  local name=$1
-  shift
-  if "$@" >"$T/check" 2>&1; then ok "$name"; else not_ok "$name" "$(head -c 2000 "$T/check")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
+TAP_CHECK_OUT=$T/check
 new_loop() {  # new_loop NAME SIZE -> sets LOOP
   truncate -s "$2" "$T/$1.img"
   LOOP=$(losetup -f --show "$T/$1.img") || { echo "Bail out! losetup failed"; exit 1; }
@@ -368,5 +348,4 @@ expect "mkfs options naming another device are refused at validate" 1 "$OPDBUS" 
 expect "and at apply" 1 run apply --allow-destructive "$T/inject.json"
 check "the other device is untouched" sh -c "[ \"\$(sha256sum <'$V')\" = '$HASH_V' ]"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

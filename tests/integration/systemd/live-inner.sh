@@ -17,34 +17,8 @@ timeout 120 systemctl is-system-running --wait >/dev/null 2>&1 || true
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  failed=$((failed + 1))
-  echo "not ok $n - $1"
-  shift
-  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-# expect NAME WANT_EXIT CMD...   (output kept in $T/out)
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(head -c 3000 "$T/out")"; fi
-}
-contains() {  # contains NAME TEXT   (in $T/out)
-  if grep -qF -- "$2" "$T/out"; then ok "$1"; else not_ok "$1" "output lacks: $2" "$(head -c 3000 "$T/out")"; fi
-}
-is() {  # is NAME WANT CMD...   (the command's stdout, first line)
-  local name=$1 want=$2
-  shift 2
-  local got
-  got=$("$@" 2>/dev/null | head -n1)
-  if [ "$got" = "$want" ]; then ok "$name"; else not_ok "$name" "got '$got', want '$want' from: $*"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 doc() {  # doc FILE SYSTEMD-SECTION
   printf '{"version": 1, "plugins": {"systemd": %s}}\n' "$2" >"$1"
 }
@@ -226,5 +200,4 @@ systemctl disable --now "${units[@]}" >/dev/null 2>&1
 rm -f /lib/systemd/system/opd-many*.service
 systemctl daemon-reload
 
-echo "1..$n"
-[ "$failed" -eq 0 ]
+tap_done

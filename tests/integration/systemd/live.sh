@@ -5,14 +5,9 @@
 set -u
 OPDBUS=$1
 SRC=$2
-if [ "$(id -u)" != 0 ]; then
-  echo "1..0 # SKIP needs root"
-  exit 0
-fi
-if ! command -v systemd-nspawn >/dev/null 2>&1; then
-  echo "1..0 # SKIP systemd-nspawn is not installed"
-  exit 0
-fi
+. "$(dirname "$0")/../../lib/tap.sh"
+[ "$(id -u)" = 0 ] || tap_skip_all "needs root"
+command -v systemd-nspawn >/dev/null 2>&1 || tap_skip_all "systemd-nspawn is not installed"
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 "$OPDBUS" sandbox --exec 'bash /src/tests/integration/systemd/live-inner.sh /usr/local/bin/op-dbus' \
@@ -23,7 +18,5 @@ if grep -qE '^1\.\.[0-9]+' "$T/out"; then
   exit "$rc"
 fi
 # The sandbox did not get as far as running the tests: say why, as one failed test.
-echo "not ok 1 - op-dbus sandbox ran the live systemd tests (exit $rc)"
-tail -n 40 "$T/out" "$T/err" | sed 's/^/# /'
-echo "1..1"
-exit 1
+not_ok "op-dbus sandbox ran the live systemd tests (exit $rc)" "$(tail -n 40 "$T/out" "$T/err")"
+tap_done

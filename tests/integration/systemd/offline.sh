@@ -11,19 +11,8 @@ if ! command -v systemctl >/dev/null 2>&1; then
 fi
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-n=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  echo "not ok $n - $1"
-  shift
-  for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done
-}
-check() {  # check NAME CMD...
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "$(head -c 3000 "$T/out")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 tree() { (cd "$1" && find etc -printf '%p -> %l\n' | LC_ALL=C sort); }
 same_tree() {  # same_tree NAME
   if diff -u <(tree "$T/sys") <(tree "$T/opd") >"$T/diff"; then
@@ -194,4 +183,4 @@ else
   not_ok "confinement: absent removed the unit and its link inside DIR only" "$(cd "$D" && find . | sort)"
 fi
 
-echo "1..$n"
+tap_done

@@ -9,6 +9,7 @@
 #   $OPDBUS   = /usr/local/bin/op-dbus (a copy of BIN; also at /run/test/bin/op-dbus)
 #   $PAYLOAD  = /run/test/payload (each --payload DIR is copied there as payload/$(basename DIR))
 #   $ARTIFACTS = /run/test/artifacts (files the script leaves there come back with --artifacts DIR)
+#   /run/test/tap.sh = tests/lib/tap.sh, the TAP helpers (ok, not_ok, check, expect, ... tap_done)
 # Disks: /dev/vda root (overlay on the cached image), /dev/vdb payload, /dev/vdc, /dev/vdd, ... the --blank disks.
 # With --disks-dir, the root overlay and the blank disks live there and are reused by the next call with the same
 # directory (multi-phase tests: install, reboot, check).
@@ -197,6 +198,8 @@ staging=$work/staging
 mkdir -p "$staging/bin" "$staging/payload" "$staging/lib"
 cp "$opdbus" "$staging/bin/op-dbus"
 cp "$script" "$staging/run.sh"
+# The TAP helpers guest scripts source as /run/test/tap.sh.
+cp "$(dirname "$(readlink -f "$0")")/../../lib/tap.sh" "$staging/tap.sh"
 chmod 0755 "$staging/bin/op-dbus" "$staging/run.sh"
 for d in "${payloads[@]}"; do cp -a "$d" "$staging/payload/$(basename "$(cd "$d" && pwd)")"; done
 for l in "${unpackaged_libs[@]}"; do cp -L "$l" "$staging/lib/"; log "shipping unpackaged library $l"; done

@@ -6,26 +6,9 @@ set -u
 export OPDBUS_LOCK_FILE=/run/opdbus-test.lock
 D=/run/test/docs
 mkdir -p "$D"
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | tail -n 25 | sed 's/^/# /'; done
-}
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >/tmp/out 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat /tmp/out)"; fi
-}
-contains() { if grep -qF -- "$2" /tmp/out; then ok "$1"; else not_ok "$1" "output lacks: $2" "$(cat /tmp/out)"; fi; }
-check() {
-  local name=$1
-  shift
-  if "$@" >/tmp/check 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat /tmp/check)"; fi
-}
+. /run/test/tap.sh
+TAP_OUT=/tmp/out
+TAP_CHECK_OUT=/tmp/check
 wait_for() {  # wait_for SECONDS CMD...
   local s=$1
   shift
@@ -141,5 +124,4 @@ check "the boot unit is enabled" sh -c "systemctl is-enabled op-dbus-network.ser
 check "the OVS boot unit is enabled" sh -c "systemctl is-enabled op-dbus-network-ovs.service | grep -qx enabled"
 cp "$D/full.json" /root/full.json
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

@@ -4,25 +4,9 @@
 # document plans to nothing.
 set -u
 export OPDBUS_LOCK_FILE=/run/opdbus-test.lock
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift
-  for l in "$@"; do printf '%s\n' "$l" | tail -n 25 | sed 's/^/# /'; done
-}
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >/tmp/out 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(cat /tmp/out)"; fi
-}
-check() {
-  local name=$1
-  shift
-  if "$@" >/tmp/check 2>&1; then ok "$name"; else not_ok "$name" "command: $*" "$(cat /tmp/check)"; fi
-}
+. /run/test/tap.sh
+TAP_OUT=/tmp/out
+TAP_CHECK_OUT=/tmp/check
 wait_for() {
   local s=$1
   shift
@@ -57,5 +41,4 @@ if [ "$fails" -ne 0 ]; then
   journalctl -b -u op-dbus-network.service -u op-dbus-network-ovs.service --no-pager | tail -n 60 | sed 's/^/# /'
 fi
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

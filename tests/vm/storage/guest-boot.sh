@@ -4,15 +4,10 @@
 set -u
 S=$PAYLOAD/storage/state.json
 export OPDBUS_LOCK_FILE=/run/opdbus-test.lock
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done; }
-check() {
-  local name=$1
-  shift
-  if "$@" >/tmp/check 2>&1; then ok "$name"; else not_ok "$name" "$(head -c 2000 /tmp/check)" "$(findmnt -l -o TARGET,SOURCE,FSTYPE,OPTIONS | head -40)"; fi
-}
+. /run/test/tap.sh
+TAP_OUT=/tmp/out
+TAP_CHECK_OUT=/tmp/check
+TAP_ON_FAIL="findmnt -l -o TARGET,SOURCE,FSTYPE,OPTIONS"
 check "the root is the @ subvolume of /dev/vdc2" sh -c "findmnt -n -o SOURCE / | grep -qx '/dev/vdc2\[/@\]'"
 check "the root has compress=zstd:3 (from fstab)" sh -c "findmnt -n -o OPTIONS / | grep -q 'compress=zstd:3'"
 check "/home is the @home subvolume" sh -c "findmnt -n -o SOURCE /home | grep -qx '/dev/vdc2\[/@home\]'"
@@ -21,5 +16,4 @@ check "what was written before the reboot is there" grep -qx "written before the
 "$OPDBUS" plan "$S" >/tmp/out 2>&1
 rc=$?
 if [ "$rc" -eq 0 ]; then ok "the running system plans to nothing"; else not_ok "the running system plans to nothing" "exit $rc" "$(cat /tmp/out)"; fi
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

@@ -5,23 +5,9 @@ set -u
 S=$PAYLOAD/storage/state.json
 T=/mnt/target
 export OPDBUS_LOCK_FILE=/run/opdbus-test.lock
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; shift; for l in "$@"; do printf '%s\n' "$l" | sed 's/^/# /'; done; }
-expect() {
-  local name=$1 want=$2
-  shift 2
-  "$@" >/tmp/out 2>&1
-  local got=$?
-  if [ "$got" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $got, want $want" "$(head -c 3000 /tmp/out)"; fi
-}
-contains() { if grep -qF -- "$2" /tmp/out; then ok "$1"; else not_ok "$1" "output lacks: $2" "$(head -c 3000 /tmp/out)"; fi; }
-check() {
-  local name=$1
-  shift
-  if "$@" >/tmp/check 2>&1; then ok "$name"; else not_ok "$name" "$(head -c 2000 /tmp/check)"; fi
-}
+. /run/test/tap.sh
+TAP_OUT=/tmp/out
+TAP_CHECK_OUT=/tmp/check
 sectors() { cat "/sys/class/block/$1/$2"; }
 
 expect "the state validates" 0 "$OPDBUS" validate "$S"
@@ -76,5 +62,4 @@ check "/dev/vdd is byte for byte unchanged" sh -c "[ \"\$(sha256sum </dev/vdd)\"
 
 sync
 umount -R "$T" && ok "the new root unmounts" || not_ok "the new root unmounts" "$(findmnt -R $T)"
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done
