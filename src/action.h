@@ -34,7 +34,6 @@ struct Action {
   bool destructive = false;  // destroys data or access: refused without --allow-destructive
   bool needs_reboot = false;
   bool observe = false;  // drift report only (mode "observe"): never applied
-  std::string payload;   // DEPRECATED: being replaced by `operation`; internal, never printed
   // What apply() carries out: the plugin's typed operation (operation.h). Never printed in plans.
   std::shared_ptr<const Operation> operation;
 
@@ -58,7 +57,7 @@ struct Plan {
   size_t applicable() const;  // actions that apply would run (not observe-only)
 };
 
-// The machine form of a plan (`plan --json`): stable member order, secrets redacted, no payloads.
+// The machine form of a plan (`plan --json`): stable member order, secrets redacted, no operations.
 JsonDoc plan_to_json(const Plan& plan);
 // The same, written as indented text (what to_pretty_json(plan_to_json(plan), false) gives, byte for byte)
 // straight to `out`, without building a document or a string: a plan carrying a 50 MB value costs the plan,

@@ -23,17 +23,6 @@ bool Context::offline() const {
   return options_.root != "/" && !options_.root.empty();
 }
 
-std::filesystem::path Context::in_root(const std::filesystem::path& system_path) const {
-  std::filesystem::path rel = system_path.relative_path().lexically_normal();
-  // lexically_normal keeps leading ".." components; refuse them rather than leave the root.
-  for (const auto& part : rel) {
-    if (part == "..") {
-      throw Error(ErrorKind::InvalidArgument, "path '" + system_path.string() + "' escapes the root");
-    }
-  }
-  return options_.root / rel;
-}
-
 std::optional<std::string> Context::hostname() const {
   if (!offline()) {
     char host[256] = {};

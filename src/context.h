@@ -40,8 +40,7 @@ class Context {
   // True when acting on a mounted tree (--root) rather than the running system.
   bool offline() const;
   const std::filesystem::path& root() const { return options_.root; }
-  // An in-system absolute path ("/etc/fstab") joined under the root, lexically, never escaping it.
-  std::filesystem::path in_root(const std::filesystem::path& system_path) const;
+  // Files under the root are reached through sys::RootDir (src/sys/rootdir.h), never by joining paths.
 
   // The host name of the system acted on: gethostname() live; with --root, the first line of DIR/etc/hostname
   // (through sys::RootDir), or nullopt when the tree has none.

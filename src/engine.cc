@@ -362,10 +362,10 @@ bool Engine::apply_plugin(ApplyRun& run, size_t index) {
     if (checkpoint) roll_back(run, name, *checkpoint);
     if (report.failure->kind() == ErrorKind::Interrupted) {
       bool undone = !report.rolled_back.empty() && report.rolled_back.back() == name;
-      run.journal_event(name, report.failure->message() +
-                                  (undone       ? "; rolled back to the checkpoint taken before apply"
-                                   : checkpoint ? "; ROLLBACK FAILED"
-                                                : "; the actions done stay done"));
+      run.journal_event(
+          name, report.failure->message() + (undone ? "; rolled back to the checkpoint taken before apply"
+                                             : checkpoint ? "; ROLLBACK FAILED"
+                                                          : "; the actions done stay done"));
     }
     for (size_t later = index + 1; later < run.plugins.size(); ++later) {
       run.note(std::string(run.plugins[later]->name()) + ": not applied (an earlier plugin failed)");
@@ -378,13 +378,36 @@ bool Engine::apply_plugin(ApplyRun& run, size_t index) {
 
 bool Engine::run_actions(ApplyRun& run, Plugin& plugin, const std::vector<Action>& to_run) {
   const std::string name(plugin.name());
+  try {
+    with_context(name, [&] { plugin.begin_apply(ctx_, to_run); });
+  } catch (const Error& e) {
+    run.report.failure = e;
+    run.report.not_done.insert(run.report.not_done.end(), to_run.begin(), to_run.end());
+    return false;
+  }
+  bool ok = run_each_action(run, plugin, to_run);
+  // Whatever the plugin held back (a batched daemon-reload) is carried out now, also after a failure.
+  try {
+    with_context(name, [&] { plugin.end_apply(ctx_); });
+  } catch (const Error& e) {
+    if (ok)
+      run.report.failure = e;
+    else
+      run.note(std::string("also: ") + e.what());
+    ok = false;
+  }
+  return ok;
+}
+
+bool Engine::run_each_action(ApplyRun& run, Plugin& plugin, const std::vector<Action>& to_run) {
+  const std::string name(plugin.name());
   ApplyReport& report = run.report;
   for (size_t i = 0; i < to_run.size(); ++i) {
     const Action& a = to_run[i];
     if (interrupted()) {  // between actions: the one under way has finished
-      report.failure = Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " after " +
-                                                         std::to_string(i) + " of " + std::to_string(to_run.size()) +
-                                                         " actions of " + name);
+      report.failure =
+          Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name() + " after " + std::to_string(i) +
+                                            " of " + std::to_string(to_run.size()) + " actions of " + name);
       report.not_done.insert(report.not_done.end(), to_run.begin() + static_cast<long>(i), to_run.end());
       return false;
     }

@@ -93,6 +93,7 @@ class Engine {
   bool apply_plugin(ApplyRun& run, size_t index);                   // the per-plugin passes below
   std::vector<Action> plan_for_apply(ApplyRun& run, size_t index);  // fresh plan; throws on refusal
   bool run_actions(ApplyRun& run, Plugin& plugin, const std::vector<Action>& to_run);  // in order, journaled
+  bool run_each_action(ApplyRun& run, Plugin& plugin, const std::vector<Action>& to_run);
   bool verify(ApplyRun& run, Plugin& plugin);  // query + diff again: nothing may be left
   void roll_back(ApplyRun& run, const std::string& name, Checkpoint& checkpoint);
   void confirm_or_roll_back(ApplyRun& run);  // --confirm-timeout, then commit

@@ -22,7 +22,7 @@ std::string to_pretty_json(const JsonValue& v, bool sort_keys = true);
 // Deep copy with object members sorted by key; the basis of stable output.
 void sort_keys(JsonValue& v, JsonAlloc& a);
 
-// Parses trusted text (compiled-in schemas, our own plan payloads). User files go through load_state().
+// Parses trusted text (compiled-in schemas, our own output). User files go through load_state().
 JsonDoc parse_json(std::string_view text);
 
 // Structural equality: object member order is ignored, numbers compare by value.

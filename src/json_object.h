@@ -1,5 +1,5 @@
-// Builds one JSON object member by member: operations' fields (operation.h), journal entries, payloads of
-// tests. Member order is insertion order, so the same calls give the same bytes.
+// Builds one JSON object member by member: operations' fields (operation.h), journal entries, test data.
+// Member order is insertion order, so the same calls give the same bytes.
 #pragma once
 
 #include <map>

@@ -19,6 +19,11 @@
 //                 backend. Idempotent; a failure carries the backend's own reason.
 //   checkpoint()  Plugins that can lock the operator out (network, firewall) return something that can roll
 //                 back; nullptr otherwise.
+//   begin_apply() Told the actions about to run, in order, before the first; end_apply() after the last (also
+//                 after a failure). A plugin may batch backend calls across them (one EnableUnitFiles for
+//                 many units, one daemon-reload per apply), but each apply() still reports its own action's
+//                 outcome. A batch must never reach past the action under way where the journal could tell
+//                 (offline trees apply one action at a time).
 //
 // The engine, not the plugin, handles: ordering by `after`, verification (query() + diff() again after
 // apply; anything left is a failure), "mode": "observe" (an action is observe-only when "mode": "observe"
@@ -106,6 +111,8 @@ class Plugin {
     (void)ctx, (void)actions;
     return nullptr;
   }
+  virtual void begin_apply(Context& ctx, const std::vector<Action>& actions) { (void)ctx, (void)actions; }
+  virtual void end_apply(Context& ctx) { (void)ctx; }
 };
 
 }  // namespace opdbus

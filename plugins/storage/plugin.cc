@@ -2,8 +2,6 @@
 // (model + check, query, diff, apply, backend).
 #include "storage/plugin.h"
 
-#include <plugin.h>
-
 #include "storage/apply.h"
 #include "storage/backend.h"
 #include "storage/diff.h"

@@ -4,13 +4,13 @@
 // Format, safety rules and examples: docs/plugins/storage.md.
 #pragma once
 
+#include <plugin.h>  // src/plugin.h (the contract), not this folder's plugin.h
+
 #include <memory>
 
 #include "storage/backend.h"
 
 namespace opdbus {
-
-class Plugin;  // src/plugin.h (not included by name: this file is plugin.h too)
 
 std::unique_ptr<Plugin> make_storage_plugin();
 

@@ -1,12 +1,12 @@
 // Carrying out the plugin's operations (ops.h) on a Backend.
 //
-// Given the whole run up front (begin(), from Plugin::checkpoint), apply batches: every enable (disable,
+// Given the whole run up front (begin(), from Plugin::begin_apply), apply batches: every enable (disable,
 // mask, unmask, start, stop, restart) of one execution step goes to the backend in one call when the first
 // of them runs; the later actions of that step then only report their own unit's outcome, so an error still
 // lands on the action of the unit at fault. If the batched call itself fails, each unit goes alone from then
 // on. The daemon-reload is held until something needs the manager's view of the files (a start, stop or
-// restart) or the run ends, so an apply reloads once instead of once per enablement change. Without begin()
-// every action stands alone.
+// restart) or the run ends (finish(), from Plugin::end_apply), so an apply reloads once instead of once per
+// enablement change. Without a run every action stands alone.
 #pragma once
 
 #include <map>
@@ -27,6 +27,8 @@ class Applier {
   // Carries out one action. On failure the held reload is done first, so the manager is never left with a
   // stale view of what was changed.
   void apply(Backend& backend, const Action& action);
+  // The end of the run: the held daemon-reload, if any.
+  void finish(Backend& backend) { flush_reload(backend); }
 
  private:
   template <typename Op>

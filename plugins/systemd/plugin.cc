@@ -44,13 +44,17 @@ class SystemdPlugin : public Plugin {
     return diff_section(desired, current);
   }
 
-  // Not a rollback point: the engine hands every plugin its whole run here before the first action, which
-  // lets apply batch enablement calls and reload once (apply.h). Nothing to roll back, so no checkpoint.
-  std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
-    (void)ctx;
+  // Live, apply batches the enablement calls and job starts of each step and reloads once (apply.h). Offline
+  // every action stands alone: a symlink each, cheap, and the journal then records exactly what was done
+  // even if the run is killed half-way.
+  void begin_apply(Context& ctx, const std::vector<Action>& actions) override {
     backend_.reset();
-    applier_.begin(actions);
-    return nullptr;
+    applier_.begin(ctx.offline() ? std::vector<Action>{} : actions);
+  }
+
+  void end_apply(Context& ctx) override {
+    (void)ctx;
+    if (backend_) applier_.finish(*backend_);
   }
 
   // One backend for the whole run, so the --root index follows what apply did instead of re-reading the

@@ -6,7 +6,7 @@
 #include <memory>
 
 // The core contract (src/plugin.h), named by path: a plain "plugin.h" here would find this file.
-#include "../../src/plugin.h"
+#include <plugin.h>  // src/plugin.h (the contract), not this folder's plugin.h
 #include "systemd/backend.h"
 
 namespace opdbus {

@@ -39,6 +39,18 @@ class FakeCheckpoint : public Checkpoint {
   std::map<std::string, std::string> saved_;
 };
 
+// The fake's operations, typed as a real plugin's are (operation.h).
+struct SetValue {
+  static constexpr std::string_view kName = "set";
+  std::string value;
+  void fields(JsonObject& o) const { o.set("value", value); }
+};
+struct DeleteItem {
+  static constexpr std::string_view kName = "delete";
+  void fields(JsonObject&) const {}
+};
+using FakeOps = std::variant<SetValue, DeleteItem>;
+
 class FakePlugin : public Plugin {
  public:
   FakePlugin(std::string name, std::vector<std::string> after, FakeSystem& sys)
@@ -80,6 +92,7 @@ class FakePlugin : public Plugin {
         a.destructive = true;
         a.summary = "delete " + key;
         a.changes.push_back({"value", "\"" + now + "\"", std::nullopt, false});
+        a.operation = make_operation<FakeOps>(DeleteItem{});
       } else {
         std::string v = get_string(m.value, "value");
         if (cur && now == v) continue;
@@ -87,7 +100,7 @@ class FakePlugin : public Plugin {
         a.summary = "set " + key + " to " + v;
         a.changes.push_back({"value", cur ? std::optional<std::string>("\"" + now + "\"") : std::nullopt,
                              "\"" + v + "\"", false});
-        a.payload = v;
+        a.operation = make_operation<FakeOps>(SetValue{v});
       }
       out.push_back(a);
     }
@@ -99,10 +112,14 @@ class FakePlugin : public Plugin {
     sys_.calls.push_back(name_ + ":" + std::string(to_string(a.op)) + ":" + key);
     if (key == sys_.fail_on) throw Error(ErrorKind::BackendError, "backend says no for " + key);
     if (key == sys_.never_sticks) return;
-    if (a.op == Op::Delete)
-      sys_.items.erase(key);
-    else
-      sys_.items[key] = a.payload;
+    std::visit(
+        [&](const auto& op) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(op)>, SetValue>)
+            sys_.items[key] = op.value;
+          else
+            sys_.items.erase(key);
+        },
+        operation_of<FakeOps>(a.operation, a.resource()));
   }
 
   std::unique_ptr<Checkpoint> checkpoint(Context&, const std::vector<Action>&) override {

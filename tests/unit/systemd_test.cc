@@ -3,7 +3,6 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <map>
 
 #include "context.h"
@@ -203,11 +202,13 @@ struct FakeHost {
     return actions;
   }
 
-  // As the engine does: the whole run is handed over first (checkpoint), then each action in order.
+  // As the engine does: the whole run is handed over first (begin_apply), then each action in order, then
+  // end_apply.
   void apply(const JsonValue& desired) {
     auto actions = plan(desired);
-    plugin->checkpoint(ctx, actions);
+    plugin->begin_apply(ctx, actions);
     for (const auto& a : actions) plugin->apply(ctx, a);
+    plugin->end_apply(ctx);
   }
 
   // The calls that change something (reads left out).
@@ -630,7 +631,7 @@ TEST_CASE("apply: in a batch, a unit that cannot be enabled fails on its own act
   auto actions = host.plan(doc(R"({"services": {"a": {"state": "enabled"}, "s": {"state": "enabled"},
                                                  "z": {"state": "enabled"}}})"));
   REQUIRE(actions.size() == 3);
-  host.plugin->checkpoint(host.ctx, actions);
+  host.plugin->begin_apply(host.ctx, actions);
   host.plugin->apply(host.ctx, actions[0]);  // enables all three in one call; a.service is fine
   CHECK_THROWS_WITH(host.plugin->apply(host.ctx, actions[1]), Catch::Contains("no [Install] section"));
   CHECK(host.changes() == std::vector<std::string>{"enable a.service s.service z.service", "daemon-reload"});
@@ -655,8 +656,9 @@ TEST_CASE("plan: a no-op plan reads only what the document asks for, in one call
         std::vector<std::string>{"unit-file-states a.service b.service", "active-of a.service"});
 }
 
-TEST_CASE("diff: the in-sync plan of many items is linear (indexed by normalised name)", "[systemd]") {
-  // 20,000 items, half named without the suffix: a scan per item would take minutes, the index a moment.
+TEST_CASE("diff: 20,000 items in sync, half named without the suffix, plan to nothing", "[systemd]") {
+  // Items are matched through an index by normalised name; how that scales is measured by
+  // bench/systemd-scale.sh, never asserted here.
   JsonDoc desired(rapidjson::kObjectType), current(rapidjson::kObjectType);
   auto& da = desired.GetAllocator();
   auto& ca = current.GetAllocator();
@@ -671,9 +673,7 @@ TEST_CASE("diff: the in-sync plan of many items is linear (indexed by normalised
   }
   desired.AddMember("services", want, da);
   current.AddMember("services", have, ca);
-  auto start = std::chrono::steady_clock::now();
   CHECK(diff_section(desired, current).empty());
-  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(5));
 }
 
 TEST_CASE("check: names that would reach a path or a file line are refused", "[systemd]") {
@@ -717,7 +717,7 @@ TEST_CASE("apply: starts of one step go in one call; a failed job fails its own 
   auto actions = host.plan(doc(R"({"services": {"a": {"running": true}, "b": {"running": true},
                                                  "c": {"running": true}}})"));
   REQUIRE(actions.size() == 3);
-  host.plugin->checkpoint(host.ctx, actions);
+  host.plugin->begin_apply(host.ctx, actions);
   host.plugin->apply(host.ctx, actions[0]);
   CHECK_THROWS_WITH(host.plugin->apply(host.ctx, actions[1]), Catch::Contains("ExecMainStatus=1"));
   host.plugin->apply(host.ctx, actions[2]);  // already started by the batched call
