@@ -16,7 +16,7 @@ constexpr const char* kIfnameExpected =
 class Checker {
  public:
   Checker(const JsonValue& section, const std::string& file, const std::string& pointer, Diagnostics& out)
-      : json_(section), s_(parse_section(section)), file_(file), pointer_(pointer), out_(out) {
+      : json_(section), s_(parse_section(section)), report_(file, pointer, out) {
     if (const JsonValue* ifs = member(json_, "interfaces"); ifs && ifs->IsObject()) {
       for (const auto& m : ifs->GetObject())
         iface_json_.emplace(std::string(m.name.GetString(), m.name.GetStringLength()), &m.value);
@@ -38,13 +38,7 @@ class Checker {
  private:
   void report(const std::vector<std::string>& tokens, std::string expected, std::string found,
               std::string msg = "") {
-    Diagnostic d;
-    d.file = file_;
-    d.pointer = pointer_ + json_pointer(tokens);
-    d.expected = std::move(expected);
-    d.found = std::move(found);
-    d.message = std::move(msg);
-    out_.push_back(std::move(d));
+    report_.expected(tokens, std::move(expected), std::move(found), std::move(msg));
   }
 
   // The document's value at `tokens`. Interfaces are found through an index: a linear member lookup per
@@ -334,9 +328,7 @@ class Checker {
   const JsonValue& json_;
   std::map<std::string, const JsonValue*> iface_json_;
   Section s_;
-  const std::string& file_;
-  const std::string& pointer_;
-  Diagnostics& out_;
+  SectionReport report_;
 };
 
 }  // namespace

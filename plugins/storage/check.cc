@@ -225,13 +225,8 @@ std::vector<Problem> section_problems(const JsonValue& section, Section* normali
 
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out) {
-  for (const auto& p : section_problems(section, nullptr)) {
-    Diagnostic d;
-    d.file = file;
-    d.pointer = section_pointer + json_pointer(p.tokens);
-    d.message = p.message;
-    out.push_back(std::move(d));
-  }
+  SectionReport report(file, section_pointer, out);
+  for (const auto& p : section_problems(section, nullptr)) report.problem(p.tokens, p.message);
 }
 
 }  // namespace opdbus::storage

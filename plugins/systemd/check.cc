@@ -13,7 +13,7 @@ namespace {
 class Checker {
  public:
   Checker(const JsonValue& section, const std::string& file, const std::string& pointer, Diagnostics& out)
-      : section_(section), file_(file), pointer_(pointer), out_(out) {}
+      : section_(section), report_(file, pointer, out) {}
 
   void run() {
     auto services = items("services", normalize_service_name, "");  // any unit type: sockets, packaged timers
@@ -51,13 +51,7 @@ class Checker {
 
   void report(const std::vector<std::string>& tokens, std::string expected, std::string found,
               std::string msg) {
-    Diagnostic d;
-    d.file = file_;
-    d.pointer = pointer_ + json_pointer(tokens);
-    d.expected = std::move(expected);
-    d.found = std::move(found);
-    d.message = std::move(msg);
-    out_.push_back(std::move(d));
+    report_.expected(tokens, std::move(expected), std::move(found), std::move(msg));
   }
 
   // The section's items by normalised unit name; bad names and duplicates are reported here.
@@ -162,9 +156,7 @@ class Checker {
   }
 
   const JsonValue& section_;
-  const std::string& file_;
-  const std::string& pointer_;
-  Diagnostics& out_;
+  SectionReport report_;
 };
 
 }  // namespace

@@ -253,6 +253,12 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
                   "apply changes the live system and needs root (or use --root DIR for an offline tree; "
                   "`op-dbus plan` needs no privileges)");
     }
+    // A --root that does not exist yet (a fresh target that the storage section mounts) is made first.
+    if (ctx.offline()) {
+      std::error_code ec;
+      std::filesystem::create_directories(ctx.root(), ec);
+      if (ec) throw Error(ErrorKind::BackendError, "cannot make --root " + ctx.root().string() + ": " + ec.message());
+    }
     // The tree's own lock (the journal appends under it), then the journal's tail is checked.
     ApplyLock lock{sys::RootDir(ctx.root())};
     Journal journal(ctx.root());

@@ -5,10 +5,12 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include "tap_skip.h"
 
 #include "error.h"
 #include "sys/fs.h"
@@ -103,10 +105,7 @@ TEST_CASE("a lock file that belongs to another user is refused, not truncated", 
   TempDir tmp;
   fs::path path = tmp.path / "apply.lock";
   std::ofstream(path) << "4242\nsomeone else's\n";
-  if (::geteuid() != 0) {
-    WARN("SKIP: chown to another user needs root");
-    return;
-  }
+  if (::geteuid() != 0) SKIP("chown to another user needs root");
   REQUIRE(::chown(path.c_str(), 12345, 12345) == 0);
   auto [kind, message] = refusal(path);
   CHECK(kind == ErrorKind::PermissionError);
