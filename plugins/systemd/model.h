@@ -65,7 +65,8 @@ struct Timer : ItemBase {
   std::optional<std::string> activates;  // "unit": the unit the timer activates (Unit=)
   std::optional<std::string> description;
   std::optional<bool> persistent;
-  // The same, canonical (missing fields empty/false); only meaningful for a current timer with on_calendar.
+  // The same as one canonical spec (missing fields empty/false). For a current timer it describes the file
+  // only when on_calendar is set (query() leaves the spec out for a file op-dbus did not write).
   TimerSpec spec;
 };
 
