@@ -76,6 +76,12 @@ class Backend {
   virtual Failures start(const std::vector<std::string>& units) = 0;
   virtual Failures stop(const std::vector<std::string>& units) = 0;
   virtual Failures restart(const std::vector<std::string>& units) = 0;
+
+  // Removes what a killed writer left behind in /etc/systemd/system and its subdirectories: the temporary
+  // files and links ("NAME.op-dbus-tmp-PID", sys::kTempMarker) of processes that no longer run. Returns their
+  // in-system paths. Only the --root backend has any (apply calls it offline, never a plan); the default does
+  // nothing.
+  virtual std::vector<std::string> clean_stale_temporaries() { return {}; }
 };
 
 // How the plugin reaches the host; the default picks the live backend, or the --root one.

@@ -268,8 +268,38 @@ class RootBackend : public Backend {
       auto& entries = index_->search.emplace_back();
       for (auto& e : dir().list_dir(d)) entries.emplace(std::move(e.name), e.kind);
     }
+    tidy(kConfigDir, index_->search[0]);
     collect_links(kConfigDir, index_->search[0]);
     return *index_;
+  }
+
+  // The walk above, removing on the way the temporaries of dead writers from the config directory and every
+  // directory below it that it lists. A directory is listed a second time only when its listing shows a
+  // temporary, so the usual apply walks the tree once, as before.
+  std::vector<std::string> clean_stale_temporaries() override {
+    index_.reset();
+    cleaned_.clear();
+    cleaning_ = true;
+    try {
+      index();
+    } catch (...) {
+      cleaning_ = false;
+      index_.reset();
+      throw;
+    }
+    cleaning_ = false;
+    return std::move(cleaned_);
+  }
+
+  void tidy(const std::string& d, std::map<std::string, FileKind>& entries) {
+    if (!cleaning_) return;
+    bool any = std::any_of(entries.begin(), entries.end(),
+                           [](const auto& e) { return e.first.find(sys::kTempMarker) != std::string::npos; });
+    if (!any) return;
+    for (auto& path : dir().clean_stale_temporaries(d)) {
+      entries.erase(basename_of(path));
+      cleaned_.push_back(std::move(path));
+    }
   }
 
   void collect_links(const std::string& d, const std::map<std::string, FileKind>& entries) {
@@ -287,6 +317,7 @@ class RootBackend : public Backend {
       if (kind == FileKind::Symlink || kind == FileKind::Directory) {
         std::map<std::string, FileKind> sub;
         for (auto& e : dir().list_dir(path)) sub.emplace(std::move(e.name), e.kind);
+        tidy(path, sub);
         collect_links(path, sub);
       }
     }
@@ -515,7 +546,9 @@ class RootBackend : public Backend {
   std::filesystem::path root_path_;
   std::optional<sys::RootDir> dir_;
   std::optional<Index> index_;
-  size_t changes_ = 0;  // links made or removed, to tell callers whether anything changed
+  bool cleaning_ = false;             // the walk removes stale temporaries (clean_stale_temporaries())
+  std::vector<std::string> cleaned_;  // what it removed
+  size_t changes_ = 0;                // links made or removed, to tell callers whether anything changed
 };
 
 }  // namespace

@@ -9,6 +9,7 @@
 
 #include "action.h"
 #include "json.h"
+#include "systemd/model.h"
 
 namespace opdbus::systemd {
 
@@ -27,6 +28,8 @@ enum Order : int {
 // `current` is the section as query() (or a saved `show`) reports it. Items are matched by normalised unit
 // name, so "ssh" and "ssh.service" are the same service; `running` is compared only when `current` reports
 // it (live), never offline.
+std::vector<Action> diff_section(const Section& desired, const Section& current);
+// The same, parsing both sections into the model (model.h) first.
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current);
 
 }  // namespace opdbus::systemd

@@ -7,6 +7,7 @@
 #include "systemd/check.h"
 #include "systemd/diff.h"
 #include "systemd/query.h"
+#include "text.h"
 
 namespace opdbus {
 namespace systemd {
@@ -46,10 +47,18 @@ class SystemdPlugin : public Plugin {
 
   // Live, apply batches the enablement calls and job starts of each step and reloads once (apply.h). Offline
   // every action stands alone: a symlink each, cheap, and the journal then records exactly what was done
-  // even if the run is killed half-way.
+  // even if the run is killed half-way; what such a killed run left half-written (temporary files and links
+  // of a writer that no longer runs) is removed first, by the walk the apply makes anyway. Never in a plan.
   void begin_apply(Context& ctx, const std::vector<Action>& actions) override {
     backend_.reset();
     applier_.begin(ctx.offline() ? std::vector<Action>{} : actions);
+    if (!ctx.offline()) return;
+    backend_ = factory_(ctx);
+    auto removed = backend_->clean_stale_temporaries();
+    if (!removed.empty()) {
+      ctx.logger("systemd").info("removed {} temporary file(s) left by a run that no longer runs: {}",
+                                 removed.size(), join(removed, ", "));
+    }
   }
 
   void end_apply(Context& ctx) override {

@@ -5,6 +5,7 @@
 #include <set>
 #include <unordered_set>
 
+#include "systemd/model.h"
 #include "systemd/units.h"
 
 namespace opdbus::systemd {
@@ -16,23 +17,20 @@ class Reader {
 
   // Three passes so the backend is asked in bulk: the files the items name, then one unit-file-state call
   // for every unit that needs one, then (live) one active-state call for the units whose `running` matters.
-  JsonDoc named(const JsonValue& desired) {
+  JsonDoc named(const Section& desired) {
     std::vector<Named> items;
-    auto collect = [&](const char* kind, std::string (*normalize)(std::string_view)) {
-      const JsonValue* obj = member(desired, kind);
-      if (!obj || !obj->IsObject()) return;
-      for (const auto& m : obj->GetObject()) items.push_back({kind, normalize(name_of(m)), &m.value, {}});
-    };
-    collect("services", normalize_service_name);
-    collect("timers", normalize_timer_name);
-    collect("custom_units", normalize_service_name);
+    for (const auto& s : desired.services.list())
+      items.push_back({"services", s.unit, service_needs_running(s), {}});
+    // Timers run by default when enabled; custom units may need a restart or a stop before removal.
+    for (const auto& t : desired.timers.list()) items.push_back({"timers", t.unit, true, {}});
+    for (const auto& c : desired.custom_units.list()) items.push_back({"custom_units", c.unit, true, {}});
 
     std::vector<std::string> need_state, need_running;
     for (auto& it : items) {
       if (it.kind != std::string_view("services"))
         it.file = b_.read_file(std::string(kUnitDir) + "/" + it.unit);
       if (it.kind == std::string_view("services") || it.file) need_state.push_back(it.unit);
-      if (needs_running(it)) need_running.push_back(it.unit);
+      if (it.needs_running) need_running.push_back(it.unit);
     }
     states_ = b_.unit_file_states(need_state);
     if (b_.sees_runtime() && !need_running.empty()) {
@@ -82,22 +80,16 @@ class Reader {
   struct Named {
     const char* kind;  // "services", "timers", "custom_units"
     std::string unit;
-    const JsonValue* want;
+    bool needs_running;               // the diff can use its active state
     std::optional<std::string> file;  // the unit file op-dbus writes (timers, custom units)
   };
 
-  // Whether the diff can use the item's active state: it says `running`, or it can restart the unit after
-  // changing its files, or stop it before removing them. Timers run by default when enabled.
-  static bool needs_running(const Named& it) {
-    if (it.kind == std::string_view("timers") || it.kind == std::string_view("custom_units")) return true;
-    if (member(*it.want, "running")) return true;
-    const JsonValue* dropins = member(*it.want, "dropins");
-    bool writes = dropins && dropins->IsObject() && dropins->MemberCount() > 0;
-    return writes && get_bool(*it.want, "restart_on_change", true);
-  }
-
-  static std::string name_of(const JsonValue::Member& m) {
-    return {m.name.GetString(), m.name.GetStringLength()};
+  // Whether the diff can use a service's active state: it says `running`, or it can restart the unit after
+  // changing its drop-ins.
+  static bool service_needs_running(const Service& s) {
+    if (s.running) return true;
+    bool writes = s.dropins && !s.dropins->empty();
+    return writes && s.restart_on_change.value_or(true);
   }
 
   JsonAlloc& alloc() { return out_.GetAllocator(); }
@@ -207,7 +199,7 @@ class Reader {
 }  // namespace
 
 JsonDoc query_named(Backend& backend, const JsonValue& desired) {
-  return Reader(backend).named(desired);
+  return Reader(backend).named(parse_section(desired));
 }
 
 JsonDoc query_all(Backend& backend) {

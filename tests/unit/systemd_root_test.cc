@@ -2,6 +2,8 @@
 // `systemctl --root` (systemd 252) makes. The expected trees below were recorded from systemctl itself;
 // tests/integration/systemd/offline.sh compares against the real systemctl on every run.
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -317,4 +319,63 @@ TEST_CASE("--root: one walk answers many unit states, and apply keeps the index 
   CHECK(b->unit_file_state("u0.service") == "disabled");
   CHECK(make_root_backend(root.path())->unit_file_state("u1.service") == "disabled");
   CHECK(make_root_backend(root.path())->unit_file_state("u2.service") == "enabled");
+}
+
+TEST_CASE("offline apply removes the temporaries a killed run left; a plan does not; a live writer's stay",
+          "[systemd][offline]") {
+  TempRoot root;
+  const fs::path etc = root.path() / "etc/systemd/system";
+  // A writer that has exited (reaped, so its pid names no process), and one beyond any pid_max.
+  pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  REQUIRE(::waitpid(child, nullptr, 0) == child);
+  const std::string dead = ".op-dbus-tmp-" + std::to_string(child);
+  const std::string live = ".op-dbus-tmp-" + std::to_string(::getpid());
+  fs::create_directories(etc / "multi-user.target.wants");
+  fs::create_directories(etc / "c.service.d");
+  std::vector<fs::path> stale = {etc / ("app.service" + dead), etc / ("c.service.d/10-nice.conf" + dead),
+                                 etc / "multi-user.target.wants/a.service.op-dbus-tmp-99999999"};
+  sys::atomic_write(stale[0], "[Service]\nExecStart=/bin/half-written\n");
+  sys::atomic_write(stale[1], "[Service]\n");
+  fs::create_symlink("/lib/systemd/system/a.service", stale[2]);
+  std::vector<fs::path> kept = {etc / ("app.service" + live),
+                                etc / ("multi-user.target.wants/c.service" + live),
+                                etc / "b.service.op-dbus-tmp-x1"};  // not a pid: not ours to judge
+  sys::atomic_write(kept[0], "[Service]\n");
+  fs::create_symlink("/lib/systemd/system/c.service", kept[1]);
+  sys::atomic_write(kept[2], "x\n");
+  auto present = [](const fs::path& p) { return fs::exists(fs::symlink_status(p)); };
+
+  auto plugin = make_systemd_plugin();
+  Options opts;
+  opts.root = root.path();
+  Context ctx(opts);
+  JsonDoc desired = parse_json(R"({"services": {"a": {"state": "enabled"},
+                                   "c": {"state": "enabled", "dropins": {"10-nice.conf": "[Service]\nNice=5"}}}})");
+  auto plan = [&] {
+    JsonDoc current = plugin->query(ctx, &desired);
+    auto actions = plugin->diff(desired, current);
+    std::stable_sort(actions.begin(), actions.end(),
+                     [](const Action& l, const Action& r) { return action_less(l, r, 0, 0); });
+    return actions;
+  };
+  auto actions = plan();
+  REQUIRE_FALSE(actions.empty());
+  for (const auto& p : stale) CHECK(present(p));  // a plan changes nothing
+
+  plugin->begin_apply(ctx, actions);
+  for (const auto& a : actions) plugin->apply(ctx, a);
+  plugin->end_apply(ctx);
+  for (const auto& p : stale) {
+    INFO(p.string());
+    CHECK_FALSE(present(p));
+  }
+  for (const auto& p : kept) {
+    INFO(p.string());
+    CHECK(present(p));
+  }
+  CHECK(fs::read_symlink(etc / "multi-user.target.wants/a.service") == "/lib/systemd/system/a.service");
+  CHECK(*sys::read_file(etc / "c.service.d/10-nice.conf") == "[Service]\nNice=5\n");
+  CHECK(plan().empty());
 }

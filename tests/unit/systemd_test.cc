@@ -9,6 +9,7 @@
 #include "error.h"
 #include "systemd/backend.h"
 #include "systemd/diff.h"
+#include "systemd/model.h"
 #include "systemd/ops.h"
 #include "systemd/plugin.h"
 #include "systemd/units.h"
@@ -410,6 +411,58 @@ TEST_CASE("diff: equivalent forms do not flap", "[systemd]") {
                          "custom_units": {"app.service": {"content": "[Service]\nExecStart=/bin/app\n\n",
                                                            "enabled": false, "running": false}}})");
   CHECK(sorted_diff(desired, current).empty());
+}
+
+TEST_CASE("model: items are found by normalised name; equivalent texts and timers parse equal", "[systemd]") {
+  auto desired = doc(R"({"mode": "observe",
+    "services": {"ssh": {"state": "enabled", "mode": "observe", "dropins": {"b.conf": "x", "a.conf": "y\n\n"}},
+                 "ssh.service": {"state": "disabled"}, "cron.service": {"running": false}},
+    "timers": {"backup": {"on_calendar": "daily", "unit": "backup.service", "persistent": true}},
+    "custom_units": {"app": {"content": "[Service]\nExecStart=/bin/app", "enabled": true}}})");
+  auto current = doc(R"({"timers": {"backup.timer": {"on_calendar": "daily", "persistent": true}},
+    "custom_units": {"app.service": {"content": "[Service]\nExecStart=/bin/app\n\n\n"}, "gone.service":
+    {"state": "absent"}}})");
+  Section want = parse_section(desired);
+  Section have = parse_section(current);
+  CHECK(want.observe);
+  CHECK_FALSE(have.observe);
+
+  // Both spellings are kept, in document order (check() reports the second); a lookup finds the first.
+  REQUIRE(want.services.list().size() == 3);
+  CHECK(want.services.list()[0].key == "ssh");
+  CHECK(want.services.list()[1].key == "ssh.service");
+  const Service* ssh = want.services.find("ssh.service");
+  REQUIRE(ssh);
+  CHECK(ssh->key == "ssh");
+  CHECK(ssh->observe);
+  CHECK(ssh->state == std::optional<std::string>("enabled"));
+  CHECK_FALSE(want.services.find("ssh"));  // keys are normalised names only
+  CHECK(want.services.find("cron.service")->running == std::optional<bool>(false));
+  CHECK_FALSE(want.services.find("cron.service")->state);
+  // Drop-ins in document order; their texts compare in the form op-dbus writes.
+  REQUIRE(ssh->dropins);
+  REQUIRE(ssh->dropins->files.size() == 2);
+  CHECK(ssh->dropins->files[0].first == "b.conf");
+  CHECK(ssh->dropins->find("a.conf")->raw == "y\n\n");
+  CHECK(ssh->dropins->find("a.conf")->normal == "y\n");
+  CHECK(*ssh->dropins->find("a.conf") == Text("y"));
+  CHECK_FALSE(ssh->dropins->find("c.conf"));
+
+  // A Unit= naming the timer's own service is the same as none.
+  const Timer* backup = want.timers.find("backup.timer");
+  REQUIRE(backup);
+  CHECK(backup->activates == std::optional<std::string>("backup.service"));
+  CHECK(backup->spec.unit.empty());
+  CHECK(render_timer("backup.timer", backup->spec) ==
+        render_timer("backup.timer", have.timers.find("backup.timer")->spec));
+
+  const CustomUnit* app = want.custom_units.find("app.service");
+  REQUIRE(app);
+  REQUIRE(app->content);
+  CHECK(*app->content == *have.custom_units.find("app.service")->content);
+  CHECK(app->content->raw == "[Service]\nExecStart=/bin/app");
+  CHECK_FALSE(have.custom_units.find("gone.service")->content);
+  CHECK(have.custom_units.find("gone.service")->state == std::optional<std::string>("absent"));
 }
 
 TEST_CASE("diff: offline (no running reported) never starts, stops or restarts", "[systemd]") {

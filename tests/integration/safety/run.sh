@@ -128,8 +128,16 @@ for k in $(seq 1 "$KILLS"); do
   else
     ok "kill -9 #$k: no temporary files left in the journal directory"
   fi
-  left=$(find "$R" -name '*.op-dbus-tmp-*' | head -3)
-  [ -n "$left" ] && echo "# note: temporaries left by the killed run outside the journal directory: $left"
+  # What the killed run left half-written in the unit directories, the re-apply removed (the systemd plugin
+  # cleans the temporaries of dead writers before it applies).
+  left=$(find "$R/etc/systemd" -name '*.op-dbus-tmp-*' | head -3)
+  if [ -n "$left" ]; then
+    not_ok "kill -9 #$k: no temporary files left under etc/systemd after the re-apply" "$left"
+  else
+    ok "kill -9 #$k: no temporary files left under etc/systemd after the re-apply"
+  fi
+  left=$(find "$R" -name '*.op-dbus-tmp-*' -not -path "$R/etc/systemd/*" -not -path "$R/var/lib/op-dbus/*" | head -3)
+  [ -n "$left" ] && echo "# note: temporaries left by the killed run elsewhere: $left"
 done
 
 # A temporary file of a killed writer in the journal directory is removed by the next run.
@@ -142,6 +150,36 @@ if [ -e "$R/var/lib/op-dbus/journal.head.op-dbus-tmp-99999999" ]; then
   not_ok "the killed writer's temporary file was removed"
 else
   ok "the killed writer's temporary file was removed"
+fi
+
+# The same in the unit directories: the temporaries of a killed apply (a unit file, an enablement link, a
+# drop-in) go with the next apply, never with a plan; a running writer's stay.
+R=$T/unit-temps
+fresh "$R"
+W=$R/etc/systemd/system
+mkdir -p "$W/multi-user.target.wants" "$W/bench1.service.d"
+echo partial >"$W/app.service.op-dbus-tmp-99999999"
+ln -s /lib/systemd/system/bench1.service "$W/multi-user.target.wants/bench1.service.op-dbus-tmp-99999999"
+echo partial >"$W/bench1.service.d/override.conf.op-dbus-tmp-99999999"
+echo running >"$W/other.service.op-dbus-tmp-$$"
+stale=$(find "$W" -name '*.op-dbus-tmp-99999999' | LC_ALL=C sort)
+"$OPDBUS" plan --root "$R" "$T/state.json" >/dev/null 2>&1
+if [ "$(find "$W" -name '*.op-dbus-tmp-99999999' | LC_ALL=C sort)" = "$stale" ] && [ "$(echo "$stale" | wc -l)" -eq 3 ]; then
+  ok "plan --root leaves a killed apply's temporaries under etc/systemd alone"
+else
+  not_ok "plan --root leaves a killed apply's temporaries under etc/systemd alone" "$(find "$W" -name '*.op-dbus-tmp-*')"
+fi
+expect "apply after a killed apply's unit temporaries exits 0" 0 "$OPDBUS" -q apply --root "$R" "$T/state.json"
+left=$(find "$W" -name '*.op-dbus-tmp-99999999')
+if [ -z "$left" ]; then
+  ok "the killed apply's temporaries under etc/systemd were removed"
+else
+  not_ok "the killed apply's temporaries under etc/systemd were removed" "$left"
+fi
+if [ -e "$W/other.service.op-dbus-tmp-$$" ]; then
+  ok "a temporary of a writer that still runs was kept"
+else
+  not_ok "a temporary of a writer that still runs was kept"
 fi
 
 # ---- SIGTERM and SIGINT in the middle of an apply
