@@ -20,6 +20,7 @@
 #include "error.h"
 #include "json.h"
 #include "lock.h"
+#include "sys/fs.h"
 
 namespace opdbus {
 namespace {
@@ -227,21 +228,11 @@ constexpr const char* kDir = "/var/lib/op-dbus";
 constexpr const char* kFile = "/var/lib/op-dbus/journal.jsonl";
 constexpr const char* kHeadFile = "/var/lib/op-dbus/journal.head";
 
-[[noreturn]] void fail(const std::string& what, const std::string& where, int err) {
-  throw Error(
-      err == EACCES || err == EPERM || err == EROFS ? ErrorKind::PermissionError : ErrorKind::BackendError,
-      what + " " + where + ": " + std::strerror(err));
-}
+using sys::fail_errno;
+using sys::write_all;
 
-void write_all(int fd, std::string_view data, const std::string& where) {
-  while (!data.empty()) {
-    ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write", where, errno);
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
+[[noreturn]] void fail(const std::string& what, const std::string& where, int err) {
+  fail_errno(what, where, err);
 }
 
 bool is_break(const JournalEntry& e) {
@@ -468,13 +459,18 @@ void Journal::commit_batch() {
   write_head();
 }
 
-void Journal::record(const std::string& run, const Action& action, bool ok, const std::string& error) {
-  open_for_append(run);
+JournalEntry Journal::next_entry(const std::string& run) const {
   JournalEntry e;
   e.seq = head_.seq + 1;
   e.time = format_time(now(), "%Y-%m-%dT%H:%M:%SZ");
   e.prev = head_.hash;
   e.run = run;
+  return e;
+}
+
+void Journal::record(const std::string& run, const Action& action, bool ok, const std::string& error) {
+  open_for_append(run);
+  JournalEntry e = next_entry(run);
   e.plugin = action.plugin;
   e.resource = action.resource();
   e.op = std::string(to_string(action.op));
@@ -487,11 +483,7 @@ void Journal::record(const std::string& run, const Action& action, bool ok, cons
 void Journal::record_event(const std::string& run, const std::string& plugin, const std::string& op,
                            const std::string& summary, const std::string& result, const std::string& error) {
   open_for_append(run);
-  JournalEntry e;
-  e.seq = head_.seq + 1;
-  e.time = format_time(now(), "%Y-%m-%dT%H:%M:%SZ");
-  e.prev = head_.hash;
-  e.run = run;
+  JournalEntry e = next_entry(run);
   e.plugin = plugin;
   e.resource = plugin;
   e.op = op;

@@ -106,6 +106,8 @@ class Journal {
  private:
   std::optional<std::string> tail_problem(const std::optional<std::string>& head_text, uint64_t file_size);
   void append(const std::string& line);
+  // A new entry of `run` chained on the current head (seq, time, prev hash); the caller fills in the rest.
+  JournalEntry next_entry(const std::string& run) const;
   void write_head();
 
   sys::RootDir root_;

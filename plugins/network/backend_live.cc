@@ -12,6 +12,7 @@
 #include "error.h"
 #include "network/backend_root.h"
 #include "network/resolv_conf.h"
+#include "run_dir.h"
 #include "sys/fs.h"
 #include "sys/netlink.h"
 #include "sys/ovsdb.h"
@@ -29,8 +30,7 @@ constexpr unsigned kScopeLink = 253;
 
 // Where op-dbus keeps its DHCP clients' pid and lease files (a host path: the live system only).
 std::filesystem::path run_dir() {
-  const char* dir = std::getenv("OPDBUS_RUN_DIR");
-  return std::filesystem::absolute(std::filesystem::path(dir ? dir : "/run") / "op-dbus");
+  return std::filesystem::absolute(runtime_dir());
 }
 
 std::string pidfile_name(const std::string& link) {

@@ -12,6 +12,7 @@
 #include "network/model.h"
 #include "network/persist.h"
 #include "network/query.h"
+#include "sys/rootdir.h"
 
 namespace opdbus {
 namespace network {
@@ -116,6 +117,18 @@ class NetworkPlugin : public Plugin {
   void apply(Context& ctx, const Action& action) override {
     unused_ = false;
     apply_action(backend(ctx), action);
+  }
+
+  // A run killed half-way may have left temporaries (NAME.op-dbus-tmp-PID) where this plugin writes; the files
+  // themselves are written again by the actions still pending.
+  void begin_apply(Context& ctx, const std::vector<Action>& actions) override {
+    (void)actions;
+    sys::RootDir root(ctx.root());
+    for (const char* dir : {"/etc", "/etc/network", "/etc/network/interfaces.d", "/etc/op-dbus",
+                            "/etc/systemd/system", "/etc/systemd/system/multi-user.target.wants"}) {
+      for (const auto& path : root.clean_stale_temporaries(dir))
+        ctx.logger("network").info("removed {}", path);
+    }
   }
 
   std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {

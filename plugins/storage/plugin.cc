@@ -7,6 +7,7 @@
 #include "storage/diff.h"
 #include "storage/model.h"
 #include "storage/query.h"
+#include "sys/rootdir.h"
 
 namespace opdbus {
 namespace storage {
@@ -37,6 +38,15 @@ class StoragePlugin : public Plugin {
 
   std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
     return diff_section(desired, current);
+  }
+
+  // A run killed half-way may have left a temporary of /etc/fstab (fstab.op-dbus-tmp-PID); the file itself
+  // is written again by the actions still pending.
+  void begin_apply(Context& ctx, const std::vector<Action>& actions) override {
+    (void)actions;
+    for (const auto& path : sys::RootDir(ctx.root()).clean_stale_temporaries("/etc")) {
+      ctx.logger("storage").info("removed {}", path);
+    }
   }
 
   void apply(Context& ctx, const Action& action) override {

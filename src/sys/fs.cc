@@ -16,21 +16,7 @@ namespace opdbus::sys {
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& path, int err) {
-  throw Error(err == EACCES || err == EPERM ? ErrorKind::PermissionError : ErrorKind::BackendError,
-              what + " " + path.string() + ": " + std::strerror(err));
-}
-
-void write_all(int fd, std::string_view content, const std::filesystem::path& path) {
-  while (!content.empty()) {
-    ssize_t n = ::write(fd, content.data(), content.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      fail("write", path, err);
-    }
-    content.remove_prefix(static_cast<size_t>(n));
-  }
+  fail_errno(what, path.string(), err);
 }
 
 void make_parents(const std::filesystem::path& path) {
@@ -41,12 +27,35 @@ void make_parents(const std::filesystem::path& path) {
 
 }  // namespace
 
+void fail_errno(const std::string& what, const std::string& where, int err) {
+  throw Error(
+      err == EACCES || err == EPERM || err == EROFS ? ErrorKind::PermissionError : ErrorKind::BackendError,
+      what + " " + where + ": " + std::strerror(err));
+}
+
+void write_all(int fd, std::string_view data, const std::string& where) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      fail_errno("write", where, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
 void atomic_write(const std::filesystem::path& path, std::string_view content, mode_t mode) {
   make_parents(path);
   std::string tmp = path.string() + ".op-dbus-tmp-" + std::to_string(::getpid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) fail("create", tmp, errno);
-  write_all(fd, content, tmp);
+  try {
+    write_all(fd, content, tmp);
+  } catch (...) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    throw;
+  }
   if (::fchmod(fd, mode) != 0 || ::fsync(fd) != 0) {
     int err = errno;
     ::close(fd);
@@ -83,7 +92,12 @@ void append_line(const std::filesystem::path& path, std::string_view line, mode_
   if (fd < 0) fail("open", path, errno);
   std::string buf(line);
   buf += '\n';
-  write_all(fd, buf, path);
+  try {
+    write_all(fd, buf, path.string());
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
   if (::fsync(fd) != 0) {
     int err = errno;
     ::close(fd);

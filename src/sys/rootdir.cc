@@ -13,14 +13,13 @@
 #include <cstring>
 
 #include "error.h"
+#include "sys/fs.h"
 
 namespace opdbus::sys {
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const std::string& where, int err) {
-  throw Error(err == EACCES || err == EPERM || err == EROFS ? ErrorKind::PermissionError
-                                                             : ErrorKind::BackendError,
-              what + " " + where + ": " + std::strerror(err));
+  fail_errno(what, where, err);
 }
 
 // The path's components, without "" and "."; ".." is kept (openat2 stops it at the root).
@@ -76,17 +75,8 @@ FileStat to_stat(const struct stat& st) {
   return s;
 }
 
-bool absent(int err) { return err == ENOENT || err == ENOTDIR; }
-
-void write_all(int fd, std::string_view content, const std::string& where) {
-  while (!content.empty()) {
-    ssize_t n = ::write(fd, content.data(), content.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      fail("write", where, errno);
-    }
-    content.remove_prefix(static_cast<size_t>(n));
-  }
+bool absent(int err) {
+  return err == ENOENT || err == ENOTDIR;
 }
 
 std::string read_all(int fd, const std::string& where) {
@@ -262,16 +252,23 @@ std::vector<DirEntry> RootDir::list_dir(std::string_view path) const {
     DirEntry de;
     de.name = n;
     switch (e->d_type) {
-      case DT_REG: de.kind = FileKind::File; break;
-      case DT_DIR: de.kind = FileKind::Directory; break;
-      case DT_LNK: de.kind = FileKind::Symlink; break;
+      case DT_REG:
+        de.kind = FileKind::File;
+        break;
+      case DT_DIR:
+        de.kind = FileKind::Directory;
+        break;
+      case DT_LNK:
+        de.kind = FileKind::Symlink;
+        break;
       case DT_UNKNOWN: {
         struct stat st;
         de.kind = ::fstatat(dirfd(d), n.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 ? kind_of(st.st_mode)
-                                                                                 : FileKind::Other;
+                                                                                : FileKind::Other;
         break;
       }
-      default: de.kind = FileKind::Other;
+      default:
+        de.kind = FileKind::Other;
     }
     out.push_back(std::move(de));
   }

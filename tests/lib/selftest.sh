@@ -94,4 +94,12 @@ else
   not_ok "no native library header is included outside src/sys/" "$(cat "$T/out")"
 fi
 
+# --- one set of TAP helpers ---------------------------------------------------------------------------------------
+(cd "$SRC" && grep -rnE '^ *(ok|not_ok|check|expect)\(\) *\{' tests --include='*.sh' | grep -v '^tests/lib/tap.sh:') >"$T/out"
+if [ ! -s "$T/out" ]; then
+  ok "no test script defines its own TAP helpers (tests/lib/tap.sh)"
+else
+  not_ok "no test script defines its own TAP helpers (tests/lib/tap.sh)" "$(cat "$T/out")"
+fi
+
 tap_done

@@ -78,6 +78,19 @@ check "no /etc/network/interfaces there" test ! -e "$R2/etc/network/interfaces"
 check "but the document and the unit" test -f "$R2/etc/op-dbus/network.json" -a -L \
   "$R2/etc/systemd/system/multi-user.target.wants/op-dbus-network.service"
 
+# Temporaries a killed run left where the plugin writes: a dead writer's are removed by the next apply, a
+# running writer's ($$, this script) are kept.
+R4=$T/leftovers
+mkdir -p "$R4/etc/network" "$R4/usr/sbin" "$R4/etc/op-dbus"
+printf '#!/bin/sh\n' >"$R4/usr/sbin/ifup"
+echo half >"$R4/etc/network/interfaces.op-dbus-tmp-99999999"
+echo half >"$R4/etc/op-dbus/network.json.op-dbus-tmp-99999999"
+echo mine >"$R4/etc/network/interfaces.op-dbus-tmp-$$"
+check "apply --root with temporaries of a killed run" "$OPDBUS" apply --root "$R4" "$EX"
+check "the dead writer's temporaries are gone" test ! -e "$R4/etc/network/interfaces.op-dbus-tmp-99999999" -a \
+  ! -e "$R4/etc/op-dbus/network.json.op-dbus-tmp-99999999"
+check "a running writer's temporary is kept" test -e "$R4/etc/network/interfaces.op-dbus-tmp-$$"
+
 # Runtime-only documents write nothing.
 R3=$T/runtime
 mkdir -p "$R3/etc"

@@ -19,31 +19,8 @@ trap 'rm -rf "$T"' EXIT
 mkdir -m 0700 "$T/run"
 export OPDBUS_LOCK_FILE=$T/run/apply.lock OPDBUS_RUN_DIR=$T/run
 
-n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-  n=$((n + 1))
-  fails=$((fails + 1))
-  echo "not ok $n - $1"
-  shift
-  for l in "$@"; do printf '%s\n' "$l" | head -c 3000 | sed 's/^/# /'; done
-}
-check() {  # check NAME CMD... : the command must succeed
-  local name=$1
-  shift
-  if "$@" >"$T/out" 2>&1; then ok "$name"; else not_ok "$name" "$(cat "$T/out")"; fi
-}
-expect() {  # expect NAME RC CMD... : exit code RC; output in $T/out
-  local name=$1 want=$2
-  shift 2
-  "$@" >"$T/out" 2>&1
-  local rc=$?
-  if [ "$rc" -eq "$want" ]; then ok "$name"; else not_ok "$name" "exit $rc, expected $want" "$(cat "$T/out")"; fi
-}
-contains() {  # contains NAME TEXT : $T/out contains TEXT
-  if grep -qF -- "$2" "$T/out"; then ok "$1"; else not_ok "$1" "missing: $2" "$(cat "$T/out")"; fi
-}
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
 checksum() { (cd "$1" && find . -printf '%p %l %s %m\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort); }
 enabled() { find "$1/etc/systemd/system/multi-user.target.wants" -name 'bench*.service' 2>/dev/null | wc -l; }
 
@@ -398,5 +375,4 @@ else
 fi
 echo "# plan --json of a $(($(stat -c %s "$T/big.json") / 1048576)) MB document: peak $(($(tail -n 1 "$T/rss") / 1024)) MB"
 
-echo "1..$n"
-[ "$fails" -eq 0 ]
+tap_done

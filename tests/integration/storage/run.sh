@@ -244,7 +244,9 @@ state "$T/conf.json" "{\"filesystems\": {\"$E\": {\"type\": \"ext4\", \"label\":
              \"/mnt/x\": {\"device\": \"LABEL=it-conf\", \"fstab\": false},
              \"/data/y\": {\"device\": \"LABEL=it-conf\", \"fstab\": false}}}"
 confrun() { "$OPDBUS" "$@" --root "$CR"; }
+echo half >"$CR/outside/etc/fstab.op-dbus-tmp-99999999"   # left by a killed run (no such pid)
 expect "confinement: apply through symlinked directories" 0 confrun apply "$T/conf.json"
+check "a killed run's temporary of fstab is removed by the next apply" test ! -e "$CR/outside/etc/fstab.op-dbus-tmp-99999999"
 check "confinement: nothing outside the root changed (checksums)" sh -c "[ \"\$1\" = \"\$2\" ]" _ "$SUM_OUT" "$(outside_sum)"
 check "confinement: every new mount is inside the root" sh -c \
   "comm -13 /dev/fd/3 /dev/fd/4 3<<A 4<<B | grep -v '^$CR/' | { ! grep -q .; }
