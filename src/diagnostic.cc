@@ -3,12 +3,36 @@
 #include "json.h"
 
 namespace opdbus {
+namespace {
+
+// A pointer names keys as the user wrote them; a key with a newline or another control character (refused,
+// and so reported) must not break the one-line message or a terminal: those bytes are shown escaped.
+std::string printable(const std::string& s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(s.size());
+  for (unsigned char c : s) {
+    if (c == '\n') out += "\\n";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\r') out += "\\r";
+    else if (c < 0x20 || c == 0x7f) {
+      out += "\\x";
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string Diagnostic::format() const {
   std::string out = file.empty() ? std::string("<input>") : file;
   if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
   out += ": ";
-  if (!pointer.empty()) out += pointer + ": ";
+  if (!pointer.empty()) out += printable(pointer) + ": ";
   std::string body = message;
   if (!expected.empty()) {
     if (!body.empty()) body += ": ";

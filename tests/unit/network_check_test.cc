@@ -42,7 +42,7 @@ TEST_CASE("interface names are checked wherever they appear", "[network][check]"
 
   // The key that would have written "auto eth0" into /etc/network/interfaces.
   CHECK_THAT(check(R"({"interfaces": {"x\niface eth0 inet dhcp": {"type": "bridge"}}})"),
-             Catch::Contains("/plugins/network/interfaces/x\niface eth0 inet dhcp") &&
+             Catch::Contains("/plugins/network/interfaces/x\\niface eth0 inet dhcp") &&
                  Catch::Contains("1 to 15 bytes"));
   CHECK_THAT(check(R"({"bonds": {"bond0:1": {}}})"), Catch::Contains("/plugins/network/bonds/bond0:1"));
   CHECK_THAT(check(R"({"interfaces": {"br0": {"type": "bridge", "bridge_ports": ["ok", ".."]}}})"),

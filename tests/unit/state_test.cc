@@ -405,3 +405,16 @@ TEST_CASE("SectionReport names the file and the item's pointer under the section
   CHECK(out[1].format() == "s.json: /plugins/network/routes/0: declared present and absent");
   CHECK(report.pointer({}) == "/plugins/network");
 }
+
+TEST_CASE("a diagnostic about a key with a newline stays on one line") {
+  Diagnostic d;
+  d.file = "s.json";
+  d.pointer = "/plugins/systemd/services/ssh/dropins/10-a\nExecStart=/x.conf";
+  d.expected = "a drop-in name";
+  d.found = "\"10-a\\nExecStart=/x.conf\"";
+  std::string text = d.format();
+  CHECK(text.find('\n') == std::string::npos);
+  CHECK(text.find("dropins/10-a\\nExecStart=/x.conf: expected a drop-in name") != std::string::npos);
+  d.pointer = std::string("/a\x01\x7f") + "b";
+  CHECK(d.format().find("/a\\x01\\x7fb") != std::string::npos);
+}
