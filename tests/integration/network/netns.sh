@@ -4,7 +4,7 @@
 #   A, B  two clients at the other ends of the veths; op-dbus sets their addresses, routes and gateway
 # Checked: apply, a real ping across the bridge, routes resolve, the second plan is empty, show plans to nothing,
 # drift behind op-dbus's back is found and corrected, DNS in /etc/resolv.conf, and rollback: on a failed verify,
-# on a failed action, and when --confirm-timeout passes without `op-dbus confirm`.
+# on a failed action, when --confirm-timeout passes without `op-dbus confirm`, and when SIGTERM arrives mid-apply.
 # `ip` is used only to build the test fixture (veths into the client namespaces) and to look at the result.
 # usage: netns.sh OPDBUS
 set -u
@@ -168,5 +168,37 @@ doc "$T/absent.json" '{"persist": false, "interfaces": {"br1": {"state": "absent
 check "apply state absent" opdbus "$H" apply "$T/absent.json"
 check "br1 is deleted" sh -c "! ip -n $H link show br1 2>/dev/null"
 expect "absent plans to nothing afterwards" 0 opdbus "$H" plan "$T/absent.json"
+
+# --- SIGTERM mid-apply: the action under way finishes, the checkpoint is restored, the journal says so ----------
+S=${P}s
+ip netns add "$S"
+{
+  printf '{"version": 1, "plugins": {"network": {"persist": false, "interfaces": {'
+  for i in $(seq 1 1500); do printf '%s"sb%s": {"type": "bridge"}' "$([ "$i" -gt 1 ] && echo ,)" "$i"; done
+  printf '}}}}\n'
+} >"$T/many.json"
+bridges() { ip -n "$S" -o link show type bridge 2>/dev/null | wc -l; }
+ip netns exec "$S" "$OPDBUS" apply "$T/many.json" >"$T/term.out" 2>&1 &
+apply_pid=$!   # `ip netns exec` execs op-dbus in place: this is op-dbus's pid
+for _ in $(seq 1 300); do
+  [ "$(bridges)" -ge 50 ] && break
+  sleep 0.05
+done
+made=$(bridges)
+kill -TERM "$apply_pid"
+wait "$apply_pid"
+rc=$?
+if [ "$rc" -eq 1 ]; then ok "SIGTERM: apply exits 1"; else not_ok "SIGTERM: apply exits 1" "exit $rc" "$(cat "$T/term.out")"; fi
+if [ "$made" -ge 1 ] && [ "$made" -lt 1500 ]; then ok "SIGTERM: it arrived part way ($made of 1500 bridges)"; else
+  not_ok "SIGTERM: it arrived part way" "$made bridges when the signal was sent"; fi
+TAP_OUT=$T/term.out contains "SIGTERM: the error says how far it got" "interrupted by SIGTERM after"
+TAP_OUT=$T/term.out contains "SIGTERM: and that the checkpoint was restored" "Rolled back: network"
+left=$(bridges)
+if [ "$left" -eq 0 ]; then ok "SIGTERM: no bridge is left behind"; else not_ok "SIGTERM: no bridge is left behind" "$left left"; fi
+"$OPDBUS" log 2>&1 | tail -n 5 >"$T/log.out"
+TAP_OUT=$T/log.out contains "SIGTERM: the journal records the interruption" "interrupted by SIGTERM"
+expect "SIGTERM: a second apply converges" 0 opdbus "$S" apply "$T/many.json"
+is "SIGTERM: all 1500 bridges are there" 1500 bridges
+ip netns del "$S"
 
 tap_done
