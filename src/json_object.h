@@ -17,7 +17,9 @@ class JsonObject {
 
   JsonObject& set(std::string_view key, std::string_view value) { return add(key, str_value(value, a())); }
   JsonObject& set(std::string_view key, const char* value) { return set(key, std::string_view(value)); }
-  JsonObject& set(std::string_view key, const std::string& value) { return set(key, std::string_view(value)); }
+  JsonObject& set(std::string_view key, const std::string& value) {
+    return set(key, std::string_view(value));
+  }
   JsonObject& set(std::string_view key, int64_t value) { return add(key, JsonValue(value)); }
   JsonObject& set(std::string_view key, int value) { return add(key, JsonValue(value)); }
   JsonObject& set(std::string_view key, uint64_t value) { return add(key, JsonValue(value)); }

@@ -257,7 +257,9 @@ int cmd_apply(const Flags& f, const std::string& file, int confirm_timeout) {
     if (ctx.offline()) {
       std::error_code ec;
       std::filesystem::create_directories(ctx.root(), ec);
-      if (ec) throw Error(ErrorKind::BackendError, "cannot make --root " + ctx.root().string() + ": " + ec.message());
+      if (ec)
+        throw Error(ErrorKind::BackendError,
+                    "cannot make --root " + ctx.root().string() + ": " + ec.message());
     }
     // The tree's own lock (the journal appends under it), then the journal's tail is checked.
     ApplyLock lock{sys::RootDir(ctx.root())};
