@@ -272,6 +272,36 @@ TEST_CASE("the host's state becomes the section without kernel noise", "[network
   CHECK_FALSE(routes[1].HasMember("metric"));
 }
 
+TEST_CASE("a link's gateway is its first main-table default route at the kernel's metric, IPv4 first",
+          "[network][query]") {
+  HostState st;
+  st.links = {link(2, "eth1", ""), link(3, "eth2", ""), link(4, "eth3", "")};
+  st.dhcp = {"eth3"};
+  sys::RouteInfo other_table = route("0.0.0.0/0", "10.0.0.252", 2);
+  other_table.table = 100;
+  st.routes = {route("::/0", "2001:db8::1", 2, 4, 1024),     // eth1 has an IPv4 one: listed
+               route("0.0.0.0/0", "10.0.0.254", 2),          // eth1's gateway
+               route("0.0.0.0/0", "10.0.0.253", 2),          // a second one: listed
+               other_table,                                  // not the main table: listed
+               route("0.0.0.0/0", "10.0.1.254", 3, 4, 100),  // not the default metric: listed
+               route("::/0", "2001:db8:1::fe", 3, 4, 1024),  // eth2's gateway
+               route("0.0.0.0/0", "10.0.2.254", 4),          // the DHCP client's: neither
+               route("0.0.0.0/0", "10.0.3.254", 9)};         // no such link: listed, with no device
+  JsonDoc s = section_from_host(st, true);
+  INFO(to_pretty_json(s));
+  const JsonValue& ifs = s["interfaces"];
+  CHECK(get_string(ifs["eth1"], "gateway") == "10.0.0.254");
+  CHECK(get_string(ifs["eth2"], "gateway") == "2001:db8:1::fe");
+  CHECK_FALSE(ifs["eth3"].HasMember("gateway"));
+  // Sorted by table, family, destination, metric, gateway; IPv6's default keeps its "::/0".
+  CHECK(to_json(s["routes"]) ==
+        R"([{"destination":"default","gateway":"10.0.0.252","device":"eth1","table":100},)"
+        R"({"destination":"default","gateway":"10.0.0.253","device":"eth1"},)"
+        R"({"destination":"default","gateway":"10.0.3.254"},)"
+        R"({"destination":"default","gateway":"10.0.1.254","device":"eth2","metric":100},)"
+        R"({"destination":"::/0","gateway":"2001:db8::1","device":"eth1"}])");
+}
+
 TEST_CASE("show output plans to nothing against the host it came from", "[network][query]") {
   HostState st = sample_host();
   JsonDoc shown = section_from_host(st, true);
