@@ -225,6 +225,155 @@ bool type_allows(const JsonValue& schema, std::string_view type) {
   return false;
 }
 
+// RapidJSON reports one failure as a keyword plus two pointers relative to the node that was checked:
+// one into the schema, one into the value. The helpers below read them; the checked node stands in
+// when a pointer does not resolve.
+std::string failed_keyword(const SchemaValidator& validator) {
+  return validator.GetInvalidSchemaKeyword() ? validator.GetInvalidSchemaKeyword() : "";
+}
+
+const JsonValue& failed_schema_node(const SchemaValidator& validator, const JsonValue& schema) {
+  const JsonValue* node = validator.GetInvalidSchemaPointer().Get(schema);
+  return node ? *node : schema;
+}
+
+const JsonValue& failed_value(const SchemaValidator& validator, const JsonValue& value) {
+  const auto doc_pointer = validator.GetInvalidDocumentPointer();
+  const JsonValue* found = doc_pointer.IsValid() ? doc_pointer.Get(value) : &value;
+  return found ? *found : value;
+}
+
+// The failed value's path in the whole document: where the checked node sits, then RapidJSON's tokens.
+std::vector<std::string> failed_path(const SchemaValidator& validator, const std::vector<std::string>& path) {
+  std::vector<std::string> full_path = path;
+  const auto doc_pointer = validator.GetInvalidDocumentPointer();
+  for (std::size_t i = 0; i < doc_pointer.GetTokenCount(); ++i) {
+    const auto& t = doc_pointer.GetTokens()[i];
+    full_path.emplace_back(t.name, t.length);
+  }
+  return full_path;
+}
+
+// The schema author's own wording for what a node expects ("x-expected"), or "" when there is none.
+std::string custom_expected(const JsonValue& node) {
+  const JsonValue* custom = get(node, "x-expected");
+  return custom && custom->IsString() ? std::string(view(*custom)) : "";
+}
+
+// The number a keyword holds ("?" when the node lacks it).
+std::string keyword_number(const JsonValue& node, std::string_view keyword) {
+  const JsonValue* n = get(node, keyword);
+  return n ? number_text(*n) : "?";
+}
+
+// "at least N" for a min* keyword, "at most N" for a max* one.
+std::string limit_text(const JsonValue& node, std::string_view keyword) {
+  return (starts_with(keyword, "min") ? "at least " : "at most ") + keyword_number(node, keyword);
+}
+
+// "string", or "string or null" when the node allows several types.
+std::string expected_type(const JsonValue& node) {
+  const JsonValue* t = get(node, "type");
+  std::vector<std::string> types;
+  if (t && t->IsString()) types.emplace_back(view(*t));
+  if (t && t->IsArray()) {
+    for (const auto& e : t->GetArray()) {
+      if (e.IsString()) types.emplace_back(view(e));
+    }
+  }
+  return join(types, " or ");
+}
+
+// "\"only\"" for a one-value enum, else "one of \"a\", \"b\", 3".
+std::string expected_enum(const JsonValue& node) {
+  const JsonValue* e = get(node, "enum");
+  std::vector<std::string> options;
+  if (e && e->IsArray()) {
+    for (const auto& o : e->GetArray()) options.push_back(o.IsString() ? quote(view(o)) : to_json(o));
+  }
+  return options.size() == 1 ? options[0] : "one of " + join(options, ", ");
+}
+
+// The value an enum refused; a misspelt string also gets the allowed value it most likely meant.
+std::string found_for_enum(const JsonValue& node, const JsonValue& found, bool secret) {
+  if (!found.IsString()) return describe(found, secret);
+  std::string text = literal(found, secret);
+  if (secret) return text;  // a guess would give the value away
+  const JsonValue* e = get(node, "enum");
+  std::vector<std::string> allowed;
+  if (e && e->IsArray()) {
+    for (const auto& o : e->GetArray()) {
+      if (o.IsString()) allowed.emplace_back(view(o));
+    }
+  }
+  std::string guess = closest_match(view(found), allowed);
+  if (!guess.empty()) text += " (did you mean " + quote(guess) + "?)";
+  return text;
+}
+
+// For "minimum"/"maximum": "at least 1", or "a number greater than 0" when the bound is exclusive.
+std::string expected_bound(const JsonValue& node, std::string_view keyword) {
+  bool is_min = keyword == "minimum";
+  const JsonValue* exclusive = get(node, is_min ? "exclusiveMinimum" : "exclusiveMaximum");
+  if (!(exclusive && exclusive->IsBool() && exclusive->GetBool())) return limit_text(node, keyword);
+  return (is_min ? "a number greater than " : "a number less than ") + keyword_number(node, keyword);
+}
+
+// For "minLength"/"maxLength": "at most 15 characters"; the common minLength 1 reads "a non-empty string".
+std::string expected_length(const JsonValue& node, std::string_view keyword) {
+  if (keyword == "minLength" && keyword_number(node, keyword) == "1") return "a non-empty string";
+  return limit_text(node, keyword) + " characters";
+}
+
+// Puts one failed keyword into words: what the schema expected and what the document has, or a message
+// where "expected" does not fit. A secret node's value is never shown. An "x-expected" in the schema
+// replaces the generated wording of type, bound, pattern, length and oneOf/anyOf failures.
+void explain_keyword(Diagnostic& d, std::string_view keyword, const JsonValue& node, const JsonValue& found) {
+  const bool secret = is_secret_node(&node);
+  const std::string custom = custom_expected(node);
+  auto or_custom = [&](std::string generated) { return custom.empty() ? generated : custom; };
+  if (keyword == "type") {
+    d.expected = or_custom(expected_type(node));
+    d.found = describe(found, secret);
+  } else if (keyword == "enum") {
+    d.expected = expected_enum(node);
+    d.found = found_for_enum(node, found, secret);
+  } else if (keyword == "minimum" || keyword == "maximum") {
+    d.expected = or_custom(expected_bound(node, keyword));
+    d.found = describe(found, secret);
+  } else if (keyword == "multipleOf") {
+    d.expected = "a multiple of " + keyword_number(node, keyword);
+    d.found = describe(found, secret);
+  } else if (keyword == "pattern") {
+    const JsonValue* p = get(node, "pattern");
+    d.expected = or_custom("a string matching " + (p && p->IsString() ? quote(view(*p)) : std::string("?")));
+    d.found = literal(found, secret);
+  } else if (keyword == "minLength" || keyword == "maxLength") {
+    d.expected = or_custom(expected_length(node, keyword));
+    d.found = literal(found, secret);
+  } else if (keyword == "minItems" || keyword == "maxItems") {
+    d.expected = limit_text(node, keyword) + " items";
+    d.found = describe(found, false);
+  } else if (keyword == "minProperties" || keyword == "maxProperties") {
+    d.expected = limit_text(node, keyword) + " keys";
+    d.found = found.IsObject() ? std::to_string(found.MemberCount()) + " keys" : describe(found, secret);
+  } else if (keyword == "uniqueItems") {
+    d.message = "items must be unique";
+    d.found = describe(found, false);
+  } else if (keyword == "items" || keyword == "additionalItems") {
+    d.message = "too many items";
+    d.found = describe(found, false);
+  } else if (keyword == "oneOf" || keyword == "anyOf") {
+    d.expected = or_custom("a value of one of the allowed forms");
+    d.found = describe(found, secret);
+  } else if (keyword == "required") {
+    d.message = "a required key is missing";
+  } else {
+    d.message = "value not allowed here (schema keyword \"" + std::string(keyword) + "\")";
+    d.found = describe(found, secret);
+  }
+}
+
 // Walks a value alongside its schema. RapidJSON's validator stops at the first failure, so where the
 // schema is a plain object or array description we check the children one by one ourselves: one
 // document then yields every problem, each pointing at its own place.
@@ -313,12 +462,7 @@ class Checker {
         }
         path.pop_back();
       }
-      const JsonValue* required = get(schema, "required");
-      if (required && required->IsArray()) {
-        for (const auto& r : required->GetArray()) {
-          if (r.IsString() && !value.HasMember(r)) add(missing_key(view(r), path));
-        }
-      }
+      add_missing_keys(schema, value, path);
       return true;
     }
     const JsonValue* min_items = get(schema, "minItems");
@@ -374,134 +518,53 @@ class Checker {
 
   // Explains RapidJSON's one failure: the keyword, the schema node that holds it and the value it judged.
   void report(const SchemaValidator& validator, const JsonValue& value, const JsonValue& schema,
-              std::vector<std::string>& path) {
-    std::string keyword = validator.GetInvalidSchemaKeyword() ? validator.GetInvalidSchemaKeyword() : "";
-    const JsonValue* node = validator.GetInvalidSchemaPointer().Get(schema);
-    if (!node) node = &schema;
-    const auto doc_pointer = validator.GetInvalidDocumentPointer();
-    std::vector<std::string> full_path = path;
-    for (std::size_t i = 0; i < doc_pointer.GetTokenCount(); ++i) {
-      const auto& t = doc_pointer.GetTokens()[i];
-      full_path.emplace_back(t.name, t.length);
-    }
-    const JsonValue* found = doc_pointer.IsValid() ? doc_pointer.Get(value) : &value;
-    if (!found) found = &value;
+              const std::vector<std::string>& path) {
+    const std::string keyword = failed_keyword(validator);
+    const JsonValue& node = failed_schema_node(validator, schema);
+    const JsonValue& found = failed_value(validator, value);
+    const std::vector<std::string> full_path = failed_path(validator, path);
 
+    // Unknown and missing keys are worded as descend() words them, not as the keyword that caught them.
     if (keyword == "additionalProperties" && !full_path.empty()) {
-      add(unknown_key(*node, full_path));
+      add(unknown_key(node, full_path));
       return;
     }
-    if (keyword == "required") {
-      std::size_t before = out_.size();
-      const JsonValue* required = get(*node, "required");
-      if (required && required->IsArray() && found->IsObject()) {
-        for (const auto& r : required->GetArray()) {
-          if (r.IsString() && !found->HasMember(r)) add(missing_key(view(r), full_path));
-        }
-      }
-      if (out_.size() > before) return;
+    if (keyword == "required" && add_missing_keys(node, found, full_path) > 0) return;
+    if (is_unsupported_version(keyword, full_path, found)) {
+      add(unsupported_version(found, full_path));
+      return;
     }
-
     Diagnostic d = make(full_path);
-    bool secret = is_secret_node(node);
-    const JsonValue* custom = get(*node, "x-expected");
-    std::string custom_expected = custom && custom->IsString() ? std::string(view(*custom)) : "";
-
-    if (keyword == "enum" && schema_name_ == "state" && full_path == std::vector<std::string>{"version"} &&
-        found->IsNumber()) {
-      d.message =
-          "unsupported version " + to_json(*found) + "; this op-dbus supports version " + std::to_string(1);
-      add(std::move(d));
-      return;
-    }
-
-    if (keyword == "type") {
-      const JsonValue* t = get(*node, "type");
-      std::vector<std::string> types;
-      if (t && t->IsString()) types.emplace_back(view(*t));
-      if (t && t->IsArray()) {
-        for (const auto& e : t->GetArray()) {
-          if (e.IsString()) types.emplace_back(view(e));
-        }
-      }
-      d.expected = !custom_expected.empty() ? custom_expected : join(types, " or ");
-      d.found = describe(*found, secret);
-    } else if (keyword == "enum") {
-      const JsonValue* e = get(*node, "enum");
-      std::vector<std::string> options, plain;
-      if (e && e->IsArray()) {
-        for (const auto& o : e->GetArray()) {
-          options.push_back(o.IsString() ? quote(view(o)) : to_json(o));
-          if (o.IsString()) plain.emplace_back(view(o));
-        }
-      }
-      d.expected = options.size() == 1 ? options[0] : "one of " + join(options, ", ");
-      d.found = found->IsString() ? literal(*found, secret) : describe(*found, secret);
-      if (found->IsString() && !secret) {
-        std::string guess = closest_match(view(*found), plain);
-        if (!guess.empty()) d.found += " (did you mean " + quote(guess) + "?)";
-      }
-    } else if (keyword == "minimum" || keyword == "maximum") {
-      bool is_min = keyword == "minimum";
-      const JsonValue* bound = get(*node, keyword);
-      const JsonValue* exclusive = get(*node, is_min ? "exclusiveMinimum" : "exclusiveMaximum");
-      bool excl = exclusive && exclusive->IsBool() && exclusive->GetBool();
-      std::string text = bound ? number_text(*bound) : "?";
-      if (!custom_expected.empty()) {
-        d.expected = custom_expected;
-      } else if (is_min) {
-        d.expected = (excl ? "a number greater than " : "at least ") + text;
-      } else {
-        d.expected = (excl ? "a number less than " : "at most ") + text;
-      }
-      d.found = describe(*found, secret);
-    } else if (keyword == "multipleOf") {
-      const JsonValue* m = get(*node, "multipleOf");
-      d.expected = "a multiple of " + (m ? number_text(*m) : std::string("?"));
-      d.found = describe(*found, secret);
-    } else if (keyword == "pattern") {
-      const JsonValue* p = get(*node, "pattern");
-      d.expected = !custom_expected.empty()
-                       ? custom_expected
-                       : "a string matching " + (p && p->IsString() ? quote(view(*p)) : std::string("?"));
-      d.found = literal(*found, secret);
-    } else if (keyword == "minLength" || keyword == "maxLength") {
-      const JsonValue* n = get(*node, keyword);
-      std::string count = n ? number_text(*n) : "?";
-      if (!custom_expected.empty()) {
-        d.expected = custom_expected;
-      } else if (keyword == "minLength" && count == "1") {
-        d.expected = "a non-empty string";
-      } else {
-        d.expected = (keyword == "minLength" ? "at least " : "at most ") + count + " characters";
-      }
-      d.found = literal(*found, secret);
-    } else if (keyword == "minItems" || keyword == "maxItems") {
-      const JsonValue* n = get(*node, keyword);
-      d.expected =
-          (keyword == "minItems" ? "at least " : "at most ") + (n ? number_text(*n) : "?") + " items";
-      d.found = describe(*found, false);
-    } else if (keyword == "minProperties" || keyword == "maxProperties") {
-      const JsonValue* n = get(*node, keyword);
-      d.expected =
-          (keyword == "minProperties" ? "at least " : "at most ") + (n ? number_text(*n) : "?") + " keys";
-      d.found = found->IsObject() ? std::to_string(found->MemberCount()) + " keys" : describe(*found, secret);
-    } else if (keyword == "uniqueItems") {
-      d.message = "items must be unique";
-      d.found = describe(*found, false);
-    } else if (keyword == "items" || keyword == "additionalItems") {
-      d.message = "too many items";
-      d.found = describe(*found, false);
-    } else if (keyword == "oneOf" || keyword == "anyOf") {
-      d.expected = !custom_expected.empty() ? custom_expected : "a value of one of the allowed forms";
-      d.found = describe(*found, secret);
-    } else if (keyword == "required") {
-      d.message = "a required key is missing";
-    } else {
-      d.message = "value not allowed here (schema keyword \"" + keyword + "\")";
-      d.found = describe(*found, secret);
-    }
+    explain_keyword(d, keyword, node, found);
     add(std::move(d));
+  }
+
+  // Adds a "missing required key" for each key `schema` requires that `object` lacks; returns how many.
+  std::size_t add_missing_keys(const JsonValue& schema, const JsonValue& object,
+                               const std::vector<std::string>& path) {
+    std::size_t before = out_.size();
+    const JsonValue* required = get(schema, "required");
+    if (required && required->IsArray() && object.IsObject()) {
+      for (const auto& r : required->GetArray()) {
+        if (r.IsString() && !object.HasMember(r)) add(missing_key(view(r), path));
+      }
+    }
+    return out_.size() - before;
+  }
+
+  // The state schema's "version" enum fails for any version this build does not know; say which it knows
+  // rather than "expected 1".
+  bool is_unsupported_version(std::string_view keyword, const std::vector<std::string>& path,
+                              const JsonValue& found) const {
+    return keyword == "enum" && schema_name_ == "state" && path == std::vector<std::string>{"version"} &&
+           found.IsNumber();
+  }
+
+  Diagnostic unsupported_version(const JsonValue& found, const std::vector<std::string>& path) const {
+    Diagnostic d = make(path);
+    d.message =
+        "unsupported version " + to_json(found) + "; this op-dbus supports version " + std::to_string(1);
+    return d;
   }
 
   std::string schema_name_;
