@@ -13,15 +13,14 @@
 #include <string>
 
 #include "error.h"
+#include "sys/fs.h"
 #include "sys/rootdir.h"
 
 namespace opdbus {
 namespace {
 
 [[noreturn]] void fail(const std::string& what, const std::filesystem::path& path, int err) {
-  throw Error(
-      err == EACCES || err == EPERM || err == EROFS ? ErrorKind::PermissionError : ErrorKind::BackendError,
-      what + " " + path.string() + ": " + std::strerror(err));
+  sys::fail_errno(what, path.string(), err);
 }
 
 [[noreturn]] void refuse(const std::string& message) {
