@@ -1,0 +1,19 @@
+#include "firewall/apply.h"
+
+#include "firewall/model.h"
+#include "firewall/ops.h"
+
+namespace opdbus::firewall {
+
+void apply_action(Backend& backend, const Action& action) {
+  const auto& ops = operation_of<Ops>(action.operation, action.resource());
+  std::visit(
+      [&](const ReplaceTable& op) {
+        auto table = parse_table(backend.list_table());
+        if (table.present && table.other_chains.empty() && table.section == op.desired) return;
+        backend.run_batch(render_batch(op.desired, table.other_chains));
+      },
+      ops);
+}
+
+}  // namespace opdbus::firewall

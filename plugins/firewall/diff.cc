@@ -1,0 +1,140 @@
+#include "firewall/diff.h"
+
+#include "error.h"
+#include "firewall/model.h"
+#include "firewall/ops.h"
+#include "text.h"
+
+namespace opdbus::firewall {
+namespace {
+
+std::string rule_text(const Rule& r) { return to_json(rule_to_json(r)); }
+
+// Field-by-field changes of one rule, as compact JSON values (nullopt: absent).
+std::vector<Change> rule_changes(const Rule* before, const Rule* after) {
+  JsonDoc b = before ? rule_to_json(*before) : JsonDoc(rapidjson::kObjectType);
+  JsonDoc a = after ? rule_to_json(*after) : JsonDoc(rapidjson::kObjectType);
+  std::vector<Change> out;
+  for (const char* key : {"chain", "iface", "source", "destination", "proto", "port", "action", "comment", "nft"}) {
+    const JsonValue* x = member(b, key);
+    const JsonValue* y = member(a, key);
+    if (!x && !y) continue;
+    if (x && y && json_equal(*x, *y)) continue;
+    Change c;
+    c.path = key;
+    if (x) c.before = to_json(*x);
+    if (y) c.after = to_json(*y);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Index pairs of a longest common subsequence of equal rules. Above a size where the table would be too big,
+// rules are paired by position (still correct, only less readable).
+std::vector<std::pair<size_t, size_t>> common_rules(const std::vector<Rule>& want, const std::vector<Rule>& have) {
+  size_t n = want.size(), m = have.size();
+  std::vector<std::pair<size_t, size_t>> out;
+  if (n * m > 4'000'000) {
+    for (size_t i = 0; i < std::min(n, m); ++i) {
+      if (want[i] == have[i]) out.emplace_back(i, i);
+    }
+    return out;
+  }
+  std::vector<std::vector<uint32_t>> len(n + 1, std::vector<uint32_t>(m + 1, 0));
+  for (size_t i = n; i-- > 0;) {
+    for (size_t j = m; j-- > 0;) {
+      len[i][j] = want[i] == have[j] ? len[i + 1][j + 1] + 1 : std::max(len[i + 1][j], len[i][j + 1]);
+    }
+  }
+  for (size_t i = 0, j = 0; i < n && j < m;) {
+    if (want[i] == have[j]) {
+      out.emplace_back(i, j);
+      ++i, ++j;
+    } else if (len[i + 1][j] >= len[i][j + 1]) {
+      ++i;
+    } else {
+      ++j;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current) {
+  Section want;
+  auto problems = section_problems(desired, &want);
+  if (!problems.empty()) {
+    throw Error(ErrorKind::InvalidArgument,
+                "firewall" + json_pointer(problems.front().tokens) + ": " + problems.front().message);
+  }
+  std::vector<Problem> current_problems;
+  Section have = parse_section(current, &current_problems);
+  bool present = current.IsObject() && member(current, "rules");
+
+  std::vector<Action> actions;
+  auto op = make_operation<Ops>(ReplaceTable{want});
+  auto add = [&](std::vector<std::string> item, Op kind, std::string summary, std::vector<Change> changes) {
+    Action a;
+    a.item = std::move(item);
+    a.op = kind;
+    a.summary = std::move(summary);
+    a.changes = std::move(changes);
+    a.observe = want.observe;
+    a.operation = op;
+    actions.push_back(std::move(a));
+  };
+
+  if (!present) {
+    std::vector<Change> changes;
+    for (const auto& [chain, policy] : want.policy) {
+      changes.push_back({"default_policy/" + chain, std::nullopt, json_quoted(policy)});
+    }
+    changes.push_back({"builtin_rules", std::nullopt, want.builtin_rules ? "true" : "false"});
+    for (size_t i = 0; i < want.rules.size(); ++i) {
+      changes.push_back({"rules/" + std::to_string(i), std::nullopt, rule_text(want.rules[i])});
+    }
+    add({}, Op::Create,
+        "create table inet op_dbus with " + std::to_string(want.rules.size()) + " rule(s)", std::move(changes));
+    return actions;
+  }
+
+  for (const auto& [chain, policy] : want.policy) {
+    const std::string& was = have.policy[chain];
+    if (was == policy) continue;
+    add({"default_policy", chain}, Op::Update, "set " + chain + " policy " + was + " -> " + policy,
+        {{"", json_quoted(was), json_quoted(policy)}});
+  }
+  if (want.builtin_rules != have.builtin_rules) {
+    add({"builtin_rules"}, Op::Update,
+        want.builtin_rules ? "restore the builtin rules (established/related, loopback, invalid)"
+                           : "remove the builtin rules (established/related, loopback, invalid)",
+        {{"", have.builtin_rules ? "true" : "false", want.builtin_rules ? "true" : "false"}});
+  }
+
+  auto common = common_rules(want.rules, have.rules);
+  common.emplace_back(want.rules.size(), have.rules.size());  // sentinel: the tail after the last match
+  size_t i = 0, j = 0;
+  for (const auto& [ci, cj] : common) {
+    // The gap want[i, ci) x have[j, cj): pair by position as changes, the rest is added or removed.
+    while (i < ci && j < cj) {
+      add({"rules", std::to_string(i)}, Op::Update, "change rule " + std::to_string(i) + ": " + rule_text(want.rules[i]),
+          rule_changes(&have.rules[j], &want.rules[i]));
+      ++i, ++j;
+    }
+    for (; i < ci; ++i) {
+      add({"rules", std::to_string(i)}, Op::Create, "add rule " + std::to_string(i) + ": " + rule_text(want.rules[i]),
+          rule_changes(nullptr, &want.rules[i]));
+    }
+    for (; j < cj; ++j) {
+      add({"rules", std::to_string(j)}, Op::Delete,
+          "remove rule " + std::to_string(j) + " (current): " + rule_text(have.rules[j]),
+          rule_changes(&have.rules[j], nullptr));
+    }
+    i = ci + 1;
+    j = cj + 1;
+  }
+  return actions;
+}
+
+}  // namespace opdbus::firewall
