@@ -1,0 +1,157 @@
+#!/usr/bin/env bash
+# The firewall plugin against the real kernel, in network namespaces made for the test (prints TAP).
+#   S  the server under test: op-dbus writes table inet op_dbus there; python3 listeners on TCP 2222 and 8080
+#   C  a client at the other end of a veth pair
+# Checked: apply, the ruleset as listed by nft, the second plan is empty, show round-trips, a table made by
+# hand survives, a rule deleted behind op-dbus's back is drift that apply corrects, a refused document changes
+# nothing (the whole ruleset hashed before and after), and real traffic: the allowed port connects, the
+# dropped one does not, ICMP as declared.
+# usage: netns.sh OPDBUS
+set -u
+OPDBUS=$(readlink -f "$1")
+if [ "$(id -u)" -ne 0 ]; then
+  echo "1..0 # SKIP needs root"
+  exit 0
+fi
+for tool in ip nft python3 ping; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "1..0 # SKIP $tool not installed"
+    exit 0
+  fi
+done
+
+T=$(mktemp -d)
+S=opfw$$s
+C=opfw$$c
+LISTENERS=""
+cleanup() {
+  for pid in $LISTENERS; do kill "$pid" 2>/dev/null; done
+  for ns in "$S" "$C"; do ip netns del "$ns" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
+
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
+opdbus() { ip netns exec "$S" "$OPDBUS" "$@"; }
+nft_s() { ip netns exec "$S" nft "$@"; }
+doc() {  # doc FILE FIREWALL-SECTION-JSON
+  printf '{"version": 1, "plugins": {"firewall": %s}}\n' "$2" >"$1"
+}
+ruleset_hash() { nft_s list ruleset | sha256sum | cut -d' ' -f1; }
+# connects C -> S:PORT over TCP with a 2 s timeout; exit 0 when the connection is accepted
+connect() {
+  ip netns exec "$C" python3 - "$1" <<'PY'
+import socket, sys
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("10.77.0.1", int(sys.argv[1])))
+except OSError as e:
+    print("no connection:", e)
+    sys.exit(1)
+print("connected")
+PY
+}
+
+# --- the fixture: two namespaces joined by a veth pair, listeners in S -------------------------------------
+for ns in "$S" "$C"; do ip netns add "$ns" && ip -n "$ns" link set lo up; done
+ip -n "$S" link add eth0 type veth peer name eth0 netns "$C"
+ip -n "$S" addr add 10.77.0.1/24 dev eth0 && ip -n "$S" link set eth0 up
+ip -n "$C" addr add 10.77.0.2/24 dev eth0 && ip -n "$C" link set eth0 up
+for port in 2222 8080; do
+  ip netns exec "$S" python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept(); c.close()' "$port" &
+  LISTENERS="$LISTENERS $!"
+done
+sleep 0.5
+
+# A table of the admin's own, which op-dbus must never touch.
+nft_s add table ip admin
+nft_s add chain ip admin watch '{ type filter hook input priority 10; policy accept; }'
+nft_s add rule ip admin watch tcp dport 9999 counter comment '"admin rule"'
+
+check "before any firewall, port 8080 connects" connect 8080
+
+doc "$T/fw.json" '{
+  "default_policy": {"input": "drop", "forward": "drop", "output": "accept"},
+  "rules": [
+    {"port": 2222, "proto": "tcp", "action": "accept", "comment": "ssh"},
+    {"port": ["443", 80], "proto": "TCP", "action": "accept", "source": ["10.0.0.0/8", "192.168.1.1"]},
+    {"proto": "icmp", "action": "accept", "comment": "ping"},
+    {"port": "5000-5010", "proto": "udp", "action": "drop", "iface": "eth0"}
+  ]}'
+
+# --- apply, the ruleset, idempotence -------------------------------------------------------------------------
+expect "plan shows changes (exit 2)" 2 opdbus plan "$T/fw.json"
+contains "the plan creates the table" "create table inet op_dbus with 4 rule(s)"
+check "apply" opdbus apply "$T/fw.json"
+check "nft lists table inet op_dbus as declared" python3 - <<PY
+import json, subprocess
+out = subprocess.run(["ip", "netns", "exec", "$S", "nft", "-j", "list", "table", "inet", "op_dbus"],
+                     capture_output=True, text=True, check=True).stdout
+items = json.loads(out)["nftables"]
+chains = {c["chain"]["name"]: c["chain"] for c in items if "chain" in c}
+assert chains["input"]["policy"] == "drop" and chains["forward"]["policy"] == "drop", chains
+assert chains["output"]["policy"] == "accept", chains
+rules = [r["rule"] for r in items if "rule" in r and r["rule"]["chain"] == "input"]
+comments = [r.get("comment", "") for r in rules]
+assert comments[:3] == ["op-dbus: established/related", "op-dbus: loopback", "op-dbus: invalid"], comments
+assert comments[3] == "ssh" and comments[5] == "ping", comments
+assert len(rules) == 7, len(rules)
+assert '"dport"' in json.dumps(rules[3]["expr"]) and "2222" in json.dumps(rules[3]["expr"]), rules[3]
+PY
+expect "second plan is empty (exit 0)" 0 opdbus plan "$T/fw.json"
+check "show --plugin firewall" sh -c "ip netns exec $S '$OPDBUS' show --plugin firewall >'$T/show.json'"
+expect "show's output plans to nothing" 0 opdbus plan "$T/show.json"
+check "the admin's table survives the apply" sh -c "ip netns exec $S nft list table ip admin | grep -q 'admin rule'"
+
+# --- real traffic ------------------------------------------------------------------------------------------------
+check "the allowed port 2222 connects" connect 2222
+expect "the dropped port 8080 does not connect" 1 connect 8080
+check "ping is accepted as declared" ip netns exec "$C" ping -c 1 -W 2 10.77.0.1
+doc "$T/noping.json" '{
+  "default_policy": {"input": "drop"},
+  "rules": [{"port": 2222, "proto": "tcp", "action": "accept", "comment": "ssh"}]}'
+check "apply a ruleset without the ICMP rule" opdbus apply "$T/noping.json"
+expect "ping is dropped now" 1 ip netns exec "$C" ping -c 1 -W 2 10.77.0.1
+check "port 2222 still connects" connect 2222
+check "apply the first document again" opdbus apply "$T/fw.json"
+
+# --- drift ---------------------------------------------------------------------------------------------------------
+handle=$(nft_s -a list chain inet op_dbus input | sed -n 's/.*comment "ssh" # handle \([0-9]*\)/\1/p')
+check "delete the ssh rule behind op-dbus's back" nft_s delete rule inet op_dbus input handle "$handle"
+expect "the deleted rule is drift (exit 2)" 2 opdbus plan "$T/fw.json"
+contains "the plan adds the rule back" 'add rule 0: {"proto":"tcp","port":2222,"action":"accept","comment":"ssh"}'
+check "apply corrects the drift" opdbus apply "$T/fw.json"
+expect "the plan is empty again" 0 opdbus plan "$T/fw.json"
+check "port 2222 connects again" connect 2222
+nft_s add rule inet op_dbus input tcp dport 7000 counter accept
+expect "a rule added by hand is drift too" 2 opdbus plan "$T/fw.json"
+contains "the plan removes it" "remove rule"
+check "apply removes it" opdbus apply "$T/fw.json"
+expect "and the plan is empty" 0 opdbus plan "$T/fw.json"
+
+# --- refused documents change nothing ---------------------------------------------------------------------
+before=$(ruleset_hash)
+doc "$T/bad-comment.json" '{"rules": [{"port": 22, "proto": "tcp", "action": "accept", "comment": "a\nb"}]}'
+expect "a comment with a newline is refused" 1 opdbus apply "$T/bad-comment.json"
+contains "the refusal names the comment" "/plugins/firewall/rules/0/comment"
+doc "$T/bad-port.json" '{"rules": [{"port": 22, "action": "accept"}]}'
+expect "a port without a protocol is refused" 1 opdbus apply "$T/bad-port.json"
+doc "$T/bad-nat.json" '{"nat": {"masquerade": ["vmbr1"]}, "rules": []}'
+expect "NAT is refused" 1 opdbus apply "$T/bad-nat.json"
+contains "NAT is not supported yet" "not supported yet: NAT"
+doc "$T/bad-net.json" '{"rules": [{"source": "10.0.0.1/8", "action": "drop"}]}'
+expect "a network with host bits is refused" 1 opdbus apply "$T/bad-net.json"
+is "the whole ruleset is unchanged" "$before" ruleset_hash
+expect "the plan is still empty" 0 opdbus plan "$T/fw.json"
+expect "--root is refused as not supported yet" 1 sh -c "mkdir -p '$T/root' && ip netns exec $S '$OPDBUS' --root '$T/root' apply '$T/fw.json' >'$T/root.out' 2>&1; rc=\$?; cat '$T/root.out'; grep -q 'not supported yet' '$T/root.out' && exit \$rc; exit 9"
+check "the admin's table still has its rule" sh -c "ip netns exec $S nft list table ip admin | grep -q 'admin rule'"
+
+tap_done
