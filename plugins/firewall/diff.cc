@@ -1,5 +1,7 @@
 #include "firewall/diff.h"
 
+#include <optional>
+
 #include "error.h"
 #include "firewall/model.h"
 #include "firewall/ops.h"
@@ -59,6 +61,13 @@ std::vector<std::pair<size_t, size_t>> common_rules(const std::vector<Rule>& wan
   return out;
 }
 
+// Two rules that read as one rule changed rather than one removed and another added.
+bool similar(const Rule& a, const Rule& b) {
+  if (a.chain != b.chain || !a.nft.empty() || !b.nft.empty()) return false;
+  if (!a.comment.empty() && a.comment == b.comment) return true;
+  return a.proto == b.proto && a.ports == b.ports;
+}
+
 }  // namespace
 
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current) {
@@ -116,17 +125,27 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
   common.emplace_back(want.rules.size(), have.rules.size());  // sentinel: the tail after the last match
   size_t i = 0, j = 0;
   for (const auto& [ci, cj] : common) {
-    // The gap want[i, ci) x have[j, cj): pair by position as changes, the rest is added or removed.
-    while (i < ci && j < cj) {
-      add({"rules", std::to_string(i)}, Op::Update, "change rule " + std::to_string(i) + ": " + rule_text(want.rules[i]),
-          rule_changes(&have.rules[j], &want.rules[i]));
-      ++i, ++j;
-    }
+    // The gap want[i, ci) x have[j, cj): a wanted rule similar to a current one (same chain, and the same
+    // comment or the same protocol and ports) is that rule changed; the rest is added or removed.
+    const size_t j0 = j;
+    std::vector<bool> used(cj - j0, false);
     for (; i < ci; ++i) {
-      add({"rules", std::to_string(i)}, Op::Create, "add rule " + std::to_string(i) + ": " + rule_text(want.rules[i]),
-          rule_changes(nullptr, &want.rules[i]));
+      std::optional<size_t> pair;
+      for (size_t k = j0; k < cj && !pair; ++k) {
+        if (!used[k - j0] && similar(want.rules[i], have.rules[k])) pair = k;
+      }
+      if (pair) {
+        used[*pair - j0] = true;
+        add({"rules", std::to_string(i)}, Op::Update,
+            "change rule " + std::to_string(i) + ": " + rule_text(want.rules[i]),
+            rule_changes(&have.rules[*pair], &want.rules[i]));
+      } else {
+        add({"rules", std::to_string(i)}, Op::Create,
+            "add rule " + std::to_string(i) + ": " + rule_text(want.rules[i]), rule_changes(nullptr, &want.rules[i]));
+      }
     }
     for (; j < cj; ++j) {
+      if (used[j - j0]) continue;
       add({"rules", std::to_string(j)}, Op::Delete,
           "remove rule " + std::to_string(j) + " (current): " + rule_text(have.rules[j]),
           rule_changes(&have.rules[j], nullptr));
