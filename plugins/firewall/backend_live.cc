@@ -17,8 +17,8 @@ class LiveBackend : public Backend {
   }
 
   std::optional<std::string> list_table() override {
-    std::string cmd = std::string("{\"nftables\":[{\"list\":{\"table\":{\"family\":\"") + kFamily + "\",\"name\":\"" +
-                      kTable + "\"}}}]}";
+    std::string cmd = std::string("{\"nftables\":[{\"list\":{\"table\":{\"family\":\"") + kFamily +
+                      "\",\"name\":\"" + kTable + "\"}}}]}";
     auto r = sys::nft_run(cmd);
     if (r.rc == 0) return r.output;
     if (r.error.find("No such file or directory") != std::string::npos) return std::nullopt;

@@ -11,7 +11,8 @@ std::vector<Problem> section_problems(const JsonValue& section, Section* parsed)
   if (const JsonValue* rules = member(section, "rules"); rules && rules->IsArray()) {
     for (rapidjson::SizeType i = 0; i < rules->Size(); ++i) {
       if (member((*rules)[i], "nft")) {
-        problems.push_back({{"rules", std::to_string(i), "nft"}, "not supported yet: raw nft expressions in a rule"});
+        problems.push_back(
+            {{"rules", std::to_string(i), "nft"}, "not supported yet: raw nft expressions in a rule"});
       }
     }
   }

@@ -10,14 +10,17 @@
 namespace opdbus::firewall {
 namespace {
 
-std::string rule_text(const Rule& r) { return to_json(rule_to_json(r)); }
+std::string rule_text(const Rule& r) {
+  return to_json(rule_to_json(r));
+}
 
 // Field-by-field changes of one rule, as compact JSON values (nullopt: absent).
 std::vector<Change> rule_changes(const Rule* before, const Rule* after) {
   JsonDoc b = before ? rule_to_json(*before) : JsonDoc(rapidjson::kObjectType);
   JsonDoc a = after ? rule_to_json(*after) : JsonDoc(rapidjson::kObjectType);
   std::vector<Change> out;
-  for (const char* key : {"chain", "iface", "source", "destination", "proto", "port", "action", "comment", "nft"}) {
+  for (const char* key :
+       {"chain", "iface", "source", "destination", "proto", "port", "action", "comment", "nft"}) {
     const JsonValue* x = member(b, key);
     const JsonValue* y = member(a, key);
     if (!x && !y) continue;
@@ -33,7 +36,8 @@ std::vector<Change> rule_changes(const Rule* before, const Rule* after) {
 
 // Index pairs of a longest common subsequence of equal rules. Above a size where the table would be too big,
 // rules are paired by position (still correct, only less readable).
-std::vector<std::pair<size_t, size_t>> common_rules(const std::vector<Rule>& want, const std::vector<Rule>& have) {
+std::vector<std::pair<size_t, size_t>> common_rules(const std::vector<Rule>& want,
+                                                    const std::vector<Rule>& have) {
   size_t n = want.size(), m = have.size();
   std::vector<std::pair<size_t, size_t>> out;
   if (n * m > 4'000'000) {
@@ -103,8 +107,8 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     for (size_t i = 0; i < want.rules.size(); ++i) {
       changes.push_back({"rules/" + std::to_string(i), std::nullopt, rule_text(want.rules[i])});
     }
-    add({}, Op::Create,
-        "create table inet op_dbus with " + std::to_string(want.rules.size()) + " rule(s)", std::move(changes));
+    add({}, Op::Create, "create table inet op_dbus with " + std::to_string(want.rules.size()) + " rule(s)",
+        std::move(changes));
     return actions;
   }
 
@@ -141,7 +145,8 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
             rule_changes(&have.rules[*pair], &want.rules[i]));
       } else {
         add({"rules", std::to_string(i)}, Op::Create,
-            "add rule " + std::to_string(i) + ": " + rule_text(want.rules[i]), rule_changes(nullptr, &want.rules[i]));
+            "add rule " + std::to_string(i) + ": " + rule_text(want.rules[i]),
+            rule_changes(nullptr, &want.rules[i]));
       }
     }
     for (; j < cj; ++j) {

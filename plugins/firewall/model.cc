@@ -18,7 +18,8 @@ const std::set<std::string> kProtos = {"tcp", "udp", "sctp", "icmp", "icmpv6"};
 const std::set<std::string> kPortProtos = {"tcp", "udp", "sctp"};
 
 bool all_digits(std::string_view s) {
-  return !s.empty() && s.size() <= 5 && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+  return !s.empty() && s.size() <= 5 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
 // "22", "1000-2000" -> a range; nullopt when not one.
@@ -118,7 +119,8 @@ std::optional<std::string> comment_problem(const std::string& comment) {
       return "a comment without control characters (newlines, tabs), double quotes or backslashes";
     }
   }
-  if (starts_with(comment, kBuiltinTag)) return std::string("a comment not starting with \"") + kBuiltinTag + "\"";
+  if (starts_with(comment, kBuiltinTag))
+    return std::string("a comment not starting with \"") + kBuiltinTag + "\"";
   return std::nullopt;
 }
 
@@ -146,12 +148,14 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
     if (key == "chain") {
       if (auto s = str()) {
         r.chain = lower(*s);
-        if (!kChains.count(r.chain)) problem(key, "expected one of input, forward, output; found " + json_quoted(*s));
+        if (!kChains.count(r.chain))
+          problem(key, "expected one of input, forward, output; found " + json_quoted(*s));
       }
     } else if (key == "action") {
       if (auto s = str()) {
         r.action = lower(*s);
-        if (!kActions.count(r.action)) problem(key, "expected one of accept, drop, reject; found " + json_quoted(*s));
+        if (!kActions.count(r.action))
+          problem(key, "expected one of accept, drop, reject; found " + json_quoted(*s));
       }
     } else if (key == "proto") {
       if (auto s = str()) {
@@ -165,7 +169,8 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
       bool bad = false;
       add_ports(val, r.ports, &bad);
       if (bad || r.ports.empty()) {
-        problem(key, "expected a port 1-65535, a range \"1000-2000\", or a list of those; found " + to_json(val));
+        problem(key,
+                "expected a port 1-65535, a range \"1000-2000\", or a list of those; found " + to_json(val));
         r.ports.clear();
       }
       r.ports = merge_ports(r.ports);
@@ -200,13 +205,15 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
       }
     } else if (key == "mode") {
       if (!val.IsString() || std::string(val.GetString()) != "apply") {
-        problem(key, "not supported yet: a per-rule \"mode\" other than \"apply\" (the table is replaced as a whole; "
-                     "set \"mode\": \"observe\" on the section)");
+        problem(
+            key,
+            "not supported yet: a per-rule \"mode\" other than \"apply\" (the table is replaced as a whole; "
+            "set \"mode\": \"observe\" on the section)");
       }
     } else if (key == "nft") {
       if (auto s = str()) r.nft = *s;
-    } else if (key == "log" || key == "limit" || key == "rate_limit" || key == "icmp_type" || key == "oiface" ||
-               key == "set") {
+    } else if (key == "log" || key == "limit" || key == "rate_limit" || key == "icmp_type" ||
+               key == "oiface" || key == "set") {
       problem(key, "not supported yet: \"" + key + "\" in a firewall rule");
     } else {
       problem(key, "unknown rule property " + json_quoted(key));
@@ -233,7 +240,8 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
 std::string address_value(const std::string& a) {
   auto slash = a.find('/');
   if (slash == std::string::npos) return json_quoted(a);
-  return "{\"prefix\":{\"addr\":" + json_quoted(a.substr(0, slash)) + ",\"len\":" + a.substr(slash + 1) + "}}";
+  return "{\"prefix\":{\"addr\":" + json_quoted(a.substr(0, slash)) + ",\"len\":" + a.substr(slash + 1) +
+         "}}";
 }
 
 std::string port_value(const PortRange& r) {
@@ -253,14 +261,17 @@ std::string match(const std::string& left, const std::string& right, const char*
   return std::string("{\"match\":{\"op\":\"") + op + "\",\"left\":" + left + ",\"right\":" + right + "}}";
 }
 
-std::string rule_command(const std::string& chain, const std::vector<std::string>& expr, const std::string& comment) {
+std::string rule_command(const std::string& chain, const std::vector<std::string>& expr,
+                         const std::string& comment) {
   std::string s = std::string("{\"add\":{\"rule\":{\"family\":\"") + kFamily + "\",\"table\":\"" + kTable +
                   "\",\"chain\":" + json_quoted(chain) + ",\"expr\":[" + join(expr, ",") + "]";
   if (!comment.empty()) s += ",\"comment\":" + json_quoted(comment);
   return s + "}}}";
 }
 
-std::string table_object() { return std::string("{\"table\":{\"family\":\"") + kFamily + "\",\"name\":\"" + kTable + "\"}}"; }
+std::string table_object() {
+  return std::string("{\"table\":{\"family\":\"") + kFamily + "\",\"name\":\"" + kTable + "\"}}";
+}
 
 const char* kCtState = "{\"ct\":{\"key\":\"state\"}}";
 
@@ -273,10 +284,16 @@ struct Builtin {
 std::vector<Builtin> builtin_rules() {
   std::string tag = kBuiltinTag;
   return {
-      {"input", {match(kCtState, "[\"established\",\"related\"]", "in"), "{\"accept\":null}"}, tag + " established/related"},
-      {"input", {match("{\"meta\":{\"key\":\"iifname\"}}", "\"lo\""), "{\"accept\":null}"}, tag + " loopback"},
+      {"input",
+       {match(kCtState, "[\"established\",\"related\"]", "in"), "{\"accept\":null}"},
+       tag + " established/related"},
+      {"input",
+       {match("{\"meta\":{\"key\":\"iifname\"}}", "\"lo\""), "{\"accept\":null}"},
+       tag + " loopback"},
       {"input", {match(kCtState, "\"invalid\"", "in"), "{\"drop\":null}"}, tag + " invalid"},
-      {"forward", {match(kCtState, "[\"established\",\"related\"]", "in"), "{\"accept\":null}"}, tag + " established/related"},
+      {"forward",
+       {match(kCtState, "[\"established\",\"related\"]", "in"), "{\"accept\":null}"},
+       tag + " established/related"},
       {"forward", {match(kCtState, "\"invalid\"", "in"), "{\"drop\":null}"}, tag + " invalid"},
   };
 }
@@ -289,8 +306,8 @@ bool parse_port_right(const JsonValue& v, std::vector<PortRange>& out) {
     return true;
   }
   if (v.IsObject()) {
-    if (auto* range = member(v, "range"); range && range->IsArray() && range->Size() == 2 && (*range)[0].IsInt() &&
-                                            (*range)[1].IsInt()) {
+    if (auto* range = member(v, "range");
+        range && range->IsArray() && range->Size() == 2 && (*range)[0].IsInt() && (*range)[1].IsInt()) {
       out.push_back({(*range)[0].GetInt(), (*range)[1].GetInt()});
       return true;
     }
@@ -396,7 +413,8 @@ std::optional<std::string> canonical_address(const std::string& text, std::strin
   if (slash != std::string::npos) {
     addr = text.substr(0, slash);
     std::string l = text.substr(slash + 1);
-    if (l.empty() || l.size() > 3 || !std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    if (l.empty() || l.size() > 3 ||
+        !std::all_of(l.begin(), l.end(), [](char c) { return c >= '0' && c <= '9'; })) {
       *why = "a prefix length after '/'";
       return std::nullopt;
     }
@@ -432,7 +450,9 @@ std::optional<std::string> canonical_address(const std::string& text, std::strin
   return c;
 }
 
-int address_family(const std::string& canonical) { return canonical.find(':') == std::string::npos ? 4 : 6; }
+int address_family(const std::string& canonical) {
+  return canonical.find(':') == std::string::npos ? 4 : 6;
+}
 
 Section parse_section(const JsonValue& section, std::vector<Problem>* problems) {
   std::vector<Problem> local;
@@ -464,7 +484,8 @@ Section parse_section(const JsonValue& section, std::vector<Problem>* problems) 
         std::string chain = p.name.GetString();
         std::string policy = p.value.IsString() ? lower(p.value.GetString()) : "";
         if (!kChains.count(chain)) {
-          out.push_back({{key, chain}, "unknown chain " + json_quoted(chain) + "; expected input, forward or output"});
+          out.push_back(
+              {{key, chain}, "unknown chain " + json_quoted(chain) + "; expected input, forward or output"});
         } else if (policy != "accept" && policy != "drop") {
           out.push_back({{key, chain}, "expected \"accept\" or \"drop\"; found " + to_json(p.value)});
         } else {
@@ -545,8 +566,8 @@ std::string render_batch(const Section& s, const std::vector<std::string>& stale
   cmds.push_back("{\"add\":" + table_object() + "}");
   cmds.push_back("{\"flush\":" + table_object() + "}");
   for (const auto& c : stale_chains) {
-    cmds.push_back(std::string("{\"delete\":{\"chain\":{\"family\":\"") + kFamily + "\",\"table\":\"" + kTable +
-                   "\",\"name\":" + json_quoted(c) + "}}}");
+    cmds.push_back(std::string("{\"delete\":{\"chain\":{\"family\":\"") + kFamily + "\",\"table\":\"" +
+                   kTable + "\",\"name\":" + json_quoted(c) + "}}}");
   }
   for (const char* chain : {"input", "forward", "output"}) {
     cmds.push_back(std::string("{\"add\":{\"chain\":{\"family\":\"") + kFamily + "\",\"table\":\"" + kTable +
@@ -571,7 +592,8 @@ std::string render_batch(const Section& s, const std::vector<std::string>& stale
       expr.push_back(match("{\"payload\":{\"protocol\":" + json_quoted(r.proto) + ",\"field\":\"dport\"}}",
                            one_or_set(r.ports, port_value)));
     } else if (!r.proto.empty()) {
-      expr.push_back(match("{\"meta\":{\"key\":\"l4proto\"}}", json_quoted(r.proto == "icmpv6" ? "ipv6-icmp" : r.proto)));
+      expr.push_back(match("{\"meta\":{\"key\":\"l4proto\"}}",
+                           json_quoted(r.proto == "icmpv6" ? "ipv6-icmp" : r.proto)));
     }
     expr.push_back("{\"" + r.action + "\":null}");
     cmds.push_back(rule_command(r.chain, expr, r.comment));
@@ -591,8 +613,8 @@ CurrentTable parse_table(const std::optional<std::string>& listing) {
   for (const auto& item : items->GetArray()) {
     if (auto* chain = member(item, "chain")) {
       std::string name = get_string(*chain, "name");
-      if (kChains.count(name) && get_string(*chain, "hook") == name && get_string(*chain, "type") == "filter" &&
-          get_int(*chain, "prio", -1) == 0) {
+      if (kChains.count(name) && get_string(*chain, "hook") == name &&
+          get_string(*chain, "type") == "filter" && get_int(*chain, "prio", -1) == 0) {
         base.insert(name);
         std::string policy = get_string(*chain, "policy", "accept");
         t.section.policy[name] = policy;

@@ -24,13 +24,13 @@ struct PortRange {
 };
 
 struct Rule {
-  std::string chain = "input";            // input, forward, output
-  std::string action;                     // accept, drop, reject
-  std::string proto;                      // "" (any), tcp, udp, sctp, icmp, icmpv6
-  std::vector<PortRange> ports;           // sorted, merged; empty: any
-  std::vector<std::string> source;        // canonical addresses/networks, sorted
-  std::vector<std::string> destination;   // idem
-  std::string iface;                      // incoming interface ("" any)
+  std::string chain = "input";           // input, forward, output
+  std::string action;                    // accept, drop, reject
+  std::string proto;                     // "" (any), tcp, udp, sctp, icmp, icmpv6
+  std::vector<PortRange> ports;          // sorted, merged; empty: any
+  std::vector<std::string> source;       // canonical addresses/networks, sorted
+  std::vector<std::string> destination;  // idem
+  std::string iface;                     // incoming interface ("" any)
   std::string comment;
   std::string nft;  // current only: a rule of the table op-dbus cannot read, as nft's JSON
   bool operator==(const Rule&) const = default;

@@ -14,8 +14,9 @@ namespace {
 // --root, boot persistence and --confirm-timeout are not in this plugin yet: refused, never ignored.
 void refuse_unsupported(Context& ctx) {
   if (ctx.offline()) {
-    throw Error(ErrorKind::NotSupported, "not supported yet: the firewall plugin with --root (nothing is rendered "
-                                         "for boot); plan and apply it on the running system");
+    throw Error(ErrorKind::NotSupported,
+                "not supported yet: the firewall plugin with --root (nothing is rendered "
+                "for boot); plan and apply it on the running system");
   }
 }
 
@@ -50,9 +51,10 @@ class FirewallPlugin : public Plugin {
   void apply(Context& ctx, const Action& action) override {
     refuse_unsupported(ctx);
     if (ctx.options().confirm_timeout > 0) {
-      throw Error(ErrorKind::NotSupported,
-                  "not supported yet: --confirm-timeout does not restore the firewall table; apply the firewall "
-                  "without it");
+      throw Error(
+          ErrorKind::NotSupported,
+          "not supported yet: --confirm-timeout does not restore the firewall table; apply the firewall "
+          "without it");
     }
     auto backend = factory_(ctx);
     apply_action(*backend, action);

@@ -25,17 +25,21 @@ bool private_netns() {
   return done == 1;
 }
 
-std::string ruleset() { return sys::nft_run_checked("list ruleset", "list ruleset"); }
+std::string ruleset() {
+  return sys::nft_run_checked("list ruleset", "list ruleset");
+}
 
 }  // namespace
 
 TEST_CASE("nft_run runs a JSON batch and lists JSON") {
   if (!private_netns()) SKIP("needs root (a private network namespace)");
   sys::nft_run_checked(R"({"nftables":[{"add":{"table":{"family":"ip","name":"t"}}}]})", "add table");
-  std::string out = sys::nft_run_checked(R"({"nftables":[{"list":{"table":{"family":"ip","name":"t"}}}]})", "list");
+  std::string out =
+      sys::nft_run_checked(R"({"nftables":[{"list":{"table":{"family":"ip","name":"t"}}}]})", "list");
   JsonDoc d = parse_json(out);
   CHECK(member(d, "nftables") != nullptr);
-  CHECK((out.find("\"name\": \"t\"") != std::string::npos || out.find("\"name\":\"t\"") != std::string::npos));
+  CHECK(
+      (out.find("\"name\": \"t\"") != std::string::npos || out.find("\"name\":\"t\"") != std::string::npos));
   sys::nft_run_checked(R"({"nftables":[{"delete":{"table":{"family":"ip","name":"t"}}}]})", "delete table");
 }
 
@@ -51,8 +55,9 @@ TEST_CASE("a refused batch changes nothing and carries nft's own message") {
   std::string before = ruleset();
   // The same transaction shape, with a rule into a chain that does not exist: the kernel refuses the batch.
   std::string bad = firewall::render_batch(firewall::Section{}, {});
-  bad.insert(bad.size() - 2,
-             R"(,{"add":{"rule":{"family":"inet","table":"op_dbus","chain":"nosuch","expr":[{"drop":null}]}}})");
+  bad.insert(
+      bad.size() - 2,
+      R"(,{"add":{"rule":{"family":"inet","table":"op_dbus","chain":"nosuch","expr":[{"drop":null}]}}})");
   auto r = sys::nft_run(bad);
   CHECK(r.rc != 0);
   CHECK(r.error.find("No such file or directory") != std::string::npos);

@@ -75,28 +75,39 @@ TEST_CASE("equivalent forms compare equal") {
 TEST_CASE("a different rule or order is not equal") {
   CHECK_FALSE(parse(R"({"rules": [{"port": 22, "proto": "tcp", "action": "accept"}]})") ==
               parse(R"({"rules": [{"port": 22, "proto": "udp", "action": "accept"}]})"));
-  CHECK_FALSE(parse(R"({"rules": [{"proto": "tcp", "action": "accept"}, {"proto": "udp", "action": "drop"}]})") ==
-              parse(R"({"rules": [{"proto": "udp", "action": "drop"}, {"proto": "tcp", "action": "accept"}]})"));
+  CHECK_FALSE(
+      parse(R"({"rules": [{"proto": "tcp", "action": "accept"}, {"proto": "udp", "action": "drop"}]})") ==
+      parse(R"({"rules": [{"proto": "udp", "action": "drop"}, {"proto": "tcp", "action": "accept"}]})"));
 }
 
 TEST_CASE("hostile and impossible values are refused by check") {
   CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "comment": "a\nb"}]})"), "/rules/0/comment"));
-  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "comment": "say \"hi\""}]})"), "double quotes"));
-  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "comment": "op-dbus: fake"}]})"), "op-dbus:"));
-  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "comment": ")" + std::string(129, 'x') + R"("}]})"),
-                 "128 bytes"));
-  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "iface": "eth0\"; flush ruleset"}]})"), "/rules/0/iface"));
-  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "iface": "averyveryverylongname"}]})"), "1-15 bytes"));
+  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "comment": "say \"hi\""}]})"),
+                 "double quotes"));
+  CHECK(
+      mentions(problems_of(R"({"rules": [{"action": "accept", "comment": "op-dbus: fake"}]})"), "op-dbus:"));
+  CHECK(mentions(
+      problems_of(R"({"rules": [{"action": "accept", "comment": ")" + std::string(129, 'x') + R"("}]})"),
+      "128 bytes"));
+  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "iface": "eth0\"; flush ruleset"}]})"),
+                 "/rules/0/iface"));
+  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "iface": "averyveryverylongname"}]})"),
+                 "1-15 bytes"));
   CHECK(mentions(problems_of(R"({"rules": [{"port": 22, "action": "accept"}]})"), "needs \"proto\""));
-  CHECK(mentions(problems_of(R"({"rules": [{"port": 0, "proto": "tcp", "action": "accept"}]})"), "/rules/0/port"));
-  CHECK(mentions(problems_of(R"({"rules": [{"port": "2000-1000", "proto": "tcp", "action": "accept"}]})"), "/port"));
-  CHECK(mentions(problems_of(R"({"rules": [{"port": 70000, "proto": "tcp", "action": "accept"}]})"), "/port"));
+  CHECK(mentions(problems_of(R"({"rules": [{"port": 0, "proto": "tcp", "action": "accept"}]})"),
+                 "/rules/0/port"));
+  CHECK(mentions(problems_of(R"({"rules": [{"port": "2000-1000", "proto": "tcp", "action": "accept"}]})"),
+                 "/port"));
+  CHECK(
+      mentions(problems_of(R"({"rules": [{"port": 70000, "proto": "tcp", "action": "accept"}]})"), "/port"));
   CHECK(mentions(problems_of(R"({"rules": [{"source": "10.0.0.1/8", "action": "drop"}]})"), "host bits"));
   CHECK(mentions(problems_of(R"({"rules": [{"source": "10.0.0.0/33", "action": "drop"}]})"), "at most 32"));
   CHECK(mentions(problems_of(R"({"rules": [{"source": ["10.0.0.1", "::1"], "action": "drop"}]})"), "mixed"));
-  CHECK(mentions(problems_of(R"({"rules": [{"source": "10.0.0.1", "destination": "::1", "action": "drop"}]})"),
-                 "different IP families"));
-  CHECK(mentions(problems_of(R"({"rules": [{"proto": "icmp", "source": "::1", "action": "drop"}]})"), "never matches"));
+  CHECK(
+      mentions(problems_of(R"({"rules": [{"source": "10.0.0.1", "destination": "::1", "action": "drop"}]})"),
+               "different IP families"));
+  CHECK(mentions(problems_of(R"({"rules": [{"proto": "icmp", "source": "::1", "action": "drop"}]})"),
+                 "never matches"));
   CHECK(mentions(problems_of(R"({"rules": [{"chain": "output", "iface": "eth0", "action": "drop"}]})"),
                  "chain output"));
   CHECK(mentions(problems_of(R"({"rules": [{"proto": "tcp"}]})"), "needs an \"action\""));
@@ -104,8 +115,10 @@ TEST_CASE("hostile and impossible values are refused by check") {
   CHECK(mentions(problems_of(R"({"nat": {}})"), "not supported yet: NAT"));
   CHECK(mentions(problems_of(R"({"persist": true})"), "not supported yet"));
   CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "log": true}]})"), "not supported yet"));
-  CHECK(mentions(problems_of(R"({"rules": [{"action": "accept", "mode": "observe"}]})"), "not supported yet"));
-  CHECK(problems_of(R"({"rules": [{"port": "22, 80", "proto": "tcp", "action": "accept", "comment": "ok: fine"}],
+  CHECK(
+      mentions(problems_of(R"({"rules": [{"action": "accept", "mode": "observe"}]})"), "not supported yet"));
+  CHECK(problems_of(
+            R"({"rules": [{"port": "22, 80", "proto": "tcp", "action": "accept", "comment": "ok: fine"}],
                         "default_policy": {"input": "drop"}, "builtin_rules": false})")
             .empty());
 }
@@ -165,7 +178,8 @@ TEST_CASE("the diff is rule-level: added, removed, changed, policy") {
 }
 
 TEST_CASE("the builtin rules and a rule op-dbus cannot read are drift") {
-  auto actions = plan(R"({"rules": []})", R"({"builtin_rules": false, "rules": [{"nft": "[{\"counter\":null}]"}]})");
+  auto actions =
+      plan(R"({"rules": []})", R"({"builtin_rules": false, "rules": [{"nft": "[{\"counter\":null}]"}]})");
   REQUIRE(actions.size() == 2);
   CHECK(actions[0].summary.find("restore the builtin rules") == 0);
   CHECK(actions[1].op == Op::Delete);
