@@ -86,6 +86,17 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
   bool present = current.IsObject() && member(current, "rules");
 
   std::vector<Action> actions;
+  if (declares_nothing(desired)) {
+    if (present) {
+      Action a;
+      a.op = Op::Delete;
+      a.summary = "delete table inet op_dbus (the section declares nothing)";
+      a.observe = want.observe;
+      a.operation = make_operation<Ops>(DeleteTable{});
+      actions.push_back(std::move(a));
+    }
+    return actions;
+  }
   auto op = make_operation<Ops>(ReplaceTable{want});
   auto add = [&](std::vector<std::string> item, Op kind, std::string summary, std::vector<Change> changes) {
     Action a;

@@ -5,7 +5,7 @@
 // ("default_policy/CHAIN") and for builtin_rules; a missing table is one Create of the whole table. Rules are
 // matched by a longest common subsequence, so inserting a rule at the top shows as one rule added, not every
 // rule changed. Every Action carries the same ReplaceTable (ops.h): the apply is one transaction whatever the
-// plan shows.
+// plan shows. An empty section ({}) declares no table: nothing when there is none, else one Delete of it.
 #pragma once
 
 #include <vector>

@@ -601,6 +601,18 @@ std::string render_batch(const Section& s, const std::vector<std::string>& stale
   return "{\"nftables\":[" + join(cmds, ",") + "]}";
 }
 
+std::string render_delete() {
+  return "{\"nftables\":[{\"add\":" + table_object() + "},{\"delete\":" + table_object() + "}]}";
+}
+
+bool declares_nothing(const JsonValue& section) {
+  if (!section.IsObject()) return false;
+  for (const auto& m : section.GetObject()) {
+    if (std::string_view(m.name.GetString()) != "mode") return false;
+  }
+  return true;
+}
+
 CurrentTable parse_table(const std::optional<std::string>& listing) {
   CurrentTable t;
   if (!listing) return t;

@@ -68,6 +68,12 @@ int address_family(const std::string& canonical);
 // in `stale_chains`; add the base chains with their policies; add every rule.
 std::string render_batch(const Section& s, const std::vector<std::string>& stale_chains);
 
+// The transaction that deletes table inet op_dbus (add first, so it holds whether or not the table exists).
+std::string render_delete();
+
+// True for a section that declares nothing (no rules, policies or builtin_rules): op-dbus owns no table then.
+bool declares_nothing(const JsonValue& section);
+
 // The table read back from `nft -j list table inet op_dbus` output (nullopt: there is no such table).
 struct CurrentTable {
   bool present = false;

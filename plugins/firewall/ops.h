@@ -1,4 +1,4 @@
-// The firewall plugin's one operation. Whatever the rule-level diff says, the table is replaced as a whole in
+// The firewall plugin's operations. Whatever the rule-level diff says, the table is replaced as a whole in
 // one libnftables transaction, so every Action of a plan carries the same ReplaceTable; apply() carries it
 // out once (the later ones find the table already as desired and do nothing).
 #pragma once
@@ -24,6 +24,13 @@ struct ReplaceTable {
   }
 };
 
-using Ops = std::variant<ReplaceTable>;
+// The document declares nothing (an empty section): the table op-dbus owned is deleted, in one transaction.
+struct DeleteTable {
+  static constexpr std::string_view kName = "delete_table";
+
+  void fields(JsonObject& o) const { o.set("table", std::string(kFamily) + " " + kTable); }
+};
+
+using Ops = std::variant<ReplaceTable, DeleteTable>;
 
 }  // namespace opdbus::firewall

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "error.h"
+#include "firewall/apply.h"
 #include "firewall/diff.h"
 #include "firewall/model.h"
 #include "firewall/ops.h"
@@ -241,4 +242,38 @@ TEST_CASE("a listing reads back into the section; no table is {}") {
                       to_json(got));
   REQUIRE(actions.size() == 1);
   CHECK(actions[0].op == Op::Delete);
+}
+
+TEST_CASE("an empty section owns no table") {
+  CHECK(plan("{}", "{}").empty());
+  CHECK(plan(R"({"mode": "observe"})", "{}").empty());
+  auto actions = plan("{}", R"({"builtin_rules": true, "rules": []})");
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].op == Op::Delete);
+  CHECK(std::holds_alternative<DeleteTable>(operation_of<Ops>(actions[0].operation, "firewall")));
+  CHECK(render_delete() == R"({"nftables":[{"add":{"table":{"family":"inet","name":"op_dbus"}}},)"
+                           R"({"delete":{"table":{"family":"inet","name":"op_dbus"}}}]})");
+}
+
+TEST_CASE("mode observe marks every action observe-only") {
+  auto actions = plan(R"({"mode": "observe", "rules": [{"proto": "udp", "action": "drop"}]})",
+                      R"({"builtin_rules": true, "rules": [{"proto": "tcp", "action": "drop"}]})");
+  REQUIRE_FALSE(actions.empty());
+  for (const auto& a : actions) CHECK(a.observe);
+}
+
+TEST_CASE("apply runs the batch once and only when the table differs") {
+  FakeBackend fake;
+  auto actions = plan(R"({"rules": [{"proto": "tcp", "port": 22, "action": "accept"}]})", "{}");
+  REQUIRE(actions.size() == 1);
+  apply_action(fake, actions[0]);
+  REQUIRE(fake.batches.size() == 1);
+  CHECK(fake.batches[0].find(R"({"flush":{"table":{"family":"inet","name":"op_dbus"}}})") !=
+        std::string::npos);
+  // No table: deleting it runs nothing.
+  auto del = plan("{}", R"({"rules": []})");
+  REQUIRE(del.size() == 1);
+  fake.batches.clear();
+  apply_action(fake, del[0]);
+  CHECK(fake.batches.empty());
 }

@@ -77,6 +77,8 @@ nft_s add chain ip admin watch '{ type filter hook input priority 10; policy acc
 nft_s add rule ip admin watch tcp dport 9999 counter comment '"admin rule"'
 
 check "before any firewall, port 8080 connects" connect 8080
+check "show with no table yet" sh -c "ip netns exec $S '$OPDBUS' show --plugin firewall >'$T/show0.json'"
+expect "show's output without a table plans to nothing" 0 opdbus plan "$T/show0.json"
 
 doc "$T/fw.json" '{
   "default_policy": {"input": "drop", "forward": "drop", "output": "accept"},
@@ -153,5 +155,15 @@ is "the whole ruleset is unchanged" "$before" ruleset_hash
 expect "the plan is still empty" 0 opdbus plan "$T/fw.json"
 expect "--root is refused as not supported yet" 1 sh -c "mkdir -p '$T/root' && ip netns exec $S '$OPDBUS' --root '$T/root' apply '$T/fw.json' >'$T/root.out' 2>&1; rc=\$?; cat '$T/root.out'; grep -q 'not supported yet' '$T/root.out' && exit \$rc; exit 9"
 check "the admin's table still has its rule" sh -c "ip netns exec $S nft list table ip admin | grep -q 'admin rule'"
+
+# --- an empty section deletes the table, and only it ----------------------------------------------------------
+doc "$T/empty.json" '{}'
+expect "an empty section plans the table's deletion" 2 opdbus plan "$T/empty.json"
+contains "the plan deletes table inet op_dbus" "delete table inet op_dbus"
+check "apply the empty section" opdbus apply "$T/empty.json"
+expect "table inet op_dbus is gone" 1 nft_s list table inet op_dbus
+check "the admin's table is still there" sh -c "ip netns exec $S nft list table ip admin | grep -q 'admin rule'"
+expect "and the plan is empty" 0 opdbus plan "$T/empty.json"
+check "port 8080 connects again" connect 8080
 
 tap_done
