@@ -11,12 +11,19 @@ namespace opdbus {
 namespace firewall {
 namespace {
 
-// --root, boot persistence and --confirm-timeout are not in this plugin yet: refused, never ignored.
-void refuse_unsupported(Context& ctx) {
+// --root and --confirm-timeout are not in this plugin yet: refused, never ignored. Refused from query(), so
+// an apply stops at its preflight plan with nothing changed (by any plugin).
+void refuse_unsupported(Context& ctx, const JsonValue* desired) {
   if (ctx.offline()) {
     throw Error(ErrorKind::NotSupported,
                 "not supported yet: the firewall plugin with --root (nothing is rendered "
                 "for boot); plan and apply it on the running system");
+  }
+  if (ctx.options().confirm_timeout > 0 && desired && !declares_nothing(*desired)) {
+    throw Error(
+        ErrorKind::NotSupported,
+        "not supported yet: --confirm-timeout for the firewall (its table would not be restored); apply "
+        "without it, or leave the firewall out with --plugin");
   }
 }
 
@@ -38,8 +45,7 @@ class FirewallPlugin : public Plugin {
   }
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    (void)desired;
-    refuse_unsupported(ctx);
+    refuse_unsupported(ctx, desired);
     auto backend = factory_(ctx);
     return query_section(*backend);
   }
@@ -49,13 +55,7 @@ class FirewallPlugin : public Plugin {
   }
 
   void apply(Context& ctx, const Action& action) override {
-    refuse_unsupported(ctx);
-    if (ctx.options().confirm_timeout > 0) {
-      throw Error(
-          ErrorKind::NotSupported,
-          "not supported yet: --confirm-timeout does not restore the firewall table; apply the firewall "
-          "without it");
-    }
+    refuse_unsupported(ctx, nullptr);
     auto backend = factory_(ctx);
     apply_action(*backend, action);
   }

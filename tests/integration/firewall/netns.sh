@@ -154,6 +154,9 @@ expect "a network with host bits is refused" 1 opdbus apply "$T/bad-net.json"
 is "the whole ruleset is unchanged" "$before" ruleset_hash
 expect "the plan is still empty" 0 opdbus plan "$T/fw.json"
 expect "--root is refused as not supported yet" 1 sh -c "mkdir -p '$T/root' && ip netns exec $S '$OPDBUS' --root '$T/root' apply '$T/fw.json' >'$T/root.out' 2>&1; rc=\$?; cat '$T/root.out'; grep -q 'not supported yet' '$T/root.out' && exit \$rc; exit 9"
+expect "--confirm-timeout is refused" 1 opdbus apply --confirm-timeout 5 "$T/noping.json"
+contains "the refusal says not supported yet" "not supported yet: --confirm-timeout for the firewall"
+is "the ruleset is still unchanged" "$before" ruleset_hash
 check "the admin's table still has its rule" sh -c "ip netns exec $S nft list table ip admin | grep -q 'admin rule'"
 
 # --- an empty section deletes the table, and only it ----------------------------------------------------------
