@@ -175,9 +175,11 @@ void apply_action(Backend& backend, const Action& action) {
               if (op.own_group) add_group(db, op.name, op.gid);
               std::string defs = root.read_file("/etc/login.defs").value_or("");
               std::string pw = op.password_hash ? (op.locked ? "!" : "") + *op.password_hash : "!";
-              db.shadow.put({op.name, pw, days_since_epoch(), login_def(defs, "PASS_MIN_DAYS", ""),
-                             login_def(defs, "PASS_MAX_DAYS", ""), login_def(defs, "PASS_WARN_AGE", ""), "",
-                             "", ""});
+              auto aging = [&](const char* key) {
+                return op.system ? std::string() : login_def(defs, key, "");
+              };
+              db.shadow.put({op.name, pw, days_since_epoch(), aging("PASS_MIN_DAYS"), aging("PASS_MAX_DAYS"),
+                             aging("PASS_WARN_AGE"), "", "", ""});
               db.passwd.put({op.name, "x", std::to_string(op.uid), std::to_string(op.gid), op.comment,
                              op.home, op.shell});
               set_groups(db, op.name, op.groups);
@@ -214,9 +216,19 @@ void apply_action(Backend& backend, const Action& action) {
           [&](const RemoveAccount& op) {
             Edit edit(backend);
             Databases& db = edit.db();
+            std::string gid;
+            if (const DbLine* p = db.passwd.find(op.name)) gid = p->fields[3];
             db.passwd.erase(op.name);
             db.shadow.erase(op.name);
             set_groups(db, op.name, {});
+            const DbLine* g = db.group.find(op.name);
+            bool primary_of_other = false;
+            for (const auto& l : db.passwd.lines())
+              primary_of_other |= !l.fields.empty() && l.fields[3] == gid;
+            if (op.own_group && g && g->fields[2] == gid && g->fields[3].empty() && !primary_of_other) {
+              db.group.erase(op.name);
+              db.gshadow.erase(op.name);
+            }
             edit.commit();
           },
           [&](const WriteKeys& op) { write_keys(root, op); },

@@ -25,14 +25,18 @@ std::string list_text(const std::vector<std::string>& v) {
   throw Error(ErrorKind::InvalidArgument, "users: " + what);
 }
 
-// The lowest free id of [lo, hi] (the highest for system ids, as useradd -r does).
-uint32_t allocate(const std::set<uint32_t>& used, uint32_t lo, uint32_t hi, bool from_top,
+// A new id as useradd/groupadd choose it: one above the highest id in use in [lo, hi], else the lowest free
+// one; for system ids the highest free one (useradd -r).
+uint32_t allocate(const std::set<uint32_t>& used, uint32_t lo, uint32_t hi, bool system,
                   const std::string& what) {
   if (lo <= hi) {
-    if (from_top) {
+    if (system) {
       for (uint64_t v = hi + 1ull; v-- > lo;)
         if (!used.count(static_cast<uint32_t>(v))) return static_cast<uint32_t>(v);
     } else {
+      auto top = used.upper_bound(hi);
+      if (top != used.begin() && *std::prev(top) >= lo && *std::prev(top) < hi) return *std::prev(top) + 1;
+      if (top == used.begin() || *std::prev(top) < lo) return lo;
       for (uint64_t v = lo; v <= hi; ++v)
         if (!used.count(static_cast<uint32_t>(v))) return static_cast<uint32_t>(v);
     }
@@ -182,6 +186,7 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
       if (!op.password_hash && !op.locked) refuse(who + ": cannot be unlocked without a password_hash");
       op.groups = a.groups.value_or(std::vector<std::string>{});
       op.create_home = a.create_home.value_or(!a.system);
+      op.system = a.system;
       Action act = make_action(
           {"accounts", name}, Op::Create,
           "create account " + name + " (uid " + id_text(uid) + ", gid " + id_text(gid) + ")", kAccounts);
@@ -270,7 +275,8 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
                              kRemoveAccounts);
     act.destructive = true;
     act.changes.push_back({"uid", id_text(have.accounts.at(name).uid.value_or(0)), std::nullopt});
-    act.operation = make_operation<Ops>(RemoveAccount{name});
+    auto g = want.groups.find(name);
+    act.operation = make_operation<Ops>(RemoveAccount{name, !(g != want.groups.end() && !g->second.absent)});
     actions.push_back(std::move(act));
   }
   for (const auto& [name, g] : want.groups) {

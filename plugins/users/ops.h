@@ -40,10 +40,11 @@ struct CreateAccount {
   bool locked = true;
   std::vector<std::string> groups;
   bool create_home = false;
+  bool system = false;  // no password aging fields, as useradd -r
   void fields(JsonObject& o) const {
     o.set("name", name).set("uid", uid).set("gid", gid).set("own_group", own_group).set("comment", comment);
     o.set("home", home).set("shell", shell).set("locked", locked).set("groups", groups);
-    o.set("create_home", create_home);
+    o.set("create_home", create_home).set("system", system);
     if (password_hash) o.set("password_hash", "(secret)");
   }
 };
@@ -68,11 +69,14 @@ struct ModifyAccount {
   }
 };
 
-// Removes the account's lines and its group memberships; its home and its own group stay.
+// Removes the account's lines and its group memberships, and (when `own_group`, as userdel does) the group
+// of its name if that is its primary group, has no members and is no other account's primary group. Its
+// home stays.
 struct RemoveAccount {
   static constexpr std::string_view kName = "remove-account";
   std::string name;
-  void fields(JsonObject& o) const { o.set("name", name); }
+  bool own_group = true;
+  void fields(JsonObject& o) const { o.set("name", name).set("own_group", own_group); }
 };
 
 // ~/.ssh/authorized_keys holds exactly `keys`; ~/.ssh 0700 and the file 0600, owned by the account.
