@@ -256,7 +256,7 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
       }
       std::vector<std::string> cur_keys =
           cur ? cur->keys.value_or(std::vector<std::string>{}) : std::vector<std::string>{};
-      if (!cur || *a.keys != cur_keys) {
+      if (!cur || *a.keys != cur_keys || have.target.irregular_keys.count(name)) {
         Action act = make_action(
             {"accounts", name}, cur ? Op::Update : Op::Create,
             "write " + home + "/.ssh/authorized_keys (" + std::to_string(a.keys->size()) + " key(s))", kKeys);

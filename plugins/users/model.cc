@@ -75,6 +75,7 @@ Section parse_section(const JsonValue& section) {
   if (const JsonValue* t = member(section, kTargetKey); t && t->IsObject()) {
     s.target.missing_shells = string_set(*t, "missing_shells");
     s.target.unsafe_ssh = string_set(*t, "unsafe_ssh");
+    s.target.irregular_keys = string_set(*t, "irregular_keys");
     if (const JsonValue* r = member(*t, "ranges"); r && r->IsObject()) {
       auto get = [&](const char* k, uint32_t& v) {
         if (auto x = opt_id(*r, k)) v = *x;

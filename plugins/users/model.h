@@ -44,7 +44,8 @@ struct Ranges {
 struct Target {
   Ranges ranges;
   std::set<std::string> missing_shells;
-  std::set<std::string> unsafe_ssh;  // account names
+  std::set<std::string> unsafe_ssh;      // account names
+  std::set<std::string> irregular_keys;  // accounts whose authorized_keys is a symlink or not a file
 };
 
 struct Section {

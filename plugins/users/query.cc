@@ -102,6 +102,7 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
 
   // What diff needs to know about the target besides the section.
   JsonValue target(rapidjson::kObjectType), missing(rapidjson::kArrayType), unsafe(rapidjson::kArrayType);
+  JsonValue irregular(rapidjson::kArrayType);
   std::set<std::string> shells;
   for (const auto& [name, spec] : want.accounts) {
     if (spec.absent) continue;
@@ -116,6 +117,8 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
           (home_st && home_st->kind != sys::FileKind::Directory)) {
         unsafe.PushBack(str_value(name, a), a);
       }
+      auto keys_st = root.lstat(home + "/.ssh/authorized_keys");
+      if (keys_st && keys_st->kind != sys::FileKind::File) irregular.PushBack(str_value(name, a), a);
     }
   }
   for (const auto& shell : shells) {
@@ -134,6 +137,7 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
   target.AddMember("ranges", r, a);
   target.AddMember("missing_shells", missing, a);
   target.AddMember("unsafe_ssh", unsafe, a);
+  target.AddMember("irregular_keys", irregular, a);
   out.AddMember(str_value(kTargetKey, a), target, a);
   return out;
 }
