@@ -197,6 +197,40 @@ expect "a symlinked authorized_keys is replaced" 0 "$OPDBUS" apply --root "$H" "
 is "it is a regular file now" "regular file" stat -c %F "$H/home/eve/.ssh/authorized_keys"
 is "nothing outside the tree changed" "$before" outside_sum
 
+# The hash is a secret: never in the journal, the plan or --json.
+if grep -rq 'j9T' "$A/var/lib/op-dbus"; then not_ok "the journal never holds the password hash"; else ok "the journal never holds the password hash"; fi
+"$OPDBUS" plan --root "$B" --json "$T/s.json" >"$T/plan.json" 2>&1
+if grep -q 'j9T' "$T/plan.json"; then not_ok "a --json plan never holds the password hash" "$(cat "$T/plan.json")"; else
+  ok "a --json plan never holds the password hash"; fi
+
+# A tree whose directories are symlinks: /home absolute (-> /srv/home, inside the tree as a chroot sees it),
+# /etc/skel relative, and /mail to an absolute host path out of the tree. Writes land where a chroot would
+# put them (under the tree), never outside.
+S=$T/s
+base "$S"
+mkdir -p "$S/srv/home" "$S/srv/skel" "$O/home"
+mv "$S/etc/skel/.profile" "$S/srv/skel/.profile"
+rm -rf "$S/etc/skel"
+ln -s ../srv/skel "$S/etc/skel"
+ln -s /srv/home "$S/home"
+mkdir -p "$S$O/home"
+ln -s "$O/home" "$S/mail"
+before=$(outside_sum)
+cat >"$T/sym.json" <<EOF
+{"version": 1, "plugins": {"users": {"accounts": {
+  "sam": {"shell": "/bin/sh", "ssh_authorized_keys": ["$K1"]},
+  "max": {"shell": "/bin/sh", "home": "/mail/max", "ssh_authorized_keys": ["$K1"]}}}}}
+EOF
+expect "apply into a tree of symlinked directories" 0 "$OPDBUS" apply --root "$S" "$T/sym.json"
+[ -f "$S/srv/home/sam/.ssh/authorized_keys" ] && ok "the absolute /home link is followed inside the tree" ||
+  not_ok "the absolute /home link is followed inside the tree" "$(find "$S" | head -50)"
+[ -f "$S/srv/home/sam/.profile" ] && ok "the relative /etc/skel link is followed inside the tree" ||
+  not_ok "the relative /etc/skel link is followed inside the tree"
+[ -f "$S/$O/home/max/.ssh/authorized_keys" ] && ok "a link out of the tree lands where a chroot puts it" ||
+  not_ok "a link out of the tree lands where a chroot puts it" "$(find "$S" | head -50)"
+is "nothing outside the tree changed (symlinked directories)" "$before" outside_sum
+expect "the symlinked tree's second plan is empty" 0 "$OPDBUS" plan --root "$S" "$T/sym.json"
+
 # Hostile values: refused at validate time with the file and the pointer.
 bad() {
   local what=$1 doc=$2 pointer=$3
