@@ -166,6 +166,9 @@ void apply_action(Backend& backend, const Action& action) {
             edit.commit();
           },
           [&](const CreateAccount& op) {
+            // The home first: if it cannot be made, the account is not written either, and a new apply tries
+            // again (an account whose home failed would never get one).
+            if (op.create_home) create_home(root, op.home, op.uid, op.gid, true);
             {
               Edit edit(backend);
               Databases& db = edit.db();
@@ -185,7 +188,6 @@ void apply_action(Backend& backend, const Action& action) {
               set_groups(db, op.name, op.groups);
               edit.commit();
             }
-            if (op.create_home) create_home(root, op.home, op.uid, op.gid, true);
           },
           [&](const ModifyAccount& op) {
             Edit edit(backend);
