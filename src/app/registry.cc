@@ -4,6 +4,7 @@
 #include "network/plugin.h"
 #include "storage/plugin.h"
 #include "systemd/plugin.h"
+#include "users/plugin.h"
 
 namespace opdbus {
 
@@ -11,7 +12,7 @@ std::vector<std::unique_ptr<Plugin>> make_plugins() {
   std::vector<std::unique_ptr<Plugin>> p;
   p.push_back(make_storage_plugin());
   p.push_back(make_not_implemented_plugin("packagekit", "packages through PackageKit", {"storage"}));
-  p.push_back(make_not_implemented_plugin("users", "users, groups and SSH keys", {"packagekit"}));
+  p.push_back(make_users_plugin());
   p.push_back(make_network_plugin());
   p.push_back(make_systemd_plugin());
   p.push_back(make_firewall_plugin());

@@ -45,6 +45,12 @@ std::string joined(const std::vector<std::string>& parts, size_t n) {
   return out.empty() ? "." : out;
 }
 
+// The path relative to the root, as openat2 takes it ("." for the root itself).
+std::string relative(std::string_view path) {
+  auto parts = components(path);
+  return joined(parts, parts.size());
+}
+
 int open_in_root(int root_fd, const std::string& rel, uint64_t flags, mode_t mode) {
   open_how how{};
   how.flags = flags | O_CLOEXEC;
@@ -182,7 +188,7 @@ std::pair<Fd, std::string> RootDir::parent_of(std::string_view path, bool create
 }
 
 std::optional<std::string> RootDir::read_file(std::string_view path) const {
-  std::string rel = joined(components(path), components(path).size());
+  std::string rel = relative(path);
   int fd = open_in_root(root_fd_.get(), rel, O_RDONLY, 0);
   if (fd < 0) {
     if (absent(errno)) return std::nullopt;
@@ -205,17 +211,21 @@ std::optional<FileStat> RootDir::lstat(std::string_view path) const {
   return to_stat(st);
 }
 
-std::optional<FileStat> RootDir::stat(std::string_view path) const {
-  auto parts = components(path);
-  std::string rel = joined(parts, parts.size());
+Fd RootDir::open_existing(std::string_view path) const {
+  std::string rel = relative(path);
   int fd = open_in_root(root_fd_.get(), rel, O_PATH, 0);
   if (fd < 0) {
-    if (absent(errno) || errno == ELOOP) return std::nullopt;
+    if (absent(errno) || errno == ELOOP) return Fd();
     fail("open", (root_ / rel).string(), errno);
   }
-  Fd guard(fd);
+  return Fd(fd);
+}
+
+std::optional<FileStat> RootDir::stat(std::string_view path) const {
+  Fd fd = open_existing(path);
+  if (!fd) return std::nullopt;
   struct stat st;
-  if (::fstat(fd, &st) != 0) fail("stat", (root_ / rel).string(), errno);
+  if (::fstat(fd.get(), &st) != 0) fail("stat", (root_ / relative(path)).string(), errno);
   return to_stat(st);
 }
 
@@ -233,8 +243,7 @@ std::optional<std::string> RootDir::read_link(std::string_view path) const {
 
 std::vector<DirEntry> RootDir::list_dir(std::string_view path) const {
   std::vector<DirEntry> out;
-  auto parts = components(path);
-  std::string rel = joined(parts, parts.size());
+  std::string rel = relative(path);
   int fd = open_in_root(root_fd_.get(), rel, O_RDONLY | O_DIRECTORY, 0);
   if (fd < 0) {
     if (absent(errno)) return out;
@@ -278,15 +287,9 @@ std::vector<DirEntry> RootDir::list_dir(std::string_view path) const {
 }
 
 std::optional<std::filesystem::path> RootDir::host_path(std::string_view path) const {
-  auto parts = components(path);
-  std::string rel = joined(parts, parts.size());
-  int fd = open_in_root(root_fd_.get(), rel, O_PATH, 0);
-  if (fd < 0) {
-    if (absent(errno) || errno == ELOOP) return std::nullopt;
-    fail("open", (root_ / rel).string(), errno);
-  }
-  Fd guard(fd);
-  return std::filesystem::path(fd_target(fd));
+  Fd fd = open_existing(path);
+  if (!fd) return std::nullopt;
+  return std::filesystem::path(fd_target(fd.get()));
 }
 
 std::optional<std::string> RootDir::resolve(std::string_view path) const {
@@ -444,8 +447,7 @@ void RootDir::chmod(std::string_view path, mode_t mode) const {
 }
 
 Fd RootDir::open(std::string_view path, int flags, mode_t mode) const {
-  auto parts = components(path);
-  std::string rel = joined(parts, parts.size());
+  std::string rel = relative(path);
   if (flags & O_CREAT) parent_of(path, true);
   int fd = open_in_root(root_fd_.get(), rel, static_cast<uint64_t>(flags), mode);
   if (fd < 0) {
@@ -457,8 +459,7 @@ Fd RootDir::open(std::string_view path, int flags, mode_t mode) const {
 
 Fd RootDir::open_dir(std::string_view path, bool create, mode_t mode) const {
   if (create) make_dirs(path, mode);
-  auto parts = components(path);
-  std::string rel = joined(parts, parts.size());
+  std::string rel = relative(path);
   int fd = open_in_root(root_fd_.get(), rel, O_PATH | O_DIRECTORY, 0);
   if (fd < 0) {
     if (absent(errno)) return Fd();

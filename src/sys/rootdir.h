@@ -121,6 +121,8 @@ class RootDir {
  private:
   // The directory holding `path`'s last component (created if `create`), and that component.
   std::pair<Fd, std::string> parent_of(std::string_view path, bool create) const;
+  // An O_PATH descriptor of what `path` leads to inside the root; empty if absent or dangling.
+  Fd open_existing(std::string_view path) const;
 
   std::filesystem::path root_;
   Fd root_fd_;

@@ -6,6 +6,8 @@
 
 #include <catch2/catch.hpp>
 
+#include "temp_dir.h"
+
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -28,19 +30,6 @@ namespace {
 constexpr const char* kEfi = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
 constexpr const char* kLinux = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 constexpr const char* kSwap = "0657FD6D-A4AB-43C4-84E5-0933C84B4F4F";
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "opdbus-storage-XXXXXX").string();
-    REQUIRE(::mkdtemp(t.data()));
-    path = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-};
 
 std::string make_image(const fs::path& dir, const std::string& name, uint64_t size) {
   fs::path p = dir / name;
