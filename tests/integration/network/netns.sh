@@ -184,8 +184,10 @@ for _ in $(seq 1 300); do
   [ "$(bridges)" -ge 50 ] && break
   sleep 0.05
 done
+kill -STOP "$apply_pid"   # held still while counting, so "part way" is what the signal meets
 made=$(bridges)
 kill -TERM "$apply_pid"
+kill -CONT "$apply_pid"
 wait "$apply_pid"
 rc=$?
 if [ "$rc" -eq 1 ]; then ok "SIGTERM: apply exits 1"; else not_ok "SIGTERM: apply exits 1" "exit $rc" "$(cat "$T/term.out")"; fi

@@ -160,17 +160,32 @@ else
 fi
 
 # ---- SIGTERM and SIGINT in the middle of an apply
+# A tree large enough that the apply lasts seconds: the process is stopped (SIGSTOP) once a tenth is done, the
+# signal is queued, and it runs on (SIGCONT) to meet it between two actions. No race with a fast apply.
+NS=$((N * 50))
+BS=$T/base-signals
+mkdir -p "$BS/lib/systemd/system" "$BS/etc/systemd/system"
+for i in $(seq 1 "$NS"); do
+  printf '[Unit]\nDescription=bench %s\n[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n' "$i" \
+    >"$BS/lib/systemd/system/bench$i.service"
+done
+{
+  printf '{"version": 1, "plugins": {"systemd": {"services": {'
+  for i in $(seq 1 "$NS"); do printf '%s"bench%s": {"state": "enabled"}' "$([ "$i" -gt 1 ] && echo ,)" "$i"; done
+  printf '}}}}\n'
+} >"$T/signals.json"
 for sig in TERM INT; do
   R=$T/sig$sig
-  fresh "$R"
-  "$OPDBUS" apply --root "$R" "$T/state.json" >"$T/sig.out" 2>&1 &
+  rm -rf "$R" && cp -a "$BS" "$R"
+  "$OPDBUS" apply --root "$R" "$T/signals.json" >"$T/sig.out" 2>&1 &
   pid=$!
-  # Mid-way for certain: once a tenth of the units are enabled.
-  for _ in $(seq 1 2000); do
-    [ "$(enabled "$R")" -ge $((N / 10)) ] && break
+  for _ in $(seq 1 6000); do
+    [ "$(enabled "$R")" -ge $((NS / 10)) ] && break
     sleep 0.01
   done
+  kill -STOP "$pid"
   kill -"$sig" "$pid"
+  kill -CONT "$pid"
   wait "$pid"
   rc=$?
   cp "$T/sig.out" "$T/out"
@@ -185,14 +200,14 @@ for sig in TERM INT; do
   "$OPDBUS" log --root "$R" | tail -n 1 >"$T/out"
   contains "SIG$sig: ... and says the actions done stay done (no checkpoint offline)" "the actions done stay done"
   partial=$(enabled "$R")
-  if [ "$partial" -gt 0 ] && [ "$partial" -lt "$N" ]; then
-    ok "SIG$sig: it stopped part way ($partial of $N)"
+  if [ "$partial" -gt 0 ] && [ "$partial" -lt "$NS" ]; then
+    ok "SIG$sig: it stopped part way ($partial of $NS)"
   else
-    not_ok "SIG$sig: it stopped part way" "$partial of $N enabled"
+    not_ok "SIG$sig: it stopped part way" "$partial of $NS enabled"
   fi
   expect "SIG$sig: log verify says intact" 0 "$OPDBUS" log verify --root "$R"
-  expect "SIG$sig: re-apply converges" 0 "$OPDBUS" -q apply --root "$R" "$T/state.json"
-  expect "SIG$sig: the plan is then empty" 0 "$OPDBUS" plan --root "$R" "$T/state.json"
+  expect "SIG$sig: re-apply converges" 0 "$OPDBUS" -q apply --root "$R" "$T/signals.json"
+  expect "SIG$sig: the plan is then empty" 0 "$OPDBUS" plan --root "$R" "$T/signals.json"
 done
 
 # ---- damaged journals are never silently repaired
