@@ -13,7 +13,8 @@ fuzz=(clang libclang-rt-14-dev)
 # What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
 runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
-         qemu-system-x86 qemu-utils)
+         qemu-system-x86 qemu-utils
+         passwd openssh-client python3)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2
