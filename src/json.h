@@ -34,6 +34,12 @@ std::string get_string(const JsonValue& obj, std::string_view key, std::string_v
 bool get_bool(const JsonValue& obj, std::string_view key, bool fallback = false);
 int64_t get_int(const JsonValue& obj, std::string_view key, int64_t fallback = 0);
 std::vector<std::string> get_strings(const JsonValue& obj, std::string_view key);
+// The same reads for models that must tell "not given" from a value: nullopt when the key is absent or holds
+// another type. Numbers are read as integers; a list keeps only its strings.
+std::optional<std::string> opt_string(const JsonValue& obj, std::string_view key);
+std::optional<bool> opt_bool(const JsonValue& obj, std::string_view key);
+std::optional<int64_t> opt_int(const JsonValue& obj, std::string_view key);
+std::optional<std::vector<std::string>> opt_strings(const JsonValue& obj, std::string_view key);
 
 // JSON Pointer (RFC 6901) text from tokens, with '~' and '/' escaped: {"devices", "/dev/sda"} ->
 // "/devices/~1dev~1sda".

@@ -11,36 +11,6 @@
 namespace opdbus::network {
 namespace {
 
-std::optional<std::string> opt_string(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsString()) return std::nullopt;
-  return std::string(v->GetString(), v->GetStringLength());
-}
-
-std::optional<int64_t> opt_int(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsNumber()) return std::nullopt;
-  if (v->IsInt64()) return v->GetInt64();
-  if (v->IsUint64()) return static_cast<int64_t>(v->GetUint64());
-  return static_cast<int64_t>(v->GetDouble());
-}
-
-std::optional<bool> opt_bool(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsBool()) return std::nullopt;
-  return v->GetBool();
-}
-
-std::optional<std::vector<std::string>> opt_strings(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsArray()) return std::nullopt;
-  std::vector<std::string> out;
-  for (const auto& e : v->GetArray()) {
-    if (e.IsString()) out.emplace_back(e.GetString(), e.GetStringLength());
-  }
-  return out;
-}
-
 std::string cidr_or_text(const std::string& s) {
   auto c = canonical_cidr(s);
   return c ? *c : s;

@@ -63,12 +63,6 @@ bool is_observe(const JsonValue& v) {
   return get_string(v, "mode") == "observe";
 }
 
-std::optional<std::string> opt_string(const JsonValue& obj, const char* key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsString()) return std::nullopt;
-  return str(*v);
-}
-
 std::optional<uint64_t> opt_bytes(const JsonValue& obj, const char* key) {
   const JsonValue* v = member(obj, key);
   if (!v) return std::nullopt;

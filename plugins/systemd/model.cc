@@ -3,18 +3,6 @@
 namespace opdbus::systemd {
 namespace {
 
-std::optional<std::string> opt_string(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsString()) return std::nullopt;
-  return std::string(v->GetString(), v->GetStringLength());
-}
-
-std::optional<bool> opt_bool(const JsonValue& obj, std::string_view key) {
-  const JsonValue* v = member(obj, key);
-  if (!v || !v->IsBool()) return std::nullopt;
-  return v->GetBool();
-}
-
 bool is_observe(const JsonValue& obj) {
   return opt_string(obj, "mode") == std::optional<std::string>("observe");
 }

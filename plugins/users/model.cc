@@ -7,28 +7,10 @@
 namespace opdbus::users {
 namespace {
 
-std::optional<std::string> opt_string(const JsonValue& o, std::string_view key) {
-  const JsonValue* v = member(o, key);
-  if (!v || !v->IsString()) return std::nullopt;
-  return std::string(v->GetString(), v->GetStringLength());
-}
-
 std::optional<uint32_t> opt_id(const JsonValue& o, std::string_view key) {
   const JsonValue* v = member(o, key);
   if (!v || !v->IsUint()) return std::nullopt;
   return v->GetUint();
-}
-
-std::optional<bool> opt_bool(const JsonValue& o, std::string_view key) {
-  const JsonValue* v = member(o, key);
-  if (!v || !v->IsBool()) return std::nullopt;
-  return v->GetBool();
-}
-
-std::optional<std::vector<std::string>> opt_strings(const JsonValue& o, std::string_view key) {
-  const JsonValue* v = member(o, key);
-  if (!v || !v->IsArray()) return std::nullopt;
-  return get_strings(o, key);
 }
 
 std::set<std::string> string_set(const JsonValue& o, std::string_view key) {
