@@ -12,7 +12,7 @@ void apply_action(Backend& backend, const Action& action) {
     void operator()(const ReplaceTable& op) const {
       auto table = parse_table(backend.list_table());
       if (table.present && table.other_chains.empty() && table.section == op.desired) return;
-      backend.run_batch(render_batch(op.desired, table.other_chains));
+      backend.run_batch(render_batch(op.desired));
     }
     void operator()(const DeleteTable&) const {
       if (!backend.list_table()) return;

@@ -1,6 +1,8 @@
 // The firewall Plugin: name, order, probe, and the wiring of model + check, query, diff, apply, backend.
 #include "firewall/plugin.h"
 
+#include <cstdlib>
+
 #include "error.h"
 #include "firewall/apply.h"
 #include "firewall/diff.h"
@@ -11,21 +13,27 @@ namespace opdbus {
 namespace firewall {
 namespace {
 
-// --root and --confirm-timeout are not in this plugin yet: refused, never ignored. Refused from query(), so
-// an apply stops at its preflight plan with nothing changed (by any plugin).
-void refuse_unsupported(Context& ctx, const JsonValue* desired) {
+// --root is not in this plugin yet: refused, never ignored. Refused from query(), so an apply stops at its
+// preflight plan with nothing changed (by any plugin).
+void refuse_unsupported(Context& ctx) {
   if (ctx.offline()) {
     throw Error(ErrorKind::NotSupported,
                 "not supported yet: the firewall plugin with --root (nothing is rendered "
                 "for boot); plan and apply it on the running system");
   }
-  if (ctx.options().confirm_timeout > 0 && desired && !declares_nothing(*desired)) {
-    throw Error(
-        ErrorKind::NotSupported,
-        "not supported yet: --confirm-timeout for the firewall (its table would not be restored); apply "
-        "without it, or leave the firewall out with --plugin");
-  }
 }
+
+// What a confirm timeout (or a failed apply) restores: the table exactly as it was listed before apply.
+class TableCheckpoint : public Checkpoint {
+ public:
+  TableCheckpoint(BackendFactory factory, std::optional<std::string> listing)
+      : factory_(std::move(factory)), listing_(std::move(listing)) {}
+  void rollback(Context& ctx) override { factory_(ctx)->run_batch(render_restore(listing_)); }
+
+ private:
+  BackendFactory factory_;
+  std::optional<std::string> listing_;
+};
 
 class FirewallPlugin : public Plugin {
  public:
@@ -39,7 +47,7 @@ class FirewallPlugin : public Plugin {
   // that asks for it there gets the refusal below from query().
   Probe probe(Context& ctx) override {
     return probe_with([&] {
-      if (ctx.offline()) refuse_unsupported(ctx, nullptr);
+      refuse_unsupported(ctx);
       return factory_(ctx)->describe();
     });
   }
@@ -50,9 +58,16 @@ class FirewallPlugin : public Plugin {
   }
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    refuse_unsupported(ctx, desired);
+    refuse_unsupported(ctx);
     auto backend = factory_(ctx);
-    return query_section(*backend);
+    JsonDoc current = query_section(*backend);
+    // For lockout protection (diff.cc): the connection this command runs over, when planning a document.
+    if (desired) {
+      if (const char* ssh = std::getenv("SSH_CONNECTION"); ssh && *ssh) {
+        current.AddMember("ssh_connection", str_value(ssh, current.GetAllocator()), current.GetAllocator());
+      }
+    }
+    return current;
   }
 
   std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
@@ -60,9 +75,15 @@ class FirewallPlugin : public Plugin {
   }
 
   void apply(Context& ctx, const Action& action) override {
-    refuse_unsupported(ctx, nullptr);
+    refuse_unsupported(ctx);
     auto backend = factory_(ctx);
     apply_action(*backend, action);
+  }
+
+  std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
+    (void)actions;
+    if (ctx.offline()) return nullptr;
+    return std::make_unique<TableCheckpoint>(factory_, factory_(ctx)->list_table());
   }
 
  private:
