@@ -21,8 +21,8 @@ for tool in ip nft python3 ping; do
 done
 
 T=$(mktemp -d)
-S=opfw$$s
-C=opfw$$c
+S=firewall2-s$$
+C=firewall2-c$$
 LISTENERS=""
 cleanup() {
   for pid in $LISTENERS; do kill "$pid" 2>/dev/null; done
@@ -146,17 +146,70 @@ expect "a comment with a newline is refused" 1 opdbus apply "$T/bad-comment.json
 contains "the refusal names the comment" "/plugins/firewall/rules/0/comment"
 doc "$T/bad-port.json" '{"rules": [{"port": 22, "action": "accept"}]}'
 expect "a port without a protocol is refused" 1 opdbus apply "$T/bad-port.json"
-doc "$T/bad-nat.json" '{"nat": {"masquerade": ["vmbr1"]}, "rules": []}'
-expect "NAT is refused" 1 opdbus apply "$T/bad-nat.json"
-contains "NAT is not supported yet" "not supported yet: NAT"
+doc "$T/bad-nat.json" '{"nat": {"forwards": [{"proto": "tcp", "port": 80, "to": "10.0.0.5:0"}]}, "rules": []}'
+expect "a port forward to port 0 is refused" 1 opdbus apply "$T/bad-nat.json"
+contains "the refusal names the forward" "/plugins/firewall/nat/forwards/0/to"
+doc "$T/bad-log.json" '{"rules": [{"action": "drop", "log": "two\nlines"}]}'
+expect "a log prefix with a newline is refused" 1 opdbus apply "$T/bad-log.json"
+contains "the refusal names the log prefix" "/plugins/firewall/rules/0/log"
+doc "$T/bad-set.json" '{"rules": [{"action": "drop", "source": "@nosuch"}]}'
+expect "a rule naming a set that is not declared is refused" 1 opdbus apply "$T/bad-set.json"
+contains "the refusal names the set" 'no set "nosuch"' 
 doc "$T/bad-net.json" '{"rules": [{"source": "10.0.0.1/8", "action": "drop"}]}'
 expect "a network with host bits is refused" 1 opdbus apply "$T/bad-net.json"
 is "the whole ruleset is unchanged" "$before" ruleset_hash
 expect "the plan is still empty" 0 opdbus plan "$T/fw.json"
 expect "--root is refused as not supported yet" 1 sh -c "mkdir -p '$T/root' && ip netns exec $S '$OPDBUS' --root '$T/root' apply '$T/fw.json' >'$T/root.out' 2>&1; rc=\$?; cat '$T/root.out'; grep -q 'not supported yet' '$T/root.out' && exit \$rc; exit 9"
-expect "--confirm-timeout is refused" 1 opdbus apply --confirm-timeout 5 "$T/noping.json"
-contains "the refusal says not supported yet" "not supported yet: --confirm-timeout for the firewall"
 is "the ruleset is still unchanged" "$before" ruleset_hash
+
+# --- lockout protection: SSH_CONNECTION against the new rules ---------------------------------------------------
+# Without the builtin rules, port 22 is not accepted and the input policy is drop: an SSH session from C to
+# S:22 would be cut. The same document with the session on 2222 (accepted) is fine.
+doc "$T/lockout.json" '{
+  "builtin_rules": false,
+  "default_policy": {"input": "drop"},
+  "rules": [{"port": 2222, "proto": "tcp", "action": "accept", "comment": "ssh"}]}'
+expect "with SSH_CONNECTION on a port the rules drop, apply is refused" 1 \
+  env SSH_CONNECTION="10.77.0.2 50022 10.77.0.1 22" ip netns exec "$S" "$OPDBUS" apply "$T/lockout.json"
+contains "the refusal says it would lock the session out" "LOCKOUT: the new ruleset would drop this SSH connection"
+contains "and names --allow-destructive" "--allow-destructive"
+is "the refused apply changed nothing" "$before" ruleset_hash
+expect "the plan shows the action as destructive (exit 2)" 2 \
+  env SSH_CONNECTION="10.77.0.2 50022 10.77.0.1 22" ip netns exec "$S" "$OPDBUS" plan "$T/lockout.json"
+contains "the plan says why" "policy is drop"
+expect "with the session on an accepted port the plan is an ordinary one" 2 \
+  env SSH_CONNECTION="10.77.0.2 50022 10.77.0.1 2222" ip netns exec "$S" "$OPDBUS" plan "$T/lockout.json"
+lacks "and mentions no lockout" "LOCKOUT"
+expect "with the builtin rules the established session is accepted: no lockout" 2 \
+  env SSH_CONNECTION="10.77.0.2 50022 10.77.0.1 22" ip netns exec "$S" "$OPDBUS" plan "$T/noping.json"
+lacks "no lockout for the builtin rules" "LOCKOUT"
+check "--allow-destructive applies it anyway" \
+  env SSH_CONNECTION="10.77.0.2 50022 10.77.0.1 22" ip netns exec "$S" "$OPDBUS" apply --allow-destructive "$T/lockout.json"
+check "apply the first document again" opdbus apply "$T/fw.json"
+before=$(ruleset_hash)
+
+# --- --confirm-timeout: the previous table comes back unless confirmed ------------------------------------------
+check "ping is accepted before the change" ip netns exec "$C" ping -c 1 -W 2 10.77.0.1
+expect "apply --confirm-timeout without confirm exits 1" 1 opdbus apply --confirm-timeout 2 "$T/noping.json"
+contains "it says it was not confirmed" "not confirmed"
+contains "and that the firewall was rolled back" "firewall: rolled back"
+is "the whole ruleset is exactly as before" "$before" ruleset_hash
+expect "the first document plans to nothing" 0 opdbus plan "$T/fw.json"
+check "ping is accepted again" ip netns exec "$C" ping -c 1 -W 2 10.77.0.1
+opdbus apply --confirm-timeout 60 "$T/noping.json" >"$T/confirm.out" 2>&1 &
+apply_pid=$!
+for _ in $(seq 1 100); do
+  [ -f "$OPDBUS_RUN_DIR/op-dbus/pending-confirm" ] && break
+  sleep 0.1
+done
+check "op-dbus confirm" "$OPDBUS" confirm
+wait "$apply_pid"
+rc=$?
+if [ "$rc" -eq 0 ]; then ok "the confirmed apply exits 0"; else not_ok "the confirmed apply exits 0" "$(cat "$T/confirm.out")"; fi
+expect "the confirmed rules stay: ping is dropped" 1 ip netns exec "$C" ping -c 1 -W 2 10.77.0.1
+expect "and plan to nothing" 0 opdbus plan "$T/noping.json"
+check "apply the first document again" opdbus apply "$T/fw.json"
+before=$(ruleset_hash)
 check "the admin's table still has its rule" sh -c "ip netns exec $S nft list table ip admin | grep -q 'admin rule'"
 
 # --- an empty section deletes the table, and only it ----------------------------------------------------------
