@@ -3,6 +3,7 @@
 #include "firewall/backend.h"
 #include "firewall/model.h"
 #include "sys/nftables.h"
+#include "sys/rootdir.h"
 #include "text.h"
 
 namespace opdbus::firewall {
@@ -28,6 +29,17 @@ class LiveBackend : public Backend {
   void run_batch(const std::string& batch) override {
     sys::nft_run_checked(batch, "nft: replacing table inet op_dbus");
   }
+
+  BootFiles read_boot() override { return firewall::read_boot(root()); }
+  void write_boot(const std::string& batch) override { firewall::write_boot(root(), batch); }
+  void remove_boot() override { firewall::remove_boot(root()); }
+
+ private:
+  const sys::RootDir& root() {
+    if (!root_) root_ = std::make_unique<sys::RootDir>("/");
+    return *root_;
+  }
+  std::unique_ptr<sys::RootDir> root_;
 };
 
 }  // namespace

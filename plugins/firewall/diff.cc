@@ -6,6 +6,7 @@
 #include "error.h"
 #include "firewall/model.h"
 #include "firewall/ops.h"
+#include "firewall/persist.h"
 #include "text.h"
 
 namespace opdbus::firewall {
@@ -85,13 +86,16 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
   std::vector<Problem> current_problems;
   Section have = parse_section(current, &current_problems);
   bool present = current.IsObject() && member(current, "rules");
+  bool boot_files = current.IsObject() && member(current, "persist") &&
+                    member(current, "persist")->IsBool() && member(current, "persist")->GetBool();
 
   std::vector<Action> actions;
   if (declares_nothing(desired)) {
-    if (present) {
+    if (present || boot_files) {
       Action a;
       a.op = Op::Delete;
-      a.summary = "delete table inet op_dbus (the section declares nothing)";
+      a.summary = present ? "delete table inet op_dbus (the section declares nothing)"
+                          : "remove the firewall's boot files (the section declares nothing)";
       a.observe = want.observe;
       a.operation = make_operation<Ops>(DeleteTable{});
       actions.push_back(std::move(a));
@@ -132,6 +136,7 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
       changes.push_back({"default_policy/" + chain, std::nullopt, json_quoted(policy)});
     }
     changes.push_back({"builtin_rules", std::nullopt, want.builtin_rules ? "true" : "false"});
+    changes.push_back({"persist", std::nullopt, want.persist ? "true" : "false"});
     for (const auto& [name, set] : want.sets) {
       changes.push_back({"sets/" + name, std::nullopt, to_json(set_to_json(set))});
     }
@@ -157,6 +162,13 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
         {{"", have.builtin_rules ? "true" : "false", want.builtin_rules ? "true" : "false"}});
   }
 
+  if (want.persist != have.persist) {
+    add({"persist"}, want.persist ? Op::Create : Op::Delete,
+        want.persist
+            ? std::string("load the table at boot: write ") + kBootFile + " and enable " + kUnitName
+            : std::string("do not load the table at boot: remove ") + kBootFile + " and " + kUnitName,
+        {{"", have.persist ? "true" : "false", want.persist ? "true" : "false"}});
+  }
   std::set<std::string> set_names;
   for (const auto& [name, set] : want.sets) set_names.insert(name);
   for (const auto& [name, set] : have.sets) set_names.insert(name);

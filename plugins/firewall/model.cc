@@ -987,7 +987,11 @@ Section parse_section(const JsonValue& section, std::vector<Problem>* problems) 
     } else if (key == "nat") {
       parse_nat(val, s, out);
     } else if (key == "persist") {
-      out.push_back({{key}, "not supported yet: loading the table at boot"});
+      if (!val.IsBool()) {
+        out.push_back({{key}, "expected true or false"});
+      } else {
+        s.persist = val.GetBool();
+      }
     } else if (key == "confirm_timeout" || key == "lockout_protection") {
       out.push_back({{key}, "not supported yet: lockout protection / confirm timeout for the firewall"});
     } else {
@@ -1139,6 +1143,7 @@ JsonDoc section_to_json(const Section& s) {
   auto& a = d.GetAllocator();
   if (s.observe) d.AddMember("mode", "observe", a);
   d.AddMember("builtin_rules", s.builtin_rules, a);
+  d.AddMember("persist", s.persist, a);
   JsonValue policy(rapidjson::kObjectType);
   for (const auto& [chain, p] : s.policy) policy.AddMember(str_value(chain, a), str_value(p, a), a);
   d.AddMember("default_policy", policy, a);
@@ -1308,7 +1313,8 @@ std::string render_delete() {
 bool declares_nothing(const JsonValue& section) {
   if (!section.IsObject()) return false;
   for (const auto& m : section.GetObject()) {
-    if (std::string_view(m.name.GetString()) != "mode") return false;
+    std::string_view key = m.name.GetString();
+    if (key != "mode" && key != "persist") return false;
   }
   return true;
 }

@@ -81,6 +81,8 @@ struct Forward {
 struct Section {
   bool observe = false;
   bool builtin_rules = true;  // established/related + loopback accepted, invalid dropped
+  // The table is loaded at boot (persist.h). Current: the boot files are installed and hold this table.
+  bool persist = true;
   std::map<std::string, std::string> policy{{"forward", "accept"}, {"input", "accept"}, {"output", "accept"}};
   std::vector<Rule> rules;
   std::map<std::string, NamedSet> sets;
@@ -91,9 +93,9 @@ struct Section {
   bool nat = false;
   bool dnat_accept = false;
   bool operator==(const Section& o) const {
-    return builtin_rules == o.builtin_rules && policy == o.policy && rules == o.rules && sets == o.sets &&
-           masquerade == o.masquerade && forwards == o.forwards && nat == o.nat &&
-           dnat_accept == o.dnat_accept;
+    return builtin_rules == o.builtin_rules && persist == o.persist && policy == o.policy &&
+           rules == o.rules && sets == o.sets && masquerade == o.masquerade && forwards == o.forwards &&
+           nat == o.nat && dnat_accept == o.dnat_accept;
   }
 };
 
@@ -131,7 +133,8 @@ std::string render_restore(const std::optional<std::string>& listing);
 // The transaction that deletes table inet op_dbus (add first, so it holds whether or not the table exists).
 std::string render_delete();
 
-// True for a section that declares nothing (no rules, policies or builtin_rules): op-dbus owns no table then.
+// True for a section that declares nothing (no rules, policies, builtin_rules, sets or nat; "mode" and
+// "persist" alone declare nothing): op-dbus owns no table then.
 bool declares_nothing(const JsonValue& section);
 
 // The table read back from `nft -j list table inet op_dbus` output (nullopt: there is no such table).

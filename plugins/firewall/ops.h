@@ -20,11 +20,13 @@ struct ReplaceTable {
     o.set("table", std::string(kFamily) + " " + kTable);
     o.set("rules", static_cast<uint64_t>(desired.rules.size()));
     o.set("builtin_rules", desired.builtin_rules);
+    o.set("persist", desired.persist);
     o.set("default_policy", desired.policy);
   }
 };
 
-// The document declares nothing (an empty section): the table op-dbus owned is deleted, in one transaction.
+// The document declares nothing (an empty section): the table op-dbus owned is deleted, in one transaction,
+// and its boot files removed.
 struct DeleteTable {
   static constexpr std::string_view kName = "delete_table";
 

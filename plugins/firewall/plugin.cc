@@ -13,26 +13,37 @@ namespace opdbus {
 namespace firewall {
 namespace {
 
-// --root is not in this plugin yet: refused, never ignored. Refused from query(), so an apply stops at its
-// preflight plan with nothing changed (by any plugin).
-void refuse_unsupported(Context& ctx) {
-  if (ctx.offline()) {
-    throw Error(ErrorKind::NotSupported,
-                "not supported yet: the firewall plugin with --root (nothing is rendered "
-                "for boot); plan and apply it on the running system");
+// With --root the table is what the installed system loads at boot: "persist": false would leave nothing.
+void refuse_unreachable(Context& ctx, const JsonValue* desired) {
+  if (!ctx.offline() || !desired || !desired->IsObject()) return;
+  if (const JsonValue* p = member(*desired, "persist");
+      p && p->IsBool() && !p->GetBool() && !declares_nothing(*desired)) {
+    throw Error(ErrorKind::InvalidArgument,
+                "\"persist\": false with --root: the table of an installed system is what it loads at boot "
+                "(drop \"persist\", or apply on the running system)");
   }
 }
 
-// What a confirm timeout (or a failed apply) restores: the table exactly as it was listed before apply.
+// What a confirm timeout (or a failed apply) restores: the table exactly as it was listed before apply, and
+// the boot files as they were.
 class TableCheckpoint : public Checkpoint {
  public:
-  TableCheckpoint(BackendFactory factory, std::optional<std::string> listing)
-      : factory_(std::move(factory)), listing_(std::move(listing)) {}
-  void rollback(Context& ctx) override { factory_(ctx)->run_batch(render_restore(listing_)); }
+  TableCheckpoint(BackendFactory factory, std::optional<std::string> listing, BootFiles boot)
+      : factory_(std::move(factory)), listing_(std::move(listing)), boot_(std::move(boot)) {}
+  void rollback(Context& ctx) override {
+    auto backend = factory_(ctx);
+    backend->run_batch(render_restore(listing_));
+    if (boot_.batch) {
+      backend->write_boot(*boot_.batch);
+    } else if (backend->read_boot().any()) {
+      backend->remove_boot();
+    }
+  }
 
  private:
   BackendFactory factory_;
   std::optional<std::string> listing_;
+  BootFiles boot_;
 };
 
 class FirewallPlugin : public Plugin {
@@ -43,13 +54,9 @@ class FirewallPlugin : public Plugin {
   std::string_view summary() const override { return "the nftables firewall"; }
   std::vector<std::string> after() const override { return {"network"}; }
 
-  // Under --root the plugin is unavailable (said once; `show --root` leaves the firewall out), and a document
-  // that asks for it there gets the refusal below from query().
+  // Live: libnftables must work. Under --root: always available (it renders the boot files).
   Probe probe(Context& ctx) override {
-    return probe_with([&] {
-      refuse_unsupported(ctx);
-      return factory_(ctx)->describe();
-    });
+    return probe_with([&] { return factory_(ctx)->describe(); });
   }
 
   void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,
@@ -58,11 +65,11 @@ class FirewallPlugin : public Plugin {
   }
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    refuse_unsupported(ctx);
+    refuse_unreachable(ctx, desired);
     auto backend = factory_(ctx);
     JsonDoc current = query_section(*backend);
     // For lockout protection (diff.cc): the connection this command runs over, when planning a document.
-    if (desired) {
+    if (desired && !ctx.offline()) {
       if (const char* ssh = std::getenv("SSH_CONNECTION"); ssh && *ssh) {
         current.AddMember("ssh_connection", str_value(ssh, current.GetAllocator()), current.GetAllocator());
       }
@@ -75,15 +82,15 @@ class FirewallPlugin : public Plugin {
   }
 
   void apply(Context& ctx, const Action& action) override {
-    refuse_unsupported(ctx);
     auto backend = factory_(ctx);
     apply_action(*backend, action);
   }
 
   std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
     (void)actions;
-    if (ctx.offline()) return nullptr;
-    return std::make_unique<TableCheckpoint>(factory_, factory_(ctx)->list_table());
+    if (ctx.offline()) return nullptr;  // nothing running to lock anyone out of
+    auto backend = factory_(ctx);
+    return std::make_unique<TableCheckpoint>(factory_, backend->list_table(), backend->read_boot());
   }
 
  private:
@@ -99,7 +106,9 @@ std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
 }  // namespace firewall
 
 std::unique_ptr<Plugin> make_firewall_plugin() {
-  return firewall::make_plugin([](Context& ctx) { return firewall::make_live_backend(ctx); });
+  return firewall::make_plugin([](Context& ctx) {
+    return ctx.offline() ? firewall::make_root_backend(ctx) : firewall::make_live_backend(ctx);
+  });
 }
 
 }  // namespace opdbus

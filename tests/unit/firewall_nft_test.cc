@@ -77,7 +77,7 @@ TEST_CASE("the live backend applies, reads back equal, and a second apply is a n
   Options options;
   Context ctx(options);
   auto backend = firewall::make_live_backend(ctx);
-  std::string doc = R"({"default_policy": {"input": "drop"}, "rules": [
+  std::string doc = R"({"persist": false, "default_policy": {"input": "drop"}, "rules": [
       {"port": [22, "1000-2000", 80], "proto": "tcp", "action": "accept", "comment": "it's ok"},
       {"source": ["10.0.0.0/8", "192.168.1.1"], "destination": "10.1.2.3", "action": "drop", "iface": "eth0"},
       {"source": "2001:db8::/32", "proto": "icmpv6", "action": "accept"},
@@ -101,7 +101,7 @@ TEST_CASE("every rule feature, NAT and named sets: applied by the kernel, read b
   Options options;
   Context ctx(options);
   auto backend = firewall::make_live_backend(ctx);
-  std::string doc = R"({"default_policy": {"input": "drop", "forward": "drop"},
+  std::string doc = R"({"persist": false, "default_policy": {"input": "drop", "forward": "drop"},
     "sets": {"blocked": {"type": "ipv4_addr", "elements": ["10.0.0.0/8", "192.168.1.5"]},
              "blocked6": {"type": "ipv6_addr", "elements": ["2001:db8::/32"]},
              "web": {"type": "inet_service", "elements": [80, "8000-8100"]}},
@@ -127,7 +127,7 @@ TEST_CASE("every rule feature, NAT and named sets: applied by the kernel, read b
   // A checkpoint taken now restores exactly this table after another apply.
   auto listing = backend->list_table();
   std::string before = ruleset();
-  JsonDoc other = parse_json(R"({"rules": [{"proto": "udp", "action": "drop"}]})");
+  JsonDoc other = parse_json(R"({"persist": false, "rules": [{"proto": "udp", "action": "drop"}]})");
   auto change = firewall::diff_section(other, after);
   REQUIRE_FALSE(change.empty());
   firewall::apply_action(*backend, change[0]);

@@ -51,6 +51,10 @@ class FakeBackend : public Backend {
   std::string describe() override { return "fake"; }
   std::optional<std::string> list_table() override { return listing; }
   void run_batch(const std::string& batch) override { batches.push_back(batch); }
+  BootFiles boot;
+  BootFiles read_boot() override { return boot; }
+  void write_boot(const std::string& batch) override { boot = {batch, true, true}; }
+  void remove_boot() override { boot = {}; }
 };
 
 }  // namespace
@@ -113,7 +117,7 @@ TEST_CASE("hostile and impossible values are refused by check") {
                  "chain output"));
   CHECK(mentions(problems_of(R"({"rules": [{"proto": "tcp"}]})"), "needs an \"action\""));
   CHECK(mentions(problems_of(R"({"rules": [{"nft": "[]", "action": "accept"}]})"), "not supported yet"));
-  CHECK(mentions(problems_of(R"({"persist": true})"), "not supported yet"));
+  CHECK(mentions(problems_of(R"({"persist": "yes"})"), "/persist: expected true or false"));
   CHECK(
       mentions(problems_of(R"({"rules": [{"action": "accept", "mode": "observe"}]})"), "not supported yet"));
   CHECK(problems_of(
@@ -231,14 +235,16 @@ TEST_CASE("a listing reads back into the section; no table is {}") {
       {"notrack": null}, {"accept": null}]}}]})";
   JsonDoc got = query_section(fake);
   CHECK(to_json(got) ==
-        R"({"builtin_rules":false,"default_policy":{"forward":"accept","input":"drop","output":"accept"},)"
+        R"({"builtin_rules":false,"persist":false,"default_policy":{"forward":"accept","input":"drop",)"
+        R"("output":"accept"},)"
         R"("rules":[{"source":["10.0.0.0/8","192.168.1.1"],"proto":"tcp","port":"80,443","action":"accept",)"
         R"("comment":"web"},{"nft":"[{\"notrack\":null},{\"accept\":null}]"}]})");
   // The section reported plans the same document to nothing except the unreadable rule and the builtins.
-  auto actions = plan(R"({"builtin_rules": false, "default_policy": {"input": "drop"}, "rules": [
+  auto actions =
+      plan(R"({"builtin_rules": false, "persist": false, "default_policy": {"input": "drop"}, "rules": [
       {"source": ["192.168.1.1", "10.0.0.0/8"], "port": "443,80", "proto": "tcp", "action": "accept",
        "comment": "web"}]})",
-                      to_json(got));
+           to_json(got));
   REQUIRE(actions.size() == 1);
   CHECK(actions[0].op == Op::Delete);
 }
@@ -376,7 +382,7 @@ TEST_CASE("rule features: hostile and impossible values are refused") {
 }
 
 TEST_CASE("rule features render to nft's JSON and read back equal") {
-  std::string doc = R"({"default_policy": {"input": "drop", "forward": "drop"},
+  std::string doc = R"({"persist": false, "default_policy": {"input": "drop", "forward": "drop"},
     "sets": {"blocked": {"type": "ipv4_addr", "elements": ["10.0.0.0/8", "192.168.1.5"]},
              "web": {"type": "inet_service", "elements": [80, "8000-8100"]}},
     "nat": {"masquerade": [{"source": "10.10.0.0/24", "out_interface": "eth0"}],
@@ -441,7 +447,7 @@ TEST_CASE("rule features render to nft's JSON and read back equal") {
   CHECK(problems.empty());
   CHECK(back == s);
   // A set changed by hand and a masquerade removed are drift, named.
-  auto actions = plan(R"({"default_policy": {"input": "drop", "forward": "drop"},
+  auto actions = plan(R"({"persist": false, "default_policy": {"input": "drop", "forward": "drop"},
     "sets": {"blocked": {"type": "ipv4_addr", "elements": ["10.0.0.0/8"]},
              "web": {"type": "inet_service", "elements": [80, "8000-8100"]}},
     "nat": {"forwards": [{"proto": "tcp", "port": 8080, "to": "10.10.0.5:80", "in_interface": "eth0"}]},
@@ -517,4 +523,56 @@ TEST_CASE("lockout: the SSH connection's packets evaluated as nft would") {
                    R"({"ssh_connection": "10.0.0.9 50022 10.0.0.1 22"})");
   REQUIRE(fine.size() == 1);
   CHECK_FALSE(fine[0].destructive);
+}
+
+TEST_CASE("persist: apply writes the boot files, query reports them, an empty section removes them") {
+  FakeBackend fake;
+  std::string doc = R"({"default_policy": {"input": "drop"},
+    "sets": {"a": {"type": "ipv6_addr", "elements": ["2001:db8::/32"]}},
+    "nat": {"forwards": [{"proto": "udp", "port": 53, "to": "10.0.0.2"}]},
+    "rules": [{"port": 22, "proto": "tcp", "action": "accept", "limit": "3/minute", "log": "ssh: "},
+              {"source": "@a", "action": "drop", "counter": true}]})";
+  auto actions = plan(doc, "{}");
+  REQUIRE(actions.size() == 1);
+  apply_action(fake, actions[0]);
+  REQUIRE(fake.batches.size() == 1);
+  REQUIRE(fake.boot.batch);
+  CHECK(*fake.boot.batch == fake.batches[0]);
+  // The boot file read back as a listing (what --root does) is the same table, persisted.
+  fake.listing = listing_from_batch(*fake.boot.batch);
+  REQUIRE(fake.listing);
+  JsonDoc got = query_section(fake);
+  INFO(to_json(got));
+  CHECK(get_bool(got, "persist", false));
+  CHECK(plan(doc, to_json(got)).empty());
+  // A boot file that differs from the table is drift of "persist".
+  fake.boot.batch = render_batch(parse(R"({"rules": []})"));
+  auto drift = plan(doc, to_json(query_section(fake)));
+  REQUIRE(drift.size() == 1);
+  CHECK(drift[0].pointer() == "/persist");
+  CHECK(drift[0].summary.find("/etc/op-dbus/firewall.json") != std::string::npos);
+  // "persist": false removes the boot files.
+  fake.boot = {fake.batches[0], true, true};
+  std::string nopersist = R"({"persist": false, "default_policy": {"input": "drop"},
+    "sets": {"a": {"type": "ipv6_addr", "elements": ["2001:db8::/32"]}},
+    "nat": {"forwards": [{"proto": "udp", "port": 53, "to": "10.0.0.2"}]},
+    "rules": [{"port": 22, "proto": "tcp", "action": "accept", "limit": "3/minute", "log": "ssh: "},
+              {"source": "@a", "action": "drop", "counter": true}]})";
+  auto off = plan(nopersist, to_json(query_section(fake)));
+  REQUIRE(off.size() == 1);
+  fake.batches.clear();
+  apply_action(fake, off[0]);
+  CHECK(fake.batches.empty());  // the table is as wanted: only the boot files go
+  CHECK_FALSE(fake.boot.any());
+  // Boot files without a table: an empty section removes them.
+  fake.listing.reset();
+  fake.boot = {std::string("{}"), true, true};
+  auto del = plan("{}", to_json(query_section(fake)));
+  REQUIRE(del.size() == 1);
+  apply_action(fake, del[0]);
+  CHECK_FALSE(fake.boot.any());
+  CHECK(listing_from_batch(render_delete()) == std::nullopt);
+  CHECK(unit_text().find("ExecStart=/usr/sbin/nft -j -f /etc/op-dbus/firewall.json\n") != std::string::npos);
+  CHECK(unit_text().find("Before=network-pre.target") != std::string::npos);
+  CHECK(unit_text().find("After=nftables.service") != std::string::npos);
 }

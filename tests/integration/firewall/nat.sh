@@ -36,8 +36,10 @@ export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 . "$(dirname "$0")/../../lib/tap.sh"
 TAP_OUT=$T/out
 opdbus() { ip netns exec "$R" "$OPDBUS" "$@"; }
-doc() {  # doc FILE FIREWALL-SECTION-JSON
-  printf '{"version": 1, "plugins": {"firewall": %s}}\n' "$2" >"$1"
+doc() {  # doc FILE FIREWALL-SECTION-JSON; "persist": false unless given (the host's /etc is not the test's)
+  python3 -c 'import json, sys
+d = json.loads(sys.argv[1]); d.setdefault("persist", False)
+print(json.dumps({"version": 1, "plugins": {"firewall": d}}))' "$2" >"$1"
 }
 # listen NS PORT LOG: a TCP listener in NS that writes each peer's address to LOG
 listen() {
