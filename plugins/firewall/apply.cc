@@ -10,11 +10,8 @@ void apply_action(Backend& backend, const Action& action) {
   struct Visitor {
     Backend& backend;
     void operator()(const ReplaceTable& op) const {
-      auto table = parse_table(backend.list_table());
       std::string batch = render_batch(op.desired);
-      Section current = table.section;
-      current.persist = op.desired.persist;  // the boot files are seen to below
-      if (!(table.present && table.other_chains.empty() && current == op.desired)) backend.run_batch(batch);
+      if (op.table_differs) backend.run_batch(batch);
       // Loaded at boot: the same batch, the unit, enabled; or none of them.
       auto boot = backend.read_boot();
       if (op.desired.persist) {

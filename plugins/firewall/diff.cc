@@ -114,7 +114,9 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
       }
     }
   }
-  auto op = make_operation<Ops>(ReplaceTable{want});
+  Section same_boot = have;
+  same_boot.persist = want.persist;
+  auto op = make_operation<Ops>(ReplaceTable{want, !present || !(same_boot == want)});
   auto add = [&](std::vector<std::string> item, Op kind, std::string summary, std::vector<Change> changes) {
     Action a;
     a.item = std::move(item);

@@ -67,7 +67,9 @@ class FirewallPlugin : public Plugin {
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
     refuse_unreachable(ctx, desired);
     auto backend = factory_(ctx);
-    JsonDoc current = query_section(*backend);
+    std::optional<std::string> listing;
+    JsonDoc current = query_section(*backend, &listing);
+    last_listing_ = std::move(listing);
     // For lockout protection (diff.cc): the connection this command runs over, when planning a document.
     if (desired && !ctx.offline()) {
       if (const char* ssh = std::getenv("SSH_CONNECTION"); ssh && *ssh) {
@@ -81,20 +83,34 @@ class FirewallPlugin : public Plugin {
     return diff_section(desired, current);
   }
 
+  void begin_apply(Context& ctx, const std::vector<Action>& actions) override {
+    (void)ctx, (void)actions;
+    applied_.reset();
+  }
+
+  // Every action of a plan carries the same operation (the one transaction): it runs once.
   void apply(Context& ctx, const Action& action) override {
+    if (applied_ && applied_ == action.operation) return;
     auto backend = factory_(ctx);
     apply_action(*backend, action);
+    applied_ = action.operation;
   }
 
   std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
     (void)actions;
     if (ctx.offline()) return nullptr;  // nothing running to lock anyone out of
     auto backend = factory_(ctx);
-    return std::make_unique<TableCheckpoint>(factory_, backend->list_table(), backend->read_boot());
+    // The engine plans this plugin (query) right before its checkpoint, under the apply lock: that listing is
+    // the table as it is now, and need not be read again.
+    auto listing = last_listing_ ? std::move(*last_listing_) : backend->list_table();
+    last_listing_.reset();
+    return std::make_unique<TableCheckpoint>(factory_, std::move(listing), backend->read_boot());
   }
 
  private:
   BackendFactory factory_;
+  std::optional<std::optional<std::string>> last_listing_;  // the last query's listing, for checkpoint()
+  std::shared_ptr<const Operation> applied_;                // the operation this apply already ran
 };
 
 }  // namespace

@@ -4,8 +4,10 @@
 
 namespace opdbus::firewall {
 
-JsonDoc query_section(Backend& backend) {
-  auto table = parse_table(backend.list_table());
+JsonDoc query_section(Backend& backend, std::optional<std::string>* listing) {
+  auto raw = backend.list_table();
+  auto table = parse_table(raw);
+  if (listing) *listing = std::move(raw);
   auto boot = backend.read_boot();
   if (!table.present) {
     JsonDoc d(rapidjson::kObjectType);

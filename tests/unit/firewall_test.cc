@@ -7,6 +7,7 @@
 #include "firewall/diff.h"
 #include "firewall/model.h"
 #include "firewall/ops.h"
+#include "firewall/plugin.h"
 #include "firewall/query.h"
 
 using namespace opdbus;
@@ -275,7 +276,43 @@ TEST_CASE("apply runs the batch once and only when the table differs") {
   REQUIRE(fake.batches.size() == 1);
   CHECK(fake.batches[0].find(R"({"delete":{"table":{"family":"inet","name":"op_dbus"}}})") !=
         std::string::npos);
+  // A plan whose only difference is the boot files does not touch the running table.
+  fake.batches.clear();
+  fake.listing = listing_from_batch(render_batch(parse(R"({"persist": false, "rules": []})")));
+  auto boot_only = plan(R"({"rules": []})", to_json(query_section(fake)));
+  REQUIRE(boot_only.size() == 1);
+  CHECK(boot_only[0].pointer() == "/persist");
+  apply_action(fake, boot_only[0]);
+  CHECK(fake.batches.empty());
+  CHECK(fake.boot.installed());
+  // Every action of a plan carries the one operation, which the plugin runs once.
+  class Shared : public Backend {
+   public:
+    explicit Shared(FakeBackend& f) : f_(f) {}
+    std::string describe() override { return "shared"; }
+    std::optional<std::string> list_table() override { return f_.list_table(); }
+    void run_batch(const std::string& b) override { f_.run_batch(b); }
+    BootFiles read_boot() override { return f_.read_boot(); }
+    void write_boot(const std::string& b) override { f_.write_boot(b); }
+    void remove_boot() override { f_.remove_boot(); }
+
+   private:
+    FakeBackend& f_;
+  };
+  auto plugin = make_plugin([&](Context&) { return std::make_unique<Shared>(fake); });
+  Options options;
+  Context ctx(options);
+  auto many = plan(R"({"default_policy": {"input": "drop"}, "rules": [{"proto": "udp", "action": "drop"},
+                                                                        {"proto": "tcp", "action": "drop"}]})",
+                   to_json(query_section(fake)));
+  REQUIRE(many.size() == 3);
+  fake.batches.clear();
+  plugin->begin_apply(ctx, many);
+  for (const auto& a : many) plugin->apply(ctx, a);
+  plugin->end_apply(ctx);
+  CHECK(fake.batches.size() == 1);
   // No table: deleting it runs nothing.
+  fake.listing.reset();
   auto del = plan("{}", R"({"rules": []})");
   REQUIRE(del.size() == 1);
   fake.batches.clear();
