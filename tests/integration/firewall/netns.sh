@@ -42,6 +42,8 @@ d = json.loads(sys.argv[1]); d.setdefault("persist", False)
 print(json.dumps({"version": 1, "plugins": {"firewall": d}}))' "$2" >"$1"
 }
 ruleset_hash() { nft_s list ruleset | sha256sum | cut -d' ' -f1; }
+# the JSON listing, handles included: equal only if nothing was even replaced
+ruleset_json_hash() { nft_s -j list ruleset | sha256sum | cut -d' ' -f1; }
 # connects C -> S:PORT over TCP with a 2 s timeout; exit 0 when the connection is accepted
 connect() {
   ip netns exec "$C" python3 - "$1" <<'PY'
@@ -143,6 +145,7 @@ expect "and the plan is empty" 0 opdbus plan "$T/fw.json"
 
 # --- refused documents change nothing ---------------------------------------------------------------------
 before=$(ruleset_hash)
+before_json=$(ruleset_json_hash)
 doc "$T/bad-comment.json" '{"rules": [{"port": 22, "proto": "tcp", "action": "accept", "comment": "a\nb"}]}'
 expect "a comment with a newline is refused" 1 opdbus apply "$T/bad-comment.json"
 contains "the refusal names the comment" "/plugins/firewall/rules/0/comment"
@@ -160,6 +163,7 @@ contains "the refusal names the set" 'no set "nosuch"'
 doc "$T/bad-net.json" '{"rules": [{"source": "10.0.0.1/8", "action": "drop"}]}'
 expect "a network with host bits is refused" 1 opdbus apply "$T/bad-net.json"
 is "the whole ruleset is unchanged" "$before" ruleset_hash
+is "byte for byte in nft -j list ruleset, handles included" "$before_json" ruleset_json_hash
 expect "the plan is still empty" 0 opdbus plan "$T/fw.json"
 is "the ruleset is still unchanged" "$before" ruleset_hash
 
