@@ -7,12 +7,20 @@
 #   apply  - the table from nothing (op-dbus apply: plan, checkpoint, one libnftables batch, verify, journal
 #            vs  nft -f FILE: "table inet op_dbus; delete table inet op_dbus; table inet op_dbus { ... }")
 #   no-op  - the same document once it holds (op-dbus plan, exit 0  vs  nft -j list table inet op_dbus)
-# "persist": false (the host's /etc is not the benchmark's). Nothing outside the namespaces changes except
-# op-dbus's journal (/var/lib/op-dbus). Needs root, nft, python3 and bc.
+# "persist": false (the host's /etc is not the benchmark's). Nothing outside the namespaces changes (op-dbus's
+# journal goes to a tmpfs in a private mount namespace). Needs root, nft, python3 and bc.
 # LISTS=K: every K-th rule takes a two-network list (an anonymous set in the kernel, which nft lists one set per
 # request: the listing grows with their square) instead of a named set; LISTS=0: named sets only. Default 4.
 # usage: bench/firewall-scale.sh [OPDBUS] [N] [REPEATS]        e.g. LISTS=0 bench/firewall-scale.sh build/op-dbus 10000 3
 set -euo pipefail
+# op-dbus's journal on the live system is /var/lib/op-dbus, shared by everything on this host: the test runs
+# in a mount namespace of its own with a tmpfs there, so it neither reads nor grows the host's journal.
+if [ -z "${FIREWALL_TEST_PRIVATE_JOURNAL:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+  export FIREWALL_TEST_PRIVATE_JOURNAL=1
+  mkdir -p /var/lib/op-dbus
+  exec unshare --mount --propagation private sh -c \
+    'mount -t tmpfs -o mode=0700 firewall-test-journal /var/lib/op-dbus && exec "$0" "$@"' "$(readlink -f "$0")" "$@"
+fi
 OPDBUS=$(readlink -f "${1:-build/op-dbus}")
 N=${2:-10000}
 REPEATS=${3:-3}
