@@ -8,7 +8,7 @@
 #            vs  nft -f FILE: "table inet op_dbus; delete table inet op_dbus; table inet op_dbus { ... }")
 #   no-op  - the same document once it holds (op-dbus plan, exit 0  vs  nft -j list table inet op_dbus)
 # "persist": false (the host's /etc is not the benchmark's). Nothing outside the namespaces changes (op-dbus's
-# journal goes to a tmpfs in a private mount namespace). Needs root, nft, python3 and bc.
+# journal goes to a tmpfs in a private mount namespace). Needs root, nft and python3.
 # LISTS=K: every K-th rule takes a two-network list (an anonymous set in the kernel, which nft lists one set per
 # request: the listing grows with their square) instead of a named set; LISTS=0: named sets only. Default 4.
 # usage: bench/firewall-scale.sh [OPDBUS] [N] [REPEATS]        e.g. LISTS=0 bench/firewall-scale.sh build/op-dbus 10000 3
@@ -26,7 +26,7 @@ N=${2:-10000}
 REPEATS=${3:-3}
 LISTS=${LISTS:-4}
 [ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
-for tool in ip nft python3 bc; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 1; }; done
+for tool in ip nft python3; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 1; }; done
 
 T=$(mktemp -d /tmp/firewall2-bench.XXXXXX)
 namespaces=()
@@ -101,5 +101,6 @@ l=$(printf '%s\n' "${list_runs[@]}" | best)
 echo "LISTS=$LISTS (every LISTS-th rule with an anonymous two-network set; 0: none), best of $REPEATS"
 echo "| task | rules | op-dbus | nft | ratio |"
 echo "| --- | ---: | ---: | ---: | ---: |"
-echo "| apply | $N | $a ms | $f ms (nft -f) | $(echo "scale=2; $a / $f" | bc)x |"
-echo "| no-op | $N | $p ms | $l ms (nft -j list table) | $(echo "scale=2; $p / ($l + 0.001)" | bc)x |"
+ratio() { python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$1" "$2"; }
+echo "| apply | $N | $a ms | $f ms (nft -f) | $(ratio "$a" "$f")x |"
+echo "| no-op | $N | $p ms | $l ms (nft -j list table) | $(ratio "$p" "$l")x |"
