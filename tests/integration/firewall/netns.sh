@@ -5,7 +5,9 @@
 # Checked: apply, the ruleset as listed by nft, the second plan is empty, show round-trips, a table made by
 # hand survives, a rule deleted behind op-dbus's back is drift that apply corrects, a refused document changes
 # nothing (the whole ruleset hashed before and after), and real traffic: the allowed port connects, the
-# dropped one does not, ICMP as declared.
+# dropped one does not, ICMP as declared. Lockout protection: with SSH_CONNECTION on a port the new rules drop,
+# apply is refused and nothing changes; --confirm-timeout without `op-dbus confirm` puts the old table back
+# (ping works again), with it the new rules stay.
 # usage: netns.sh OPDBUS
 set -u
 # op-dbus's journal on the live system is /var/lib/op-dbus, shared by everything on this host: the test runs
