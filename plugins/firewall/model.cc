@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include "json_object.h"
@@ -194,6 +195,17 @@ std::optional<Limit> parse_limit(const JsonValue& v, std::string* why) {
   if (l.rate < 1 || l.rate > 4294967295LL || l.burst < 1 || l.burst > 4294967295LL ||
       !kLimitUnits.count(l.per))
     return std::nullopt;
+  // The kernel (nft_limit_init) keeps (nanoseconds per unit / rate) x burst in 64 bits and refuses the rule
+  // with EOVERFLOW when it does not fit: found here, not at apply.
+  static const std::map<std::string, uint64_t> kUnitSeconds = {
+      {"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}, {"week", 604800}};
+  unsigned __int128 tokens =
+      static_cast<unsigned __int128>(kUnitSeconds.at(l.per) * 1000000000ULL / static_cast<uint64_t>(l.rate)) *
+      static_cast<uint64_t>(l.burst);
+  if (tokens > std::numeric_limits<uint64_t>::max()) {
+    *why = "a burst the kernel can hold: (nanoseconds per " + l.per + " / rate) x burst must fit in 64 bits";
+    return std::nullopt;
+  }
   return l;
 }
 

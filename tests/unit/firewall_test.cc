@@ -379,6 +379,15 @@ TEST_CASE("rule features: hostile and impossible values are refused") {
       problems_of(R"({"rules": [{"action": "drop", "limit": {"rate": 1, "per": "second", "x": 1}}]})"),
       "/rules/0/limit"));
   CHECK(mentions(problems_of(R"({"rules": [{"action": "drop", "counter": "yes"}]})"), "/rules/0/counter"));
+  // What the kernel would refuse with EOVERFLOW (nft_limit_init) is refused here.
+  CHECK(mentions(problems_of(R"({"rules": [{"action": "drop",
+                                            "limit": {"rate": 1, "per": "week", "burst": 4294967295}}]})"),
+                 "fit in 64 bits"));
+  CHECK(problems_of(R"({"rules": [{"action": "drop", "limit": {"rate": 1, "per": "week", "burst": 30500}}]})")
+            .empty());
+  CHECK(mentions(
+      problems_of(R"({"rules": [{"action": "drop", "limit": {"rate": 1, "per": "week", "burst": 30501}}]})"),
+      "fit in 64 bits"));
   // named sets
   CHECK(
       mentions(problems_of(R"({"rules": [{"action": "drop", "source": "@nosuch"}]})"), "no set \"nosuch\""));
