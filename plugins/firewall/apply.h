@@ -1,6 +1,6 @@
-// Carrying out the firewall's ReplaceTable: read the table, and unless it already is as desired (an earlier
-// Action of the same plan replaced it), run the one batch render_batch() builds. A refusal throws with nft's
-// own message; the kernel applied nothing of the batch.
+// Carrying out the firewall's ReplaceTable: unless the plan found the running table as desired, run the one
+// batch render_batch() builds; then the boot files. A refusal throws with nft's own message; the kernel applied
+// nothing of the batch. Every Action of a plan carries the same operation: the plugin runs it once.
 #pragma once
 
 #include "action.h"

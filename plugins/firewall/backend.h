@@ -1,12 +1,14 @@
-// What the firewall plugin needs from a system: read table inet op_dbus and run one nftables batch. The live
-// implementation (backend_live.cc) goes through libnftables (src/sys/nftables.h); tests hand the plugin a
-// fake.
+// What the firewall plugin needs from a system: read table inet op_dbus, run one nftables batch, and keep the
+// boot files. The live implementation (backend_live.cc) goes through libnftables (src/sys/nftables.h), the
+// --root one (backend_root.cc) renders for boot only; tests hand the plugin a fake.
 #pragma once
 
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+
+#include "firewall/persist.h"
 
 namespace opdbus {
 class Context;
@@ -24,10 +26,17 @@ class Backend {
   // Runs one JSON batch as one transaction; a refusal throws Error(BackendError) with nft's own message and
   // changes nothing.
   virtual void run_batch(const std::string& batch) = 0;
+  // The boot files (persist.h): what is there, writing them (the batch, the unit, enabled), removing them.
+  virtual BootFiles read_boot() = 0;
+  virtual void write_boot(const std::string& batch) = 0;
+  virtual void remove_boot() = 0;
 };
 
 using BackendFactory = std::function<std::unique_ptr<Backend>(Context&)>;
 
 std::unique_ptr<Backend> make_live_backend(Context& ctx);
+// With --root DIR: the table is the boot file under DIR (what the installed system loads at boot); nothing
+// reaches the running kernel.
+std::unique_ptr<Backend> make_root_backend(Context& ctx);
 
 }  // namespace opdbus::firewall

@@ -3,6 +3,7 @@
 #include "firewall/backend.h"
 #include "firewall/model.h"
 #include "sys/nftables.h"
+#include "sys/rootdir.h"
 #include "text.h"
 
 namespace opdbus::firewall {
@@ -10,9 +11,14 @@ namespace {
 
 class LiveBackend : public Backend {
  public:
+  // A table that is never there: nft asks the kernel for it alone ("list tables" would fetch every rule and
+  // set element of every table first), so the answer says whether nftables works here, cheaply.
   std::string describe() override {
-    auto r = sys::nft_run("{\"nftables\":[{\"list\":{\"tables\":{\"family\":\"inet\"}}}]}");
-    if (r.rc != 0) throw Error(ErrorKind::Unavailable, "nftables: " + trim(r.error));
+    auto r = sys::nft_run(
+        "{\"nftables\":[{\"list\":{\"table\":{\"family\":\"inet\",\"name\":\"op_dbus_probe\"}}}]}");
+    if (r.rc != 0 && r.error.find("No such file or directory") == std::string::npos) {
+      throw Error(ErrorKind::Unavailable, "nftables: " + trim(r.error));
+    }
     return "nftables (libnftables), table inet op_dbus";
   }
 
@@ -28,6 +34,17 @@ class LiveBackend : public Backend {
   void run_batch(const std::string& batch) override {
     sys::nft_run_checked(batch, "nft: replacing table inet op_dbus");
   }
+
+  BootFiles read_boot() override { return firewall::read_boot(root()); }
+  void write_boot(const std::string& batch) override { firewall::write_boot(root(), batch); }
+  void remove_boot() override { firewall::remove_boot(root()); }
+
+ private:
+  const sys::RootDir& root() {
+    if (!root_) root_ = std::make_unique<sys::RootDir>("/");
+    return *root_;
+  }
+  std::unique_ptr<sys::RootDir> root_;
 };
 
 }  // namespace

@@ -1,10 +1,12 @@
 #include "firewall/diff.h"
 
 #include <optional>
+#include <set>
 
 #include "error.h"
 #include "firewall/model.h"
 #include "firewall/ops.h"
+#include "firewall/persist.h"
 #include "text.h"
 
 namespace opdbus::firewall {
@@ -19,8 +21,8 @@ std::vector<Change> rule_changes(const Rule* before, const Rule* after) {
   JsonDoc b = before ? rule_to_json(*before) : JsonDoc(rapidjson::kObjectType);
   JsonDoc a = after ? rule_to_json(*after) : JsonDoc(rapidjson::kObjectType);
   std::vector<Change> out;
-  for (const char* key :
-       {"chain", "iface", "source", "destination", "proto", "port", "action", "comment", "nft"}) {
+  for (const char* key : {"chain", "iface", "oif", "source", "destination", "proto", "port", "icmp_type",
+                          "limit", "counter", "log", "action", "comment", "nft"}) {
     const JsonValue* x = member(b, key);
     const JsonValue* y = member(a, key);
     if (!x && !y) continue;
@@ -84,20 +86,37 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
   std::vector<Problem> current_problems;
   Section have = parse_section(current, &current_problems);
   bool present = current.IsObject() && member(current, "rules");
+  bool boot_files = current.IsObject() && member(current, "persist") &&
+                    member(current, "persist")->IsBool() && member(current, "persist")->GetBool();
 
   std::vector<Action> actions;
   if (declares_nothing(desired)) {
-    if (present) {
+    if (present || boot_files) {
       Action a;
       a.op = Op::Delete;
-      a.summary = "delete table inet op_dbus (the section declares nothing)";
+      a.summary = present ? "delete table inet op_dbus (the section declares nothing)"
+                          : "remove the firewall's boot files (the section declares nothing)";
       a.observe = want.observe;
       a.operation = make_operation<Ops>(DeleteTable{});
       actions.push_back(std::move(a));
     }
     return actions;
   }
-  auto op = make_operation<Ops>(ReplaceTable{want});
+  // Lockout protection: the connection this command runs over (query reports it as "ssh_connection") must
+  // survive the new ruleset; if it would not, every action is destructive (refused without
+  // --allow-destructive) and the first one says why.
+  std::string lockout;
+  if (const JsonValue* ssh = member(current, "ssh_connection"); ssh && ssh->IsString()) {
+    if (auto tuple = parse_ssh_connection(ssh->GetString())) {
+      if (auto why = lockout_reason(want, *tuple)) {
+        lockout = "; LOCKOUT: the new ruleset would drop this SSH connection (" +
+                  std::string(ssh->GetString()) + "): " + *why;
+      }
+    }
+  }
+  Section same_boot = have;
+  same_boot.persist = want.persist;
+  auto op = make_operation<Ops>(ReplaceTable{want, !present || !(same_boot == want)});
   auto add = [&](std::vector<std::string> item, Op kind, std::string summary, std::vector<Change> changes) {
     Action a;
     a.item = std::move(item);
@@ -106,6 +125,10 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     a.changes = std::move(changes);
     a.observe = want.observe;
     a.operation = op;
+    if (!lockout.empty()) {
+      a.destructive = true;
+      if (actions.empty()) a.summary += lockout;
+    }
     actions.push_back(std::move(a));
   };
 
@@ -115,6 +138,11 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
       changes.push_back({"default_policy/" + chain, std::nullopt, json_quoted(policy)});
     }
     changes.push_back({"builtin_rules", std::nullopt, want.builtin_rules ? "true" : "false"});
+    changes.push_back({"persist", std::nullopt, want.persist ? "true" : "false"});
+    for (const auto& [name, set] : want.sets) {
+      changes.push_back({"sets/" + name, std::nullopt, to_json(set_to_json(set))});
+    }
+    if (want.nat) changes.push_back({"nat", std::nullopt, to_json(nat_to_json(want))});
     for (size_t i = 0; i < want.rules.size(); ++i) {
       changes.push_back({"rules/" + std::to_string(i), std::nullopt, rule_text(want.rules[i])});
     }
@@ -134,6 +162,49 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
         want.builtin_rules ? "restore the builtin rules (established/related, loopback, invalid)"
                            : "remove the builtin rules (established/related, loopback, invalid)",
         {{"", have.builtin_rules ? "true" : "false", want.builtin_rules ? "true" : "false"}});
+  }
+
+  if (want.persist != have.persist) {
+    add({"persist"}, want.persist ? Op::Create : Op::Delete,
+        want.persist
+            ? std::string("load the table at boot: write ") + kBootFile + " and enable " + kUnitName
+            : std::string("do not load the table at boot: remove ") + kBootFile + " and " + kUnitName,
+        {{"", have.persist ? "true" : "false", want.persist ? "true" : "false"}});
+  }
+  std::set<std::string> set_names;
+  for (const auto& [name, set] : want.sets) set_names.insert(name);
+  for (const auto& [name, set] : have.sets) set_names.insert(name);
+  for (const auto& name : set_names) {
+    auto w = want.sets.find(name);
+    auto h = have.sets.find(name);
+    if (h == have.sets.end()) {
+      add({"sets", name}, Op::Create, "add set " + name + " (" + w->second.type + ")",
+          {{"", std::nullopt, to_json(set_to_json(w->second))}});
+    } else if (w == want.sets.end()) {
+      add({"sets", name}, Op::Delete, "remove set " + name,
+          {{"", to_json(set_to_json(h->second)), std::nullopt}});
+    } else if (!(w->second == h->second)) {
+      add({"sets", name}, Op::Update, "change set " + name,
+          {{"", to_json(set_to_json(h->second)), to_json(set_to_json(w->second))}});
+    }
+  }
+  if (!(want.masquerade == have.masquerade && want.forwards == have.forwards && want.nat == have.nat &&
+        want.dnat_accept == have.dnat_accept)) {
+    JsonDoc before = nat_to_json(have);
+    JsonDoc after = nat_to_json(want);
+    std::vector<Change> changes;
+    for (const char* key : {"masquerade", "forwards"}) {
+      const JsonValue* x = member(before, key);
+      const JsonValue* y = member(after, key);
+      if (!json_equal(*x, *y)) changes.push_back({key, to_json(*x), to_json(*y)});
+    }
+    if (changes.empty())
+      changes.push_back({"", have.nat ? "\"nat chains\"" : "null", want.nat ? "\"nat chains\"" : "null"});
+    add({"nat"}, want.nat ? (have.nat ? Op::Update : Op::Create) : Op::Delete,
+        want.nat ? "set NAT: " + std::to_string(want.masquerade.size()) + " masquerade, " +
+                       std::to_string(want.forwards.size()) + " port forward(s)"
+                 : "remove NAT (masquerade, port forwards)",
+        std::move(changes));
   }
 
   auto common = common_rules(want.rules, have.rules);
@@ -168,6 +239,10 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     }
     i = ci + 1;
     j = cj + 1;
+  }
+  // Anything else that differs (nothing above names it) still replaces the table.
+  if (actions.empty() && !(want == have)) {
+    add({}, Op::Update, "replace table inet op_dbus (it differs from the document)", {});
   }
   return actions;
 }

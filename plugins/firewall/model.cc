@@ -3,7 +3,9 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
+#include <limits>
 #include <set>
 
 #include "json_object.h"
@@ -16,6 +18,21 @@ const std::set<std::string> kChains = {"input", "forward", "output"};
 const std::set<std::string> kActions = {"accept", "drop", "reject"};
 const std::set<std::string> kProtos = {"tcp", "udp", "sctp", "icmp", "icmpv6"};
 const std::set<std::string> kPortProtos = {"tcp", "udp", "sctp"};
+const std::set<std::string> kSetTypes = {"ipv4_addr", "ipv6_addr", "inet_service"};
+const std::set<std::string> kLimitUnits = {"second", "minute", "hour", "day", "week"};
+// The type names nft knows (nft describe icmp type / icmpv6 type).
+const std::set<std::string> kIcmpTypes = {
+    "echo-reply",        "destination-unreachable", "source-quench",       "redirect",
+    "echo-request",      "router-advertisement",    "router-solicitation", "time-exceeded",
+    "parameter-problem", "timestamp-request",       "timestamp-reply",     "info-request",
+    "info-reply",        "address-mask-request",    "address-mask-reply"};
+const std::set<std::string> kIcmpv6Types = {
+    "destination-unreachable", "packet-too-big",      "time-exceeded",
+    "parameter-problem",       "echo-request",        "echo-reply",
+    "mld-listener-query",      "mld-listener-report", "mld-listener-done",
+    "nd-router-solicit",       "nd-router-advert",    "nd-neighbor-solicit",
+    "nd-neighbor-advert",      "nd-redirect",         "router-renumbering",
+    "ind-neighbor-solicit",    "ind-neighbor-advert", "mld2-listener-report"};
 
 bool all_digits(std::string_view s) {
   return !s.empty() && s.size() <= 5 &&
@@ -124,6 +141,74 @@ std::optional<std::string> comment_problem(const std::string& comment) {
   return std::nullopt;
 }
 
+// Set names become nft identifiers: a letter, then letters, digits and '_', at most 32 bytes.
+std::optional<std::string> set_name_problem(const std::string& name) {
+  bool ok = !name.empty() && name.size() <= 32 && std::isalpha(static_cast<unsigned char>(name[0]));
+  for (unsigned char c : name) ok = ok && (std::isalnum(c) || c == '_');
+  if (!ok) return "a set name (a letter, then letters, digits or '_', at most 32 bytes)";
+  return std::nullopt;
+}
+
+// The kernel keeps at most 127 bytes of a log prefix (NF_LOG_PREFIXLEN); it reaches syslog as is.
+std::optional<std::string> log_prefix_problem(const std::string& prefix) {
+  if (prefix.empty() || prefix.size() > 127) return "a log prefix of 1-127 bytes";
+  for (unsigned char c : prefix) {
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+      return "a log prefix of printable ASCII without double quotes or backslashes";
+    }
+  }
+  return std::nullopt;
+}
+
+bool digits_only(std::string_view s) {
+  return !s.empty() && s.size() <= 10 &&
+         std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "10/second", or {"rate": 10, "per": "second", "burst": 20}.
+std::optional<Limit> parse_limit(const JsonValue& v, std::string* why) {
+  *why =
+      "a rate like \"10/second\" (second, minute, hour, day, week) or {\"rate\": 10, \"per\": "
+      "\"second\", \"burst\": 5}, rate and burst 1-4294967295";
+  Limit l;
+  if (v.IsString()) {
+    auto parts = split(v.GetString(), '/');
+    if (parts.size() != 2 || !digits_only(trim(parts[0]))) return std::nullopt;
+    l.rate = std::stoll(trim(parts[0]));
+    l.per = lower(trim(parts[1]));
+  } else if (v.IsObject()) {
+    for (const auto& m : v.GetObject()) {
+      std::string k = m.name.GetString();
+      if (k == "rate" && m.value.IsInt64()) {
+        l.rate = m.value.GetInt64();
+      } else if (k == "burst" && m.value.IsInt64()) {
+        l.burst = m.value.GetInt64();
+      } else if (k == "per" && m.value.IsString()) {
+        l.per = lower(m.value.GetString());
+      } else {
+        return std::nullopt;
+      }
+    }
+  } else {
+    return std::nullopt;
+  }
+  if (l.rate < 1 || l.rate > 4294967295LL || l.burst < 1 || l.burst > 4294967295LL ||
+      !kLimitUnits.count(l.per))
+    return std::nullopt;
+  // The kernel (nft_limit_init) keeps (nanoseconds per unit / rate) x burst in 64 bits and refuses the rule
+  // with EOVERFLOW when it does not fit: found here, not at apply.
+  static const std::map<std::string, uint64_t> kUnitSeconds = {
+      {"second", 1}, {"minute", 60}, {"hour", 3600}, {"day", 86400}, {"week", 604800}};
+  unsigned __int128 tokens =
+      static_cast<unsigned __int128>(kUnitSeconds.at(l.per) * 1000000000ULL / static_cast<uint64_t>(l.rate)) *
+      static_cast<uint64_t>(l.burst);
+  if (tokens > std::numeric_limits<uint64_t>::max()) {
+    *why = "a burst the kernel can hold: (nanoseconds per " + l.per + " / rate) x burst must fit in 64 bits";
+    return std::nullopt;
+  }
+  return l;
+}
+
 Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vector<Problem>& problems) {
   Rule r;
   auto problem = [&](const std::string& key, const std::string& message) {
@@ -165,6 +250,11 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
           problem(key, "expected one of tcp, udp, sctp, icmp, icmpv6; found " + json_quoted(*s));
         }
       }
+    } else if (key == "port" && val.IsString() && starts_with(val.GetString(), "@")) {
+      r.port_set = val.GetString();
+      if (auto why = set_name_problem(r.port_set.substr(1))) {
+        problem(key, "expected \"@\" and " + *why + "; found " + json_quoted(r.port_set));
+      }
     } else if (key == "port") {
       bool bad = false;
       add_ports(val, r.ports, &bad);
@@ -179,6 +269,13 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
       auto texts = strings_of(val, &bad);
       if (bad) problem(key, "expected an address or network, or a non-empty list of them");
       auto& out = key == "source" ? r.source : r.destination;
+      if (texts.size() == 1 && starts_with(texts[0], "@")) {
+        if (auto why = set_name_problem(texts[0].substr(1))) {
+          problem(key, "expected \"@\" and " + *why + "; found " + json_quoted(texts[0]));
+        }
+        out.push_back(texts[0]);
+        continue;
+      }
       std::set<int> families;
       for (size_t i = 0; i < texts.size(); ++i) {
         std::string why;
@@ -193,10 +290,43 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
       if (families.size() > 1) problem(key, "IPv4 and IPv6 addresses cannot be mixed in one rule");
       std::sort(out.begin(), out.end());
       out.erase(std::unique(out.begin(), out.end()), out.end());
-    } else if (key == "iface") {
+    } else if (key == "iface" || key == "iif" || key == "oif") {
       if (auto s = str()) {
-        r.iface = *s;
+        auto& field = key == "oif" ? r.oiface : r.iface;
+        if (!field.empty()) problem(key, "\"iface\" and \"iif\" are the same property; give one");
+        field = *s;
         if (auto why = iface_problem(*s)) problem(key, "expected " + *why + "; found " + json_quoted(*s));
+      }
+    } else if (key == "icmp_type") {
+      bool bad = false;
+      r.icmp_types = strings_of(val, &bad);
+      if (bad) problem(key, "expected an ICMP type name, or a non-empty list of them");
+      for (auto& t : r.icmp_types) t = lower(t);
+      std::sort(r.icmp_types.begin(), r.icmp_types.end());
+      r.icmp_types.erase(std::unique(r.icmp_types.begin(), r.icmp_types.end()), r.icmp_types.end());
+    } else if (key == "limit") {
+      std::string why;
+      r.limit = parse_limit(val, &why);
+      if (!r.limit) problem(key, "expected " + why + "; found " + to_json(val));
+    } else if (key == "counter") {
+      if (!val.IsBool()) {
+        problem(key, "expected true or false");
+      } else {
+        r.counter = val.GetBool();
+      }
+    } else if (key == "log") {
+      if (val.IsBool()) {
+        r.log = val.GetBool();
+      } else if (val.IsString() || (val.IsObject() && member(val, "prefix") && val.MemberCount() == 1 &&
+                                    member(val, "prefix")->IsString())) {
+        const JsonValue& p = val.IsString() ? val : *member(val, "prefix");
+        r.log = true;
+        r.log_prefix.assign(p.GetString(), p.GetStringLength());
+        if (auto why = log_prefix_problem(r.log_prefix)) {
+          problem(key, "expected " + *why + "; found " + json_quoted(r.log_prefix));
+        }
+      } else {
+        problem(key, "expected true, a log prefix, or {\"prefix\": \"...\"}; found " + to_json(val));
       }
     } else if (key == "comment") {
       if (auto s = str()) {
@@ -212,19 +342,36 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
       }
     } else if (key == "nft") {
       if (auto s = str()) r.nft = *s;
-    } else if (key == "log" || key == "limit" || key == "rate_limit" || key == "icmp_type" ||
-               key == "oiface" || key == "set") {
-      problem(key, "not supported yet: \"" + key + "\" in a firewall rule");
     } else {
       problem(key, "unknown rule property " + json_quoted(key));
     }
   }
   if (r.action.empty() && r.nft.empty()) problem("", "a rule needs an \"action\" (accept, drop or reject)");
-  if (!r.ports.empty() && !kPortProtos.count(r.proto)) {
+  if ((!r.ports.empty() || !r.port_set.empty()) && !kPortProtos.count(r.proto)) {
     problem("port", "a \"port\" needs \"proto\" tcp, udp or sctp");
   }
-  int src = r.source.empty() ? 0 : address_family(r.source.front());
-  int dst = r.destination.empty() ? 0 : address_family(r.destination.front());
+  if (!r.icmp_types.empty()) {
+    if (r.proto != "icmp" && r.proto != "icmpv6") {
+      problem("icmp_type", "an \"icmp_type\" needs \"proto\" icmp or icmpv6");
+    } else {
+      const auto& known = r.proto == "icmp" ? kIcmpTypes : kIcmpv6Types;
+      for (const auto& t : r.icmp_types) {
+        if (!known.count(t)) {
+          problem("icmp_type", "expected an " + r.proto + " type name (" +
+                                   join(std::vector<std::string>(known.begin(), known.end())) + "); found " +
+                                   json_quoted(t));
+        }
+      }
+    }
+  }
+  if (!r.oiface.empty() && r.chain == "input") {
+    problem("oif", "\"oif\" is the outgoing interface; chain input has none");
+  }
+  auto fam_of = [](const std::vector<std::string>& v) {
+    return v.empty() || starts_with(v.front(), "@") ? 0 : address_family(v.front());
+  };
+  int src = fam_of(r.source);
+  int dst = fam_of(r.destination);
   if (src && dst && src != dst) problem("destination", "source and destination are of different IP families");
   int fam = src ? src : dst;
   if ((r.proto == "icmp" && fam == 6) || (r.proto == "icmpv6" && fam == 4)) {
@@ -363,14 +510,51 @@ std::optional<Rule> parse_rule_expr(const JsonValue& rule) {
       r.action = kind;
       continue;
     }
+    if (kind == "counter" && !r.counter) {
+      r.counter = true;
+      continue;
+    }
+    if (kind == "log" && !r.log) {
+      r.log = true;
+      if (body.IsObject()) {
+        for (const auto& m : body.GetObject()) {
+          if (std::string_view(m.name.GetString()) != "prefix" || !m.value.IsString()) return std::nullopt;
+          r.log_prefix = m.value.GetString();
+        }
+      } else if (!body.IsNull()) {
+        return std::nullopt;
+      }
+      continue;
+    }
+    if (kind == "limit" && !r.limit && body.IsObject()) {
+      Limit l;
+      for (const auto& m : body.GetObject()) {
+        std::string k = m.name.GetString();
+        if (k == "rate" && m.value.IsInt64()) {
+          l.rate = m.value.GetInt64();
+        } else if (k == "burst" && m.value.IsInt64()) {
+          l.burst = m.value.GetInt64();
+        } else if (k == "per" && m.value.IsString()) {
+          l.per = m.value.GetString();
+        } else {
+          return std::nullopt;  // "inv" (over), byte rates: not what op-dbus writes
+        }
+      }
+      if (!kLimitUnits.count(l.per)) return std::nullopt;
+      r.limit = l;
+      continue;
+    }
     if (kind != "match" || get_string(body, "op") != "==") return std::nullopt;
     const JsonValue* left = member(body, "left");
     const JsonValue* right = member(body, "right");
     if (!left || !right || !left->IsObject()) return std::nullopt;
+    auto set_ref = [&]() { return right->IsString() && starts_with(right->GetString(), "@"); };
     if (auto* meta = member(*left, "meta")) {
       std::string key = get_string(*meta, "key");
       if (key == "iifname" && right->IsString() && r.iface.empty()) {
         r.iface = right->GetString();
+      } else if (key == "oifname" && right->IsString() && r.oiface.empty()) {
+        r.oiface = right->GetString();
       } else if (key == "l4proto" && right->IsString() && r.proto.empty()) {
         r.proto = right->GetString();
         if (r.proto == "ipv6-icmp") r.proto = "icmpv6";
@@ -383,16 +567,41 @@ std::optional<Rule> parse_rule_expr(const JsonValue& rule) {
       std::string field = get_string(*payload, "field");
       if ((protocol == "ip" || protocol == "ip6") && (field == "saddr" || field == "daddr")) {
         auto& out = field == "saddr" ? r.source : r.destination;
-        if (!out.empty() || !parse_address_right(*right, out)) return std::nullopt;
+        if (!out.empty()) return std::nullopt;
+        if (set_ref()) {
+          out.push_back(right->GetString());
+          continue;
+        }
+        if (!parse_address_right(*right, out)) return std::nullopt;
         for (const auto& a : out) {
           if (address_family(a) != (protocol == "ip" ? 4 : 6)) return std::nullopt;
         }
         std::sort(out.begin(), out.end());
-      } else if (kPortProtos.count(protocol) && field == "dport" && r.ports.empty() &&
+      } else if (kPortProtos.count(protocol) && field == "dport" && r.ports.empty() && r.port_set.empty() &&
                  (r.proto.empty() || r.proto == protocol)) {
         r.proto = protocol;
+        if (set_ref()) {
+          r.port_set = right->GetString();
+          continue;
+        }
         if (!parse_port_right(*right, r.ports)) return std::nullopt;
         r.ports = merge_ports(r.ports);
+      } else if ((protocol == "icmp" || protocol == "icmpv6") && field == "type" && r.icmp_types.empty() &&
+                 (r.proto.empty() || r.proto == protocol)) {
+        r.proto = protocol;
+        const JsonValue* list = right;
+        if (right->IsObject()) list = member(*right, "set");
+        if (list && list->IsString()) {
+          r.icmp_types.push_back(list->GetString());
+        } else if (list && list->IsArray()) {
+          for (const auto& t : list->GetArray()) {
+            if (!t.IsString()) return std::nullopt;
+            r.icmp_types.push_back(t.GetString());
+          }
+        } else {
+          return std::nullopt;
+        }
+        std::sort(r.icmp_types.begin(), r.icmp_types.end());
       } else {
         return std::nullopt;
       }
@@ -404,7 +613,271 @@ std::optional<Rule> parse_rule_expr(const JsonValue& rule) {
   return r;
 }
 
+// A nat rule of the table (chain prerouting or postrouting) as a forward or a masquerade; false when it is
+// not one op-dbus writes.
+bool parse_nat_rule(const JsonValue& rule, Section& s) {
+  std::string chain = get_string(rule, "chain");
+  const JsonValue* expr = member(rule, "expr");
+  if (!expr || !expr->IsArray()) return false;
+  Forward f;
+  Masquerade m;
+  bool done = false;
+  for (const auto& e : expr->GetArray()) {
+    if (!e.IsObject() || e.MemberCount() != 1 || done) return false;
+    std::string kind = e.MemberBegin()->name.GetString();
+    const JsonValue& body = e.MemberBegin()->value;
+    if (chain == "prerouting" && kind == "dnat") {
+      if (get_string(body, "family") != "ip" || !member(body, "addr") || !member(body, "addr")->IsString())
+        return false;
+      f.to_addr = get_string(body, "addr");
+      f.to_port = static_cast<int>(get_int(body, "port", 0));
+      done = true;
+      continue;
+    }
+    if (chain == "postrouting" && kind == "masquerade") {
+      if (!body.IsNull()) return false;
+      done = true;
+      continue;
+    }
+    if (kind != "match" || get_string(body, "op") != "==") return false;
+    const JsonValue* left = member(body, "left");
+    const JsonValue* right = member(body, "right");
+    if (!left || !right || !left->IsObject()) return false;
+    if (auto* meta = member(*left, "meta")) {
+      std::string key = get_string(*meta, "key");
+      if (chain == "prerouting" && key == "iifname" && right->IsString()) {
+        f.in_interface = right->GetString();
+      } else if (chain == "postrouting" && key == "oifname" && right->IsString()) {
+        m.out_interface = right->GetString();
+      } else {
+        return false;
+      }
+    } else if (auto* payload = member(*left, "payload")) {
+      std::string protocol = get_string(*payload, "protocol");
+      std::string field = get_string(*payload, "field");
+      if (chain == "prerouting" && (protocol == "tcp" || protocol == "udp") && field == "dport" &&
+          right->IsInt()) {
+        f.proto = protocol;
+        f.port = right->GetInt();
+      } else if (chain == "postrouting" && (protocol == "ip" || protocol == "ip6") && field == "saddr") {
+        std::vector<std::string> a;
+        if (!parse_address_right(*right, a) || a.size() != 1) return false;
+        m.source = a[0];
+      } else {
+        return false;
+      }
+    } else {
+      return false;
+    }
+  }
+  if (!done) return false;
+  if (chain == "prerouting") {
+    if (f.proto.empty() || !f.port || !f.to_port) return false;
+    s.forwards.push_back(f);
+  } else {
+    s.masquerade.push_back(m);
+  }
+  return true;
+}
+
+NamedSet parse_set(const JsonValue& v, const std::vector<std::string>& at, std::vector<Problem>& out) {
+  NamedSet set;
+  auto problem = [&](const std::string& key, const std::string& message) {
+    auto tokens = at;
+    if (!key.empty()) tokens.push_back(key);
+    out.push_back({tokens, message});
+  };
+  if (!v.IsObject()) {
+    problem("", "expected a set: {\"type\": \"ipv4_addr\", \"elements\": [...]}");
+    return set;
+  }
+  for (const auto& m : v.GetObject()) {
+    std::string key = m.name.GetString();
+    if (key != "type" && key != "elements") problem(key, "unknown set property " + json_quoted(key));
+  }
+  set.type = get_string(v, "type");
+  if (!kSetTypes.count(set.type)) {
+    problem("type", "expected one of ipv4_addr, ipv6_addr, inet_service; found " +
+                        (member(v, "type") ? to_json(*member(v, "type")) : std::string("nothing")));
+    return set;
+  }
+  const JsonValue* elements = member(v, "elements");
+  if (!elements) return set;
+  if (!elements->IsArray()) {
+    problem("elements", "expected a list of elements");
+    return set;
+  }
+  if (set.type == "inet_service") {
+    bool bad = false;
+    add_ports(*elements, set.ports, &bad);
+    if (bad)
+      problem("elements", "expected ports 1-65535 or ranges \"1000-2000\"; found " + to_json(*elements));
+    set.ports = merge_ports(set.ports);
+    return set;
+  }
+  int want = set.type == "ipv4_addr" ? 4 : 6;
+  for (rapidjson::SizeType i = 0; i < elements->Size(); ++i) {
+    const JsonValue& e = (*elements)[i];
+    std::string why;
+    std::optional<std::string> c;
+    if (e.IsString()) c = canonical_address(e.GetString(), &why);
+    if (!c) {
+      problem("elements", "expected an address or network (" + (why.empty() ? "a string" : why) +
+                              "); found " + to_json(e));
+      continue;
+    }
+    if (address_family(*c) != want) {
+      problem("elements", "expected an IPv" + std::to_string(want) + " address (the set's type is " +
+                              set.type + "); found " + json_quoted(*c));
+      continue;
+    }
+    set.addresses.push_back(*c);
+  }
+  std::sort(set.addresses.begin(), set.addresses.end());
+  set.addresses.erase(std::unique(set.addresses.begin(), set.addresses.end()), set.addresses.end());
+  // An interval set refuses overlapping elements: say which, instead of the kernel's "conflicting intervals".
+  for (size_t i = 0; i < set.addresses.size(); ++i) {
+    for (size_t j = 0; j < set.addresses.size(); ++j) {
+      if (i != j && network_contains(set.addresses[i], set.addresses[j])) {
+        problem("elements", "elements that do not overlap; " + json_quoted(set.addresses[i]) + " contains " +
+                                json_quoted(set.addresses[j]));
+        return set;
+      }
+    }
+  }
+  return set;
+}
+
+int port_number(const JsonValue& v) {
+  if (v.IsInt64() && v.GetInt64() >= 1 && v.GetInt64() <= 65535) return static_cast<int>(v.GetInt64());
+  if (v.IsString() && all_digits(v.GetString())) {
+    int n = std::stoi(v.GetString());
+    if (n >= 1 && n <= 65535) return n;
+  }
+  return 0;
+}
+
+void parse_nat(const JsonValue& v, Section& s, std::vector<Problem>& out) {
+  if (!v.IsObject()) {
+    out.push_back({{"nat"}, "expected an object: {\"masquerade\": [...], \"forwards\": [...]}"});
+    return;
+  }
+  auto iface = [&](const JsonValue& item, const char* key, const std::vector<std::string>& at) {
+    const JsonValue* x = member(item, key);
+    if (!x) return std::string();
+    std::string name = x->IsString() ? x->GetString() : "";
+    auto why = x->IsString() ? iface_problem(name) : std::optional<std::string>("an interface name");
+    if (why) {
+      auto t = at;
+      t.push_back(key);
+      out.push_back({t, "expected " + *why + "; found " + to_json(*x)});
+    }
+    return name;
+  };
+  for (const auto& m : v.GetObject()) {
+    std::string key = m.name.GetString();
+    const JsonValue& list = m.value;
+    if (key != "masquerade" && key != "forwards") {
+      out.push_back(
+          {{"nat", key}, "unknown NAT property " + json_quoted(key) + "; expected masquerade, forwards"});
+      continue;
+    }
+    if (!list.IsArray()) {
+      out.push_back({{"nat", key}, "expected a list"});
+      continue;
+    }
+    for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+      const JsonValue& item = list[i];
+      std::vector<std::string> at = {"nat", key, std::to_string(i)};
+      if (!item.IsObject()) {
+        out.push_back({at, "expected an object"});
+        continue;
+      }
+      auto unknown = [&](std::set<std::string> allowed) {
+        for (const auto& f : item.GetObject()) {
+          std::string k = f.name.GetString();
+          if (!allowed.count(k)) {
+            auto t = at;
+            t.push_back(k);
+            out.push_back({t, "unknown property " + json_quoted(k)});
+          }
+        }
+      };
+      if (key == "masquerade") {
+        unknown({"source", "out_interface"});
+        Masquerade mq;
+        if (const JsonValue* src = member(item, "source")) {
+          std::string why;
+          std::optional<std::string> c;
+          if (src->IsString()) c = canonical_address(src->GetString(), &why);
+          if (!c) {
+            out.push_back({{"nat", key, std::to_string(i), "source"},
+                           "expected an address or network (" + (why.empty() ? "a string" : why) +
+                               "); found " + to_json(*src)});
+          } else {
+            mq.source = *c;
+          }
+        }
+        mq.out_interface = iface(item, "out_interface", at);
+        s.masquerade.push_back(mq);
+      } else {
+        unknown({"proto", "port", "to", "in_interface"});
+        Forward f;
+        f.proto = lower(get_string(item, "proto"));
+        if (f.proto != "tcp" && f.proto != "udp") {
+          out.push_back({{"nat", key, std::to_string(i), "proto"}, "expected \"tcp\" or \"udp\""});
+        }
+        const JsonValue* port = member(item, "port");
+        f.port = port ? port_number(*port) : 0;
+        if (!f.port) out.push_back({{"nat", key, std::to_string(i), "port"}, "expected a port 1-65535"});
+        std::string to = get_string(item, "to");
+        std::string addr = to;
+        if (auto colon = to.rfind(':'); colon != std::string::npos) {
+          addr = to.substr(0, colon);
+          if (all_digits(to.substr(colon + 1))) f.to_port = std::stoi(to.substr(colon + 1));
+          if (f.to_port < 1 || f.to_port > 65535) f.to_port = -1;
+        }
+        std::string why;
+        auto c = canonical_address(addr, &why);
+        if (!c || c->find('/') != std::string::npos || address_family(*c) != 4 || f.to_port < 0) {
+          out.push_back(
+              {{"nat", key, std::to_string(i), "to"},
+               "expected an IPv4 address, optionally with a port: \"10.10.0.5\" or \"10.10.0.5:80\"; "
+               "found " +
+                   (member(item, "to") ? to_json(*member(item, "to")) : std::string("nothing"))});
+        } else {
+          f.to_addr = *c;
+        }
+        if (f.to_port <= 0) f.to_port = f.port;
+        f.in_interface = iface(item, "in_interface", at);
+        s.forwards.push_back(f);
+      }
+    }
+  }
+}
+
 }  // namespace
+
+bool network_contains(const std::string& network, const std::string& address) {
+  auto bits = [](const std::string& text, unsigned char* buf, int* len) {
+    std::string a = text;
+    auto slash = text.find('/');
+    if (slash != std::string::npos) a = text.substr(0, slash);
+    int fam = a.find(':') == std::string::npos ? AF_INET : AF_INET6;
+    if (inet_pton(fam, a.c_str(), buf) != 1) return 0;
+    int full = fam == AF_INET ? 32 : 128;
+    *len = slash == std::string::npos ? full : std::stoi(text.substr(slash + 1));
+    return fam;
+  };
+  unsigned char n[16] = {}, a[16] = {};
+  int nl = 0, al = 0;
+  int nf = bits(network, n, &nl), af = bits(address, a, &al);
+  if (!nf || nf != af || al < nl) return false;
+  for (int b = 0; b < nl; ++b) {
+    if ((n[b / 8] ^ a[b / 8]) & (0x80 >> (b % 8))) return false;
+  }
+  return true;
+}
 
 std::optional<std::string> canonical_address(const std::string& text, std::string* why) {
   std::string addr = text;
@@ -458,6 +931,7 @@ Section parse_section(const JsonValue& section, std::vector<Problem>* problems) 
   std::vector<Problem> local;
   auto& out = problems ? *problems : local;
   Section s;
+  std::vector<size_t> doc_index;  // the document's index of each rule (rules are sorted by chain)
   if (!section.IsObject()) {
     out.push_back({{}, "expected an object"});
     return s;
@@ -502,16 +976,82 @@ Section parse_section(const JsonValue& section, std::vector<Problem>* problems) 
       }
       // nftables keeps rules per chain: the order that matters is the order within each chain.
       auto rank = [](const Rule& r) { return r.chain == "input" ? 0 : r.chain == "forward" ? 1 : 2; };
-      std::stable_sort(s.rules.begin(), s.rules.end(),
-                       [&](const Rule& a, const Rule& b) { return rank(a) < rank(b); });
+      doc_index.resize(s.rules.size());
+      for (size_t i = 0; i < doc_index.size(); ++i) doc_index[i] = i;
+      std::stable_sort(doc_index.begin(), doc_index.end(),
+                       [&](size_t a, size_t b) { return rank(s.rules[a]) < rank(s.rules[b]); });
+      std::vector<Rule> sorted;
+      for (size_t i : doc_index) sorted.push_back(std::move(s.rules[i]));
+      s.rules = std::move(sorted);
+    } else if (key == "sets") {
+      if (!val.IsObject()) {
+        out.push_back({{key}, "expected an object of named sets"});
+        continue;
+      }
+      for (const auto& m2 : val.GetObject()) {
+        std::string name = m2.name.GetString();
+        if (auto why = set_name_problem(name)) {
+          out.push_back({{key, name}, "expected " + *why + "; found " + json_quoted(name)});
+          continue;
+        }
+        s.sets[name] = parse_set(m2.value, {key, name}, out);
+      }
     } else if (key == "nat") {
-      out.push_back({{key}, "not supported yet: NAT (masquerade, port forwards)"});
+      parse_nat(val, s, out);
     } else if (key == "persist") {
-      out.push_back({{key}, "not supported yet: loading the table at boot"});
+      if (!val.IsBool()) {
+        out.push_back({{key}, "expected true or false"});
+      } else {
+        s.persist = val.GetBool();
+      }
     } else if (key == "confirm_timeout" || key == "lockout_protection") {
       out.push_back({{key}, "not supported yet: lockout protection / confirm timeout for the firewall"});
     } else {
       out.push_back({{key}, "unknown property " + json_quoted(key)});
+    }
+  }
+  s.nat = !s.masquerade.empty() || !s.forwards.empty();
+  s.dnat_accept = !s.forwards.empty();
+  // References to named sets: the set exists and holds what the rule compares it with.
+  for (size_t i = 0; i < s.rules.size(); ++i) {
+    const Rule& r = s.rules[i];
+    std::vector<std::string> at = {"rules", std::to_string(i < doc_index.size() ? doc_index[i] : i)};
+    auto ref = [&](const std::vector<std::string>& list, const char* key) {
+      if (list.empty() || !starts_with(list.front(), "@")) return 0;
+      auto it = s.sets.find(list.front().substr(1));
+      if (it == s.sets.end()) {
+        out.push_back(
+            {{at[0], at[1], key}, "no set " + json_quoted(list.front().substr(1)) + " in \"sets\""});
+        return 0;
+      }
+      if (it->second.type == "inet_service") {
+        out.push_back({{at[0], at[1], key}, "set " + json_quoted(it->first) + " holds ports, not addresses"});
+        return 0;
+      }
+      return it->second.type == "ipv4_addr" ? 4 : 6;
+    };
+    int src = ref(r.source, "source");
+    int dst = ref(r.destination, "destination");
+    auto fam = [&](const std::vector<std::string>& l, int f) {
+      return f ? f : l.empty() || starts_with(l.front(), "@") ? 0 : address_family(l.front());
+    };
+    int a = fam(r.source, src), b = fam(r.destination, dst);
+    if ((src || dst) && a && b && a != b) {
+      out.push_back({{at[0], at[1], "destination"}, "source and destination are of different IP families"});
+    }
+    int f = a ? a : b;
+    if ((src || dst) && ((r.proto == "icmp" && f == 6) || (r.proto == "icmpv6" && f == 4))) {
+      out.push_back({{at[0], at[1], "proto"}, r.proto + " never matches the set's addresses"});
+    }
+    if (!r.port_set.empty()) {
+      auto it = s.sets.find(r.port_set.substr(1));
+      if (it == s.sets.end()) {
+        out.push_back(
+            {{at[0], at[1], "port"}, "no set " + json_quoted(r.port_set.substr(1)) + " in \"sets\""});
+      } else if (it->second.type != "inet_service") {
+        out.push_back(
+            {{at[0], at[1], "port"}, "set " + json_quoted(it->first) + " holds addresses, not ports"});
+      }
     }
   }
   return s;
@@ -520,12 +1060,14 @@ Section parse_section(const JsonValue& section, std::vector<Problem>* problems) 
 JsonDoc rule_to_json(const Rule& r) {
   JsonObject o;
   if (!r.nft.empty()) {
+    if (r.chain != "input" && !r.chain.empty()) o.set("chain", r.chain);
     o.set("nft", r.nft);
     if (!r.comment.empty()) o.set("comment", r.comment);
     return o.take();
   }
   if (r.chain != "input") o.set("chain", r.chain);
   if (!r.iface.empty()) o.set("iface", r.iface);
+  if (!r.oiface.empty()) o.set("oif", r.oiface);
   auto list = [&](const char* key, const std::vector<std::string>& items) {
     if (items.size() == 1) o.set(key, items.front());
     if (items.size() > 1) o.set(key, items);
@@ -533,7 +1075,9 @@ JsonDoc rule_to_json(const Rule& r) {
   list("source", r.source);
   list("destination", r.destination);
   if (!r.proto.empty()) o.set("proto", r.proto);
-  if (r.ports.size() == 1 && r.ports[0].lo == r.ports[0].hi) {
+  if (!r.port_set.empty()) {
+    o.set("port", r.port_set);
+  } else if (r.ports.size() == 1 && r.ports[0].lo == r.ports[0].hi) {
     o.set("port", r.ports[0].lo);
   } else if (r.ports.size() == 1) {
     o.set("port", port_text(r.ports[0]));
@@ -542,9 +1086,68 @@ JsonDoc rule_to_json(const Rule& r) {
     for (const auto& p : r.ports) parts.push_back(port_text(p));
     o.set("port", join(parts, ","));
   }
+  list("icmp_type", r.icmp_types);
+  if (r.limit) {
+    std::string text = std::to_string(r.limit->rate) + "/" + r.limit->per;
+    if (r.limit->burst == 5) {
+      o.set("limit", text);
+    } else {
+      JsonObject l;
+      l.set("rate", static_cast<int64_t>(r.limit->rate));
+      l.set("per", r.limit->per);
+      l.set("burst", static_cast<int64_t>(r.limit->burst));
+      o.set("limit", l.take());
+    }
+  }
+  if (r.counter) o.set("counter", true);
+  if (r.log && r.log_prefix.empty()) o.set("log", true);
+  if (r.log && !r.log_prefix.empty()) o.set("log", r.log_prefix);
   o.set("action", r.action);
   if (!r.comment.empty()) o.set("comment", r.comment);
   return o.take();
+}
+
+JsonDoc set_to_json(const NamedSet& set) {
+  JsonObject o;
+  o.set("type", set.type);
+  std::vector<std::string> elements;
+  if (set.type == "inet_service") {
+    JsonDoc list(rapidjson::kArrayType);
+    for (const auto& p : set.ports) {
+      if (p.lo == p.hi) {
+        list.PushBack(p.lo, list.GetAllocator());
+      } else {
+        list.PushBack(str_value(port_text(p), list.GetAllocator()), list.GetAllocator());
+      }
+    }
+    o.set("elements", std::move(list));
+  } else {
+    o.set("elements", set.addresses);
+  }
+  return o.take();
+}
+
+JsonDoc nat_to_json(const Section& s) {
+  JsonDoc masq(rapidjson::kArrayType);
+  for (const auto& m : s.masquerade) {
+    JsonObject o;
+    if (!m.source.empty()) o.set("source", m.source);
+    if (!m.out_interface.empty()) o.set("out_interface", m.out_interface);
+    masq.PushBack(JsonValue(o.take(), masq.GetAllocator()), masq.GetAllocator());
+  }
+  JsonDoc fwd(rapidjson::kArrayType);
+  for (const auto& f : s.forwards) {
+    JsonObject o;
+    o.set("proto", f.proto);
+    o.set("port", static_cast<int64_t>(f.port));
+    o.set("to", f.to_addr + ":" + std::to_string(f.to_port));
+    if (!f.in_interface.empty()) o.set("in_interface", f.in_interface);
+    fwd.PushBack(JsonValue(o.take(), fwd.GetAllocator()), fwd.GetAllocator());
+  }
+  JsonObject nat;
+  nat.set("masquerade", std::move(masq));
+  nat.set("forwards", std::move(fwd));
+  return nat.take();
 }
 
 JsonDoc section_to_json(const Section& s) {
@@ -552,51 +1155,165 @@ JsonDoc section_to_json(const Section& s) {
   auto& a = d.GetAllocator();
   if (s.observe) d.AddMember("mode", "observe", a);
   d.AddMember("builtin_rules", s.builtin_rules, a);
+  d.AddMember("persist", s.persist, a);
   JsonValue policy(rapidjson::kObjectType);
   for (const auto& [chain, p] : s.policy) policy.AddMember(str_value(chain, a), str_value(p, a), a);
   d.AddMember("default_policy", policy, a);
+  if (!s.sets.empty()) {
+    JsonValue sets(rapidjson::kObjectType);
+    for (const auto& [name, set] : s.sets)
+      sets.AddMember(str_value(name, a), JsonValue(set_to_json(set), a), a);
+    d.AddMember("sets", sets, a);
+  }
+  if (s.nat || !s.masquerade.empty() || !s.forwards.empty())
+    d.AddMember("nat", JsonValue(nat_to_json(s), a), a);
   JsonValue rules(rapidjson::kArrayType);
   for (const auto& r : s.rules) rules.PushBack(JsonValue(rule_to_json(r), a), a);
   d.AddMember("rules", rules, a);
   return d;
 }
 
-std::string render_batch(const Section& s, const std::vector<std::string>& stale_chains) {
+namespace {
+
+std::string chain_command(const std::string& name, const char* type, const std::string& hook, int prio,
+                          const std::string& policy) {
+  return std::string("{\"add\":{\"chain\":{\"family\":\"") + kFamily + "\",\"table\":\"" + kTable +
+         "\",\"name\":" + json_quoted(name) + ",\"type\":\"" + type + "\",\"hook\":" + json_quoted(hook) +
+         ",\"prio\":" + std::to_string(prio) + ",\"policy\":" + json_quoted(policy) + "}}}";
+}
+
+std::string iface_match(const char* key, const std::string& name) {
+  return match(std::string("{\"meta\":{\"key\":\"") + key + "\"}}", json_quoted(name));
+}
+
+// The family of a rule's addresses: 4, 6, or 0 (none); "@NAME" takes the set's type.
+int rule_family(const Section& s, const std::vector<std::string>& list) {
+  if (list.empty()) return 0;
+  if (starts_with(list.front(), "@")) {
+    auto it = s.sets.find(list.front().substr(1));
+    return it != s.sets.end() && it->second.type == "ipv6_addr" ? 6 : 4;
+  }
+  return address_family(list.front());
+}
+
+std::string set_command(const std::string& name, const NamedSet& set) {
+  std::vector<std::string> elem;
+  for (const auto& a : set.addresses) elem.push_back(address_value(a));
+  for (const auto& p : set.ports) elem.push_back(port_value(p));
+  std::string cmd = std::string("{\"add\":{\"set\":{\"family\":\"") + kFamily + "\",\"table\":\"" + kTable +
+                    "\",\"name\":" + json_quoted(name) + ",\"type\":" + json_quoted(set.type) +
+                    ",\"flags\":[\"interval\"]";
+  if (!elem.empty()) cmd += ",\"elem\":[" + join(elem, ",") + "]";
+  return cmd + "}}}";
+}
+
+std::vector<std::string> rule_expressions(const Section& s, const Rule& r) {
+  std::vector<std::string> expr;
+  if (!r.iface.empty()) expr.push_back(iface_match("iifname", r.iface));
+  if (!r.oiface.empty()) expr.push_back(iface_match("oifname", r.oiface));
+  auto addresses = [&](const std::vector<std::string>& list, const char* field) {
+    if (list.empty()) return;
+    std::string protocol = rule_family(s, list) == 4 ? "ip" : "ip6";
+    std::string right =
+        starts_with(list.front(), "@") ? json_quoted(list.front()) : one_or_set(list, address_value);
+    expr.push_back(
+        match("{\"payload\":{\"protocol\":\"" + protocol + "\",\"field\":\"" + field + "\"}}", right));
+  };
+  addresses(r.source, "saddr");
+  addresses(r.destination, "daddr");
+  if (!r.port_set.empty()) {
+    expr.push_back(match("{\"payload\":{\"protocol\":" + json_quoted(r.proto) + ",\"field\":\"dport\"}}",
+                         json_quoted(r.port_set)));
+  } else if (!r.ports.empty()) {
+    expr.push_back(match("{\"payload\":{\"protocol\":" + json_quoted(r.proto) + ",\"field\":\"dport\"}}",
+                         one_or_set(r.ports, port_value)));
+  } else if (!r.icmp_types.empty()) {
+    expr.push_back(match("{\"payload\":{\"protocol\":" + json_quoted(r.proto) + ",\"field\":\"type\"}}",
+                         one_or_set(r.icmp_types, [](const std::string& t) { return json_quoted(t); })));
+  } else if (!r.proto.empty()) {
+    expr.push_back(
+        match("{\"meta\":{\"key\":\"l4proto\"}}", json_quoted(r.proto == "icmpv6" ? "ipv6-icmp" : r.proto)));
+  }
+  if (r.limit) {
+    expr.push_back("{\"limit\":{\"rate\":" + std::to_string(r.limit->rate) + ",\"burst\":" +
+                   std::to_string(r.limit->burst) + ",\"per\":" + json_quoted(r.limit->per) + "}}");
+  }
+  if (r.counter) expr.push_back("{\"counter\":null}");
+  if (r.log) {
+    expr.push_back(r.log_prefix.empty() ? "{\"log\":null}"
+                                        : "{\"log\":{\"prefix\":" + json_quoted(r.log_prefix) + "}}");
+  }
+  expr.push_back("{\"" + r.action + "\":null}");
+  return expr;
+}
+
+}  // namespace
+
+std::string render_batch(const Section& s) {
   std::vector<std::string> cmds;
+  // add + delete + add: whatever the table held (stale chains and sets, objects made by hand) goes, and the
+  // table is made again, in the one transaction.
   cmds.push_back("{\"add\":" + table_object() + "}");
-  cmds.push_back("{\"flush\":" + table_object() + "}");
-  for (const auto& c : stale_chains) {
-    cmds.push_back(std::string("{\"delete\":{\"chain\":{\"family\":\"") + kFamily + "\",\"table\":\"" +
-                   kTable + "\",\"name\":" + json_quoted(c) + "}}}");
-  }
+  cmds.push_back("{\"delete\":" + table_object() + "}");
+  cmds.push_back("{\"add\":" + table_object() + "}");
   for (const char* chain : {"input", "forward", "output"}) {
-    cmds.push_back(std::string("{\"add\":{\"chain\":{\"family\":\"") + kFamily + "\",\"table\":\"" + kTable +
-                   "\",\"name\":\"" + chain + "\",\"type\":\"filter\",\"hook\":\"" + chain +
-                   "\",\"prio\":0,\"policy\":" + json_quoted(s.policy.at(chain)) + "}}}");
+    cmds.push_back(chain_command(chain, "filter", chain, 0, s.policy.at(chain)));
   }
+  if (s.nat) {
+    cmds.push_back(chain_command("prerouting", "nat", "prerouting", -100, "accept"));
+    cmds.push_back(chain_command("postrouting", "nat", "postrouting", 100, "accept"));
+  }
+  for (const auto& [name, set] : s.sets) cmds.push_back(set_command(name, set));
   if (s.builtin_rules) {
     for (const auto& b : builtin_rules()) cmds.push_back(rule_command(b.chain, b.expr, b.comment));
   }
-  for (const auto& r : s.rules) {
+  if (s.dnat_accept) {
+    cmds.push_back(rule_command(
+        "forward", {match("{\"ct\":{\"key\":\"status\"}}", "\"dnat\"", "in"), "{\"accept\":null}"},
+        kDnatAcceptComment));
+  }
+  for (const auto& r : s.rules) cmds.push_back(rule_command(r.chain, rule_expressions(s, r), r.comment));
+  for (const auto& f : s.forwards) {
     std::vector<std::string> expr;
-    if (!r.iface.empty()) expr.push_back(match("{\"meta\":{\"key\":\"iifname\"}}", json_quoted(r.iface)));
-    auto addresses = [&](const std::vector<std::string>& list, const char* field) {
-      if (list.empty()) return;
-      std::string protocol = address_family(list.front()) == 4 ? "ip" : "ip6";
-      expr.push_back(match("{\"payload\":{\"protocol\":\"" + protocol + "\",\"field\":\"" + field + "\"}}",
-                           one_or_set(list, address_value)));
-    };
-    addresses(r.source, "saddr");
-    addresses(r.destination, "daddr");
-    if (!r.ports.empty()) {
-      expr.push_back(match("{\"payload\":{\"protocol\":" + json_quoted(r.proto) + ",\"field\":\"dport\"}}",
-                           one_or_set(r.ports, port_value)));
-    } else if (!r.proto.empty()) {
-      expr.push_back(match("{\"meta\":{\"key\":\"l4proto\"}}",
-                           json_quoted(r.proto == "icmpv6" ? "ipv6-icmp" : r.proto)));
+    if (!f.in_interface.empty()) expr.push_back(iface_match("iifname", f.in_interface));
+    expr.push_back(match("{\"payload\":{\"protocol\":" + json_quoted(f.proto) + ",\"field\":\"dport\"}}",
+                         std::to_string(f.port)));
+    expr.push_back("{\"dnat\":{\"family\":\"ip\",\"addr\":" + json_quoted(f.to_addr) +
+                   ",\"port\":" + std::to_string(f.to_port) + "}}");
+    cmds.push_back(rule_command("prerouting", expr, ""));
+  }
+  for (const auto& m : s.masquerade) {
+    std::vector<std::string> expr;
+    if (!m.source.empty()) {
+      expr.push_back(match(std::string("{\"payload\":{\"protocol\":\"") +
+                               (address_family(m.source) == 4 ? "ip" : "ip6") + "\",\"field\":\"saddr\"}}",
+                           address_value(m.source)));
     }
-    expr.push_back("{\"" + r.action + "\":null}");
-    cmds.push_back(rule_command(r.chain, expr, r.comment));
+    if (!m.out_interface.empty()) expr.push_back(iface_match("oifname", m.out_interface));
+    expr.push_back("{\"masquerade\":null}");
+    cmds.push_back(rule_command("postrouting", expr, ""));
+  }
+  return "{\"nftables\":[" + join(cmds, ",") + "]}";
+}
+
+std::string render_restore(const std::optional<std::string>& listing) {
+  std::vector<std::string> cmds;
+  cmds.push_back("{\"add\":" + table_object() + "}");
+  cmds.push_back("{\"delete\":" + table_object() + "}");
+  if (listing) {
+    JsonDoc doc = parse_json(*listing);
+    const JsonValue* items = member(doc, "nftables");
+    if (items && items->IsArray()) {
+      for (const auto& item : items->GetArray()) {
+        if (!item.IsObject() || item.MemberCount() != 1) continue;
+        std::string kind = item.MemberBegin()->name.GetString();
+        if (kind == "metainfo") continue;
+        JsonDoc obj;
+        obj.CopyFrom(item.MemberBegin()->value, obj.GetAllocator());
+        if (obj.IsObject()) obj.RemoveMember("handle");
+        cmds.push_back("{\"add\":{" + json_quoted(kind) + ":" + to_json(obj) + "}}");
+      }
+    }
   }
   return "{\"nftables\":[" + join(cmds, ",") + "]}";
 }
@@ -608,7 +1325,8 @@ std::string render_delete() {
 bool declares_nothing(const JsonValue& section) {
   if (!section.IsObject()) return false;
   for (const auto& m : section.GetObject()) {
-    if (std::string_view(m.name.GetString()) != "mode") return false;
+    std::string_view key = m.name.GetString();
+    if (key != "mode" && key != "persist") return false;
   }
   return true;
 }
@@ -622,22 +1340,51 @@ CurrentTable parse_table(const std::optional<std::string>& listing) {
   if (!items || !items->IsArray()) return t;
   std::map<std::string, std::vector<const JsonValue*>> by_chain;
   std::set<std::string> base;
+  std::set<std::string> nat_chains;
+  std::vector<Rule> raw_sets;
   for (const auto& item : items->GetArray()) {
     if (auto* chain = member(item, "chain")) {
       std::string name = get_string(*chain, "name");
-      if (kChains.count(name) && get_string(*chain, "hook") == name &&
-          get_string(*chain, "type") == "filter" && get_int(*chain, "prio", -1) == 0) {
+      std::string type = get_string(*chain, "type");
+      int64_t prio = get_int(*chain, "prio", -1);
+      if (kChains.count(name) && get_string(*chain, "hook") == name && type == "filter" && prio == 0) {
         base.insert(name);
         std::string policy = get_string(*chain, "policy", "accept");
         t.section.policy[name] = policy;
+      } else if ((name == "prerouting" || name == "postrouting") && get_string(*chain, "hook") == name &&
+                 type == "nat" && prio == (name == "prerouting" ? -100 : 100) &&
+                 get_string(*chain, "policy", "accept") == "accept") {
+        nat_chains.insert(name);
       } else {
         t.other_chains.push_back(name);
       }
     } else if (auto* rule = member(item, "rule")) {
       by_chain[get_string(*rule, "chain")].push_back(rule);
+    } else if (auto* set = member(item, "set")) {
+      std::string name = get_string(*set, "name");
+      NamedSet ns;
+      ns.type = get_string(*set, "type");
+      bool ok = kSetTypes.count(ns.type) && !set_name_problem(name);
+      if (const JsonValue* elem = member(*set, "elem"); ok && elem) {
+        ok = elem->IsArray();
+        if (ok && ns.type == "inet_service") {
+          for (const auto& e : elem->GetArray()) ok = ok && parse_port_right(e, ns.ports);
+          ns.ports = merge_ports(ns.ports);
+        } else if (ok) {
+          for (const auto& e : elem->GetArray()) ok = ok && parse_address_right(e, ns.addresses);
+          std::sort(ns.addresses.begin(), ns.addresses.end());
+        }
+      }
+      if (ok) {
+        t.section.sets[name] = ns;
+      } else {
+        Rule raw;
+        raw.nft = "set " + name;
+        raw_sets.push_back(raw);
+      }
     }
   }
-  // A missing base chain accepts everything: report the policy as "none" so it differs from any document.
+  // A missing base chain accepts everything: report the policy as "missing" so it differs from any document.
   for (const auto& c : kChains) {
     if (!base.count(c)) t.section.policy[c] = "missing";
   }
@@ -656,27 +1403,51 @@ CurrentTable parse_table(const std::optional<std::string>& listing) {
   }
   t.section.builtin_rules = all;
   if (!all) skip.clear();
+  // Then, in the forward chain, the rule that lets port-forwarded connections through.
+  {
+    const auto& rules = by_chain["forward"];
+    size_t& n = skip["forward"];
+    if (n < rules.size() && get_string(*rules[n], "comment") == kDnatAcceptComment) {
+      t.section.dnat_accept = true;
+      ++n;
+    }
+  }
+  auto raw_rule = [&](const char* chain, const JsonValue& rule) {
+    Rule raw;
+    raw.chain = chain;
+    raw.comment = get_string(rule, "comment");
+    const JsonValue* expr = member(rule, "expr");
+    raw.nft = expr ? to_json(*expr) : "[]";
+    t.section.rules.push_back(raw);
+  };
   for (const char* chain : {"input", "forward", "output"}) {
     const auto& rules = by_chain[chain];
     for (size_t i = skip[chain]; i < rules.size(); ++i) {
       if (auto r = parse_rule_expr(*rules[i])) {
         t.section.rules.push_back(*r);
       } else {
-        Rule raw;
-        raw.chain = chain;
-        raw.comment = get_string(*rules[i], "comment");
-        const JsonValue* expr = member(*rules[i], "expr");
-        raw.nft = expr ? to_json(*expr) : "[]";
-        t.section.rules.push_back(raw);
+        raw_rule(chain, *rules[i]);
       }
     }
   }
-  // A chain op-dbus does not define is drift too (apply deletes it).
+  t.section.nat = !nat_chains.empty();
+  for (const char* chain : {"prerouting", "postrouting"}) {
+    if (nat_chains.size() == 1 && !nat_chains.count(chain)) {
+      Rule raw;
+      raw.nft = std::string("chain ") + chain + " missing";
+      t.section.rules.push_back(raw);
+    }
+    for (const auto* rule : by_chain[chain]) {
+      if (!parse_nat_rule(*rule, t.section)) raw_rule(chain, *rule);
+    }
+  }
+  // A chain or set op-dbus does not define or cannot read is drift too (apply deletes it).
   for (const auto& name : t.other_chains) {
     Rule raw;
     raw.nft = "chain " + name;
     t.section.rules.push_back(raw);
   }
+  for (auto& r : raw_sets) t.section.rules.push_back(r);
   return t;
 }
 

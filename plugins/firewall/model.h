@@ -16,6 +16,8 @@ inline constexpr const char* kFamily = "inet";
 inline constexpr const char* kTable = "op_dbus";
 // Comments of the rules op-dbus adds itself ("builtin_rules"); a document's comment may not start so.
 inline constexpr const char* kBuiltinTag = "op-dbus:";
+// The forward chain's rule that lets port-forwarded (DNAT) connections through, there when nat.forwards is.
+inline constexpr const char* kDnatAcceptComment = "op-dbus: port forwards";
 
 struct PortRange {
   int lo = 0;
@@ -23,26 +25,77 @@ struct PortRange {
   auto operator<=>(const PortRange&) const = default;
 };
 
+// `limit rate RATE/PER burst BURST packets`: the rule matches while the rate is not exceeded.
+struct Limit {
+  int64_t rate = 0;
+  std::string per;    // second, minute, hour, day, week
+  int64_t burst = 5;  // nft's default
+  bool operator==(const Limit&) const = default;
+};
+
 struct Rule {
   std::string chain = "input";           // input, forward, output
   std::string action;                    // accept, drop, reject
   std::string proto;                     // "" (any), tcp, udp, sctp, icmp, icmpv6
   std::vector<PortRange> ports;          // sorted, merged; empty: any
-  std::vector<std::string> source;       // canonical addresses/networks, sorted
+  std::string port_set;                  // "@NAME": a named set of type inet_service (instead of ports)
+  std::vector<std::string> source;       // canonical addresses/networks, sorted; or one "@NAME"
   std::vector<std::string> destination;  // idem
-  std::string iface;                     // incoming interface ("" any)
+  std::string iface;                     // incoming interface ("" any); "iif" in a document too
+  std::string oiface;                    // outgoing interface ("" any); "oif"
+  std::vector<std::string> icmp_types;   // sorted names (proto icmp or icmpv6)
+  std::optional<Limit> limit;
+  bool counter = false;
+  bool log = false;
+  std::string log_prefix;
   std::string comment;
   std::string nft;  // current only: a rule of the table op-dbus cannot read, as nft's JSON
   bool operator==(const Rule&) const = default;
 };
 
+// firewall.sets.NAME: a named set the rules reference as "@NAME".
+struct NamedSet {
+  std::string type;                    // ipv4_addr, ipv6_addr, inet_service
+  std::vector<std::string> addresses;  // canonical, sorted (address types)
+  std::vector<PortRange> ports;        // merged (inet_service)
+  bool operator==(const NamedSet&) const = default;
+};
+
+// firewall.nat.masquerade[]: traffic from `source` leaving by `out_interface` gets the outgoing address.
+struct Masquerade {
+  std::string source;         // canonical network ("" any)
+  std::string out_interface;  // "" any
+  bool operator==(const Masquerade&) const = default;
+};
+
+// firewall.nat.forwards[]: `proto` traffic to `port` (arriving on `in_interface`) goes to to_addr:to_port.
+struct Forward {
+  std::string proto;  // tcp, udp
+  int port = 0;
+  std::string to_addr;  // IPv4 address
+  int to_port = 0;
+  std::string in_interface;  // "" any
+  bool operator==(const Forward&) const = default;
+};
+
 struct Section {
   bool observe = false;
   bool builtin_rules = true;  // established/related + loopback accepted, invalid dropped
+  // The table is loaded at boot (persist.h). Current: the boot files are installed and hold this table.
+  bool persist = true;
   std::map<std::string, std::string> policy{{"forward", "accept"}, {"input", "accept"}, {"output", "accept"}};
   std::vector<Rule> rules;
+  std::map<std::string, NamedSet> sets;
+  std::vector<Masquerade> masquerade;
+  std::vector<Forward> forwards;
+  // Derived: the nat chains (prerouting, postrouting) exist / are wanted, and the forward chain's
+  // "ct status dnat accept" rule that lets port-forwarded connections through.
+  bool nat = false;
+  bool dnat_accept = false;
   bool operator==(const Section& o) const {
-    return builtin_rules == o.builtin_rules && policy == o.policy && rules == o.rules;
+    return builtin_rules == o.builtin_rules && persist == o.persist && policy == o.policy &&
+           rules == o.rules && sets == o.sets && masquerade == o.masquerade && forwards == o.forwards &&
+           nat == o.nat && dnat_accept == o.dnat_accept;
   }
 };
 
@@ -58,27 +111,37 @@ Section parse_section(const JsonValue& section, std::vector<Problem>* problems);
 // The section's document form (what query reports and `show` prints). Round-trips through parse_section.
 JsonDoc section_to_json(const Section& s);
 JsonDoc rule_to_json(const Rule& r);
+JsonDoc set_to_json(const NamedSet& set);
+JsonDoc nat_to_json(const Section& s);  // {"masquerade": [...], "forwards": [...]}
 
 // Canonical text of an address or network ("10.0.0.0/8", "fd00::1"); nullopt with `why` when refused.
 std::optional<std::string> canonical_address(const std::string& text, std::string* why);
 // 4 or 6 for a canonical address.
 int address_family(const std::string& canonical);
+// True when canonical `address` (an address or a network) lies inside canonical `network`.
+bool network_contains(const std::string& network, const std::string& address);
 
-// The one transaction that makes table inet op_dbus exactly `s`: add table; flush table; delete the chains
-// in `stale_chains`; add the base chains with their policies; add every rule.
-std::string render_batch(const Section& s, const std::vector<std::string>& stale_chains);
+// The one transaction that makes table inet op_dbus exactly `s`: add table; delete table; add table; the
+// base chains with their policies (and the nat chains when NAT is declared); the named sets; every rule.
+// Whatever the table held before (chains, sets, objects made by hand) is gone, in the same transaction.
+std::string render_batch(const Section& s);
+
+// The transaction that puts back a table exactly as `listing` (`nft -j list table inet op_dbus`) shows it,
+// or deletes the table when `listing` is nullopt: what a checkpoint restores.
+std::string render_restore(const std::optional<std::string>& listing);
 
 // The transaction that deletes table inet op_dbus (add first, so it holds whether or not the table exists).
 std::string render_delete();
 
-// True for a section that declares nothing (no rules, policies or builtin_rules): op-dbus owns no table then.
+// True for a section that declares nothing (no rules, policies, builtin_rules, sets or nat; "mode" and
+// "persist" alone declare nothing): op-dbus owns no table then.
 bool declares_nothing(const JsonValue& section);
 
 // The table read back from `nft -j list table inet op_dbus` output (nullopt: there is no such table).
 struct CurrentTable {
   bool present = false;
   Section section;
-  std::vector<std::string> other_chains;  // chains in the table that are not input/forward/output
+  std::vector<std::string> other_chains;  // chains in the table op-dbus does not define
 };
 CurrentTable parse_table(const std::optional<std::string>& listing);
 
@@ -87,6 +150,20 @@ CurrentTable parse_table(const std::optional<std::string>& listing);
 #include "diagnostic.h"
 
 namespace opdbus::firewall {
+
+// ---- lockout.cc
+// The TCP connection this command runs over (SSH_CONNECTION: "client_ip client_port server_ip server_port").
+struct SshTuple {
+  std::string client;  // canonical address
+  int client_port = 0;
+  std::string server;
+  int server_port = 0;
+};
+std::optional<SshTuple> parse_ssh_connection(const std::string& text);
+// Why the ruleset `s` would drop the connection's packets (an established TCP connection: input from the
+// client, output to it), or nullopt when both directions are accepted. See docs/plugins/firewall.md,
+// "Lockout protection", for exactly what is assumed.
+std::optional<std::string> lockout_reason(const Section& s, const SshTuple& t);
 
 // ---- check.cc
 // parse_section()'s problems plus those only a document can have; `parsed` receives the section.

@@ -15,16 +15,22 @@ namespace opdbus::firewall {
 struct ReplaceTable {
   static constexpr std::string_view kName = "replace_table";
   Section desired;
+  // The running table differs from `desired` (false: only the boot files do). Whether the kernel is asked at
+  // all is decided by the plan, so apply does not list the table again.
+  bool table_differs = true;
 
   void fields(JsonObject& o) const {
     o.set("table", std::string(kFamily) + " " + kTable);
     o.set("rules", static_cast<uint64_t>(desired.rules.size()));
     o.set("builtin_rules", desired.builtin_rules);
+    o.set("persist", desired.persist);
+    o.set("table_differs", table_differs);
     o.set("default_policy", desired.policy);
   }
 };
 
-// The document declares nothing (an empty section): the table op-dbus owned is deleted, in one transaction.
+// The document declares nothing (an empty section): the table op-dbus owned is deleted, in one transaction,
+// and its boot files removed.
 struct DeleteTable {
   static constexpr std::string_view kName = "delete_table";
 

@@ -1,6 +1,8 @@
 // The firewall Plugin: name, order, probe, and the wiring of model + check, query, diff, apply, backend.
 #include "firewall/plugin.h"
 
+#include <cstdlib>
+
 #include "error.h"
 #include "firewall/apply.h"
 #include "firewall/diff.h"
@@ -11,21 +13,38 @@ namespace opdbus {
 namespace firewall {
 namespace {
 
-// --root and --confirm-timeout are not in this plugin yet: refused, never ignored. Refused from query(), so
-// an apply stops at its preflight plan with nothing changed (by any plugin).
-void refuse_unsupported(Context& ctx, const JsonValue* desired) {
-  if (ctx.offline()) {
-    throw Error(ErrorKind::NotSupported,
-                "not supported yet: the firewall plugin with --root (nothing is rendered "
-                "for boot); plan and apply it on the running system");
-  }
-  if (ctx.options().confirm_timeout > 0 && desired && !declares_nothing(*desired)) {
-    throw Error(
-        ErrorKind::NotSupported,
-        "not supported yet: --confirm-timeout for the firewall (its table would not be restored); apply "
-        "without it, or leave the firewall out with --plugin");
+// With --root the table is what the installed system loads at boot: "persist": false would leave nothing.
+void refuse_unreachable(Context& ctx, const JsonValue* desired) {
+  if (!ctx.offline() || !desired || !desired->IsObject()) return;
+  if (const JsonValue* p = member(*desired, "persist");
+      p && p->IsBool() && !p->GetBool() && !declares_nothing(*desired)) {
+    throw Error(ErrorKind::InvalidArgument,
+                "\"persist\": false with --root: the table of an installed system is what it loads at boot "
+                "(drop \"persist\", or apply on the running system)");
   }
 }
+
+// What a confirm timeout (or a failed apply) restores: the table exactly as it was listed before apply, and
+// the boot files as they were.
+class TableCheckpoint : public Checkpoint {
+ public:
+  TableCheckpoint(BackendFactory factory, std::optional<std::string> listing, BootFiles boot)
+      : factory_(std::move(factory)), listing_(std::move(listing)), boot_(std::move(boot)) {}
+  void rollback(Context& ctx) override {
+    auto backend = factory_(ctx);
+    backend->run_batch(render_restore(listing_));
+    if (boot_.batch) {
+      backend->write_boot(*boot_.batch);
+    } else if (backend->read_boot().any()) {
+      backend->remove_boot();
+    }
+  }
+
+ private:
+  BackendFactory factory_;
+  std::optional<std::string> listing_;
+  BootFiles boot_;
+};
 
 class FirewallPlugin : public Plugin {
  public:
@@ -35,13 +54,9 @@ class FirewallPlugin : public Plugin {
   std::string_view summary() const override { return "the nftables firewall"; }
   std::vector<std::string> after() const override { return {"network"}; }
 
-  // Under --root the plugin is unavailable (said once; `show --root` leaves the firewall out), and a document
-  // that asks for it there gets the refusal below from query().
+  // Live: libnftables must work. Under --root: always available (it renders the boot files).
   Probe probe(Context& ctx) override {
-    return probe_with([&] {
-      if (ctx.offline()) refuse_unsupported(ctx, nullptr);
-      return factory_(ctx)->describe();
-    });
+    return probe_with([&] { return factory_(ctx)->describe(); });
   }
 
   void check(const JsonValue& section, const std::string& file, const std::string& section_pointer,
@@ -50,23 +65,52 @@ class FirewallPlugin : public Plugin {
   }
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
-    refuse_unsupported(ctx, desired);
+    refuse_unreachable(ctx, desired);
     auto backend = factory_(ctx);
-    return query_section(*backend);
+    std::optional<std::string> listing;
+    JsonDoc current = query_section(*backend, &listing);
+    last_listing_ = std::move(listing);
+    // For lockout protection (diff.cc): the connection this command runs over, when planning a document.
+    if (desired && !ctx.offline()) {
+      if (const char* ssh = std::getenv("SSH_CONNECTION"); ssh && *ssh) {
+        current.AddMember("ssh_connection", str_value(ssh, current.GetAllocator()), current.GetAllocator());
+      }
+    }
+    return current;
   }
 
   std::vector<Action> diff(const JsonValue& desired, const JsonValue& current) const override {
     return diff_section(desired, current);
   }
 
+  void begin_apply(Context& ctx, const std::vector<Action>& actions) override {
+    (void)ctx, (void)actions;
+    applied_.reset();
+  }
+
+  // Every action of a plan carries the same operation (the one transaction): it runs once.
   void apply(Context& ctx, const Action& action) override {
-    refuse_unsupported(ctx, nullptr);
+    if (applied_ && applied_ == action.operation) return;
     auto backend = factory_(ctx);
     apply_action(*backend, action);
+    applied_ = action.operation;
+  }
+
+  std::unique_ptr<Checkpoint> checkpoint(Context& ctx, const std::vector<Action>& actions) override {
+    (void)actions;
+    if (ctx.offline()) return nullptr;  // nothing running to lock anyone out of
+    auto backend = factory_(ctx);
+    // The engine plans this plugin (query) right before its checkpoint, under the apply lock: that listing is
+    // the table as it is now, and need not be read again.
+    auto listing = last_listing_ ? std::move(*last_listing_) : backend->list_table();
+    last_listing_.reset();
+    return std::make_unique<TableCheckpoint>(factory_, std::move(listing), backend->read_boot());
   }
 
  private:
   BackendFactory factory_;
+  std::optional<std::optional<std::string>> last_listing_;  // the last query's listing, for checkpoint()
+  std::shared_ptr<const Operation> applied_;                // the operation this apply already ran
 };
 
 }  // namespace
@@ -78,7 +122,9 @@ std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
 }  // namespace firewall
 
 std::unique_ptr<Plugin> make_firewall_plugin() {
-  return firewall::make_plugin([](Context& ctx) { return firewall::make_live_backend(ctx); });
+  return firewall::make_plugin([](Context& ctx) {
+    return ctx.offline() ? firewall::make_root_backend(ctx) : firewall::make_live_backend(ctx);
+  });
 }
 
 }  // namespace opdbus

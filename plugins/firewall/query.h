@@ -10,6 +10,7 @@
 
 namespace opdbus::firewall {
 
-JsonDoc query_section(Backend& backend);
+// `listing`, when given, receives the raw listing read (nullopt: no table), for a checkpoint to keep.
+JsonDoc query_section(Backend& backend, std::optional<std::string>* listing = nullptr);
 
 }  // namespace opdbus::firewall

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Benchmark: table inet op_dbus with N rules (TCP ports, with and without address sets: every rule takes a port
+# and a source, a named set of 64 addresses or a two-network list) applied atomically in a fresh network
+# namespace, op-dbus against `nft -f` of the equivalent ruleset (the table op-dbus made, as `nft list table`
+# prints it, replacing the table in one transaction the same way), measured in the same run. Prints the best of
+# REPEATS runs in milliseconds and the ratio op-dbus / nft for:
+#   apply  - the table from nothing (op-dbus apply: plan, checkpoint, one libnftables batch, verify, journal
+#            vs  nft -f FILE: "table inet op_dbus; delete table inet op_dbus; table inet op_dbus { ... }")
+#   no-op  - the same document once it holds (op-dbus plan, exit 0  vs  nft -j list table inet op_dbus)
+# "persist": false (the host's /etc is not the benchmark's). Nothing outside the namespaces changes (op-dbus's
+# journal goes to a tmpfs in a private mount namespace). Needs root, nft and python3.
+# LISTS=K: every K-th rule takes a two-network list (an anonymous set in the kernel, which nft lists one set per
+# request: the listing grows with their square) instead of a named set; LISTS=0: named sets only. Default 4.
+# usage: bench/firewall-scale.sh [OPDBUS] [N] [REPEATS]        e.g. LISTS=0 bench/firewall-scale.sh build/op-dbus 10000 3
+set -euo pipefail
+# op-dbus's journal on the live system is /var/lib/op-dbus, shared by everything on this host: the test runs
+# in a mount namespace of its own with a tmpfs there, so it neither reads nor grows the host's journal.
+if [ -z "${FIREWALL_TEST_PRIVATE_JOURNAL:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
+  export FIREWALL_TEST_PRIVATE_JOURNAL=1
+  mkdir -p /var/lib/op-dbus
+  exec unshare --mount --propagation private sh -c \
+    'mount -t tmpfs -o mode=0700 firewall-test-journal /var/lib/op-dbus && exec "$0" "$@"' "$(readlink -f "$0")" "$@"
+fi
+OPDBUS=$(readlink -f "${1:-build/op-dbus}")
+N=${2:-10000}
+REPEATS=${3:-3}
+LISTS=${LISTS:-4}
+[ "$(id -u)" -eq 0 ] || { echo "needs root (network namespaces)" >&2; exit 1; }
+for tool in ip nft python3; do command -v $tool >/dev/null || { echo "needs $tool" >&2; exit 1; }; done
+
+T=$(mktemp -d /tmp/firewall2-bench.XXXXXX)
+namespaces=()
+NS=
+cleanup() {
+  for ns in "${namespaces[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
+
+now() { date +%s%N; }
+best() { sort -n | head -1; }
+ms() { echo $((($2 - $1) / 1000000)); }
+fresh_ns() {
+  NS=firewall2-bench$$-${#namespaces[@]}
+  namespaces+=("$NS")
+  ip netns add "$NS"
+  ip -n "$NS" link set lo up
+}
+in_ns() { ip netns exec "$NS" "$@"; }
+
+# The document: 16 sets of 64 addresses; rule i accepts TCP port 1024+i from a set or (every LISTS-th rule)
+# from two networks.
+python3 - "$N" "$LISTS" >"$T/fw.json" <<'PY'
+import json, sys
+n, lists = int(sys.argv[1]), int(sys.argv[2])
+sets = {f"s{k}": {"type": "ipv4_addr", "elements": [f"10.{k}.{j}.1" for j in range(64)]} for k in range(16)}
+rules = []
+for i in range(n):
+    r = {"port": 1024 + i, "proto": "tcp", "action": "accept"}
+    listed = lists and i % lists == 0
+    r["source"] = [f"192.168.{i % 256}.0/24", f"172.16.{i % 256}.0/24"] if listed else f"@s{i % 16}"
+    rules.append(r)
+doc = {"version": 1, "plugins": {"firewall": {"persist": False, "default_policy": {"input": "drop"},
+                                              "sets": sets, "rules": rules}}}
+json.dump(doc, sys.stdout)
+PY
+
+apply_runs=() nft_runs=() noop_runs=() list_runs=()
+for _ in $(seq 1 "$REPEATS"); do
+  fresh_ns
+  t0=$(now)
+  in_ns "$OPDBUS" -q apply "$T/fw.json" >/dev/null
+  t1=$(now)
+  apply_runs+=("$(ms "$t0" "$t1")")
+  rules=$(in_ns nft -a list chain inet op_dbus input | grep -c 'dport')
+  [ "$rules" -eq "$N" ] || { echo "op-dbus made $rules rules, not $N" >&2; exit 1; }
+  t0=$(now)
+  in_ns "$OPDBUS" -q plan "$T/fw.json" >/dev/null
+  t1=$(now)
+  noop_runs+=("$(ms "$t0" "$t1")")
+  t0=$(now)
+  in_ns nft -j list table inet op_dbus >/dev/null
+  t1=$(now)
+  list_runs+=("$(ms "$t0" "$t1")")
+  # The equivalent ruleset as nft -f input, replacing the table the same way, in a namespace of its own.
+  { echo "table inet op_dbus"; echo "delete table inet op_dbus"; in_ns nft list table inet op_dbus; } >"$T/equiv.nft"
+  fresh_ns
+  t0=$(now)
+  in_ns nft -f "$T/equiv.nft"
+  t1=$(now)
+  nft_runs+=("$(ms "$t0" "$t1")")
+  rules=$(in_ns nft -a list chain inet op_dbus input | grep -c 'dport')
+  [ "$rules" -eq "$N" ] || { echo "nft -f made $rules rules, not $N" >&2; exit 1; }
+done
+
+a=$(printf '%s\n' "${apply_runs[@]}" | best)
+f=$(printf '%s\n' "${nft_runs[@]}" | best)
+p=$(printf '%s\n' "${noop_runs[@]}" | best)
+l=$(printf '%s\n' "${list_runs[@]}" | best)
+echo "LISTS=$LISTS (every LISTS-th rule with an anonymous two-network set; 0: none), best of $REPEATS"
+echo "| task | rules | op-dbus | nft | ratio |"
+echo "| --- | ---: | ---: | ---: | ---: |"
+ratio() { python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$1" "$2"; }
+echo "| apply | $N | $a ms | $f ms (nft -f) | $(ratio "$a" "$f")x |"
+echo "| no-op | $N | $p ms | $l ms (nft -j list table) | $(ratio "$p" "$l")x |"
