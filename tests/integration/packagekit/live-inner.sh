@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The packagekit plugin against a real packagekitd (run inside a throwaway container: see live.sh).
+# Covers: install `hello` from Debian's mirror with progress lines, a second plan empty, drift made behind
+# op-dbus's back found and corrected, show round-trip, removal (destructive), a package nobody offers failing
+# plan and apply with nothing else of the document installed, a local repository whose key is wrong
+# (refused with apt's reason, nothing installed) and right (its package installs), and a daemon that does
+# not answer (a clear error, no hang).
+# usage: live-inner.sh OPDBUS REPODIR      (prints TAP)
+set -u
+OPDBUS=${1:-op-dbus}
+REPO=${2:-/pkrepo}
+if [ "$(id -u)" != 0 ]; then
+  echo "1..0 # SKIP needs root"
+  exit 0
+fi
+timeout 120 systemctl is-system-running --wait >/dev/null 2>&1 || true
+T=$(mktemp -d)
+trap 'rm -rf "$T"' EXIT
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
+doc() { printf '{"version": 1, "plugins": {"packagekit": %s}}\n' "$2" >"$1"; }
+installed() { dpkg-query -W -f '${Status}' "$1" 2>/dev/null | grep -q ' installed$'; }
+json_string() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1" 2>/dev/null ||
+  sed -e ':a;N;$!ba' -e 's/\\/\\\\/g; s/"/\\"/g; s/\n/\\n/g; s/^/"/; s/$/\\n"/' "$1"; }
+
+check "PackageKit answers on the bus" "$OPDBUS" plugins
+contains "the plugin describes PackageKit" "PackageKit"
+
+# 1. install hello: plan, apply with progress, plan again empty
+apt-get remove -y -q hello >/dev/null 2>&1
+doc "$T/hello.json" '{"packages": {"hello": {}}}'
+expect "plan shows the install (exit 2)" 2 "$OPDBUS" plan "$T/hello.json"
+contains "the plan says what it installs" "install 1 package: hello"
+expect "apply installs hello through PackageKit" 0 "$OPDBUS" apply "$T/hello.json"
+contains "progress lines appear (one per step and status)" "packagekit: install"
+check "hello is installed" installed hello
+expect "a second plan is empty" 0 "$OPDBUS" plan "$T/hello.json"
+
+# 2. show round-trips
+"$OPDBUS" show --plugin packagekit >"$T/show.json" 2>"$T/show.err"
+cp "$T/show.json" "$TAP_OUT"
+contains "show lists hello (manually installed)" '"hello"'
+lacks "show leaves automatically installed packages out" '"libc6"'
+expect "show plans to nothing" 0 "$OPDBUS" plan "$T/show.json"
+
+# 3. drift behind op-dbus's back is found and corrected
+apt-get remove -y -q hello >/dev/null 2>&1
+expect "a package removed behind op-dbus's back is drift" 2 "$OPDBUS" plan "$T/hello.json"
+expect "apply corrects it" 0 "$OPDBUS" apply "$T/hello.json"
+check "hello is installed again" installed hello
+
+# 4. an unknown package: plan and apply fail naming it; nothing else of the document is installed
+apt-get remove -y -q cowsay >/dev/null 2>&1
+doc "$T/unknown.json" '{"packages": {"cowsay": {}, "nope-op-dbus-xyz": {}}}'
+expect "plan with an unknown package fails" 1 "$OPDBUS" plan "$T/unknown.json"
+contains "the plan error names the package" "unknown package nope-op-dbus-xyz"
+expect "apply with an unknown package fails" 1 "$OPDBUS" apply "$T/unknown.json"
+contains "the apply error names the package" "nope-op-dbus-xyz"
+if installed cowsay; then not_ok "nothing else from that document was installed"; else ok "nothing else from that document was installed"; fi
+
+# 5. removal is destructive
+doc "$T/absent.json" '{"packages": {"hello": {"state": "absent"}}}'
+expect "removal without --allow-destructive is refused" 1 "$OPDBUS" apply "$T/absent.json"
+check "hello is still installed" installed hello
+expect "removal with --allow-destructive" 0 "$OPDBUS" apply --allow-destructive "$T/absent.json"
+if installed hello; then not_ok "hello is removed"; else ok "hello is removed"; fi
+expect "plan after the removal is empty" 0 "$OPDBUS" plan "$T/absent.json"
+
+# 6. a local repository: a wrong key is refused with apt's reason and installs nothing; the right key works
+repo_doc() {  # repo_doc FILE KEYFILE
+  doc "$1" "{\"repositories\": {\"opdbus-test\": {\"uris\": [\"file:$REPO/repo\"], \"suites\": [\"./\"], \"key\": $(json_string "$2")}},
+             \"packages\": {\"opdbus-pk-hello\": {}}}"
+}
+repo_doc "$T/wrong.json" "$REPO/wrong.asc"
+expect "validate the repository document" 0 "$OPDBUS" validate "$T/wrong.json"
+expect "plan adds the repository, refreshes, installs (exit 2)" 2 "$OPDBUS" plan "$T/wrong.json"
+contains "the plan refreshes the package lists" "refresh the package lists"
+expect "apply with the wrong key fails" 1 "$OPDBUS" apply "$T/wrong.json"
+if grep -qiE 'NO_PUBKEY|not signed|signature|GPG error|public key' "$TAP_OUT"; then
+  ok "the failure gives apt's reason"
+else
+  not_ok "the failure gives apt's reason" "$(cat "$TAP_OUT")"
+fi
+if installed opdbus-pk-hello; then not_ok "nothing from the repository was installed"; else ok "nothing from the repository was installed"; fi
+check "the sources file points at the key" grep -qx "Signed-By: /etc/apt/keyrings/opdbus-test.asc" /etc/apt/sources.list.d/opdbus-test.sources
+repo_doc "$T/good.json" "$REPO/good.asc"
+expect "apply with the right key installs the repository's package" 0 "$OPDBUS" apply "$T/good.json"
+check "opdbus-pk-hello is installed" installed opdbus-pk-hello
+expect "a second plan is empty" 0 "$OPDBUS" plan "$T/good.json"
+"$OPDBUS" show --plugin packagekit >"$T/show2.json" 2>/dev/null
+cp "$T/show2.json" "$TAP_OUT"
+contains "show lists the repository" '"opdbus-test"'
+expect "show (with the repository) plans to nothing" 0 "$OPDBUS" plan "$T/show2.json"
+
+# 7. a daemon that does not answer: a clear error within the call timeout, not a hang
+pid=$(systemctl show -p MainPID --value packagekit.service)
+if [ -n "$pid" ] && [ "$pid" != 0 ]; then
+  kill -STOP "$pid"
+  start=$(date +%s)
+  expect "a stopped packagekitd makes plan fail (no hang)" 1 timeout 120 "$OPDBUS" plan "$T/hello.json"
+  took=$(($(date +%s) - start))
+  kill -CONT "$pid"
+  contains "the error says PackageKit did not answer" "did not answer"
+  if [ "$took" -lt 100 ]; then ok "it gave up after the call timeout (${took} s)"; else not_ok "it gave up after the call timeout (${took} s)"; fi
+else
+  not_ok "packagekitd runs (to stop it)" "$(systemctl status packagekit.service 2>&1 | head -20)"
+fi
+tap_done
