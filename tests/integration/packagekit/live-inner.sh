@@ -24,7 +24,11 @@ json_string() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).
   sed -e ':a;N;$!ba' -e 's/\\/\\\\/g; s/"/\\"/g; s/\n/\\n/g; s/^/"/; s/$/\\n"/' "$1"; }
 
 check "PackageKit answers on the bus" "$OPDBUS" plugins
-contains "the plugin describes PackageKit" "PackageKit"
+if grep -qE '^packagekit +available' "$TAP_OUT"; then ok "the packagekit plugin is available"; else not_ok "the packagekit plugin is available" "$(cat "$TAP_OUT")"; fi
+
+# The container has no network: Debian's hello (fetched on the host, see live.sh) waits in apt's archive
+# cache, checked against the image's package lists like any download.
+cp "$REPO"/debs/*.deb /var/cache/apt/archives/
 
 # 1. install hello: plan, apply with progress, plan again empty
 apt-get remove -y -q hello >/dev/null 2>&1
@@ -40,7 +44,8 @@ expect "a second plan is empty" 0 "$OPDBUS" plan "$T/hello.json"
 "$OPDBUS" show --plugin packagekit >"$T/show.json" 2>"$T/show.err"
 cp "$T/show.json" "$TAP_OUT"
 contains "show lists hello (manually installed)" '"hello"'
-lacks "show leaves automatically installed packages out" '"libc6"'
+contains "show lists packagekit (installed by name)" '"packagekit"'
+lacks "show leaves out what apt installed automatically (libpackagekit-glib2-18)" '"libpackagekit-glib2-18"'
 expect "show plans to nothing" 0 "$OPDBUS" plan "$T/show.json"
 
 # 3. drift behind op-dbus's back is found and corrected
@@ -66,7 +71,13 @@ expect "removal with --allow-destructive" 0 "$OPDBUS" apply --allow-destructive 
 if installed hello; then not_ok "hello is removed"; else ok "hello is removed"; fi
 expect "plan after the removal is empty" 0 "$OPDBUS" plan "$T/absent.json"
 
-# 6. a local repository: a wrong key is refused with apt's reason and installs nothing; the right key works
+# 6. a local repository: a wrong key is refused with apt's reason and installs nothing; the right key works.
+# Debian's mirror is unreachable from here (no network), so its source is set aside for the rest: a refresh
+# would otherwise fail on it rather than on the repository under test.
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/debian.sources; do [ -f "$f" ] && mv "$f" "$f.off"; done
+# PackageKit refuses to refresh "whilst offline" (no default route in the container's private network
+# namespace); a default route over lo makes it see a network. file: repositories need nothing more.
+ip route add default dev lo 2>/dev/null || true
 repo_doc() {  # repo_doc FILE KEYFILE
   doc "$1" "{\"repositories\": {\"opdbus-test\": {\"uris\": [\"file:$REPO/repo\"], \"suites\": [\"./\"], \"key\": $(json_string "$2")}},
              \"packages\": {\"opdbus-pk-hello\": {}}}"
@@ -78,6 +89,7 @@ contains "the plan refreshes the package lists" "refresh the package lists"
 expect "apply with the wrong key fails" 1 "$OPDBUS" apply "$T/wrong.json"
 if grep -qiE 'NO_PUBKEY|not signed|signature|GPG error|public key' "$TAP_OUT"; then
   ok "the failure gives apt's reason"
+  _tap_detail "$(grep -iE 'NO_PUBKEY|not signed|signature|GPG error|public key' "$TAP_OUT" | head -n 3)"
 else
   not_ok "the failure gives apt's reason" "$(cat "$TAP_OUT")"
 fi

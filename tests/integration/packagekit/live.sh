@@ -3,7 +3,7 @@
 # packagekit` (a throwaway Debian 12 container with its own system bus and PackageKit, reaching Debian's
 # mirror) and passes its TAP through. A local repository is made here first: a tiny package built with
 # dpkg-deb, its Packages and Release files, InRelease signed with a throwaway gpg key (and a second key that
-# did not sign it), bound read-only into the container at /pkrepo.
+# did not sign it), bound read-only into the container at /pkrepo, with Debian's hello package (below).
 # usage: live.sh OPDBUS SRCDIR       (prints TAP; needs root)
 set -u
 OPDBUS=$1
@@ -42,6 +42,20 @@ if [ ! -s "$R/repo/InRelease" ] || [ ! -s "$R/good.asc" ] || [ ! -s "$R/wrong.as
   tap_done
   exit 1
 fi
+# The sandbox has no network (--private-network): Debian's packages the test installs (`hello`) are fetched
+# here once, from the mirror the image's package lists come from, and put into the container's apt archive
+# cache, where PackageKit's apt finds them instead of downloading (the checksums of the lists still apply).
+DEBS=/var/cache/op-dbus-tests/packagekit/debs
+if ! ls "$DEBS"/hello_*.deb >/dev/null 2>&1; then
+  mkdir -p "$DEBS"
+  (cd "$DEBS" && apt-get download -q hello >"$T/download.log" 2>&1)
+fi
+if ! ls "$DEBS"/hello_*.deb >/dev/null 2>&1; then
+  not_ok "hello is fetched from Debian's mirror" "$(cat "$T/download.log")"
+  tap_done
+  exit 1
+fi
+mkdir -p "$R/debs" && cp "$DEBS"/hello_*.deb "$R/debs/"
 chmod -R a+rX "$R"
 
 "$OPDBUS" sandbox --include packagekit \
