@@ -15,33 +15,14 @@ T=$(mktemp -d /tmp/packagekit-live-XXXXXX)
 trap 'rm -rf "$T"' EXIT
 chmod 755 "$T"
 
-# ---- the local repository (a flat one: suite "./")
+# ---- the local repository (make-repo.sh: a flat one, suite "./")
 R=$T/pkrepo
-mkdir -p "$R/repo" "$T/pkg/DEBIAN" "$T/pkg/usr/share/doc/opdbus-pk-hello" "$T/gnupg" "$T/gnupg2"
-chmod 700 "$T/gnupg" "$T/gnupg2"
-printf 'Package: opdbus-pk-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: op-dbus tests <tests@example.org>\nDescription: op-dbus packagekit test package\n' \
-  >"$T/pkg/DEBIAN/control"
-echo "installed by the op-dbus packagekit test" >"$T/pkg/usr/share/doc/opdbus-pk-hello/README"
-dpkg-deb --root-owner-group --build "$T/pkg" "$R/repo/opdbus-pk-hello_1.0_all.deb" >/dev/null
-(
-  cd "$R/repo" || exit 1
-  deb=opdbus-pk-hello_1.0_all.deb
-  { dpkg-deb -f "$deb"; echo "Filename: ./$deb"; echo "Size: $(stat -c %s "$deb")"; echo "SHA256: $(sha256sum "$deb" | cut -d' ' -f1)"; echo; } >Packages
-  { printf 'Origin: op-dbus-test\nLabel: op-dbus-test\nSuite: stable\nCodename: opdbus\nDate: %s\nArchitectures: all amd64\nSHA256:\n' "$(date -Ru)"
-    printf ' %s %s Packages\n' "$(sha256sum Packages | cut -d' ' -f1)" "$(stat -c %s Packages)"; } >Release
-)
-gen_key() {  # gen_key GNUPGHOME OUT
-  GNUPGHOME=$1 gpg --batch --quiet --passphrase '' --quick-gen-key "op-dbus test <tests@example.org>" ed25519 sign never 2>/dev/null
-  GNUPGHOME=$1 gpg --batch --quiet --armor --export >"$2"
-}
-gen_key "$T/gnupg" "$R/good.asc"
-gen_key "$T/gnupg2" "$R/wrong.asc"
-GNUPGHOME=$T/gnupg gpg --batch --quiet --clearsign -o "$R/repo/InRelease" "$R/repo/Release"
-if [ ! -s "$R/repo/InRelease" ] || [ ! -s "$R/good.asc" ] || [ ! -s "$R/wrong.asc" ]; then
-  not_ok "the local test repository is made (dpkg-deb, gpg)" "$(ls -lR "$R")"
+if ! bash "$(dirname "$0")/make-repo.sh" "$R" >"$T/repo.log" 2>&1; then
+  not_ok "the local test repository is made (dpkg-deb, gpg)" "$(cat "$T/repo.log")"
   tap_done
   exit 1
 fi
+
 # The sandbox has no network (--private-network): Debian's packages the test installs (`hello`) are fetched
 # here once, from the mirror the image's package lists come from, and put into the container's apt archive
 # cache, where PackageKit's apt finds them instead of downloading (the checksums of the lists still apply).

@@ -98,7 +98,27 @@ contains "the refusal names the dependant" "cowsay"
 check "perl is still installed" chroot "$R" dpkg-query -W -f '${Status}' perl
 is "nothing stays mounted after a failure" 0 mounts_in_root
 
-# 6. hostile trees: var/lib/dpkg a symlink out of the root; sources.list.d a symlink to the host's
+# 6. a local repository in the tree (file:/srv/pkrepo): a wrong key fails the refresh with apt's reason and
+# installs nothing; the right key installs its package
+if bash "$(dirname "$0")/make-repo.sh" "$R/srv/pkrepo" >"$T/repo.log" 2>&1; then
+  json_string() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
+  repo_doc() {
+    doc "$1" "{\"repositories\": {\"opdbus-test\": {\"uris\": [\"file:/srv/pkrepo/repo\"], \"suites\": [\"./\"], \"key\": $(json_string "$2")}},
+               \"packages\": {\"opdbus-pk-hello\": {}}}"
+  }
+  repo_doc "$T/wrong.json" "$R/srv/pkrepo/wrong.asc"
+  expect "apply --root with the wrong key fails" 1 "$OPDBUS" apply --root "$R" "$T/wrong.json"
+  contains "the failure gives apt's reason" "NO_PUBKEY"
+  expect "nothing from the repository was installed" 1 chroot "$R" dpkg-query -W opdbus-pk-hello
+  repo_doc "$T/good.json" "$R/srv/pkrepo/good.asc"
+  expect "apply --root with the right key installs the repository's package" 0 "$OPDBUS" apply --root "$R" "$T/good.json"
+  check "opdbus-pk-hello is installed in the tree" chroot "$R" dpkg-query -W opdbus-pk-hello
+  expect "a second plan --root is empty" 0 "$OPDBUS" plan --root "$R" "$T/good.json"
+else
+  not_ok "the local test repository is made (dpkg-deb, gpg)" "$(cat "$T/repo.log")"
+fi
+
+# 7. hostile trees: var/lib/dpkg a symlink out of the root; sources.list.d a symlink to the host's
 E=$T/evil
 mkdir -p "$E/var/lib" "$E/usr/bin"
 ln -s /var/lib/dpkg "$E/var/lib/dpkg"
