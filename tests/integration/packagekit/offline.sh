@@ -98,7 +98,28 @@ contains "the refusal names the dependant" "cowsay"
 check "perl is still installed" chroot "$R" dpkg-query -W -f '${Status}' perl
 is "nothing stays mounted after a failure" 0 mounts_in_root
 
-# 6. a local repository in the tree (file:/srv/pkrepo): a wrong key fails the refresh with apt's reason and
+# 6. op-dbus manifest from the cached rootfs's apt lists (read, never written); applying that manifest
+# installs exactly packages it lists, and all of them
+installed_set() { chroot "$R" dpkg-query -W -f '${Package} ${Status}\n' | awk '/ installed$/ {print $1}' | sort; }
+expect "op-dbus manifest resolves jq and tree in the cached Packages index" 0 \
+  "$OPDBUS" manifest --index "$CACHE/var/lib/apt/lists" -o "$T/m.json" jq tree
+python3 -c 'import json,sys; [print(p["name"]) for p in json.load(open(sys.argv[1]))["packages"]]' "$T/m.json" | sort >"$T/m.names"
+cp "$T/m.json" "$TAP_OUT"
+contains "the manifest lists jq's library (a dependency)" '"libjq1"'
+contains "the manifest marks what was asked for" '"requested": true'
+installed_set >"$T/before"
+doc "$T/manifest-doc.json" '{"manifest": "m.json"}'
+expect "apply --root of the manifest (a path relative to the state file)" 0 "$OPDBUS" apply --root "$R" "$T/manifest-doc.json"
+installed_set >"$T/after"
+extra=$(comm -13 "$T/before" "$T/after" | comm -23 - "$T/m.names")
+missing=$(comm -23 "$T/m.names" "$T/after")
+if [ -z "$extra" ]; then ok "apt installed nothing the manifest does not list"; else not_ok "apt installed nothing the manifest does not list" "$extra"; fi
+if [ -z "$missing" ]; then ok "everything the manifest lists is installed"; else not_ok "everything the manifest lists is installed" "$missing"; fi
+expect "a second plan --root of the manifest is empty" 0 "$OPDBUS" plan --root "$R" "$T/manifest-doc.json"
+expect "a manifest of an unknown package fails naming it" 1 "$OPDBUS" manifest --index "$CACHE/var/lib/apt/lists" nope-op-dbus-xyz
+contains "the manifest error names it" "nope-op-dbus-xyz"
+
+# 7. a local repository in the tree (file:/srv/pkrepo): a wrong key fails the refresh with apt's reason and
 # installs nothing; the right key installs its package
 if bash "$(dirname "$0")/make-repo.sh" "$R/srv/pkrepo" >"$T/repo.log" 2>&1; then
   json_string() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).read()))' "$1"; }
@@ -118,7 +139,7 @@ else
   not_ok "the local test repository is made (dpkg-deb, gpg)" "$(cat "$T/repo.log")"
 fi
 
-# 7. hostile trees: var/lib/dpkg a symlink out of the root; sources.list.d a symlink to the host's
+# 8. hostile trees: var/lib/dpkg a symlink out of the root; sources.list.d a symlink to the host's
 E=$T/evil
 mkdir -p "$E/var/lib" "$E/usr/bin"
 ln -s /var/lib/dpkg "$E/var/lib/dpkg"
