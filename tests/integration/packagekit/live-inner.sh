@@ -104,7 +104,19 @@ cp "$T/show2.json" "$TAP_OUT"
 contains "show lists the repository" '"opdbus-test"'
 expect "show (with the repository) plans to nothing" 0 "$OPDBUS" plan "$T/show2.json"
 
-# 7. a daemon that does not answer: a clear error within the call timeout, not a hang
+# 7. a transaction without progress for stall_timeout seconds fails, saying so (opdbus-pk-slow's postinst
+# is silent for 20 s)
+doc "$T/slow.json" '{"stall_timeout": 5, "packages": {"opdbus-pk-slow": {}}}'
+start=$(date +%s)
+expect "a transaction silent for longer than stall_timeout fails" 1 timeout 120 "$OPDBUS" apply "$T/slow.json"
+took=$(($(date +%s) - start))
+contains "the error says there was no progress" "no progress from PackageKit for 5 s"
+if [ "$took" -lt 19 ]; then ok "it gave up before the postinst ended (${took} s)"; else not_ok "it gave up before the postinst ended (${took} s)"; fi
+# The daemon finishes (or cancels) that transaction on its own; wait for it before going on.
+for _ in $(seq 1 60); do pgrep -f 'opdbus-pk-slow|/var/lib/dpkg/info' >/dev/null || break; sleep 1; done
+sleep 2
+
+# 8. a daemon that does not answer: a clear error within the call timeout, not a hang
 pid=$(systemctl show -p MainPID --value packagekit.service)
 if [ -n "$pid" ] && [ "$pid" != 0 ]; then
   kill -STOP "$pid"

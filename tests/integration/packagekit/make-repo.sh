@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Makes a tiny signed apt repository for the packagekit tests: opdbus-pk-hello 1.0 built with dpkg-deb, a
+# Makes a tiny signed apt repository for the packagekit tests: opdbus-pk-hello 1.0 and opdbus-pk-slow 1.0
+# (a postinst that sleeps 20 s) built with dpkg-deb, a
 # flat repository (suite "./") with Packages, Release and InRelease signed by a throwaway gpg key, the
 # key as good.asc and a second key that did not sign it as wrong.asc.
 # usage: make-repo.sh DIR      (DIR/repo is the repository; exits non-zero when something is missing)
@@ -7,16 +8,30 @@ set -eu
 D=$1
 W=$(mktemp -d /tmp/packagekit-repo-XXXXXX)
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$D/repo" "$W/pkg/DEBIAN" "$W/pkg/usr/share/doc/opdbus-pk-hello" "$W/gnupg" "$W/gnupg2"
+mkdir -p "$D/repo" "$W/gnupg" "$W/gnupg2"
 chmod 700 "$W/gnupg" "$W/gnupg2"
-printf 'Package: opdbus-pk-hello\nVersion: 1.0\nArchitecture: all\nMaintainer: op-dbus tests <tests@example.org>\nDescription: op-dbus packagekit test package\n' \
-  >"$W/pkg/DEBIAN/control"
-echo "installed by the op-dbus packagekit test" >"$W/pkg/usr/share/doc/opdbus-pk-hello/README"
-dpkg-deb --root-owner-group --build "$W/pkg" "$D/repo/opdbus-pk-hello_1.0_all.deb" >/dev/null
+# build NAME [POSTINST]: a package with one documentation file (and a postinst script)
+build() {
+  local name=$1 pkg=$W/$1
+  mkdir -p "$pkg/DEBIAN" "$pkg/usr/share/doc/$name"
+  printf 'Package: %s\nVersion: 1.0\nArchitecture: all\nMaintainer: op-dbus tests <tests@example.org>\nDescription: op-dbus packagekit test package\n' \
+    "$name" >"$pkg/DEBIAN/control"
+  if [ -n "${2:-}" ]; then printf '#!/bin/sh\n%s\n' "$2" >"$pkg/DEBIAN/postinst" && chmod 755 "$pkg/DEBIAN/postinst"; fi
+  echo "installed by the op-dbus packagekit test" >"$pkg/usr/share/doc/$name/README"
+  dpkg-deb --root-owner-group --build "$pkg" "$D/repo/${name}_1.0_all.deb" >/dev/null
+}
+build opdbus-pk-hello
+# Its postinst is silent for 20 s: a transaction without progress (the stall timeout test).
+build opdbus-pk-slow "sleep 20"
 (
   cd "$D/repo"
-  deb=opdbus-pk-hello_1.0_all.deb
-  { dpkg-deb -f "$deb"; echo "Filename: ./$deb"; echo "Size: $(stat -c %s "$deb")"; echo "SHA256: $(sha256sum "$deb" | cut -d' ' -f1)"; echo; } >Packages
+  for deb in *.deb; do
+    dpkg-deb -f "$deb"
+    echo "Filename: ./$deb"
+    echo "Size: $(stat -c %s "$deb")"
+    echo "SHA256: $(sha256sum "$deb" | cut -d' ' -f1)"
+    echo
+  done >Packages
   { printf 'Origin: op-dbus-test\nLabel: op-dbus-test\nSuite: stable\nCodename: opdbus\nDate: %s\nArchitectures: all amd64\nSHA256:\n' "$(date -Ru)"
     printf ' %s %s Packages\n' "$(sha256sum Packages | cut -d' ' -f1)" "$(stat -c %s Packages)"; } >Release
 )
