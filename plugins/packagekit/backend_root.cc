@@ -43,7 +43,10 @@ class RootBackend : public Backend {
   void set_stall_timeout(int seconds) override { (void)seconds; }
 
   std::map<std::string, Resolved> resolve(const std::vector<std::string>& names) override {
-    std::vector<std::string> argv = {"apt-cache", "policy", "--"};
+    // Empty cache file names: apt builds its cache in memory and writes nothing into the tree (a plan
+    // changes nothing, not even var/cache/apt/pkgcache.bin).
+    std::vector<std::string> argv = {
+        "apt-cache", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=", "policy", "--"};
     argv.insert(argv.end(), names.begin(), names.end());
     auto r = sys::run_in_chroot(root_, argv);
     if (r.exit_code != 0) {
@@ -92,7 +95,9 @@ class RootBackend : public Backend {
   // Only the named packages: what depends on them is not removed along (PackageKit's allow_deps=false).
   // apt-get -s shows what a removal would take with it; anything more is refused before anything is done.
   void remove(const std::vector<std::string>& names) override {
-    std::vector<std::string> sim = {"apt-get", "-s", "-q", "remove", "--"};
+    std::vector<std::string> sim = {
+        "apt-get", "-s", "-q", "-o", "Dir::Cache::pkgcache=", "-o", "Dir::Cache::srcpkgcache=",
+        "remove",  "--"};
     sim.insert(sim.end(), names.begin(), names.end());
     auto r = sys::run_in_chroot(root_, sim);
     if (r.exit_code != 0) throw Error(ErrorKind::BackendError, sys::describe_failure(sim, r));

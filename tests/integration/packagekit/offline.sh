@@ -36,8 +36,11 @@ BEFORE=$(host_state)
 
 # 1. install into the tree
 doc "$T/hello.json" '{"packages": {"hello": {}}}'
+tree_state() { find "$R/var" "$R/etc" -printf '%p %s %T@\n' 2>/dev/null | sort | sha256sum; }
+tree_before=$(tree_state)
 expect "plan --root shows the install (exit 2)" 2 "$OPDBUS" plan --root "$R" "$T/hello.json"
 contains "the plan says what it installs" "install 1 package: hello"
+if [ "$(tree_state)" = "$tree_before" ]; then ok "plan --root wrote nothing into the tree (not even apt's cache)"; else not_ok "plan --root wrote nothing into the tree (not even apt's cache)"; fi
 "$OPDBUS" plan --root "$R" --json "$T/hello.json" >"$T/plan-offline.json" 2>/dev/null
 expect "apply --root installs" 0 "$OPDBUS" apply --root "$R" "$T/hello.json"
 contains "apt's steps are reported" "Setting up hello"
