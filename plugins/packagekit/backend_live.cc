@@ -14,6 +14,13 @@
 namespace opdbus::packagekit {
 namespace {
 
+// "libc6:amd64" names libc6 of that architecture; a plain name any architecture PackageKit reports.
+bool names_package(const std::string& name, const sys::PkPackage& p) {
+  auto colon = name.find(':');
+  if (colon == std::string::npos) return p.name == name;
+  return p.name == name.substr(0, colon) && p.arch == name.substr(colon + 1);
+}
+
 class LiveBackend : public Backend {
  public:
   explicit LiveBackend(Context& ctx)
@@ -45,7 +52,7 @@ class LiveBackend : public Backend {
     for (const auto& r : refs) {
       std::vector<const sys::PkPackage*> mine;
       for (const auto& p : packages)
-        if (p.name == r.name) mine.push_back(&p);
+        if (names_package(r.name, p)) mine.push_back(&p);
       if (mine.empty()) {
         unknown.push_back(r.name);
         continue;
@@ -116,7 +123,7 @@ class LiveBackend : public Backend {
       Resolved r;
       std::vector<std::string> installed_versions;
       for (const auto& p : packages) {
-        if (p.name != name) continue;
+        if (!names_package(name, p)) continue;
         if (p.installed()) {
           r.installed = p.version;
         } else if (std::find(r.available.begin(), r.available.end(), p.version) == r.available.end()) {

@@ -59,9 +59,12 @@ class RootBackend : public Backend {
     std::map<std::string, Resolved> out;
     for (const auto& name : names) {
       Resolved res;
-      if (auto it = policy.find(name); it != policy.end()) res = it->second;
+      auto it = policy.find(name);
+      if (it == policy.end())
+        it = policy.find(name.substr(0, name.find(':')));  // "libc6:amd64" is shown as "libc6"
+      if (it != policy.end()) res = it->second;
       res.installed.reset();
-      if (auto it = installed.find(name); it != installed.end()) {
+      if (auto it = installed.find(name.substr(0, name.find(':'))); it != installed.end()) {
         res.installed = it->second;
         if (std::find(res.available.begin(), res.available.end(), it->second) == res.available.end()) {
           res.available.push_back(it->second);
