@@ -148,7 +148,7 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
           std::find(avail->begin(), avail->end(), *spec.version) == avail->end() && !repositories_change) {
         throw Error(ErrorKind::InvalidArgument,
                     "packagekit: packages/" + name + ": version " + *spec.version +
-                        " is not available (available: " + join(*avail, ", ") + ")");
+                        " is not available (the package manager offers: " + join(*avail, ", ") + ")");
       }
       step = &install;
       change = {name + "/state", quoted("absent"), quoted(spec.version ? "present" : state)};
@@ -156,10 +156,10 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
     } else if (spec.version && *inst != *spec.version) {
       if (avail && std::find(avail->begin(), avail->end(), *spec.version) == avail->end() &&
           !repositories_change) {
-        throw Error(ErrorKind::InvalidArgument,
-                    "packagekit: packages/" + name + ": version " + *spec.version +
-                        " is not available (installed: " + *inst +
-                        "; available: " + (avail->empty() ? "none" : join(*avail, ", ")) + ")");
+        throw Error(ErrorKind::InvalidArgument, "packagekit: packages/" + name + ": version " +
+                                                    *spec.version + " is not available (installed: " + *inst +
+                                                    "; the package manager offers: " +
+                                                    (avail->empty() ? "none" : join(*avail, ", ")) + ")");
       }
       step = &install;
       change = {name + "/version", quoted(*inst), quoted(*spec.version)};

@@ -99,6 +99,23 @@ repo_doc "$T/good.json" "$REPO/good.asc"
 expect "apply with the right key installs the repository's package" 0 "$OPDBUS" apply "$T/good.json"
 check "opdbus-pk-hello is installed" installed opdbus-pk-hello
 expect "a second plan is empty" 0 "$OPDBUS" plan "$T/good.json"
+# versions. PackageKit offers the candidate version (and the installed one) only: a pin to another version
+# is a plan error saying what it offers; "latest" upgrades through UpdatePackages.
+with_state() { doc "$1" "{\"repositories\": {\"opdbus-test\": {\"uris\": [\"file:$REPO/repo\"], \"suites\": [\"./\"], \"key\": $(json_string "$REPO/good.asc")}},
+             \"packages\": {\"opdbus-pk-hello\": $2}}"; }
+with_state "$T/pin2.json" '{"version": "2.0"}'
+expect "a pin to the installed candidate is in sync" 0 "$OPDBUS" plan "$T/pin2.json"
+with_state "$T/pin1.json" '{"version": "1.0"}'
+expect "a pin to a version PackageKit does not offer fails the plan" 1 "$OPDBUS" plan "$T/pin1.json"
+contains "the plan error names the version and what is offered" "version 1.0 is not available"
+apt-get install -y -q --allow-downgrades opdbus-pk-hello=1.0 >/dev/null 2>&1
+is "version 1.0 installed behind op-dbus's back" 1.0 dpkg-query -W -f '${Version}' opdbus-pk-hello
+with_state "$T/latest.json" '{"state": "latest"}'
+expect "latest plans an upgrade" 2 "$OPDBUS" plan "$T/latest.json"
+contains "the plan says it upgrades" "upgrade 1 package: opdbus-pk-hello"
+expect "apply upgrades through PackageKit" 0 "$OPDBUS" apply "$T/latest.json"
+is "version 2.0 is installed" 2.0 dpkg-query -W -f '${Version}' opdbus-pk-hello
+expect "a second plan of latest is empty" 0 "$OPDBUS" plan "$T/latest.json"
 "$OPDBUS" show --plugin packagekit >"$T/show2.json" 2>/dev/null
 cp "$T/show2.json" "$TAP_OUT"
 contains "show lists the repository" '"opdbus-test"'

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes a tiny signed apt repository for the packagekit tests: opdbus-pk-hello 1.0 and opdbus-pk-slow 1.0
+# Makes a tiny signed apt repository for the packagekit tests: opdbus-pk-hello 1.0 and 2.0, opdbus-pk-slow 1.0
 # (a postinst that sleeps 20 s) built with dpkg-deb, a
 # flat repository (suite "./") with Packages, Release and InRelease signed by a throwaway gpg key, the
 # key as good.asc and a second key that did not sign it as wrong.asc.
@@ -10,19 +10,21 @@ W=$(mktemp -d /tmp/packagekit-repo-XXXXXX)
 trap 'rm -rf "$W"' EXIT
 mkdir -p "$D/repo" "$W/gnupg" "$W/gnupg2"
 chmod 700 "$W/gnupg" "$W/gnupg2"
-# build NAME [POSTINST]: a package with one documentation file (and a postinst script)
+# build NAME VERSION [POSTINST]: a package with one documentation file (and a postinst script)
 build() {
-  local name=$1 pkg=$W/$1
+  local name=$1 version=$2 pkg=$W/$1-$2
   mkdir -p "$pkg/DEBIAN" "$pkg/usr/share/doc/$name"
-  printf 'Package: %s\nVersion: 1.0\nArchitecture: all\nMaintainer: op-dbus tests <tests@example.org>\nDescription: op-dbus packagekit test package\n' \
-    "$name" >"$pkg/DEBIAN/control"
-  if [ -n "${2:-}" ]; then printf '#!/bin/sh\n%s\n' "$2" >"$pkg/DEBIAN/postinst" && chmod 755 "$pkg/DEBIAN/postinst"; fi
-  echo "installed by the op-dbus packagekit test" >"$pkg/usr/share/doc/$name/README"
-  dpkg-deb --root-owner-group --build "$pkg" "$D/repo/${name}_1.0_all.deb" >/dev/null
+  printf 'Package: %s\nVersion: %s\nArchitecture: all\nMaintainer: op-dbus tests <tests@example.org>\nDescription: op-dbus packagekit test package\n' \
+    "$name" "$version" >"$pkg/DEBIAN/control"
+  if [ -n "${3:-}" ]; then printf '#!/bin/sh\n%s\n' "$3" >"$pkg/DEBIAN/postinst" && chmod 755 "$pkg/DEBIAN/postinst"; fi
+  echo "installed by the op-dbus packagekit test ($version)" >"$pkg/usr/share/doc/$name/README"
+  dpkg-deb --root-owner-group --build "$pkg" "$D/repo/${name}_${version}_all.deb" >/dev/null
 }
-build opdbus-pk-hello
+# Two versions: pinning the older one, "latest", and going back down.
+build opdbus-pk-hello 1.0
+build opdbus-pk-hello 2.0
 # Its postinst is silent for 20 s: a transaction without progress (the stall timeout test).
-build opdbus-pk-slow "sleep 20"
+build opdbus-pk-slow 1.0 "sleep 20"
 (
   cd "$D/repo"
   for deb in *.deb; do

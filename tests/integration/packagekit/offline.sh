@@ -138,6 +138,21 @@ if bash "$(dirname "$0")/make-repo.sh" "$R/srv/pkrepo" >"$T/repo.log" 2>&1; then
   expect "apply --root with the right key installs the repository's package" 0 "$OPDBUS" apply --root "$R" "$T/good.json"
   check "opdbus-pk-hello is installed in the tree" chroot "$R" dpkg-query -W opdbus-pk-hello
   expect "a second plan --root is empty" 0 "$OPDBUS" plan --root "$R" "$T/good.json"
+  # versions: pin the older one (a downgrade), then "latest" (an upgrade)
+  with_state() { doc "$1" "{\"repositories\": {\"opdbus-test\": {\"uris\": [\"file:/srv/pkrepo/repo\"], \"suites\": [\"./\"], \"key\": $(json_string "$R/srv/pkrepo/good.asc")}},
+               \"packages\": {\"opdbus-pk-hello\": $2}}"; }
+  with_state "$T/pin.json" '{"version": "1.0"}'
+  expect "pinning version 1.0 plans an install of it" 2 "$OPDBUS" plan --root "$R" "$T/pin.json"
+  contains "the plan names the pinned version" "opdbus-pk-hello=1.0"
+  expect "apply installs version 1.0 (a downgrade from 2.0)" 0 "$OPDBUS" apply --root "$R" "$T/pin.json"
+  is "version 1.0 is installed" 1.0 chroot "$R" dpkg-query -W -f '${Version}' opdbus-pk-hello
+  expect "a second plan of the pin is empty" 0 "$OPDBUS" plan --root "$R" "$T/pin.json"
+  with_state "$T/latest.json" '{"state": "latest"}'
+  expect "latest plans an upgrade" 2 "$OPDBUS" plan --root "$R" "$T/latest.json"
+  contains "the plan says it upgrades" "upgrade 1 package: opdbus-pk-hello"
+  expect "apply upgrades to the newest version" 0 "$OPDBUS" apply --root "$R" "$T/latest.json"
+  is "version 2.0 is installed" 2.0 chroot "$R" dpkg-query -W -f '${Version}' opdbus-pk-hello
+  expect "a second plan of latest is empty" 0 "$OPDBUS" plan --root "$R" "$T/latest.json"
 else
   not_ok "the local test repository is made (dpkg-deb, gpg)" "$(cat "$T/repo.log")"
 fi
