@@ -51,7 +51,13 @@ expect "show plans to nothing" 0 "$OPDBUS" plan "$T/show.json"
 # 3. drift behind op-dbus's back is found and corrected
 apt-get remove -y -q hello >/dev/null 2>&1
 expect "a package removed behind op-dbus's back is drift" 2 "$OPDBUS" plan "$T/hello.json"
-expect "apply corrects it" 0 "$OPDBUS" apply "$T/hello.json"
+# On a terminal (script(1) gives it one) progress is a bar redrawn in place.
+expect "apply corrects it (on a terminal)" 0 script -qec "$OPDBUS apply $T/hello.json" /dev/null
+if grep -q $'\r' "$TAP_OUT" && grep -qE 'packagekit: \[[#?-]+\] +[0-9?]+%' "$TAP_OUT"; then
+  ok "a progress bar is drawn on a terminal"
+else
+  not_ok "a progress bar is drawn on a terminal" "$(tr '\r' '\n' <"$TAP_OUT" | head -c 3000)"
+fi
 check "hello is installed again" installed hello
 
 # 4. an unknown package: plan and apply fail naming it; nothing else of the document is installed
