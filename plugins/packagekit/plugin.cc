@@ -15,6 +15,8 @@ namespace opdbus {
 namespace packagekit {
 namespace {
 
+constexpr std::uintmax_t kMaxManifestBytes = std::uintmax_t{64} << 20;
+
 class PackageKitPlugin : public Plugin {
  public:
   explicit PackageKitPlugin(BackendFactory factory) : factory_(std::move(factory)) {}
@@ -36,8 +38,19 @@ class PackageKitPlugin : public Plugin {
     if (auto manifest = opt_string(section, "manifest")) {
       SectionReport r(file, section_pointer, out);
       std::filesystem::path path(*manifest);
+      // Relative to the state file (to the current directory when the document comes from stdin).
       if (path.is_relative() && file != "-") path = std::filesystem::path(file).parent_path() / path;
-      auto text = sys::read_file(path);
+      // A manifest is a file of a few hundred kilobytes: not a device, a FIFO or a runaway file.
+      std::error_code ec;
+      const auto status = std::filesystem::status(path, ec);
+      const bool exists = !ec && std::filesystem::exists(status);
+      if (exists && (!std::filesystem::is_regular_file(status) ||
+                     std::filesystem::file_size(path, ec) > kMaxManifestBytes || ec)) {
+        r.problem({"manifest"}, path.string() + ": not a regular file of at most 64 MiB");
+        check_section(section, file, section_pointer, names, out);
+        return;
+      }
+      auto text = exists ? sys::read_file(path) : std::nullopt;
       if (!text) {
         // Not an error of the document (a manifest is often made on the target later): planning says so.
         missing_[*manifest] = path.string();

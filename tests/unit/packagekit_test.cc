@@ -311,6 +311,13 @@ TEST_CASE(
     CHECK(out[0].format().find("--force-yes") != std::string::npos);
   }
   {
+    JsonDoc d = parse_json(R"({"manifest": "/dev/zero"})");
+    Diagnostics out;
+    plugin->check(d, file, "/plugins/packagekit", out);
+    REQUIRE(out.size() == 1);
+    CHECK(out[0].format().find("not a regular file") != std::string::npos);
+  }
+  {
     JsonDoc d = parse_json(R"({"manifest": "/nonexistent/m.json"})");
     Diagnostics out;
     plugin->check(d, file, "/plugins/packagekit", out);
