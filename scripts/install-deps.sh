@@ -16,7 +16,8 @@ fuzz=(clang libclang-rt-14-dev)
 runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
          qemu-system-x86 qemu-utils
-         passwd openssh-client python3)
+         passwd openssh-client python3
+         gpg gpg-agent)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2

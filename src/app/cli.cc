@@ -13,6 +13,7 @@
 #include "engine.h"
 #include "journal.h"
 #include "lock.h"
+#include "manifest.h"
 #include "registry.h"
 #include "render.h"
 #include "run_dir.h"
@@ -586,6 +587,25 @@ void add_sandbox(CLI::App& app, const Flags& f, int& rc) {
   });
 }
 
+void add_manifest(CLI::App& app, const Flags& f, int& rc) {
+  auto o = std::make_shared<manifest::Options>();
+  auto* cmd =
+      app.add_subcommand("manifest",
+                         "Write a package manifest for packagekit.manifest: NAMEs and their dependencies "
+                         "resolved in Debian Packages indexes");
+  cmd->add_option("names", o->names, "Packages (none: every package of the indexes)")->type_name("NAME");
+  cmd->add_option(
+         "--index", o->indexes,
+         "A Packages file, a repository or mounted ISO (dists/...), or apt's lists directory (repeatable)")
+      ->type_name("PATH")
+      ->allow_extra_args(false);
+  cmd->add_option("-o,--output", o->output, "Write here instead of stdout")->type_name("FILE");
+  cmd->add_option("--arch", o->arch, "Architecture (default: this host's)")->type_name("ARCH");
+  cmd->add_flag("--no-recommends", o->no_recommends,
+                "Do not follow Recommends (apt follows them by default)");
+  cmd->callback([&f, &rc, o] { rc = guarded(f, [&] { return manifest::run(*o); }); });
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -611,6 +631,7 @@ int run_cli(int argc, char** argv) {
   add_schema(app, f, rc);
   add_log(app, f, rc);
   add_sandbox(app, f, rc);
+  add_manifest(app, f, rc);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 
 #include "firewall/plugin.h"
 #include "network/plugin.h"
+#include "packagekit/plugin.h"
 #include "storage/plugin.h"
 #include "systemd/plugin.h"
 #include "users/plugin.h"
@@ -11,7 +12,7 @@ namespace opdbus {
 std::vector<std::unique_ptr<Plugin>> make_plugins() {
   std::vector<std::unique_ptr<Plugin>> p;
   p.push_back(make_storage_plugin());
-  p.push_back(make_not_implemented_plugin("packagekit", "packages through PackageKit", {"storage"}));
+  p.push_back(make_packagekit_plugin());
   p.push_back(make_users_plugin());
   p.push_back(make_network_plugin());
   p.push_back(make_systemd_plugin());
