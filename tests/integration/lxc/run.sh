@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# The lxc plugin against real containers on this host (prints TAP). One document makes a bridge (the network
+# plugin, runtime only: "persist": false) and a Debian 12 container on it (the lxc plugin, after network).
+# Checked: apply; the container RUNNING; ping from the host side of the bridge; its memory limit read back from
+# its cgroup and changed live (same init process); the second plan is empty at each step; `show` round-trips; a
+# container stopped behind op-dbus's back (lxc-stop) is drift and is started again; a network change on the
+# running container is pending without "restart": "allowed" and carried out with it; stop; a second container
+# reuses the template cache; destroy is refused without --allow-destructive and done with it.
+# Everything lives in a private lxcpath (/var/lib/op-dbus-tests/lxc-PID): the admin's containers are never
+# seen. Names: containers lxct-*, bridge lxcbr-t* (15 bytes at most). Only what the test made is removed,
+# on every exit path. The debian template's cache (/var/cache/lxc/debian) is kept: the first run builds it
+# (about 70 s of debootstrap against the host's mirror), later runs reuse it.
+# usage: run.sh OPDBUS
+set -u
+OPDBUS=$(readlink -f "$1")
+if [ "$(id -u)" -ne 0 ]; then
+  echo "1..0 # SKIP needs root"
+  exit 0
+fi
+for tool in ip ping lxc-info lxc-stop lxc-destroy lxc-cgroup debootstrap wget; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "1..0 # SKIP $tool not installed"
+    exit 0
+  fi
+done
+
+T=$(mktemp -d /tmp/lxc-test.XXXXXX)
+LXCPATH=/var/lib/op-dbus-tests/lxc-$$
+BR=lxcbr-t$$
+CT=lxct-$$a
+CT2=lxct-$$b
+NET=10.213.$(($$ % 200 + 20))
+made_bridge=0
+cleanup() {
+  for ct in "$CT" "$CT2"; do
+    if [ -e "$LXCPATH/$ct" ]; then
+      lxc-stop -P "$LXCPATH" -n "$ct" -k >/dev/null 2>&1
+      lxc-destroy -P "$LXCPATH" -n "$ct" -f >/dev/null 2>&1
+    fi
+  done
+  rmdir "$LXCPATH" 2>/dev/null
+  if [ "$made_bridge" = 1 ]; then ip link del "$BR" 2>/dev/null; fi
+  rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
+
+. "$(dirname "$0")/../../lib/tap.sh"
+TAP_OUT=$T/out
+
+# The debian template: lxc-templates in CI (scripts/install-deps.sh). A host without it gets the package
+# unpacked under the test cache (apt-get download: no dpkg, no install), its config directory pointed there.
+if [ ! -x /usr/share/lxc/templates/lxc-debian ]; then
+  C=/var/cache/op-dbus-tests/lxc/lxc-templates
+  if [ ! -x "$C/templates/lxc-debian" ]; then
+    rm -rf "$C" && mkdir -p "$C/deb" "$C/templates" &&
+      (cd "$C/deb" && apt-get download lxc-templates >/dev/null 2>&1) &&
+      dpkg-deb -x "$C"/deb/lxc-templates_*.deb "$C/x" &&
+      sed "s|^LXC_TEMPLATE_CONFIG=.*|LXC_TEMPLATE_CONFIG=\"$C/x/usr/share/lxc/config\"|" \
+        "$C/x/usr/share/lxc/templates/lxc-debian" >"$C/templates/lxc-debian" &&
+      chmod 755 "$C/templates/lxc-debian" || tap_skip_all "no debian template: install lxc-templates"
+  fi
+  export OPDBUS_LXC_TEMPLATE_DIR=$C/templates
+fi
+
+if ip link show "$BR" >/dev/null 2>&1; then tap_skip_all "bridge $BR already exists (not ours)"; fi
+made_bridge=1
+
+doc() {  # doc FILE CONTAINERS-JSON
+  printf '{"version": 1, "plugins": {
+  "network": {"persist": false, "interfaces": {"%s": {"type": "bridge", "address": "%s.1/24"}}},
+  "lxc": {"lxcpath": "%s", "containers": %s}}}\n' "$BR" "$NET" "$LXCPATH" "$2" >"$1"
+}
+state_of() { lxc-info -P "$LXCPATH" -n "$1" -sH 2>/dev/null; }
+pid_of() { lxc-info -P "$LXCPATH" -n "$1" -pH 2>/dev/null; }
+memory_of() { lxc-cgroup -P "$LXCPATH" -n "$1" memory.limit_in_bytes 2>/dev/null; }
+ping_ct() {  # ping ADDRESS, for up to 20 s
+  local i
+  for i in $(seq 1 20); do ping -c1 -W1 "$1" >/dev/null 2>&1 && return 0; sleep 1; done
+  return 1
+}
+on_fail() { lxc-ls -P "$LXCPATH" --fancy; ip -br addr show "$BR"; }
+TAP_ON_FAIL=on_fail
+
+CTDEF='"template": "debian-12", "config": {"memory": "%s", "cpus": 1,
+  "network": {"bridge": "'$BR'", "ip": "%s/24", "gateway": "'$NET'.1"}}, "autostart": false'
+ct() {  # ct MEMORY IP [EXTRA]
+  printf "{\"$CT\": {$CTDEF%s}}" "$1" "$2" "${3:-}"
+}
+
+# --- create and start ---------------------------------------------------------------------------------------
+doc "$T/a.json" "$(ct 256M "$NET.2")"
+check "the document validates" "$OPDBUS" validate "$T/a.json"
+expect "plan shows changes (exit 2)" 2 "$OPDBUS" plan "$T/a.json"
+contains "the plan creates the container" "create container $CT from template debian-12"
+contains "the plan starts it and waits for its address" "start container $CT and wait for $NET.2/24 inside"
+start=$(date +%s)
+check "apply (bridge, then container: create, configure, start)" timeout 900 "$OPDBUS" apply "$T/a.json"
+first_create=$(($(date +%s) - start))
+echo "# first apply took ${first_create}s"
+is "the container is RUNNING" RUNNING state_of "$CT"
+check "ping the container from the host side of the bridge" ping_ct "$NET.2"
+is "its memory limit, read back from its cgroup, is 256M" 268435456 memory_of "$CT"
+is "its cpuset is CPU 0" 0 lxc-cgroup -P "$LXCPATH" -n "$CT" cpuset.cpus
+check "lxc.start.auto is 0 in its config" grep -qx 'lxc.start.auto = 0' "$LXCPATH/$CT/config"
+expect "second plan is empty (exit 0)" 0 "$OPDBUS" plan "$T/a.json"
+
+# --- show round-trips -----------------------------------------------------------------------------------------
+OPDBUS_LXC_PATH=$LXCPATH "$OPDBUS" show --plugin lxc >"$T/show.json" 2>"$T/show.err"
+check "show lists the container" grep -q "\"$CT\"" "$T/show.json"
+expect "show's output plans to nothing" 0 env OPDBUS_LXC_PATH="$LXCPATH" "$OPDBUS" plan --plugin lxc "$T/show.json"
+
+# --- live memory change ---------------------------------------------------------------------------------------
+pid_before=$(pid_of "$CT")
+doc "$T/b.json" "$(ct 512M "$NET.2")"
+expect "a memory change plans (exit 2)" 2 "$OPDBUS" plan "$T/b.json"
+contains "it is applied live" "set memory 256M -> 512M of container $CT (live)"
+check "apply the memory change" "$OPDBUS" apply "$T/b.json"
+is "the cgroup now says 512M" 536870912 memory_of "$CT"
+is "the same init process runs (no restart)" "$pid_before" pid_of "$CT"
+check "the config says 512M for the next start" grep -qx 'lxc.cgroup.memory.limit_in_bytes = 536870912' "$LXCPATH/$CT/config"
+expect "second plan is empty" 0 "$OPDBUS" plan "$T/b.json"
+
+# --- drift: stopped behind op-dbus's back ---------------------------------------------------------------------
+check "lxc-stop the container behind op-dbus's back" lxc-stop -P "$LXCPATH" -n "$CT" -k
+expect "the stopped container is drift (exit 2)" 2 "$OPDBUS" plan "$T/b.json"
+contains "the plan starts it again" "start container $CT"
+check "apply corrects the drift" "$OPDBUS" apply "$T/b.json"
+is "RUNNING again" RUNNING state_of "$CT"
+check "ping again" ping_ct "$NET.2"
+expect "second plan is empty" 0 "$OPDBUS" plan "$T/b.json"
+
+# --- a change that needs a restart ----------------------------------------------------------------------------
+doc "$T/c.json" "$(ct 512M "$NET.3")"
+expect "an address change on the running container plans (exit 2)" 2 "$OPDBUS" plan "$T/c.json"
+contains "it is pending: needs a restart" "pending: needs a restart"
+pid_before=$(pid_of "$CT")
+check "apply leaves it pending" "$OPDBUS" apply "$T/c.json"
+is "the container was not restarted" "$pid_before" pid_of "$CT"
+doc "$T/d.json" "$(ct 512M "$NET.3" ', "restart": "allowed"')"
+check "apply with \"restart\": \"allowed\"" timeout 300 "$OPDBUS" apply "$T/d.json"
+check "the new address answers" ping_ct "$NET.3"
+expect "second plan is empty" 0 "$OPDBUS" plan "$T/d.json"
+
+# --- stop -------------------------------------------------------------------------------------------------------
+doc "$T/e.json" "$(ct 512M "$NET.3" ', "state": "stopped"')"
+check "apply state stopped" timeout 300 "$OPDBUS" apply "$T/e.json"
+is "STOPPED" STOPPED state_of "$CT"
+expect "second plan is empty" 0 "$OPDBUS" plan "$T/e.json"
+
+# --- a second container: the template cache is reused ---------------------------------------------------------
+cache=/var/cache/lxc/debian/rootfs-bookworm-amd64
+stamp_before=$(stat -c %Y "$cache" 2>/dev/null)
+doc "$T/f.json" "{\"$CT2\": {\"template\": \"debian-12\", \"state\": \"stopped\", \"config\": {\"network\": {\"bridge\": \"$BR\"}}}}"
+start=$(date +%s)
+check "apply a second container" timeout 600 "$OPDBUS" apply "$T/f.json"
+echo "# second create took $(($(date +%s) - start))s"
+is "the template cache was not rebuilt" "$stamp_before" stat -c %Y "$cache"
+is "the second container exists, stopped" STOPPED state_of "$CT2"
+
+# --- destroy ----------------------------------------------------------------------------------------------------
+doc "$T/g.json" "{\"$CT\": {\"state\": \"absent\"}, \"$CT2\": {\"state\": \"absent\"}}"
+expect "destroy without --allow-destructive is refused (exit 1)" 1 "$OPDBUS" apply "$T/g.json"
+contains "the refusal says why" "allow-destructive"
+check "the container is still there" test -e "$LXCPATH/$CT/config"
+check "apply --allow-destructive" timeout 300 "$OPDBUS" apply --allow-destructive "$T/g.json"
+check "both containers are gone" sh -c "! test -e '$LXCPATH/$CT' && ! test -e '$LXCPATH/$CT2'"
+expect "second plan is empty" 0 "$OPDBUS" plan "$T/g.json"
+
+tap_done
