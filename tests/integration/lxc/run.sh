@@ -64,6 +64,17 @@ if [ ! -x /usr/share/lxc/templates/lxc-debian ]; then
   export OPDBUS_LXC_TEMPLATE_DIR=$C/templates
 fi
 
+# The template copies its cache with rsync (installed in CI); a host without it gets the package unpacked the
+# same way, on the PATH the template inherits from op-dbus.
+if ! command -v rsync >/dev/null; then
+  R=/var/cache/op-dbus-tests/lxc/rsync
+  if [ ! -x "$R/x/usr/bin/rsync" ]; then
+    rm -rf "$R" && mkdir -p "$R/deb" && (cd "$R/deb" && apt-get download rsync >/dev/null 2>&1) &&
+      dpkg-deb -x "$R"/deb/rsync_*.deb "$R/x" || tap_skip_all "rsync is not installed (the debian template needs it)"
+  fi
+  export PATH=$R/x/usr/bin:$PATH
+fi
+
 if ip link show "$BR" >/dev/null 2>&1; then tap_skip_all "bridge $BR already exists (not ours)"; fi
 made_bridge=1
 
@@ -88,6 +99,14 @@ CTDEF='"template": "debian-12", "config": {"memory": "%s", "cpus": 1,
 ct() {  # ct MEMORY IP [EXTRA]
   printf "{\"$CT\": {$CTDEF%s}}" "$1" "$2" "${3:-}"
 }
+
+# --- --root is refused, and nothing under the tree (or outside it) changes ---------------------------------------
+mkdir -p "$T/root/etc" "$T/outside" && ln -s "$T/outside" "$T/root/var" && ln -s ../outside "$T/root/srv"
+doc "$T/root.json" "{\"$CT\": {\"template\": \"debian-12\"}}"
+sum_before=$(cd "$T" && find root outside -printf '%p %y %l\n' | sort | sha256sum)
+expect "plan --root with an lxc section is refused (exit 1)" 1 "$OPDBUS" plan --root "$T/root" --plugin lxc "$T/root.json"
+contains "the refusal names --root" "--root"
+is "nothing under the tree or outside it changed" "$sum_before" sh -c "cd '$T' && find root outside -printf '%p %y %l\n' | sort | sha256sum"
 
 # --- create and start ---------------------------------------------------------------------------------------
 doc "$T/a.json" "$(ct 256M "$NET.2")"
