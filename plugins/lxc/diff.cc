@@ -74,10 +74,18 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
   const std::string lxcpath = have.lxcpath.empty() ? want.lxcpath : have.lxcpath;
   std::vector<Action> actions;
 
-  for (const auto& [name, w] : want.containers) {
+  for (const auto& [name, declared] : want.containers) {
     const Target target{lxcpath, name};
     auto it = have.containers.find(name);
     const Container* c = it == have.containers.end() ? nullptr : &it->second;
+    // Merge: an "ip" or "gateway" the document leaves out keeps the container's own.
+    Container w = declared;
+    if (w.network && c && c->network) {
+      const JsonValue* net = member(desired, "containers");
+      for (const char* key : {name.c_str(), "config", "network"}) net = net ? member(*net, key) : nullptr;
+      if (net && !member(*net, "ip")) w.network->ip = c->network->ip;
+      if (net && !member(*net, "gateway")) w.network->gateway = c->network->gateway;
+    }
 
     if (w.state == State::Absent) {
       if (!c) continue;
