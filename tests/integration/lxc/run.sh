@@ -30,15 +30,28 @@ BR=lxcbr-t$$
 CT=lxct-$$a
 CT2=lxct-$$b
 NET=10.213.$(($$ % 200 + 20))
+BTRFS=/var/lib/op-dbus-tests/lxc-btrfs-$$
+GOLD=lxct-$$g
+COPY=lxct-$$c
+LOOP=
 made_bridge=0
 cleanup() {
-  for ct in "$CT" "$CT2"; do
-    if [ -e "$LXCPATH/$ct" ]; then
-      lxc-stop -P "$LXCPATH" -n "$ct" -k >/dev/null 2>&1
-      lxc-destroy -P "$LXCPATH" -n "$ct" -f >/dev/null 2>&1
-    fi
+  local path ct
+  for path in "$LXCPATH" "$BTRFS"; do
+    for ct in "$CT" "$CT2" "$COPY" "$GOLD"; do
+      if [ -e "$path/$ct" ]; then
+        lxc-stop -P "$path" -n "$ct" -k >/dev/null 2>&1
+        lxc-destroy -P "$path" -n "$ct" -f >/dev/null 2>&1
+      fi
+    done
   done
   rmdir "$LXCPATH" 2>/dev/null
+  if [ -n "$LOOP" ]; then
+    umount "$BTRFS" 2>/dev/null
+    losetup -d "$LOOP" 2>/dev/null
+  fi
+  rmdir "$BTRFS" 2>/dev/null
+  rm -f "$BTRFS.img"
   if [ "$made_bridge" = 1 ]; then ip link del "$BR" 2>/dev/null; fi
   rm -rf "$T"
 }
@@ -178,6 +191,13 @@ echo "# second create took $(($(date +%s) - start))s"
 is "the template cache was not rebuilt" "$stamp_before" stat -c %Y "$cache"
 is "the second container exists, stopped" STOPPED state_of "$CT2"
 
+# --- a failing action reports liblxc's reason ------------------------------------------------------------------
+doc "$T/h.json" "{\"$CT2\": {\"config\": {\"network\": {\"bridge\": \"lxcbr-tx$$\"}}}}"
+expect "starting on a bridge that does not exist fails (exit 1)" 1 "$OPDBUS" apply "$T/h.json"
+contains "the error names the action and liblxc's failure" "liblxc: start '$CT2' failed"
+grep -A3 "liblxc: start" "$TAP_OUT" | sed 's/^/# /' | head -5
+is "the container is still STOPPED" STOPPED state_of "$CT2"
+
 # --- destroy ----------------------------------------------------------------------------------------------------
 doc "$T/g.json" "{\"$CT\": {\"state\": \"absent\"}, \"$CT2\": {\"state\": \"absent\"}}"
 expect "destroy without --allow-destructive is refused (exit 1)" 1 "$OPDBUS" apply "$T/g.json"
@@ -186,5 +206,30 @@ check "the container is still there" test -e "$LXCPATH/$CT/config"
 check "apply --allow-destructive" timeout 300 "$OPDBUS" apply --allow-destructive "$T/g.json"
 check "both containers are gone" sh -c "! test -e '$LXCPATH/$CT' && ! test -e '$LXCPATH/$CT2'"
 expect "second plan is empty" 0 "$OPDBUS" plan "$T/g.json"
+
+# --- clone_from: a btrfs snapshot of a golden container ---------------------------------------------------------
+if command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null; then
+  truncate -s 3G "$BTRFS.img" && LOOP=$(losetup -f --show "$BTRFS.img") && mkfs.btrfs -q "$LOOP" >/dev/null &&
+    mkdir -p "$BTRFS" && mount "$LOOP" "$BTRFS"
+  check "a btrfs lxcpath on a loop device" mountpoint -q "$BTRFS"
+  printf '{"version": 1, "plugins": {"lxc": {"lxcpath": "%s", "containers": {
+    "%s": {"template": "debian-12", "storage": "btrfs", "state": "stopped"},
+    "%s": {"clone_from": "%s", "state": "stopped", "config": {"memory": "128M"}}}}}}\n' \
+    "$BTRFS" "$GOLD" "$COPY" "$GOLD" >"$T/clone.json"
+  expect "the plan creates the golden container, then the clone" 2 "$OPDBUS" plan "$T/clone.json"
+  contains "... the clone from the golden container" "create container $COPY from a clone of $GOLD"
+  check "apply: golden container from the template, clone as a snapshot" timeout 600 "$OPDBUS" apply "$T/clone.json"
+  gold_uuid=$(btrfs subvolume show "$BTRFS/$GOLD/rootfs" 2>/dev/null | awk '$1 == "UUID:" {print $2}')
+  check "the golden container's rootfs is a btrfs subvolume" test -n "$gold_uuid"
+  is "the clone's rootfs is a btrfs snapshot of the golden one" "${gold_uuid:-none}" \
+    sh -c "btrfs subvolume show '$BTRFS/$COPY/rootfs' | awk '\$1 == \"Parent\" && \$2 == \"UUID:\" {print \$3}'"
+  check "the clone's config has its own memory limit" grep -qx 'lxc.cgroup.memory.limit_in_bytes = 134217728' "$BTRFS/$COPY/config"
+  expect "second plan is empty" 0 "$OPDBUS" plan "$T/clone.json"
+  printf '{"version": 1, "plugins": {"lxc": {"lxcpath": "%s", "containers": {"%s": {"state": "absent"}, "%s": {"state": "absent"}}}}}\n' \
+    "$BTRFS" "$COPY" "$GOLD" >"$T/clone-gone.json"
+  check "destroy both" "$OPDBUS" apply --allow-destructive "$T/clone-gone.json"
+else
+  skip "clone_from as a btrfs snapshot" "mkfs.btrfs/btrfs not installed"
+fi
 
 tap_done
