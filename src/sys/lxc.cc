@@ -217,13 +217,39 @@ void Container::clone_to(const std::string& new_name, bool snapshot) {
   lxc_container_put(copy);
 }
 
+std::string Container::log_to_temporary(std::string* path) {
+  char name[] = "/tmp/op-dbus-lxc-log.XXXXXX";
+  int fd = ::mkstemp(name);
+  if (fd < 0) return "";
+  ::close(fd);
+  *path = name;
+  // In memory only: start() never saves the config, so the file is not written into the container's config.
+  c_->c->set_config_item(c_->c, "lxc.log.level", "ERROR");
+  c_->c->set_config_item(c_->c, "lxc.log.file", name);
+  return name;
+}
+
 void Container::start(int timeout_seconds) {
   c_->c->want_daemonize(c_->c, true);
   // The monitor outlives us: it must not keep our descriptors (the apply lock, the journal) open.
   c_->c->want_close_all_fds(c_->c, true);
+  // liblxc writes its reasons to its log, not to us: a temporary log holds them for the error.
+  std::string log_path;
+  log_to_temporary(&log_path);
   bool ok = false;
   std::string out = captured([&] { ok = c_->c->start(c_->c, 0, nullptr); });
-  if (!ok) fail("start", last_lines(out, 15));
+  std::string log;
+  if (!log_path.empty()) {
+    if (FILE* f = std::fopen(log_path.c_str(), "r")) {
+      char buf[8192];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) log.append(buf, n);
+      std::fclose(f);
+    }
+    ::unlink(log_path.c_str());
+    c_->c->set_config_item(c_->c, "lxc.log.file", "");
+  }
+  if (!ok) fail("start", last_lines(trim(out + "\n" + log), 15));
   if (!c_->c->wait(c_->c, "RUNNING", timeout_seconds)) {
     fail("start", "not RUNNING after " + std::to_string(timeout_seconds) + " s (state " + state() + ")");
   }

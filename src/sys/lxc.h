@@ -72,6 +72,7 @@ class Container {
   std::vector<std::string> addresses(const std::string& family);
 
  private:
+  std::string log_to_temporary(std::string* path);
   [[noreturn]] void fail(const std::string& what, const std::string& detail = "");
   std::string lxcpath_;
   std::string name_;

@@ -195,7 +195,7 @@ is "the second container exists, stopped" STOPPED state_of "$CT2"
 doc "$T/h.json" "{\"$CT2\": {\"config\": {\"network\": {\"bridge\": \"lxcbr-tx$$\"}}}}"
 expect "starting on a bridge that does not exist fails (exit 1)" 1 "$OPDBUS" apply "$T/h.json"
 contains "the error names the action and liblxc's failure" "liblxc: start '$CT2' failed"
-grep -A3 "liblxc: start" "$TAP_OUT" | sed 's/^/# /' | head -5
+contains "... with liblxc's own reason (from its log)" "to bridge \"lxcbr-tx$$\", bridge interface doesn't exist"
 is "the container is still STOPPED" STOPPED state_of "$CT2"
 
 # --- destroy ----------------------------------------------------------------------------------------------------
