@@ -94,12 +94,11 @@ class LiveBackend : public Backend {
           auto mirrors = host_mirrors(sys::RootDir("/"));
           if (!mirrors.main.empty()) cs.template_args.push_back("--mirror=" + mirrors.main);
           if (!mirrors.security.empty()) cs.template_args.push_back("--security-mirror=" + mirrors.security);
-          if (spec.idmap) {
-            for (const auto& m : *spec.idmap) ct.set_config_item("lxc.idmap", idmap_line(m));
-          }
           ct.create(cs);
         }
       }
+      // Also after an interrupted earlier run: a file already in the host range is left as it is.
+      if (spec.idmap) make_unprivileged(ct, lxcpath, name, *spec.idmap);
     }
     configure(lxcpath, name, spec, false);
   }
@@ -148,6 +147,16 @@ class LiveBackend : public Backend {
                                                   (m.read_only ? ",ro" : "") + " 0 0");
       }
     }
+    if (spec.idmap) {
+      ct.clear_config_item("lxc.idmap");
+      for (const auto& m : *spec.idmap) ct.set_config_item("lxc.idmap", idmap_line(m));
+      // lxc's own settings for a container in a user namespace (no device nodes, no sysfs writes).
+      const std::string userns = "/usr/share/lxc/config/userns.conf";
+      if (sys::RootDir("/").stat(userns) &&
+          ct.config_item("lxc.include").value_or("").find(userns) == std::string::npos) {
+        ct.set_config_item("lxc.include", userns);
+      }
+    }
     for (const auto& [k, v] : spec.raw) {
       ct.clear_config_item(k);
       ct.set_config_item(k, v);
@@ -193,6 +202,29 @@ class LiveBackend : public Backend {
   }
 
  private:
+  // The templates op-dbus uses build a privileged root filesystem (the debian template refuses to run in a
+  // user namespace); an unprivileged container gets it shifted into its host ids before its first start, and
+  // its directory owned by its root so that the mapped root can reach the root filesystem.
+  static void make_unprivileged(sys::lxc::Container& ct, const std::string& lxcpath, const std::string& name,
+                                const std::vector<IdMap>& maps) {
+    std::vector<sys::lxc::IdRange> ranges;
+    for (const auto& m : maps) ranges.push_back({m.type == "u", m.container, m.host, m.count});
+    std::string rootfs = first_line(ct.config_item("lxc.rootfs.path")).value_or("");
+    if (auto colon = rootfs.find(':'); colon != std::string::npos && rootfs.front() != '/')
+      rootfs = rootfs.substr(colon + 1);
+    if (rootfs.empty() || rootfs.front() != '/') {
+      throw Error(ErrorKind::BackendError, "container '" + name +
+                                               "': cannot shift the ids of root filesystem " +
+                                               json_quoted(rootfs) + " (only directory and btrfs storage)");
+    }
+    sys::lxc::shift_ownership(rootfs, ranges);
+    uint32_t uid0 = 0, gid0 = 0;
+    for (const auto& m : maps) {
+      if (m.container == 0) (m.type == "u" ? uid0 : gid0) = m.host;
+    }
+    sys::RootDir("/").chown(lxcpath + "/" + name, uid0, gid0);
+  }
+
   static std::string idmap_line(const IdMap& m) {
     return m.type + " " + std::to_string(m.container) + " " + std::to_string(m.host) + " " +
            std::to_string(m.count);

@@ -174,6 +174,9 @@ Container parse_container(const std::string& name, const JsonValue& v, std::vect
             uint64_t(x.host) + x.count > (1ull << 32)) {
           problem({"config", "idmap", std::to_string(i)},
                   "an id range must hold at least one id and stay below 2^32");
+        } else if (uint64_t(x.host) < uint64_t(x.container) + x.count &&
+                   uint64_t(x.container) < uint64_t(x.host) + x.count) {
+          problem({"config", "idmap", std::to_string(i)}, "the host ids overlap the container ids they map");
         }
         maps.push_back(x);
       }

@@ -1,5 +1,6 @@
 #include "sys/lxc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
 #include <lxc/lxccontainer.h>
@@ -8,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -100,6 +102,83 @@ std::vector<std::string> list_defined(const std::string& lxcpath) {
 bool on_btrfs(const std::string& path) {
   struct statfs st;
   return ::statfs(path.c_str(), &st) == 0 && st.f_type == BTRFS_SUPER_MAGIC;
+}
+
+namespace {
+
+std::optional<uint32_t> map_id(uint32_t id, bool uid, const std::vector<IdRange>& maps) {
+  for (const auto& m : maps) {
+    if (m.uid == uid && id >= m.container && uint64_t(id) < uint64_t(m.container) + m.count) {
+      return m.host + (id - m.container);
+    }
+  }
+  return std::nullopt;
+}
+
+// Shifts the entry `name` of the directory `dirfd` ("" = the directory itself), and recurses into
+// subdirectories opened with O_NOFOLLOW on the same device.
+size_t shift_at(int dirfd, const char* name, dev_t dev, const std::vector<IdRange>& maps, int depth) {
+  if (depth > 256)
+    throw Error(ErrorKind::BackendError, "shift ownership: directories nested deeper than 256");
+  struct stat st;
+  int flags = AT_SYMLINK_NOFOLLOW | (*name ? 0 : AT_EMPTY_PATH);
+  if (::fstatat(dirfd, name, &st, flags) != 0) return 0;
+  if (st.st_dev != dev) return 0;  // another mount: not ours to change
+  size_t changed = 0;
+  auto uid = map_id(st.st_uid, true, maps);
+  auto gid = map_id(st.st_gid, false, maps);
+  if (uid || gid) {
+    if (::fchownat(dirfd, name, uid.value_or(st.st_uid), gid.value_or(st.st_gid), flags) != 0) {
+      throw Error(ErrorKind::BackendError, std::string("shift ownership: chown ") + (*name ? name : ".") +
+                                               ": " + std::strerror(errno));
+    }
+    // chown clears setuid/setgid; put them back (never on a symlink: fchmodat would follow it).
+    if (!S_ISLNK(st.st_mode) && (st.st_mode & (S_ISUID | S_ISGID))) {
+      ::fchmodat(dirfd, *name ? name : ".", st.st_mode & 07777, 0);
+    }
+    ++changed;
+  }
+  if (!S_ISDIR(st.st_mode)) return changed;
+  int fd = *name ? ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : ::dup(dirfd);
+  if (fd < 0) return changed;
+  DIR* d = ::fdopendir(fd);
+  if (!d) {
+    ::close(fd);
+    return changed;
+  }
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0) names.emplace_back(e->d_name);
+  }
+  try {
+    for (const auto& n : names) changed += shift_at(::dirfd(d), n.c_str(), dev, maps, depth + 1);
+  } catch (...) {
+    ::closedir(d);
+    throw;
+  }
+  ::closedir(d);
+  return changed;
+}
+
+}  // namespace
+
+size_t shift_ownership(const std::string& dir, const std::vector<IdRange>& maps) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    throw Error(ErrorKind::BackendError, "shift ownership: open " + dir + ": " + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    throw Error(ErrorKind::BackendError, "shift ownership: stat " + dir + ": " + std::strerror(errno));
+  }
+  try {
+    size_t n = shift_at(fd, "", st.st_dev, maps, 0);
+    ::close(fd);
+    return n;
+  } catch (...) {
+    ::close(fd);
+    throw;
+  }
 }
 
 int cgroup_version() {

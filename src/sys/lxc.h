@@ -6,6 +6,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,22 @@ std::vector<std::string> list_defined(const std::string& lxcpath);
 
 // True when `path` is on a btrfs filesystem (a clone there can be a snapshot).
 bool on_btrfs(const std::string& path);
+
+// One id range of an unprivileged container: container ids [container, container+count) are host ids
+// [host, host+count).
+struct IdRange {
+  bool uid = true;  // false: a gid range
+  uint32_t container = 0;
+  uint32_t host = 0;
+  uint32_t count = 0;
+};
+
+// Moves the owners of every file under `dir` into the host ids of `maps` (a file owned by container id N is
+// then owned by the host id N maps to; ids outside every range are left as they are), keeping setuid and
+// setgid bits. Never follows a symlink and never crosses into another mount: a hostile tree cannot make it
+// touch anything outside `dir`. File capabilities (security.capability) are dropped by the kernel on chown.
+// Returns the number of entries changed.
+size_t shift_ownership(const std::string& dir, const std::vector<IdRange>& maps);
 
 // 1 when the host's memory controller is a cgroup v1 hierarchy (/sys/fs/cgroup/memory), else 2.
 int cgroup_version();

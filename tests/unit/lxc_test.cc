@@ -251,6 +251,13 @@ TEST_CASE("hostile names and values are refused by check") {
   CHECK(
       mentions(bad(R"({"c": {"config": {"idmap": [{"type": "x", "container": 0, "host": 1, "count": 1}]}}})"),
                "type"));
+  CHECK(mentions(
+      bad(R"({"c": {"config": {"idmap": [{"type": "u", "container": 0, "host": 1000, "count": 65536}]}}})"),
+      "overlap"));
+  CHECK(
+      problems_of(R"({"containers": {"c": {"config": {"idmap": [{"type": "u", "container": 0, "host": 100000,
+      "count": 65536}, {"type": "g", "container": 0, "host": 100000, "count": 65536}]}}}})")
+          .empty());
   CHECK(mentions(problems_of(R"({"lxcpath": "/var/lib/../etc", "containers": {}})"), "/lxcpath"));
 }
 

@@ -29,6 +29,7 @@ LXCPATH=/var/lib/op-dbus-tests/lxc-$$
 BR=lxcbr-t$$
 CT=lxct-$$a
 CT2=lxct-$$b
+CT3=lxct-$$u
 NET=10.213.$(($$ % 200 + 20))
 BTRFS=/var/lib/op-dbus-tests/lxc-btrfs-$$
 GOLD=lxct-$$g
@@ -38,7 +39,7 @@ made_bridge=0
 cleanup() {
   local path ct
   for path in "$LXCPATH" "$BTRFS"; do
-    for ct in "$CT" "$CT2" "$COPY" "$GOLD"; do
+    for ct in "$CT" "$CT2" "$CT3" "$COPY" "$GOLD"; do
       if [ -e "$path/$ct" ]; then
         lxc-stop -P "$path" -n "$ct" -k >/dev/null 2>&1
         lxc-destroy -P "$path" -n "$ct" -f >/dev/null 2>&1
@@ -191,6 +192,19 @@ echo "# second create took $(($(date +%s) - start))s"
 is "the template cache was not rebuilt" "$stamp_before" stat -c %Y "$cache"
 is "the second container exists, stopped" STOPPED state_of "$CT2"
 
+# --- an unprivileged container: its root filesystem shifted into the host ids of its map -----------------------
+doc "$T/u.json" "{\"$CT3\": {\"template\": \"debian-12\", \"config\": {\"network\": {\"bridge\": \"$BR\",
+  \"ip\": \"$NET.4/24\"}, \"idmap\": [{\"type\": \"u\", \"container\": 0, \"host\": 100000, \"count\": 65536},
+  {\"type\": \"g\", \"container\": 0, \"host\": 100000, \"count\": 65536}]}}}"
+check "apply an unprivileged container" timeout 600 "$OPDBUS" apply "$T/u.json"
+is "it is RUNNING" RUNNING state_of "$CT3"
+is "its init runs in a user namespace mapping 0 to 100000" "0 100000 65536" \
+  sh -c "tr -s ' ' <'/proc/$(pid_of "$CT3")/uid_map' | sed 's/^ //'"
+is "its /etc/passwd belongs to host uid 100000" 100000 stat -c %u "$LXCPATH/$CT3/rootfs/etc/passwd"
+is "setuid bits survive the shift (/usr/bin/passwd)" 4755 stat -c %a "$LXCPATH/$CT3/rootfs/usr/bin/passwd"
+check "ping the unprivileged container" ping_ct "$NET.4"
+expect "second plan is empty" 0 "$OPDBUS" plan "$T/u.json"
+
 # --- a failing action reports liblxc's reason ------------------------------------------------------------------
 doc "$T/h.json" "{\"$CT2\": {\"config\": {\"network\": {\"bridge\": \"lxcbr-tx$$\"}}}}"
 expect "starting on a bridge that does not exist fails (exit 1)" 1 "$OPDBUS" apply "$T/h.json"
@@ -199,12 +213,12 @@ contains "... with liblxc's own reason (from its log)" "to bridge \"lxcbr-tx$$\"
 is "the container is still STOPPED" STOPPED state_of "$CT2"
 
 # --- destroy ----------------------------------------------------------------------------------------------------
-doc "$T/g.json" "{\"$CT\": {\"state\": \"absent\"}, \"$CT2\": {\"state\": \"absent\"}}"
+doc "$T/g.json" "{\"$CT\": {\"state\": \"absent\"}, \"$CT2\": {\"state\": \"absent\"}, \"$CT3\": {\"state\": \"absent\"}}"
 expect "destroy without --allow-destructive is refused (exit 1)" 1 "$OPDBUS" apply "$T/g.json"
 contains "the refusal says why" "allow-destructive"
 check "the container is still there" test -e "$LXCPATH/$CT/config"
 check "apply --allow-destructive" timeout 300 "$OPDBUS" apply --allow-destructive "$T/g.json"
-check "both containers are gone" sh -c "! test -e '$LXCPATH/$CT' && ! test -e '$LXCPATH/$CT2'"
+check "the containers are gone" sh -c "! test -e '$LXCPATH/$CT' && ! test -e '$LXCPATH/$CT2' && ! test -e '$LXCPATH/$CT3'"
 expect "second plan is empty" 0 "$OPDBUS" plan "$T/g.json"
 
 # --- clone_from: a btrfs snapshot of a golden container ---------------------------------------------------------
