@@ -2,7 +2,11 @@
 // (hostile names, paths, raw keys), the diff (create, start, stop, live limits, restart semantics, destroy,
 // clone ordering, plan errors), query's refusals, and apply against a recording fake backend until a second
 // plan is empty.
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "context.h"
 #include "error.h"
@@ -12,6 +16,9 @@
 #include "lxc/ops.h"
 #include "lxc/plugin.h"
 #include "lxc/query.h"
+#include "sys/lxc.h"
+#include "tap_skip.h"
+#include "temp_dir.h"
 
 using namespace opdbus;
 using namespace opdbus::lxc;
@@ -447,4 +454,42 @@ TEST_CASE("--root is refused, said by the probe") {
   auto p = plugin->probe(ctx);
   CHECK_FALSE(p.available);
   CHECK(p.detail.find("--root") != std::string::npos);
+}
+
+TEST_CASE("shift_ownership moves a tree into the host ids without following symlinks out of it") {
+  if (::geteuid() != 0) SKIP("needs root (chown)");
+  TempDir t("lxc-shift");
+  namespace fs = std::filesystem;
+  fs::create_directories(t.path / "tree/etc");
+  fs::create_directories(t.path / "outside");
+  std::ofstream(t.path / "tree/etc/passwd") << "root:x:0:0::/root:/bin/sh\n";
+  std::ofstream(t.path / "tree/su") << "#!/bin/sh\n";
+  std::ofstream(t.path / "outside/secret") << "host\n";
+  REQUIRE(::chown((t.path / "tree/etc/passwd").c_str(), 0, 42) == 0);
+  REQUIRE(::chown((t.path / "tree/su").c_str(), 0, 0) == 0);
+  REQUIRE(::chmod((t.path / "tree/su").c_str(), 04755) == 0);  // after chown, which clears it
+  fs::create_symlink(t.path / "outside/secret", t.path / "tree/abs-link");
+  fs::create_symlink("../outside", t.path / "tree/rel-dir-link");
+  fs::create_symlink("/", t.path / "tree/root-link");
+
+  std::vector<sys::lxc::IdRange> maps = {{true, 0, 100000, 65536}, {false, 0, 100000, 65536}};
+  size_t n = sys::lxc::shift_ownership((t.path / "tree").string(), maps);
+  CHECK(n == 7);  // tree, etc, passwd, su and the three links themselves
+  struct stat st;
+  REQUIRE(::stat((t.path / "tree/etc/passwd").c_str(), &st) == 0);
+  CHECK(st.st_uid == 100000);
+  CHECK(st.st_gid == 100042);
+  REQUIRE(::stat((t.path / "tree/su").c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 04755);  // setuid kept
+  REQUIRE(::lstat((t.path / "tree/abs-link").c_str(), &st) == 0);
+  CHECK(st.st_uid == 100000);  // the link itself
+  // Nothing a link points to changed.
+  REQUIRE(::stat((t.path / "outside/secret").c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+  REQUIRE(::stat((t.path / "outside").c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+  REQUIRE(::stat("/", &st) == 0);
+  CHECK(st.st_uid == 0);
+  // A second run changes nothing: every id is now outside the container range.
+  CHECK(sys::lxc::shift_ownership((t.path / "tree").string(), maps) == 0);
 }
