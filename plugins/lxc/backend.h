@@ -27,6 +27,8 @@ class Backend {
   virtual std::string kind() const = 0;
   virtual std::string default_lxcpath() = 0;
   virtual unsigned host_cpus() = 0;
+  // Whether `path` is a directory on the host (a bind mount's source must be one before the container starts).
+  virtual bool host_directory(const std::string& path) = 0;
   // The containers of `lxcpath` (only `names` when not empty), in the section's model: state (started or
   // stopped), autostart, memory, cpus, network, mounts, idmap, and the `raw_keys` that are set. For a running
   // container, the values it runs with (its cgroup limits, its running config).

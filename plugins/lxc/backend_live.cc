@@ -52,6 +52,10 @@ class LiveBackend : public Backend {
   }
   std::string kind() const override { return "liblxc"; }
   std::string default_lxcpath() override { return sys::lxc::default_lxcpath(); }
+  bool host_directory(const std::string& path) override {
+    auto st = sys::RootDir("/").stat(path);
+    return st && st->kind == sys::FileKind::Directory;
+  }
   unsigned host_cpus() override {
     long n = ::sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? static_cast<unsigned>(n) : 0;

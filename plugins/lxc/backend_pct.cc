@@ -7,6 +7,7 @@
 #include "lxc/backend.h"
 #include "lxc/pct.h"
 #include "sys/process.h"
+#include "sys/rootdir.h"
 #include "text.h"
 
 namespace opdbus::lxc {
@@ -22,6 +23,10 @@ class PctBackend : public Backend {
   }
   std::string kind() const override { return "pct"; }
   std::string default_lxcpath() override { return "/var/lib/lxc"; }
+  bool host_directory(const std::string& path) override {
+    auto st = sys::RootDir("/").stat(path);
+    return st && st->kind == sys::FileKind::Directory;
+  }
   unsigned host_cpus() override {
     long n = ::sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? static_cast<unsigned>(n) : 0;

@@ -24,6 +24,16 @@ void refuse_unreachable(Backend& backend, const Section& want, const std::map<st
              "config.cpus is " + std::to_string(*w.cpus) + " but this host has " + std::to_string(cpus) +
                  " CPU(s)");
     }
+    if (w.mounts) {
+      for (size_t i = 0; i < w.mounts->size(); ++i) {
+        const std::string& source = (*w.mounts)[i].source;
+        if (!backend.host_directory(source)) {
+          refuse(ErrorKind::InvalidArgument, name,
+                 "config.mounts[" + std::to_string(i) + "]: the source " + json_quoted(source) +
+                     " is not a directory on this host");
+        }
+      }
+    }
     if (have.count(name)) continue;  // creation-only fields are not compared with an existing container
     if (!pct) {
       if (w.template_name && is_pve_volume(*w.template_name)) {

@@ -66,6 +66,8 @@ class FakeBackend : public Backend {
   std::string kind() const override { return backend_kind; }
   std::string default_lxcpath() override { return "/var/lib/lxc"; }
   unsigned host_cpus() override { return cpus; }
+  std::set<std::string> missing_dirs;
+  bool host_directory(const std::string& path) override { return !missing_dirs.count(path); }
   std::map<std::string, Container> list(const std::string& lxcpath, const std::set<std::string>& names,
                                         const std::set<std::string>& raw_keys) override {
     calls.push_back("list " + lxcpath);
@@ -133,6 +135,7 @@ struct Host {
         std::string kind() const override { return b->kind(); }
         std::string default_lxcpath() override { return b->default_lxcpath(); }
         unsigned host_cpus() override { return b->host_cpus(); }
+        bool host_directory(const std::string& p) override { return b->host_directory(p); }
         std::map<std::string, Container> list(const std::string& p, const std::set<std::string>& n,
                                               const std::set<std::string>& r) override {
           return b->list(p, n, r);
@@ -379,6 +382,11 @@ TEST_CASE("query refuses what this backend can never do, before anything is appl
                     Catch::Contains("rootfs"));
   CHECK_THROWS_WITH(h.plan(R"({"containers": {"c": {"template": "debian-12", "config": {"cpus": 64}}}})"),
                     Catch::Contains("4 CPU"));
+  h.fake->missing_dirs.insert("/srv/none");
+  CHECK_THROWS_WITH(
+      h.plan(R"({"containers": {"c": {"template": "debian-12", "config": {"mounts": [{"source": "/srv/none",
+    "target": "/srv"}]}}}})"),
+      Catch::Contains("\"/srv/none\" is not a directory"));
   h.fake->backend_kind = "pct";
   CHECK_NOTHROW(h.plan(R"({"containers": {"c": {"template": "debian-12", "storage": "local-lvm",
     "config": {"rootfs": "8G"}}}})"));

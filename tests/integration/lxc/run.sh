@@ -108,8 +108,10 @@ ping_ct() {  # ping ADDRESS, for up to 20 s
 on_fail() { lxc-ls -P "$LXCPATH" --fancy; ip -br addr show "$BR"; }
 TAP_ON_FAIL=on_fail
 
+mkdir -p "$T/share" && echo "from the host" >"$T/share/hello"
 CTDEF='"template": "debian-12", "config": {"memory": "%s", "cpus": 1,
-  "network": {"bridge": "'$BR'", "ip": "%s/24", "gateway": "'$NET'.1"}}, "autostart": false'
+  "network": {"bridge": "'$BR'", "ip": "%s/24", "gateway": "'$NET'.1"},
+  "mounts": [{"source": "'$T/share'", "target": "/srv/share", "read_only": true}]}, "autostart": false'
 ct() {  # ct MEMORY IP [EXTRA]
   printf "{\"$CT\": {$CTDEF%s}}" "$1" "$2" "${3:-}"
 }
@@ -136,6 +138,8 @@ is "the container is RUNNING" RUNNING state_of "$CT"
 check "ping the container from the host side of the bridge" ping_ct "$NET.2"
 is "its memory limit, read back from its cgroup, is 256M" 268435456 memory_of "$CT"
 is "its cpuset is CPU 0" 0 lxc-cgroup -P "$LXCPATH" -n "$CT" cpuset.cpus
+is "the bind mount shows the host's file inside" "from the host" lxc-attach -P "$LXCPATH" -n "$CT" -- cat /srv/share/hello
+check "... read-only" sh -c "! lxc-attach -P '$LXCPATH' -n '$CT' -- touch /srv/share/new 2>/dev/null && ! test -e '$T/share/new'"
 check "lxc.start.auto is 0 in its config" grep -qx 'lxc.start.auto = 0' "$LXCPATH/$CT/config"
 expect "second plan is empty (exit 0)" 0 "$OPDBUS" plan "$T/a.json"
 
