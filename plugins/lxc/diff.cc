@@ -1,5 +1,7 @@
 #include "lxc/diff.h"
 
+#include <map>
+
 #include "error.h"
 #include "lxc/model.h"
 #include "lxc/ops.h"
@@ -73,6 +75,16 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
   const Section have = parse_section(current, nullptr);
   const std::string lxcpath = have.lxcpath.empty() ? want.lxcpath : have.lxcpath;
   std::vector<Action> actions;
+  // Each container's "config.network" as the document wrote it (one pass: a plan of thousands stays linear).
+  std::map<std::string, const JsonValue*> declared_networks;
+  if (const JsonValue* cs = member(desired, "containers"); cs && cs->IsObject()) {
+    for (auto it = cs->MemberBegin(); it != cs->MemberEnd(); ++it) {
+      const JsonValue* cfg = it->value.IsObject() ? member(it->value, "config") : nullptr;
+      const JsonValue* net = cfg && cfg->IsObject() ? member(*cfg, "network") : nullptr;
+      if (net && net->IsObject())
+        declared_networks[std::string(it->name.GetString(), it->name.GetStringLength())] = net;
+    }
+  }
 
   for (const auto& [name, declared] : want.containers) {
     const Target target{lxcpath, name};
@@ -81,8 +93,8 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     // Merge: an "ip" or "gateway" the document leaves out keeps the container's own.
     Container w = declared;
     if (w.network && c && c->network) {
-      const JsonValue* net = member(desired, "containers");
-      for (const char* key : {name.c_str(), "config", "network"}) net = net ? member(*net, key) : nullptr;
+      auto n = declared_networks.find(name);
+      const JsonValue* net = n == declared_networks.end() ? nullptr : n->second;
       if (net && !member(*net, "ip")) w.network->ip = c->network->ip;
       if (net && !member(*net, "gateway")) w.network->gateway = c->network->gateway;
     }
