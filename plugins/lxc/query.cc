@@ -87,6 +87,7 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
   std::set<std::string> names, raw_keys;
   for (const auto& [name, c] : want.containers) {
     names.insert(name);
+    if (c.clone_from) names.insert(*c.clone_from);  // the diff must know whether a clone's source exists
     for (const auto& [k, v] : c.raw) raw_keys.insert(k);
   }
   Section s;

@@ -441,6 +441,18 @@ TEST_CASE("apply converges: create, drift, live change, restart, destroy; each s
   CHECK(h.fake->containers.empty());
 }
 
+TEST_CASE("a clone of a container the document does not name is planned from the listing") {
+  Host h;
+  h.apply(R"({"containers": {"gold": {"template": "debian-12", "state": "stopped"}}})");
+  const char* doc = R"({"containers": {"copy": {"clone_from": "gold", "state": "stopped"}}})";
+  auto actions = h.plan(doc);
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].summary == "create container copy from a clone of gold");
+  h.apply(doc);
+  CHECK(h.fake->calls.back() == "create /var/lib/lxc copy clone gold");
+  CHECK(h.plan(doc).empty());
+}
+
 TEST_CASE("show lists every container and plans to empty") {
   Host h;
   h.apply(
