@@ -7,7 +7,8 @@ export DEBIAN_FRONTEND=noninteractive
 build=(build-essential g++ meson ninja-build pkg-config git
        rapidjson-dev libsdbus-c++-dev libsystemd-dev libcli11-dev libspdlog-dev libfmt-dev
        libssl-dev catch2
-       libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev)
+       libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev
+       lxc-dev)
 # scripts/package.sh: the .deb (dpkg-shlibdeps for Depends, help2man for op-dbus(1)) and its test.
 package=(dpkg-dev binutils help2man man-db lintian bash-completion)
 # clang + compiler-rt give the libFuzzer target run in the suite.
@@ -17,7 +18,8 @@ runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
          qemu-system-x86 qemu-utils
          passwd openssh-client python3
-         gpg gpg-agent)
+         gpg gpg-agent
+         lxc lxc-templates wget rsync openssl distro-info)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2
