@@ -578,6 +578,12 @@ class Bootstrap {
     if (!mounted(target_ / "dev")) bind("/dev", target_ / "dev", nullptr, MS_BIND | MS_REC);
     if (!mounted(target_ / "run")) bind("tmpfs", target_ / "run", "tmpfs", MS_NOSUID | MS_NODEV);
     if (!mounted(target_ / "dev/disk")) disk_links();
+    // apt inside the target keeps what it downloads in the same cache as debootstrap, so a second install
+    // (or a re-run) downloads nothing it already has.
+    fs::create_directories(cache_ / "archives/partial");
+    if (!mounted(target_ / "var/cache/apt/archives")) {
+      bind((cache_ / "archives").string(), target_ / "var/cache/apt/archives", nullptr, MS_BIND);
+    }
   }
 
   // The chroot's own /dev/disk/by-uuid, by-partuuid and by-label for the target's partitions: grub-mkconfig
