@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "bootstrap.h"
 #include "engine.h"
 #include "journal.h"
 #include "lock.h"
@@ -606,6 +607,47 @@ void add_manifest(CLI::App& app, const Flags& f, int& rc) {
   cmd->callback([&f, &rc, o] { rc = guarded(f, [&] { return manifest::run(*o); }); });
 }
 
+void add_bootstrap(CLI::App& app, const Flags& f, int& rc) {
+  auto bo = std::make_shared<BootstrapOptions>();
+  auto args = std::make_shared<std::vector<std::string>>();
+  auto* cmd = app.add_subcommand(
+      "bootstrap",
+      "Install a Debian system onto a blank disk from a state: partition, mkfs, debootstrap, configure,\n"
+      "packages, every plugin into the new tree, op-dbus itself, bootloader. DEVICE (or bootstrap.device)\n"
+      "must not be the running system's disk; a disk with data needs \"wipe\": true and "
+      "--allow-destructive.");
+  cmd->add_option("args", *args,
+                  "[DEVICE] STATE: the target disk (wins over bootstrap.device) and the state file")
+      ->type_name("[DEVICE] STATE")
+      ->expected(1, 2)
+      ->required();
+  cmd->add_flag("--dry-run", bo->dry_run, "Print the stages and the plan of each; write nothing");
+  cmd->add_option("--deb", bo->deb, "The op-dbus package installed into the target (scripts/package.sh)")
+      ->type_name("FILE");
+  cmd->add_option("--cache-dir", bo->cache_dir,
+                  "Downloaded packages, kept between runs (default /var/cache/op-dbus/bootstrap)")
+      ->type_name("DIR");
+  cmd->add_option("--target", bo->target,
+                  "Where the new system is mounted (default /run/op-dbus/bootstrap/target)")
+      ->type_name("DIR");
+  cmd->add_flag("--no-finish", bo->no_finish,
+                "Do not power off or reboot at the end, whatever the state says");
+  cmd->callback([&f, &rc, bo, args] {
+    if (args->size() == 2) {
+      bo->device = (*args)[0];
+      bo->state_file = (*args)[1];
+    } else {
+      bo->state_file = (*args)[0];
+    }
+    bo->allow_destructive = f.allow_destructive;
+    bo->json = f.json;
+    bo->color = use_color(f.color, STDERR_FILENO);
+    bo->verbosity = f.quiet ? -1 : f.verbose;
+    bo->limits = limits_of(f);
+    rc = guarded(f, [&] { return run_bootstrap(*bo); });
+  });
+}
+
 }  // namespace
 
 int run_cli(int argc, char** argv) {
@@ -632,6 +674,7 @@ int run_cli(int argc, char** argv) {
   add_log(app, f, rc);
   add_sandbox(app, f, rc);
   add_manifest(app, f, rc);
+  add_bootstrap(app, f, rc);
 
   try {
     app.parse(argc, argv);

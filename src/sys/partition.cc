@@ -136,6 +136,33 @@ PartitionTable read_partition_table(const std::string& path) {
   return t;
 }
 
+// After a new table: a kernel built without the table type's parser (CONFIG_EFI_PARTITION off, as in some
+// small VM kernels) re-reads it as empty. Then the partitions are added one by one (BLKPG, as partx -a
+// does), from the table libfdisk just wrote.
+namespace {
+void add_unseen_partitions(Fdisk& f, const std::string& path) {
+  fdisk_context* cxt = f.get();
+  fdisk_table* after = nullptr;
+  if (fdisk_get_partitions(cxt, &after) < 0 || !after) return;
+  bool any = false;
+  bool seen = false;
+  fdisk_iter* it = fdisk_new_iter(FDISK_ITER_FORWARD);
+  fdisk_partition* pa = nullptr;
+  while (fdisk_table_next_partition(after, it, &pa) == 0) {
+    if (!fdisk_partition_has_partno(pa)) continue;
+    any = true;
+    if (partition_node(path, static_cast<int>(fdisk_partition_get_partno(pa)) + 1)) seen = true;
+  }
+  fdisk_free_iter(it);
+  fdisk_unref_table(after);
+  if (!any || seen) return;
+  fdisk_table* none = fdisk_new_table();
+  int rc = fdisk_reread_changes(cxt, none);
+  fdisk_unref_table(none);
+  if (rc < 0) f.fail("adding the new partitions to the kernel", rc);
+}
+}  // namespace
+
 void write_partition_table(const std::string& path, const TableEdit& edit) {
   // O_EXCL: refused while the disk or any of its partitions is mounted (in any namespace) or held.
   Fd exclusive = open_exclusive(path, O_RDWR);
@@ -234,6 +261,7 @@ void write_partition_table(const std::string& path, const TableEdit& edit) {
     rc = before ? fdisk_reread_changes(cxt, before) : fdisk_reread_partition_table(cxt);
     if (before) fdisk_unref_table(before);
     if (rc < 0) f.fail("telling the kernel about the new partitions", rc);
+    if (!before) add_unseen_partitions(f, path);
   } else if (before) {
     fdisk_unref_table(before);
   }

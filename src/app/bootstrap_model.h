@@ -1,0 +1,82 @@
+// `op-dbus bootstrap`: the pure part. The document's "bootstrap" section as typed settings with their
+// defaults, the stages in order, and the storage section retargeted from the disk the document names to the
+// disk the installation writes (the command line's DEVICE wins). No I/O here: unit-tested.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "json.h"
+
+namespace opdbus::bootstrap {
+
+enum class Bootloader { GrubEfi, GrubBios, Both, SystemdBoot };
+enum class Finish { Nothing, Poweroff, Reboot };
+
+struct Settings {
+  std::optional<std::string> device;  // bootstrap.device
+  std::string hostname = "debian";
+  std::string domain;  // "" = none
+  std::string timezone = "Etc/UTC";
+  std::string locale = "C.UTF-8";
+  std::string suite = "bookworm";
+  std::string mirror;  // "" = the host's mirror for the suite, else deb.debian.org
+  std::string variant = "minbase";
+  std::string kernel = "linux-image-amd64";
+  std::string kernel_args;  // extra kernel command line (schema: no quotes, no shell characters)
+  Bootloader bootloader = Bootloader::GrubEfi;
+  std::vector<std::string> include;  // extra packages for the base system (debootstrap --include)
+  std::optional<std::string> root_password_hash;  // secret
+  Finish finish = Finish::Nothing;
+
+  std::string fqdn() const { return domain.empty() ? hostname : hostname + "." + domain; }
+};
+
+// Reads the "bootstrap" section (or the defaults when the document has none). The schema has checked it.
+Settings parse_settings(const JsonValue* section);
+
+std::string_view name_of(Bootloader b);
+std::string_view name_of(Finish f);
+
+// What debootstrap --include gets: what a bootable, manageable system needs beyond minbase (systemd as init,
+// udev, dbus, kmod, iproute2), the tools for the filesystems the storage section makes, and the document's
+// own bootstrap.include. Sorted, unique.
+std::vector<std::string> base_packages(const Settings& settings, const JsonValue& storage);
+
+// The packages the bootloader needs inside the target.
+std::vector<std::string> bootloader_packages(Bootloader b);
+
+// The disk to install on: the command line's DEVICE, else bootstrap.device. `source` says which
+// ("command line" / "bootstrap.device"). Throws InvalidArgument when neither is given.
+struct TargetChoice {
+  std::string device;
+  std::string source;
+};
+TargetChoice choose_device(const std::string& command_line, const Settings& settings);
+
+// The partition device of `disk` numbered `n`, as the kernel names it: /dev/sda + 2 = /dev/sda2,
+// /dev/nvme0n1 + 2 = /dev/nvme0n1p2, /dev/loop3 + 1 = /dev/loop3p1 (a 'p' when the disk name ends in a digit).
+std::string partition_path(std::string_view disk, int n);
+
+// A copy of the storage section in which every key and string value naming `from` (the disk the document
+// describes) or one of its partitions names `to` or the same partition of it instead. Nothing else changes.
+// When `from` is empty or equals `to`, the copy is identical.
+JsonDoc retarget_storage(const JsonValue& storage, const std::string& from, const std::string& to);
+
+// The stages, in order, with what each does (for --dry-run and the progress lines).
+struct Stage {
+  std::string_view name;
+  std::string_view summary;
+};
+const std::vector<Stage>& stages();
+
+// Plugins applied at first boot by op-dbus-firstboot.service rather than into the tree: they act on a running
+// kernel or daemon (network also writes its boot files offline; those are applied into the tree as well).
+bool runtime_plugin(std::string_view plugin);
+
+// The first-boot unit's text for the runtime plugins the document names (empty list: no unit).
+std::string firstboot_unit(const std::vector<std::string>& runtime_plugins);
+
+}  // namespace opdbus::bootstrap

@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# op-dbus bootstrap on loop devices, then the installed disk booted alone in qemu (SeaBIOS, BIOS/GPT layout):
+#   - refusals that write nothing (byte-identical images): a disk holding a filesystem without "wipe", or with
+#     "wipe" but without --allow-destructive; a mounted disk; a partition; the host's own root disk (dry run);
+#     no --deb; --dry-run itself
+#   - a failure injected in the packages stage (a kernel package that does not exist) names the stage and apt's
+#     words and leaves nothing mounted; the re-run with the cause fixed resumes (the base system is not made
+#     again) and completes
+#   - the disk boots: a unit from the state reports hostname, root device, the user, the units and
+#     `op-dbus plan /etc/op-dbus/state.json` (exit 0) on the serial console
+# Downloaded packages are cached in /var/cache/op-dbus-tests/bootstrap (--cache-dir).
+# usage: run.sh OPDBUS SRCDIR        (prints TAP; needs root, debootstrap, qemu)
+set -u
+OPDBUS=$(readlink -f "$1")
+SRC=$(readlink -f "$2")
+BUILD=$(dirname "$OPDBUS")
+. "$SRC/tests/lib/tap.sh"
+[ "$(id -u)" = 0 ] || tap_skip_all "needs root (loop devices, mounts, chroot)"
+for t in debootstrap losetup qemu-system-x86_64 mkfs.ext4 sha256sum unshare dpkg-deb help2man; do
+  command -v "$t" >/dev/null || tap_skip_all "$t is not installed (scripts/install-deps.sh)"
+done
+# Everything this test mounts stays in a mount namespace of its own.
+if [ -z "${OPDBUS_BOOTSTRAP_TEST_NS:-}" ]; then
+  OPDBUS_BOOTSTRAP_TEST_NS=1 exec unshare -m --propagation private "$0" "$@"
+fi
+
+T=$(mktemp -d /tmp/opdbus-bootstrap-test.XXXXXX)
+LOOPS=()
+QEMU_PID=
+cleanup() {
+  [ -n "$QEMU_PID" ] && kill "$QEMU_PID" 2>/dev/null
+  grep -o " $T/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
+  for l in "${LOOPS[@]}"; do losetup -d "$l" 2>/dev/null; done
+  rm -rf "$T"
+}
+trap cleanup EXIT
+TAP_OUT=$T/out
+CACHE=/var/cache/op-dbus-tests/bootstrap
+mkdir -p "$CACHE"
+
+attach() {  # attach IMAGE SIZE -> loop device (partitions scanned)
+  truncate -s "$2" "$1"
+  local l
+  l=$(losetup -f --show -P "$1") || { echo "Bail out! losetup failed"; exit 1; }
+  LOOPS+=("$l")
+  echo "$l"
+}
+hash_of() { sha256sum "$1" | cut -d' ' -f1; }
+mounted_below() { grep -c " $1" /proc/self/mountinfo; }
+
+# The package bootstrap installs into the target.
+DEB=$("$SRC/scripts/package.sh" --build-dir "$BUILD" --output "$T/dist" --no-build 2>"$T/package.err" | tail -n 1)
+[ -f "$DEB" ] || { echo "Bail out! scripts/package.sh failed: $(tail -5 "$T/package.err")"; exit 1; }
+
+# state NAME KERNEL [WIPE]: a BIOS/GPT server. bootstrap.device is the disk as the booted VM sees it (vda);
+# the install writes the loop device given on the command line.
+ssh-keygen -q -t ed25519 -N '' -C alice@test -f "$T/alice" >/dev/null
+KEY=$(cat "$T/alice.pub")
+state() {
+  local wipe=${3:-false}
+  cat >"$T/$1.json" <<EOF
+{
+  "version": 1,
+  "metadata": {"name": "bootstrap-test", "description": "BIOS/GPT: bios_grub + ext4 root, a user, a report unit"},
+  "bootstrap": {"device": "/dev/vda", "hostname": "bt1", "domain": "example.test", "timezone": "Europe/Berlin",
+                "kernel": "$2", "bootloader": "grub-bios", "kernel_args": "console=ttyS0,115200"},
+  "plugins": {
+    "storage": {
+      "devices": {
+        "/dev/vda": {"partition_table": "gpt", "wipe": $wipe, "partitions": [
+          {"number": 1, "size": "1M", "type": "bios_grub"},
+          {"number": 2, "size": "remaining", "type": "linux", "filesystem": "ext4", "label": "btroot", "mount": "/"}
+        ]}
+      }
+    },
+    "users": {
+      "accounts": {"alice": {"uid": 1500, "shell": "/bin/bash", "ssh_authorized_keys": ["$KEY"]}}
+    },
+    "systemd": {
+      "custom_units": {
+        "bt-report.service": {
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-TZ=\$(cat /etc/timezone); echo BT-USER=\$(id -un 1500); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); timeout 300 op-dbus --color never plan /etc/op-dbus/state.json 2>&1 | sed s/^/BT-PLAN:/; echo BT-PLAN-EXIT=\$\${PIPESTATUS[0]}; echo BT-REPORT-END'\nExecStartPost=/bin/systemctl poweroff\n[Install]\nWantedBy=multi-user.target\n",
+          "enabled": true
+        }
+      }
+    }
+  }
+}
+EOF
+}
+state good linux-image-cloud-amd64
+state wipe linux-image-cloud-amd64 true
+state badkernel op-dbus-test-no-such-kernel
+bs() { "$OPDBUS" bootstrap --target "$T/target" --cache-dir "$CACHE" "$@" >"$T/out" 2>&1; }
+
+# ---- refusals: nothing is written -------------------------------------------------------------------------------
+L=$(attach "$T/used.img" 64M)
+mkfs.ext4 -q -L data "$L"
+before=$(hash_of "$T/used.img")
+expect "a disk holding a filesystem is refused without \"wipe\"" 1 bs --deb "$DEB" --allow-destructive "$L" "$T/good.json"
+contains "...saying what it holds and what would be needed" '"wipe": true'
+is "...and the disk is byte-identical" "$before" hash_of "$T/used.img"
+expect "with \"wipe\" but without --allow-destructive it is refused too" 1 bs --deb "$DEB" "$L" "$T/wipe.json"
+contains "...naming --allow-destructive" "--allow-destructive"
+is "...and the disk is byte-identical" "$before" hash_of "$T/used.img"
+expect "--dry-run on it exits 0" 0 "$OPDBUS" bootstrap --dry-run "$L" "$T/good.json"
+contains "...prints the stages" "[10/10] finish"
+is "...and writes nothing" "$before" hash_of "$T/used.img"
+
+mkdir -p "$T/mnt"
+mount -o ro,noload "$L" "$T/mnt"
+expect "a mounted disk is refused" 1 bs --deb "$DEB" --allow-destructive "$L" "$T/wipe.json"
+contains "...naming the mount" "$T/mnt"
+umount "$T/mnt"
+is "...and the disk is byte-identical" "$before" hash_of "$T/used.img"
+
+# An MBR with one partition (sectors 2048..18431), written by hand.
+truncate -s 64M "$T/parted.img"
+python3 -c '
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(446)
+    f.write(struct.pack("<B3sB3sII", 0, b"\0\0\0", 0x83, b"\0\0\0", 2048, 16384))
+    f.seek(510)
+    f.write(b"\x55\xaa")
+' "$T/parted.img"
+P=$(attach "$T/parted.img" 64M)
+partx -a "$P" 2>/dev/null  # for kernels built without the MBR parser
+expect "a partition instead of a disk is refused" 1 bs --deb "$DEB" "${P}p1" "$T/good.json"
+contains "...saying bootstrap takes the whole disk" "is a partition of $P"
+
+ROOTDEV=$(findmnt -no SOURCE / | sed 's/\[.*//')
+ROOTDISK=/dev/$(lsblk -no PKNAME "$ROOTDEV" 2>/dev/null | head -n1)
+[ "$ROOTDISK" = /dev/ ] && ROOTDISK=$ROOTDEV
+expect "--dry-run on the host's own root disk ($ROOTDISK) exits 0..." 0 "$OPDBUS" bootstrap --dry-run "$ROOTDISK" "$T/wipe.json"
+contains "...and says the check stage would refuse it as the running system's" "holds the running system's root filesystem"
+
+B=$(attach "$T/disk.img" 3G)
+expect "without --deb nothing starts" 1 bs "$B" "$T/good.json"
+contains "...and the message says what to give" "--deb FILE"
+check "...and the disk is still blank" bash -c "! blkid -p '$B' >/dev/null 2>&1"
+
+# ---- a failure in the packages stage, then a re-run that resumes --------------------------------------------------
+expect "a kernel package that does not exist fails the bootstrap" 1 bs --deb "$DEB" "$B" "$T/badkernel.json"
+contains "...naming the stage" "stage packages failed"
+contains "...with apt's own words" "Unable to locate package op-dbus-test-no-such-kernel"
+is "...and nothing stays mounted under the target" 0 mounted_below "$T/target"
+expect "the re-run with the kernel fixed completes" 0 bs --deb "$DEB" "$B" "$T/good.json"
+contains "...recognising the earlier run's disk" "resuming an earlier bootstrap"
+contains "...and not making the base system again" "the base system is already there"
+contains "...with every stage timed" "finish done in"
+is "...and nothing stays mounted" 0 mounted_below "$T/target"
+cp "$T/out" "$T/install.log"
+expect "a third run changes nothing and completes" 0 bs --deb "$DEB" "$B" "$T/good.json"
+
+# ---- what is on the disk ---------------------------------------------------------------------------------------
+mount "${B}p2" "$T/mnt"
+check "the disk has the hostname" grep -qx bt1 "$T/mnt/etc/hostname"
+check "...fstab mounts / by UUID" grep -qE '^UUID=[0-9a-f-]+[[:space:]]+/[[:space:]]+ext4' "$T/mnt/etc/fstab"
+check "...grub.cfg boots root=UUID" grep -q 'root=UUID=' "$T/mnt/boot/grub/grub.cfg"
+check "...with the kernel arguments" grep -q 'console=ttyS0,115200' "$T/mnt/boot/grub/grub.cfg"
+check "...op-dbus installed from its package" bash -c "chroot '$T/mnt' dpkg-query -W -f='\${Status}' op-dbus | grep -qx 'install ok installed'"
+check "...the state in /etc/op-dbus, readable by root only" bash -c "[ \$(stat -c %a '$T/mnt/etc/op-dbus/state.json') = 600 ]"
+check "...alice with her key" grep -qF "$KEY" "$T/mnt/home/alice/.ssh/authorized_keys"
+check "...no policy-rc.d left behind" test ! -e "$T/mnt/usr/sbin/policy-rc.d"
+umount "$T/mnt"
+losetup -d "$B"
+
+# ---- the disk alone boots (SeaBIOS) --------------------------------------------------------------------------
+timeout 600 qemu-system-x86_64 -m 768 -smp 1 -drive "file=$T/disk.img,format=raw,if=virtio" -display none \
+  -serial "file:$T/console.log" -no-reboot -net none &
+QEMU_PID=$!
+wait "$QEMU_PID"
+rc=$?
+QEMU_PID=
+check "the installed disk boots and powers itself off (qemu exit $rc)" bash -c "[ $rc -eq 0 ] && grep -aq BT-REPORT-END '$T/console.log' || { tail -c 3000 '$T/console.log'; false; }"
+report() { grep -a "^BT-$1=" "$T/console.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
+is "...with the document's hostname" bt1 report HOSTNAME
+is "...and FQDN" bt1.example.test report FQDN
+is "...root on the disk's second partition" /dev/vda2 report ROOT
+is "...the time zone" Europe/Berlin report TZ
+is "...the user" alice report USER
+is "...her key" alice@test report KEY
+is "...the unit enabled" enabled report ENABLED
+is "...and op-dbus plan of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-EXIT
+tap_done

@@ -1,0 +1,133 @@
+// op-dbus bootstrap, the pure part (src/app/bootstrap_model.h): settings and defaults, the choice of the
+// target disk, partition names, retargeting the storage section, the base package list, the first-boot unit.
+#include <catch2/catch.hpp>
+
+#include "bootstrap_model.h"
+#include "error.h"
+#include "json.h"
+
+using namespace opdbus;
+using namespace opdbus::bootstrap;
+
+TEST_CASE("bootstrap settings: defaults without a section, every field read with one") {
+  Settings d = parse_settings(nullptr);
+  CHECK(d.suite == "bookworm");
+  CHECK(d.variant == "minbase");
+  CHECK(d.kernel == "linux-image-amd64");
+  CHECK(d.bootloader == Bootloader::GrubEfi);
+  CHECK(d.finish == Finish::Nothing);
+  CHECK(!d.device);
+  CHECK(d.fqdn() == "debian");
+
+  JsonDoc doc = parse_json(R"({"device": "/dev/sda", "hostname": "pve1", "domain": "example.com",
+    "timezone": "Europe/Berlin", "locale": "en_US.UTF-8", "suite": "trixie", "mirror": "http://m/debian",
+    "variant": "standard", "kernel": "linux-image-cloud-amd64", "kernel_args": "console=ttyS0",
+    "bootloader": "both", "include": ["vim"], "root_password_hash": "$y$j9T$abc", "finish": "poweroff"})");
+  Settings s = parse_settings(&doc);
+  CHECK(s.device == std::optional<std::string>("/dev/sda"));
+  CHECK(s.fqdn() == "pve1.example.com");
+  CHECK(s.timezone == "Europe/Berlin");
+  CHECK(s.locale == "en_US.UTF-8");
+  CHECK(s.suite == "trixie");
+  CHECK(s.mirror == "http://m/debian");
+  CHECK(s.variant == "standard");
+  CHECK(s.kernel == "linux-image-cloud-amd64");
+  CHECK(s.kernel_args == "console=ttyS0");
+  CHECK(s.bootloader == Bootloader::Both);
+  CHECK(s.include == std::vector<std::string>{"vim"});
+  CHECK(s.root_password_hash == std::optional<std::string>("$y$j9T$abc"));
+  CHECK(s.finish == Finish::Poweroff);
+}
+
+TEST_CASE("bootstrap: the command line's DEVICE wins over bootstrap.device, and says so") {
+  Settings s;
+  s.device = "/dev/sda";
+  CHECK(choose_device("/dev/vdb", s).device == "/dev/vdb");
+  CHECK(choose_device("/dev/vdb", s).source == "command line");
+  CHECK(choose_device("", s).device == "/dev/sda");
+  CHECK(choose_device("", s).source == "bootstrap.device");
+  CHECK_THROWS_AS(choose_device("", Settings{}), Error);
+}
+
+TEST_CASE("bootstrap: partition names follow the kernel's rule") {
+  CHECK(partition_path("/dev/sda", 2) == "/dev/sda2");
+  CHECK(partition_path("/dev/vdc", 1) == "/dev/vdc1");
+  CHECK(partition_path("/dev/nvme0n1", 2) == "/dev/nvme0n1p2");
+  CHECK(partition_path("/dev/loop3", 1) == "/dev/loop3p1");
+  CHECK(partition_path("/dev/mmcblk0", 12) == "/dev/mmcblk0p12");
+}
+
+TEST_CASE("bootstrap: the storage section is retargeted to the install disk, keys and values") {
+  JsonDoc storage = parse_json(R"({
+    "devices": {"/dev/sda": {"partition_table": "gpt", "partitions": [{"number": 1, "size": "1M"}]}},
+    "filesystems": {"/dev/sda2": {"type": "btrfs", "label": "root"}},
+    "btrfs_subvolumes": {"/dev/sda2": [{"name": "@", "mount": "/"}]},
+    "mounts": {"/": {"device": "/dev/sda2", "subvol": "@"}, "/data": {"device": "/dev/sdb1"},
+               "/x": {"device": "/dev/sda22"}, "/y": {"device": "/dev/sdaa1"}, "/z": {"device": "LABEL=root"}}
+  })");
+  JsonDoc out = retarget_storage(storage, "/dev/sda", "/dev/nvme0n1");
+  CHECK(out["devices"].HasMember("/dev/nvme0n1"));
+  CHECK(!out["devices"].HasMember("/dev/sda"));
+  CHECK(out["filesystems"].HasMember("/dev/nvme0n1p2"));
+  CHECK(out["btrfs_subvolumes"].HasMember("/dev/nvme0n1p2"));
+  CHECK(std::string(out["mounts"]["/"]["device"].GetString()) == "/dev/nvme0n1p2");
+  CHECK(std::string(out["mounts"]["/x"]["device"].GetString()) == "/dev/nvme0n1p22");
+  // Another disk, a disk whose name only starts the same, and tags stay as they are.
+  CHECK(std::string(out["mounts"]["/data"]["device"].GetString()) == "/dev/sdb1");
+  CHECK(std::string(out["mounts"]["/y"]["device"].GetString()) == "/dev/sdaa1");
+  CHECK(std::string(out["mounts"]["/z"]["device"].GetString()) == "LABEL=root");
+  // Mount points and labels are not devices.
+  CHECK(out["mounts"].HasMember("/"));
+  CHECK(std::string(out["filesystems"]["/dev/nvme0n1p2"]["label"].GetString()) == "root");
+  CHECK(out["devices"]["/dev/nvme0n1"]["partitions"][0]["size"] == "1M");
+}
+
+TEST_CASE("bootstrap: retargeting between names that end in digits needs the 'p'") {
+  JsonDoc storage = parse_json(R"({"devices": {"/dev/loop1": {}}, "mounts": {"/": {"device": "/dev/loop1p2"},
+    "/a": {"device": "/dev/loop10"}, "/b": {"device": "/dev/loop12"}}})");
+  JsonDoc out = retarget_storage(storage, "/dev/loop1", "/dev/vdc");
+  CHECK(out["devices"].HasMember("/dev/vdc"));
+  CHECK(std::string(out["mounts"]["/"]["device"].GetString()) == "/dev/vdc2");
+  // /dev/loop10 is another loop device, not partition 0 of /dev/loop1.
+  CHECK(std::string(out["mounts"]["/a"]["device"].GetString()) == "/dev/loop10");
+  CHECK(std::string(out["mounts"]["/b"]["device"].GetString()) == "/dev/loop12");
+  JsonDoc same = retarget_storage(storage, "/dev/loop1", "/dev/loop1");
+  CHECK(same == storage);
+}
+
+TEST_CASE("bootstrap: base packages: an init, udev and the tools of the filesystems the document makes") {
+  Settings s;
+  s.include = {"vim", "systemd"};
+  JsonDoc storage = parse_json(R"({"devices": {"/dev/sda": {"partitions": [
+    {"number": 1, "size": "512M", "type": "efi", "filesystem": "vfat"},
+    {"number": 2, "size": "remaining", "filesystem": "btrfs"}]}}})");
+  auto p = base_packages(s, storage);
+  CHECK(p == std::vector<std::string>{"btrfs-progs", "dbus", "dosfstools", "iproute2", "kmod", "systemd",
+                                      "systemd-sysv", "udev", "vim"});
+  JsonDoc xfs = parse_json(R"({"filesystems": {"/dev/sda1": {"type": "xfs"}}})");
+  auto q = base_packages(Settings{}, xfs);
+  CHECK(std::find(q.begin(), q.end(), "xfsprogs") != q.end());
+  CHECK(std::find(q.begin(), q.end(), "btrfs-progs") == q.end());
+}
+
+TEST_CASE("bootstrap: bootloader packages and stage order") {
+  CHECK(bootloader_packages(Bootloader::GrubBios) == std::vector<std::string>{"grub-pc"});
+  CHECK(bootloader_packages(Bootloader::GrubEfi) == std::vector<std::string>{"grub-efi-amd64"});
+  CHECK(bootloader_packages(Bootloader::SystemdBoot) == std::vector<std::string>{"systemd-boot"});
+  std::vector<std::string> names;
+  for (const auto& st : stages()) names.emplace_back(st.name);
+  CHECK(names == std::vector<std::string>{"check", "storage", "base", "configure", "chroot", "packages", "plugins",
+                                          "op-dbus", "bootloader", "finish"});
+}
+
+TEST_CASE("bootstrap: the first-boot unit applies only the runtime plugins, once") {
+  CHECK(firstboot_unit({}).empty());
+  CHECK(runtime_plugin("network"));
+  CHECK(runtime_plugin("kvm"));
+  CHECK(!runtime_plugin("users"));
+  std::string u = firstboot_unit({"network", "lxc"});
+  CHECK(u.find("ExecStart=/usr/bin/op-dbus apply --plugin network --plugin lxc /etc/op-dbus/state.json") !=
+        std::string::npos);
+  CHECK(u.find("ConditionPathExists=!/var/lib/op-dbus/firstboot.done") != std::string::npos);
+  CHECK(u.find("WantedBy=multi-user.target") != std::string::npos);
+}
