@@ -1,5 +1,6 @@
 // The one backend, live ("/") and offline (--root DIR) alike: files through sys::RootDir.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "error.h"
+#include "sys/process.h"
 #include "users/backend.h"
 
 namespace opdbus::users {
@@ -27,6 +29,19 @@ class FcntlLock : public DbLock {
   sys::Fd fd_;
 };
 
+// nscd's pid file names a running process.
+bool nscd_runs() {
+  sys::RootDir host("/");
+  auto text = host.read_file("/run/nscd/nscd.pid");
+  if (!text) return false;
+  try {
+    long pid = std::stol(*text);
+    return pid > 1 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
 class RootBackend : public Backend {
  public:
   explicit RootBackend(const std::filesystem::path& root) : root_(root) {}
@@ -40,6 +55,16 @@ class RootBackend : public Backend {
   }
 
   const sys::RootDir& root() override { return root_; }
+
+  void databases_changed(bool users, bool groups) override {
+    if (!root_.is_host() || !nscd_runs()) return;
+    // Best effort: nscd also notices the files itself (inotify) in current glibc.
+    try {
+      if (users) sys::run({"nscd", "-i", "passwd"});
+      if (groups) sys::run({"nscd", "-i", "group"});
+    } catch (const std::exception&) {
+    }
+  }
 
   std::unique_ptr<DbLock> lock() override {
     auto fd = root_.open("/etc/.pwd.lock", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
