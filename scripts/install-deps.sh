@@ -8,6 +8,8 @@ build=(build-essential g++ meson ninja-build pkg-config git
        rapidjson-dev libsdbus-c++-dev libsystemd-dev libcli11-dev libspdlog-dev libfmt-dev
        libssl-dev catch2
        libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev)
+# scripts/package.sh: the .deb (dpkg-shlibdeps for Depends, help2man for op-dbus(1)) and its test.
+package=(dpkg-dev binutils help2man man-db lintian bash-completion)
 # clang + compiler-rt give the libFuzzer target run in the suite.
 fuzz=(clang libclang-rt-14-dev)
 # What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
@@ -21,5 +23,5 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 1
 fi
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${build[@]}" "${fuzz[@]}" "${runtime[@]}" >/dev/null
+apt-get install -y -qq --no-install-recommends "${build[@]}" "${fuzz[@]}" "${package[@]}" "${runtime[@]}" >/dev/null
 echo "install-deps.sh: all packages installed"

@@ -566,6 +566,13 @@ void add_sandbox(CLI::App& app, const Flags& f, int& rc) {
   sandbox->add_option("--bind-ro", sb->bind_ro, "Bind a host path read-only into the container (HOST[:DEST])")
       ->type_name("PATH")
       ->allow_extra_args(false);
+  sandbox
+      ->add_option("--include", sb->include,
+                   "Also install these Debian packages into the image (repeatable or comma-separated; a "
+                   "separate cached image per set)")
+      ->type_name("PKG")
+      ->delimiter(',')
+      ->allow_extra_args(false);
   sandbox->add_flag("--prepare", sb->prepare_only,
                     "Only build (or reuse) the cached rootfs and print its path");
   sandbox->callback([&f, &rc, sb] {

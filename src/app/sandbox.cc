@@ -103,7 +103,7 @@ class SandboxRun {
     std::vector<sandbox::BindRo> binds;
     for (const auto& b : o_.bind_ro) binds.push_back(sandbox::parse_bind(b));
 
-    sandbox::ImageSpec spec = sandbox::image_spec(self_exe_, report_);
+    sandbox::ImageSpec spec = sandbox::image_spec(self_exe_, report_, o_.include);
     fs::path image = sandbox::ensure_image(spec, report_);
     sandbox::throw_if_interrupted();
     if (o_.prepare_only) {
@@ -314,6 +314,10 @@ class SandboxRun {
     w.Key("packages");
     w.StartArray();
     for (const auto& p : spec.packages) w.String(p.c_str());
+    w.EndArray();
+    w.Key("include");
+    w.StartArray();
+    for (const auto& p : spec.extra_packages) w.String(p.c_str());
     w.EndArray();
     w.EndObject();
     std::printf("%s\n", buf.GetString());

@@ -14,6 +14,7 @@ struct SandboxOptions {
   std::vector<std::string> exec;     // run these shell commands inside instead of plan -> apply -> plan
   std::vector<std::string> bind_ro;  // "HOST[:DEST]" read-only binds into the container
   bool prepare_only = false;         // build/refresh the cached rootfs and print its path
+  std::vector<std::string> include;  // extra Debian packages installed into the image (part of its key)
   bool json = false;                 // machine-readable verdict on stdout
   bool color = false;
   int verbosity = 0;

@@ -4,9 +4,11 @@
 #include <fcntl.h>
 #include <openssl/evp.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -131,6 +133,8 @@ std::string ImageSpec::key() const {
                      "\nvariant=" + variant + "\nmirror=" + mirror + "\npackages=";
   for (size_t i = 0; i < packages.size(); ++i) text += (i ? "," : "") + packages[i];
   text += "\n";
+  // Only present with --include, so the key of a plain image stays what it always was.
+  if (!extra_packages.empty()) text += "extra=" + join(extra_packages, ",") + "\n";
   return sha256_text(text).substr(0, 16);
 }
 
@@ -264,8 +268,29 @@ std::vector<std::string> runtime_packages(const fs::path& exe, const Reporter& r
   return {packages.begin(), packages.end()};
 }
 
-ImageSpec image_spec(const fs::path& exe, const Reporter& report) {
+bool valid_package_name(std::string_view name) {
+  if (name.size() < 2 || name.size() > 128) return false;
+  if (!std::isalnum(static_cast<unsigned char>(name[0]))) return false;
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '-' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+ImageSpec image_spec(const fs::path& exe, const Reporter& report, const std::vector<std::string>& extra) {
   ImageSpec spec;
+  std::set<std::string> wanted;
+  for (const auto& name : extra) {
+    if (!valid_package_name(name)) {
+      throw Error(ErrorKind::InvalidArgument,
+                  "--include: expected a Debian package name (lower case letters, digits, '+', '-', '.'), "
+                  "found " +
+                      json_quoted(name));
+    }
+    wanted.insert(name);
+  }
+  spec.extra_packages.assign(wanted.begin(), wanted.end());
   spec.mirror = mirror_from_sources(read_or_empty("/etc/apt/sources.list.d/debian.sources"),
                                     read_or_empty("/etc/apt/sources.list"), spec.suite);
   const char* dir = std::getenv("OPDBUS_CACHE_DIR");
@@ -360,6 +385,68 @@ void configure_rootfs(const fs::path& root, const ImageSpec& spec) {
   sys::atomic_write(root / "etc/apt/sources.list", "deb " + spec.mirror + " " + spec.suite + " main\n");
 }
 
+// /proc, /sys and /dev of the host inside the tree while apt runs there; unmounted (lazily if still busy) when
+// the object dies, on every exit path.
+class ChrootMounts {
+ public:
+  explicit ChrootMounts(const fs::path& root) {
+    mount_one("proc", root / "proc", "proc", 0);
+    mount_one("sysfs", root / "sys", "sysfs", MS_RDONLY);
+    mount_one("/dev", root / "dev", nullptr, MS_BIND | MS_REC);
+  }
+  ~ChrootMounts() {
+    for (auto it = mounted_.rbegin(); it != mounted_.rend(); ++it) {
+      if (::umount2(it->c_str(), 0) != 0) ::umount2(it->c_str(), MNT_DETACH);
+    }
+  }
+  ChrootMounts(const ChrootMounts&) = delete;
+  ChrootMounts& operator=(const ChrootMounts&) = delete;
+
+ private:
+  void mount_one(const char* source, const fs::path& target, const char* type, unsigned long flags) {
+    std::error_code ec;
+    fs::create_directories(target, ec);
+    if (::mount(source, target.c_str(), type, flags, nullptr) != 0) {
+      int err = errno;
+      throw Error(ErrorKind::BackendError,
+                  "mount " + std::string(source) + " on " + target.string() + ": " + std::strerror(err));
+    }
+    mounted_.push_back(target);
+    if (flags & MS_BIND) ::mount(nullptr, target.c_str(), nullptr, MS_REC | MS_SLAVE, nullptr);
+  }
+  std::vector<fs::path> mounted_;
+};
+
+// `sandbox --include`: apt-get inside the freshly debootstrapped tree, with services kept from starting
+// (policy-rc.d) and the host's /proc, /sys and /dev bound for the duration.
+void install_extra_packages(const fs::path& root, const ImageSpec& spec, const Reporter& report) {
+  report.stage("installing " + join(spec.extra_packages, ", ") + " into the image with apt-get");
+  const fs::path policy = root / "usr/sbin/policy-rc.d";
+  sys::atomic_write(policy,
+                    "#!/bin/sh\n# op-dbus sandbox image build: no service starts in the chroot\nexit 101\n");
+  fs::permissions(policy, fs::perms(0755));
+  sys::atomic_write(root / "etc/apt/sources.list", "deb " + spec.mirror + " " + spec.suite + " main\n");
+  ChildOptions opts;
+  opts.on_line = [&](const std::string& line) { report.detail(line); };
+  {
+    ChrootMounts mounts(root);
+    run_child_checked({"chroot", root.string(), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C.UTF-8",
+                       "apt-get", "-q", "update"},
+                      opts);
+    throw_if_interrupted();
+    std::vector<std::string> argv = {
+        "chroot",  root.string(), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C.UTF-8",
+        "apt-get", "-q",          "-y",  "--no-install-recommends",        "install",
+        "--"};
+    argv.insert(argv.end(), spec.extra_packages.begin(), spec.extra_packages.end());
+    run_child_checked(argv, opts);
+    throw_if_interrupted();
+    run_child_checked({"chroot", root.string(), "apt-get", "clean"}, opts);
+  }
+  std::error_code ec;
+  fs::remove(policy, ec);
+}
+
 }  // namespace
 
 fs::path ensure_image(const ImageSpec& spec, const Reporter& report) {
@@ -422,10 +509,13 @@ fs::path ensure_image(const ImageSpec& spec, const Reporter& report) {
                     (log.empty() ? "" : "debootstrap.log ends with:\n" + indent_lines(log, "  ")));
   }
 
+  if (!spec.extra_packages.empty()) install_extra_packages(build / "rootfs", spec, report);
+
   report.stage("configuring the image");
   configure_rootfs(build / "rootfs", spec);
   std::string info = "suite: " + spec.suite + "\nvariant: " + spec.variant + "\nmirror: " + spec.mirror +
                      "\npackages: " + include + "\nbuilt: " + utc_now() + "\n";
+  if (!spec.extra_packages.empty()) info += "extra packages: " + join(spec.extra_packages, ",") + "\n";
   sys::atomic_write(build / "image.txt", info);
   sys::atomic_write(build / ".complete", "");
   if (::rename(build.c_str(), dir.c_str()) != 0) {

@@ -16,9 +16,12 @@ struct ImageSpec {
   std::string variant = "minbase";
   std::string mirror;                 // "http://deb.debian.org/debian"
   std::vector<std::string> packages;  // sorted, unique: what debootstrap --include gets
-  std::filesystem::path cache_dir;    // $OPDBUS_CACHE_DIR or /var/cache/op-dbus/sandbox
+  // Sorted, unique: installed with apt-get inside the fresh tree after debootstrap (`sandbox --include`). Some
+  // packages (packagekit, whose polkitd does not configure under debootstrap) only install that way.
+  std::vector<std::string> extra_packages;
+  std::filesystem::path cache_dir;  // $OPDBUS_CACHE_DIR or /var/cache/op-dbus/sandbox
 
-  // 16 hex digits of the SHA-256 of suite, variant, mirror, packages and the layout version.
+  // 16 hex digits of the SHA-256 of suite, variant, mirror, packages, extra packages and the layout version.
   std::string key() const;
   std::filesystem::path dir() const { return cache_dir / key(); }
   std::filesystem::path rootfs() const { return dir() / "rootfs"; }
@@ -35,7 +38,13 @@ std::vector<std::string> runtime_packages(const std::filesystem::path& exe, cons
 
 // Everything the image for `exe` needs: host mirror, cache dir, systemd + dbus + tools, op-dbus's usual
 // runtime libraries and whatever else `exe` links.
-ImageSpec image_spec(const std::filesystem::path& exe, const Reporter& report);
+// `extra` (from --include) is validated, sorted and de-duplicated; a bad name throws Error(InvalidArgument).
+ImageSpec image_spec(const std::filesystem::path& exe, const Reporter& report,
+                     const std::vector<std::string>& extra = {});
+
+// A Debian package name as `--include` accepts it (policy 5.6.7: lower case letters, digits, + - .; at least two
+// characters, starting with a letter or digit). Anything else could become an option of apt-get.
+bool valid_package_name(std::string_view name);
 
 // Returns the rootfs, building it first when the cache has no complete copy. Concurrent callers serialize on
 // a lock file; a half-built tree is never visible under the final name.

@@ -44,6 +44,25 @@ IMAGE=$(tail -n 1 "$T/out")
 check "--prepare prints the rootfs path" test -x "$IMAGE/lib/systemd/systemd"
 check "the image is marked complete" test -e "$(dirname "$IMAGE")/.complete"
 
+# --include: extra packages in an image of their own (apt-get in the chroot after debootstrap), names checked
+# before anything is built so none can become an apt-get option.
+sb "--include with an option-like name is refused" 1 --include=--allow-unauthenticated --prepare
+check "...naming the value" grep -q 'allow-unauthenticated' "$T/err"
+sb "--include with a space in the name is refused" 1 --include 'hello world' --prepare
+check "...saying what a package name is" grep -q 'expected a Debian package name' "$T/err"
+sb "--include openssh-server --prepare --json" 0 --include openssh-server --prepare --json
+check "...lists it under include, with another key than the plain image" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["include"] == ["openssh-server"], d
+assert d["image"] != sys.argv[2], d
+' "$T/out" "$IMAGE"
+INC_IMAGE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["image"])' "$T/out")
+check "...and the package is installed in that image" test -x "$INC_IMAGE/usr/sbin/sshd"
+check "...but not in the plain one" test ! -e "$IMAGE/usr/sbin/sshd"
+check "...and the build's policy-rc.d is gone" test ! -e "$INC_IMAGE/usr/sbin/policy-rc.d"
+check "...and nothing stays mounted below it" bash -c "! grep -qF ' $(dirname "$INC_IMAGE")' /proc/self/mountinfo"
+
 # (a) a real systemd boots to running (or degraded).
 sb "--exec 'systemctl is-system-running' exits 0" 0 --exec 'systemctl is-system-running'
 check "systemd inside says running or degraded" grep -qxE 'running|degraded' "$T/out"
