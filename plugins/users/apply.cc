@@ -2,7 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <ctime>
@@ -37,13 +41,42 @@ std::string login_def(const std::string& text, const std::string& key, const std
 
 const char* const kFiles[] = {"/etc/group", "/etc/gshadow", "/etc/shadow", "/etc/passwd"};
 
+// Renames from[i] to to[i] inside the directory `dir`, in order, from a child process in a session of its
+// own, and fsyncs the directory. The renames take microseconds, but a SIGKILL of op-dbus (or of its process
+// group) could still land between two of them and leave, say, an account in /etc/shadow and not yet in
+// /etc/passwd; the child is not killed with op-dbus, so once it has started, all of them happen. It keeps
+// the database lock until it is done: the lock is an open file description lock on a descriptor it inherits.
+// Only async-signal-safe calls run in the child.
+void rename_together(int dir, const std::vector<std::pair<std::string, std::string>>& renames) {
+  std::vector<const char*> from, to;
+  for (const auto& [f, t] : renames) from.push_back(f.c_str()), to.push_back(t.c_str());
+  pid_t pid = ::fork();
+  if (pid < 0) throw Error(ErrorKind::BackendError, std::string("fork: ") + std::strerror(errno));
+  if (pid == 0) {
+    ::setsid();
+    for (size_t i = 0; i < from.size(); ++i)
+      if (::renameat(dir, from[i], dir, to[i]) != 0) ::_exit(errno > 0 && errno < 256 ? errno : EIO);
+    ::fsync(dir);
+    ::_exit(0);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) throw Error(ErrorKind::BackendError, std::string("waitpid: ") + std::strerror(errno));
+  }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    int err = WIFEXITED(status) ? WEXITSTATUS(status) : EINTR;
+    throw Error(ErrorKind::BackendError,
+                std::string("cannot rename the new account databases into place: ") + std::strerror(err));
+  }
+}
+
 // The four files after an operation; only those whose text changed are rewritten. No system call replaces
-// four files at once, so the window in which a crash leaves them disagreeing is made as small as it can
-// be: every new file is first written in full next to the old one ("/etc/passwd+", as the shadow tools
-// name it: fsynced, with the old file's mode and owner), and only then are they renamed over the old ones,
-// one rename after the other with nothing in between. Group files first and passwd last, so a reader never
-// sees an account whose group or shadow entry is missing. A crash before the renames leaves the old
-// databases (the "+" files are removed by the next edit); re-applying converges in every case.
+// four files at once, so: every new file is first written in full next to the old one ("/etc/passwd+", as
+// the shadow tools name it: fsynced, with the old file's mode and owner), and only then are they renamed
+// over the old ones, one right after the other, by rename_together() (a kill of op-dbus cannot stop it
+// halfway). Group files first and passwd last, so a reader never sees an account whose group or shadow
+// entry is missing. A crash before the renames leaves the old databases (the "+" files are removed by the
+// next edit); re-applying converges in every case.
 class Edit {
  public:
   explicit Edit(Backend& backend)
@@ -75,8 +108,14 @@ class Edit {
         root.chmod(next, old->mode);  // chown clears set-id bits
       }
     }
-    for (int i : changed) root.rename(std::string(kFiles[i]) + "+", kFiles[i]);
-    if (auto dir = root.open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0)) (void)::fsync(dir.get());
+    std::vector<std::pair<std::string, std::string>> renames;
+    for (int i : changed) {
+      std::string name = std::string(kFiles[i]).substr(5);  // "/etc/passwd" -> "passwd"
+      renames.emplace_back(name + "+", name);
+    }
+    auto dir = root.open("/etc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (!dir) throw Error(ErrorKind::BackendError, "no /etc under " + root.path().string());
+    rename_together(dir.get(), renames);
     bool users = false, groups = false;
     for (int i : changed) (i < 2 ? groups : users) = true;
     backend_.databases_changed(users, groups);

@@ -1,7 +1,7 @@
 // What the users plugin needs from a host: the files of one root (the live "/" or --root DIR), always through
 // sys::RootDir, so the same code edits the live databases and those of a tree, and no symlink leads outside
-// the root. The account databases are edited under the shadow tools' lock (/etc/.pwd.lock, an fcntl write
-// lock as lckpwdf(3) takes).
+// the root. The account databases are edited under the shadow tools' lock (/etc/.pwd.lock: an open file
+// description write lock, which conflicts with the classic fcntl lock lckpwdf(3) takes).
 #pragma once
 
 #include <filesystem>

@@ -22,7 +22,7 @@ class FcntlLock : public DbLock {
     struct flock fl {};
     fl.l_type = F_UNLCK;
     fl.l_whence = SEEK_SET;
-    (void)::fcntl(fd_.get(), F_SETLK, &fl);
+    (void)::fcntl(fd_.get(), F_OFD_SETLK, &fl);
   }
 
  private:
@@ -72,7 +72,9 @@ class RootBackend : public Backend {
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (::fcntl(fd.get(), F_SETLK, &fl) != 0) {
+    // An open file description lock: it conflicts with lckpwdf's (a classic fcntl lock on the same file), and
+    // a child that inherits the descriptor holds it too (apply.cc's rename_together()).
+    while (::fcntl(fd.get(), F_OFD_SETLK, &fl) != 0) {
       if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
         throw Error(ErrorKind::BackendError,
                     std::string("cannot lock /etc/.pwd.lock: ") + std::strerror(errno));
