@@ -197,6 +197,25 @@ expect "a symlinked authorized_keys is replaced" 0 "$OPDBUS" apply --root "$H" "
 is "it is a regular file now" "regular file" stat -c %F "$H/home/eve/.ssh/authorized_keys"
 is "nothing outside the tree changed" "$before" outside_sum
 
+# A home that is itself a symlink out of the tree, to files owned by the account's uid: a uid change re-owns
+# the link and never what it leads to; removing the account with its home is refused; nothing outside changes.
+mkdir -p "$O/evehome"
+touch "$O/evehome/f"
+chown -R 1000:1000 "$O/evehome"
+before=$(outside_sum)
+rm -rf "$H/home/eve"
+ln -s "$O/evehome" "$H/home/eve"
+chown -h 1000:1000 "$H/home/eve"
+printf '%s' '{"version": 1, "plugins": {"users": {"accounts": {"eve": {"uid": 1700}}}}}' >"$T/eve-uid.json"
+expect "a uid change with a home symlinked out of the tree" 0 "$OPDBUS" apply --root "$H" "$T/eve-uid.json"
+is "the link itself is re-owned" "1700" stat -c %u "$H/home/eve"
+is "nothing outside the tree changed (uid change)" "$before" outside_sum
+printf '%s' '{"version": 1, "plugins": {"users": {"accounts": {"eve": {"state": "absent", "remove_home": true}}}}}' >"$T/eve-rm.json"
+expect "remove_home of a home symlinked out of the tree is refused" 1 "$OPDBUS" apply --root "$H" --allow-destructive "$T/eve-rm.json"
+contains "the refusal says why" "not a directory it owns"
+is "nothing outside the tree changed (remove_home)" "$before" outside_sum
+is "eve is still there" "1" sh -c "grep -c '^eve:' '$H/etc/passwd'"
+
 # The hash is a secret: never in the journal, the plan or --json.
 if grep -rq 'j9T' "$A/var/lib/op-dbus"; then not_ok "the journal never holds the password hash"; else ok "the journal never holds the password hash"; fi
 "$OPDBUS" plan --root "$B" --json "$T/s.json" >"$T/plan.json" 2>&1
