@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <ctime>
+#include <optional>
+#include <string_view>
+#include <utility>
 
 #include "error.h"
 #include "text.h"
@@ -40,6 +43,27 @@ std::string login_def(const std::string& text, const std::string& key, const std
 }
 
 const char* const kFiles[] = {"/etc/group", "/etc/gshadow", "/etc/shadow", "/etc/passwd"};
+
+// Creates (or truncates) `path` inside the root without following a symlink there, writes `content`, gives
+// it `mode` exactly (and `owner` when set), and fsyncs it when `durable`. No rename and no directory fsync:
+// the callers rename (and fsync the directory) themselves, or write into a directory they just made.
+void write_new(const sys::RootDir& root, const std::string& path, std::string_view content, mode_t mode,
+               std::optional<std::pair<uid_t, gid_t>> owner, bool durable) {
+  sys::Fd fd = root.open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  auto fail = [&](const char* what) {
+    throw Error(ErrorKind::BackendError, std::string(what) + " " + path + ": " + std::strerror(errno));
+  };
+  for (size_t done = 0; done < content.size();) {
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) fail("cannot write");
+    done += static_cast<size_t>(n);
+  }
+  if (owner && ::fchown(fd.get(), owner->first, owner->second) != 0) fail("cannot change the owner of");
+  if (::fchmod(fd.get(), mode) != 0)
+    fail("cannot change the mode of");  // after chown, which clears set-id bits
+  if (durable && ::fsync(fd.get()) != 0) fail("cannot fsync");
+}
 
 // Renames from[i] to to[i] inside the directory `dir`, in order, from a child process in a session of its
 // own, and fsyncs the directory. The renames take microseconds, but a SIGKILL of op-dbus (or of its process
@@ -99,14 +123,11 @@ class Edit {
     }
     if (changed.empty()) return;
     for (int i : changed) {
-      std::string next = std::string(kFiles[i]) + "+";
       auto old = root.lstat(kFiles[i]);
       bool keep = old && old->kind == sys::FileKind::File;
-      root.write_file(next, after[i], keep ? old->mode : mode_if_new[i]);
-      if (keep) {
-        root.chown(next, old->uid, old->gid);
-        root.chmod(next, old->mode);  // chown clears set-id bits
-      }
+      std::optional<std::pair<uid_t, gid_t>> owner;
+      if (keep) owner = std::make_pair(old->uid, old->gid);
+      write_new(root, std::string(kFiles[i]) + "+", after[i], keep ? old->mode : mode_if_new[i], owner, true);
     }
     std::vector<std::pair<std::string, std::string>> renames;
     for (int i : changed) {
@@ -165,7 +186,8 @@ void copy_tree(const sys::RootDir& root, const std::string& from, const std::str
     auto st = root.lstat(src);
     if (!st) continue;
     if (st->kind == sys::FileKind::File) {
-      root.write_file(dst, root.read_file(src).value_or(""), st->mode);
+      // Into a directory made just now; not fsynced, as useradd does not either.
+      write_new(root, dst, root.read_file(src).value_or(""), st->mode, std::nullopt, false);
     } else if (st->kind == sys::FileKind::Directory) {
       root.make_dirs(dst, 0700);
       root.chmod(dst, st->mode);
