@@ -2,8 +2,9 @@
 # Crash safety of the users plugin (prints TAP). Offline, into a --root tree: what is tested is the kill -9
 # in the middle of an apply that changes many accounts, not the live system (the same code edits both).
 # An apply creating USERS_CRASH_N accounts (default 2000) in 100 groups is killed with SIGKILL at a random
-# moment, TRIES times over (each try continues where the last was killed); after each kill `pwck -r -R` /
-# `grpck -r -R` report nothing. Then the apply runs to the end, a second plan is empty and no temporary file
+# moment, TRIES times over (each try continues where the last was killed); after each kill, once
+# /etc/.pwd.lock is free (the commit child of a killed op-dbus holds it until its renames are done),
+# `pwck -r -R` / `grpck -r -R` report nothing. Then the apply runs to the end, a second plan is empty and no temporary file
 # is left in /etc; the same again while removing every account (--allow-destructive). Needs root (pwck/grpck -R chroot) and the
 # shadow tools; skips itself otherwise.
 # usage: crash.sh OPDBUS [TRIES]
@@ -59,6 +60,16 @@ count() { grep -c '^crash-u' "$R/etc/passwd"; }
 # where a database belongs.
 databases_clean() {
   local out
+  # The renames of one edit are finished by op-dbus's child even after the kill; it holds /etc/.pwd.lock
+  # until they are done. Wait for the lock as the shadow tools would (pwck -r itself does not lock).
+  timeout 15 python3 -c '
+import fcntl, sys
+f = open(sys.argv[1], "a")
+try:
+    fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except OSError:
+    print("# the lock was still held (the commit child was renaming); waiting for it")
+    fcntl.lockf(f, fcntl.LOCK_EX)' "$R/etc/.pwd.lock"
   out=$(pwck -r -R "$R" 2>&1; echo "pwck exit $?"; grpck -r -R "$R" 2>&1; echo "grpck exit $?")
   if [ "$out" = $'pwck exit 0\ngrpck exit 0' ]; then ok "$1"; else not_ok "$1" "$out"; fi
 }
