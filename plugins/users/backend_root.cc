@@ -1,5 +1,6 @@
 // The one backend, live ("/") and offline (--root DIR) alike: files through sys::RootDir.
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include "error.h"
+#include "sys/process.h"
 #include "users/backend.h"
 
 namespace opdbus::users {
@@ -20,12 +22,25 @@ class FcntlLock : public DbLock {
     struct flock fl {};
     fl.l_type = F_UNLCK;
     fl.l_whence = SEEK_SET;
-    (void)::fcntl(fd_.get(), F_SETLK, &fl);
+    (void)::fcntl(fd_.get(), F_OFD_SETLK, &fl);
   }
 
  private:
   sys::Fd fd_;
 };
+
+// nscd's pid file names a running process.
+bool nscd_runs() {
+  sys::RootDir host("/");
+  auto text = host.read_file("/run/nscd/nscd.pid");
+  if (!text) return false;
+  try {
+    long pid = std::stol(*text);
+    return pid > 1 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM);
+  } catch (const std::exception&) {
+    return false;
+  }
+}
 
 class RootBackend : public Backend {
  public:
@@ -41,13 +56,25 @@ class RootBackend : public Backend {
 
   const sys::RootDir& root() override { return root_; }
 
+  void databases_changed(bool users, bool groups) override {
+    if (!root_.is_host() || !nscd_runs()) return;
+    // Best effort: nscd also notices the files itself (inotify) in current glibc.
+    try {
+      if (users) sys::run({"nscd", "-i", "passwd"});
+      if (groups) sys::run({"nscd", "-i", "group"});
+    } catch (const std::exception&) {
+    }
+  }
+
   std::unique_ptr<DbLock> lock() override {
     auto fd = root_.open("/etc/.pwd.lock", O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     struct flock fl {};
     fl.l_type = F_WRLCK;
     fl.l_whence = SEEK_SET;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (::fcntl(fd.get(), F_SETLK, &fl) != 0) {
+    // An open file description lock: it conflicts with lckpwdf's (a classic fcntl lock on the same file), and
+    // a child that inherits the descriptor holds it too (apply.cc's rename_together()).
+    while (::fcntl(fd.get(), F_OFD_SETLK, &fl) != 0) {
       if (errno != EACCES && errno != EAGAIN && errno != EINTR) {
         throw Error(ErrorKind::BackendError,
                     std::string("cannot lock /etc/.pwd.lock: ") + std::strerror(errno));

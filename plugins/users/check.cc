@@ -117,6 +117,12 @@ std::string hash_problem(std::string_view hash) {
   return "";
 }
 
+std::string expires_problem(std::string_view date) {
+  if (date == "never" || date_to_days(date)) return "";
+  return "a date YYYY-MM-DD from 1970-01-01 on (the day the account is disabled, as useradd -e), or "
+         "\"never\"";
+}
+
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out) {
   SectionReport report(file, section_pointer, out);
@@ -127,10 +133,29 @@ void check_section(const JsonValue& section, const std::string& file, const std:
   std::map<uint32_t, std::string> gids;
   for (const auto& [name, g] : s.groups) {
     if (auto p = name_problem(name); !p.empty()) report.expected({"groups", name}, p, json_quoted(name));
-    if (const JsonValue* gs = member(section, "groups"); gs && member(*gs, name)) {
-      if (member(*member(*gs, name), "members")) {
-        report.problem({"groups", name, "members"},
-                       "not supported yet: \"members\" (list the group in each account's \"groups\")");
+    if (g.members) {
+      std::set<std::string> seen;
+      for (size_t i = 0; i < g.members->size(); ++i) {
+        const std::string& m = (*g.members)[i];
+        std::vector<std::string> t = {"groups", name, "members", std::to_string(i)};
+        if (auto p = name_problem(m); !p.empty()) {
+          report.expected(t, p, json_quoted(m));
+        } else if (!seen.insert(m).second) {
+          report.problem(t, "account " + json_quoted(m) + " is listed twice");
+        } else if (g.absent) {
+          report.problem(t, "group " + json_quoted(name) + " is declared absent and cannot have members");
+        } else if (auto it = s.accounts.find(m); it != s.accounts.end() && it->second.absent) {
+          report.problem(t, "account " + json_quoted(m) + " is declared absent");
+        } else if (it != s.accounts.end() && it->second.groups) {
+          // Both sides declared: they must say the same thing.
+          const auto& ag = *it->second.groups;
+          if (std::find(ag.begin(), ag.end(), name) == ag.end()) {
+            report.problem(t, "account " + json_quoted(m) +
+                                  " is a member here, but its \"groups\" (the complete "
+                                  "list) does not name " +
+                                  json_quoted(name));
+          }
+        }
       }
     }
     if (g.gid && !g.absent) {
@@ -150,7 +175,12 @@ void check_section(const JsonValue& section, const std::string& file, const std:
       return t;
     };
     if (auto p = name_problem(name); !p.empty()) report.expected(at, p, json_quoted(name));
+    if (a.remove_home && !a.absent)
+      report.problem(field("remove_home"), "only with \"state\": \"absent\" (the home of a removed account)");
     if (a.absent) continue;
+    if (a.expires)
+      if (auto p = expires_problem(*a.expires); !p.empty())
+        report.expected(field("expires"), p, json_quoted(*a.expires));
     if (a.uid) {
       if (auto [it, fresh] = uids.emplace(*a.uid, name); !fresh) {
         report.problem(field("uid"), "uid " + std::to_string(*a.uid) + " is also declared for account " +
@@ -181,6 +211,12 @@ void check_section(const JsonValue& section, const std::string& file, const std:
           report.problem(t, "group " + json_quoted(g) + " is listed twice");
         } else if (auto it = s.groups.find(g); it != s.groups.end() && it->second.absent) {
           report.problem(t, "group " + json_quoted(g) + " is declared absent");
+        } else if (it != s.groups.end() && it->second.members) {
+          const auto& gm = *it->second.members;
+          if (std::find(gm.begin(), gm.end(), name) == gm.end()) {
+            report.problem(t, "group " + json_quoted(g) +
+                                  "'s \"members\" (the complete list) does not name " + json_quoted(name));
+          }
         }
       }
     }

@@ -59,6 +59,18 @@ std::vector<std::string> sorted(std::vector<std::string> v) {
   return v;
 }
 
+// A home whose files follow an id change: not "/" (that would be the whole tree) and not a path that could
+// never be one.
+bool reownable(const std::string& home) {
+  return path_problem(home).empty() && home != "/";
+}
+
+size_t components(const std::string& path) {
+  size_t n = 0;
+  for (auto& part : split(path, '/')) n += !part.empty();
+  return n;
+}
+
 }  // namespace
 
 std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue& current_json) {
@@ -88,17 +100,44 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
   std::map<std::string, uint32_t> gid_of;
   for (const auto& [name, g] : have.groups)
     if (g.gid) gid_of[name] = *g.gid;
+  // Groups whose gid changes in this plan: old -> new (accounts with the old primary gid follow them).
+  std::map<uint32_t, uint32_t> gid_moves;
+  auto leaving_account = [&](const std::string& name) {
+    auto w = want.accounts.find(name);
+    return w != want.accounts.end() && w->second.absent;
+  };
 
   // ---- groups: create (ids given first, so an allocated one never takes a declared one)
   for (const auto& [name, g] : want.groups)
-    if (!g.absent && g.gid && !have.groups.count(name)) used_gids.insert(*g.gid);
+    if (!g.absent && g.gid) used_gids.insert(*g.gid);
   for (const auto& [name, g] : want.groups) {
     if (g.absent) continue;
     auto cur = have.groups.find(name);
     if (cur != have.groups.end()) {
       if (g.gid && cur->second.gid != g.gid) {
-        refuse("group " + json_quoted(name) + ": not supported yet: changing the gid of an existing group (" +
-               id_text(cur->second.gid.value_or(0)) + " -> " + id_text(*g.gid) + ")");
+        if (auto other = group_with_gid(*g.gid, name); !other.empty()) {
+          refuse("group " + json_quoted(name) + ": gid " + id_text(*g.gid) + " is taken by group " +
+                 json_quoted(other));
+        }
+        uint32_t from = cur->second.gid.value_or(0);
+        gid_of[name] = *g.gid;
+        gid_moves[from] = *g.gid;
+        ChangeGroupId op{name, from, *g.gid, {}};
+        std::vector<std::string> homes;
+        for (const auto& [acc, spec] : have.accounts) {
+          if (spec.gid != from || leaving_account(acc)) continue;
+          std::string home = spec.home.value_or("");
+          if (!reownable(home)) continue;
+          op.reown.push_back(Reown{home, std::nullopt, std::nullopt, from, *g.gid});
+          homes.push_back(home);
+        }
+        std::string summary =
+            "change the gid of group " + name + " (" + id_text(from) + " -> " + id_text(*g.gid) + ")";
+        if (!homes.empty()) summary += ", re-own its files in " + join(homes, ", ");
+        Action act = make_action({"groups", name}, Op::Update, summary, kCreateGroups);
+        act.changes.push_back({"gid", id_text(from), id_text(*g.gid)});
+        act.operation = make_operation<Ops>(std::move(op));
+        actions.push_back(std::move(act));
       }
       continue;
     }
@@ -123,7 +162,7 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
 
   // ---- accounts
   for (const auto& [name, a] : want.accounts)
-    if (!a.absent && a.uid && !have.accounts.count(name)) used_uids.insert(*a.uid);
+    if (!a.absent && a.uid) used_uids.insert(*a.uid);
   for (const auto& [name, a] : want.accounts) {
     if (a.absent) continue;
     const std::string who = "account " + json_quoted(name);
@@ -187,6 +226,7 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
       op.groups = a.groups.value_or(std::vector<std::string>{});
       op.create_home = a.create_home.value_or(!a.system);
       op.system = a.system;
+      op.expires = a.expires ? expires_field(*a.expires) : "";
       Action act = make_action(
           {"accounts", name}, Op::Create,
           "create account " + name + " (uid " + id_text(uid) + ", gid " + id_text(gid) + ")", kAccounts);
@@ -199,19 +239,22 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
       if (op.password_hash)
         act.changes.push_back({"password_hash", std::nullopt, json_quoted(*op.password_hash)});
       act.changes.push_back({"locked", std::nullopt, op.locked ? "true" : "false"});
+      if (!op.expires.empty()) act.changes.push_back({"expires", std::nullopt, json_quoted(*a.expires)});
       act.operation = make_operation<Ops>(std::move(op));
       actions.push_back(std::move(act));
     } else {
-      if (a.uid && cur->uid != a.uid) {
-        refuse(who + ": not supported yet: changing the uid of an existing account (" +
-               id_text(cur->uid.value_or(0)) + " -> " + id_text(*a.uid) + ")");
-      }
       uid = cur->uid.value_or(0);
       gid = cur->gid.value_or(0);
+      if (auto m = gid_moves.find(gid); m != gid_moves.end())
+        gid = m->second;  // its group's gid changes first
       home = cur->home.value_or("/home/" + name);
       ModifyAccount op;
       op.name = name;
       Action act = make_action({"accounts", name}, Op::Update, "modify account " + name, kAccounts);
+      if (a.uid && cur->uid != a.uid) {
+        op.uid = a.uid;
+        act.changes.push_back({"uid", id_text(uid), id_text(*a.uid)});
+      }
       auto str_field = [&](const char* key, const std::optional<std::string>& want_v,
                            const std::optional<std::string>& have_v, std::optional<std::string>& into) {
         if (want_v && want_v != have_v) {
@@ -220,10 +263,27 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
               {key, have_v ? std::optional(json_quoted(*have_v)) : std::nullopt, json_quoted(*want_v)});
         }
       };
-      if (a.gid && a.gid != cur->gid) {
+      if (a.gid && *a.gid != gid) {
         op.gid = a.gid;
         act.changes.push_back({"gid", id_text(cur->gid.value_or(0)), id_text(*a.gid)});
-        gid = *a.gid;
+      }
+      if ((op.uid || op.gid) && reownable(home)) {
+        Reown r{home, std::nullopt, std::nullopt, std::nullopt, std::nullopt};
+        if (op.uid) r.from_uid = uid, r.to_uid = *op.uid;
+        if (op.gid) r.from_gid = gid, r.to_gid = *op.gid;
+        op.reown = r;
+        act.summary += " (re-own its files in " + home + ")";
+      }
+      if (op.uid) uid = *op.uid;
+      if (op.gid) gid = *op.gid;
+      if (a.expires) {
+        std::optional<std::string> want_exp;
+        if (*a.expires != "never") want_exp = *a.expires;
+        if (want_exp != cur->expires) {
+          op.expires = expires_field(*a.expires);
+          act.changes.push_back(
+              {"expires", json_quoted(cur->expires.value_or("never")), json_quoted(*a.expires)});
+        }
       }
       str_field("comment", a.comment, cur->comment, op.comment);
       str_field("home", a.home, cur->home, op.home);
@@ -268,15 +328,64 @@ std::vector<Action> diff_section(const JsonValue& desired_json, const JsonValue&
     }
   }
 
+  // ---- group members (after the accounts exist): the complete list
+  for (const auto& [name, g] : want.groups) {
+    if (g.absent || !g.members) continue;
+    for (const auto& m : *g.members) {
+      auto w = want.accounts.find(m);
+      bool declared = w != want.accounts.end() && !w->second.absent;
+      if (!declared && (!have.accounts.count(m) || leaving_account(m))) {
+        refuse("group " + json_quoted(name) + ": member " + json_quoted(m) +
+               " is not an account and is not declared");
+      }
+    }
+    std::vector<std::string> cur_members;
+    if (auto cur = have.groups.find(name); cur != have.groups.end())
+      cur_members = cur->second.members.value_or(std::vector<std::string>{});
+    if (sorted(cur_members) == sorted(*g.members)) continue;
+    Action act = make_action({"groups", name}, Op::Update, "set the members of group " + name, kMembers);
+    act.changes.push_back({"members", list_text(cur_members), list_text(*g.members)});
+    act.operation = make_operation<Ops>(SetMembers{name, *g.members});
+    actions.push_back(std::move(act));
+  }
+
   // ---- removals
   for (const auto& [name, a] : want.accounts) {
     if (!a.absent || !have.accounts.count(name)) continue;
-    Action act = make_action({"accounts", name}, Op::Delete, "remove account " + name + " (its home stays)",
-                             kRemoveAccounts);
-    act.destructive = true;
-    act.changes.push_back({"uid", id_text(have.accounts.at(name).uid.value_or(0)), std::nullopt});
+    const AccountSpec& cur = have.accounts.at(name);
+    const std::string who = "account " + json_quoted(name);
+    RemoveAccount op;
+    op.name = name;
     auto g = want.groups.find(name);
-    act.operation = make_operation<Ops>(RemoveAccount{name, !(g != want.groups.end() && !g->second.absent)});
+    op.own_group = !(g != want.groups.end() && !g->second.absent);
+    std::string summary = "remove account " + name + " (its home stays)";
+    if (a.remove_home) {
+      std::string home = cur.home.value_or("");
+      if (!path_problem(home).empty() || components(home) < 2) {
+        refuse(who + ": its home " + json_quoted(home) +
+               " is not removed with it: not an absolute path of at least two components");
+      }
+      if (have.target.foreign_homes.count(name)) {
+        refuse(who + ": its home " + home +
+               " is not a directory it owns (a symlink, a file or another owner's); refusing to remove it");
+      }
+      for (const auto& [other, spec] : have.accounts) {
+        std::string oh = spec.home.value_or("");
+        if (other != name && !leaving_account(other) && (oh == home || starts_with(oh, home + "/"))) {
+          refuse(who + ": its home " + home + " holds the home of account " + json_quoted(other) +
+                 "; refusing to remove it");
+        }
+      }
+      op.remove_home = true;
+      op.home = home;
+      op.uid = cur.uid.value_or(0);
+      summary = "remove account " + name + " and its home " + home;
+    }
+    Action act = make_action({"accounts", name}, Op::Delete, summary, kRemoveAccounts);
+    act.destructive = true;
+    act.changes.push_back({"uid", id_text(cur.uid.value_or(0)), std::nullopt});
+    if (op.remove_home) act.changes.push_back({"home", json_quoted(op.home), std::nullopt});
+    act.operation = make_operation<Ops>(std::move(op));
     actions.push_back(std::move(act));
   }
   for (const auto& [name, g] : want.groups) {

@@ -9,7 +9,14 @@
 namespace opdbus::users {
 
 // Execution order of the actions (Action::order).
-enum Order { kCreateGroups = 10, kAccounts = 20, kKeys = 30, kRemoveAccounts = 40, kRemoveGroups = 50 };
+enum Order {
+  kCreateGroups = 10,
+  kAccounts = 20,
+  kKeys = 30,
+  kMembers = 35,
+  kRemoveAccounts = 40,
+  kRemoveGroups = 50
+};
 
 std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& current);
 

@@ -1,6 +1,7 @@
 #include "users/model.h"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "text.h"
 
@@ -38,7 +39,9 @@ Section parse_section(const JsonValue& section) {
       a.password_hash = opt_string(o, "password_hash");
       a.groups = opt_strings(o, "groups");
       a.keys = opt_strings(o, "ssh_authorized_keys");
+      a.expires = opt_string(o, "expires");
       a.system = get_bool(o, "system");
+      a.remove_home = get_bool(o, "remove_home");
       a.create_home = opt_bool(o, "create_home");
       a.locked = opt_bool(o, "locked");
       s.accounts[a.name] = std::move(a);
@@ -51,6 +54,7 @@ Section parse_section(const JsonValue& section) {
       g.name = it->name.GetString();
       g.absent = get_string(it->value, "state") == "absent";
       g.gid = opt_id(it->value, "gid");
+      g.members = opt_strings(it->value, "members");
       s.groups[g.name] = std::move(g);
     }
   }
@@ -58,6 +62,7 @@ Section parse_section(const JsonValue& section) {
     s.target.missing_shells = string_set(*t, "missing_shells");
     s.target.unsafe_ssh = string_set(*t, "unsafe_ssh");
     s.target.irregular_keys = string_set(*t, "irregular_keys");
+    s.target.foreign_homes = string_set(*t, "foreign_homes");
     if (const JsonValue* r = member(*t, "ranges"); r && r->IsObject()) {
       auto get = [&](const char* k, uint32_t& v) {
         if (auto x = opt_id(*r, k)) v = *x;
@@ -120,6 +125,50 @@ bool Db::erase(std::string_view name) {
   if (it == lines_.end()) return false;
   lines_.erase(it);
   return true;
+}
+
+// Howard Hinnant's days_from_civil / civil_from_days (proleptic Gregorian calendar).
+std::optional<long> date_to_days(std::string_view date) {
+  if (date.size() != 10 || date[4] != '-' || date[7] != '-') return std::nullopt;
+  for (size_t i : {0, 1, 2, 3, 5, 6, 8, 9})
+    if (date[i] < '0' || date[i] > '9') return std::nullopt;
+  auto num = [&](size_t from, size_t len) {
+    long v = 0;
+    for (size_t i = from; i < from + len; ++i) v = v * 10 + (date[i] - '0');
+    return v;
+  };
+  long y = num(0, 4), m = num(5, 2), d = num(8, 2);
+  static const int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (y < 1970 || m < 1 || m > 12 || d < 1 || d > kDays[m - 1] + (m == 2 && leap ? 1 : 0))
+    return std::nullopt;
+  y -= m <= 2;
+  long era = y / 400;
+  long yoe = y - era * 400;
+  long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+std::string days_to_date(long days) {
+  long z = days + 719468;
+  long era = (z >= 0 ? z : z - 146096) / 146097;
+  long doe = z - era * 146097;
+  long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long y = yoe + era * 400;
+  long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long mp = (5 * doy + 2) / 153;
+  long d = doy - (153 * mp + 2) / 5 + 1;
+  long m = mp < 10 ? mp + 3 : mp - 9;
+  y += m <= 2;
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04ld-%02ld-%02ld", y, m, d);
+  return buf;
+}
+
+std::string expires_field(std::string_view expires) {
+  auto days = date_to_days(expires);
+  return days ? std::to_string(*days) : std::string();
 }
 
 std::vector<std::string> split_members(std::string_view field) {

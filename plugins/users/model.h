@@ -22,7 +22,9 @@ struct AccountSpec {
   std::optional<std::string> shell, home, comment, password_hash;
   std::optional<std::vector<std::string>> groups;  // the complete list of supplementary groups
   std::optional<std::vector<std::string>> keys;    // ssh_authorized_keys, order kept
+  std::optional<std::string> expires;              // "YYYY-MM-DD", or "never"
   bool system = false;
+  bool remove_home = false;  // with "state": "absent"
   std::optional<bool> create_home, locked;
 };
 
@@ -30,6 +32,7 @@ struct GroupSpec {
   std::string name;
   bool absent = false;
   std::optional<uint32_t> gid;
+  std::optional<std::vector<std::string>> members;  // the complete list of supplementary members
 };
 
 // The id ranges of login.defs (Debian's defaults when the file does not say).
@@ -46,6 +49,8 @@ struct Target {
   std::set<std::string> missing_shells;
   std::set<std::string> unsafe_ssh;      // account names
   std::set<std::string> irregular_keys;  // accounts whose authorized_keys is a symlink or not a file
+  std::set<std::string> foreign_homes;   // accounts to remove with their home, whose home is not a
+                                         // directory they own (a symlink, a file, another owner)
 };
 
 struct Section {
@@ -65,6 +70,13 @@ std::string field_problem(std::string_view value);  // no ':' and no control cha
 std::string path_problem(std::string_view path);    // absolute, field_problem, no "." or ".." components
 std::string key_problem(std::string_view key);      // one OpenSSH public key: TYPE BASE64 [COMMENT]
 std::string hash_problem(std::string_view hash);
+std::string expires_problem(std::string_view date);  // "YYYY-MM-DD" (a real day from 1970-01-01) or "never"
+
+// "YYYY-MM-DD" <-> days since 1970-01-01 (the unit of /etc/shadow's fields); nullopt if not a real date.
+std::optional<long> date_to_days(std::string_view date);
+std::string days_to_date(long days);
+// The shadow field 8 for an "expires" value: "" for "never", else the day number.
+std::string expires_field(std::string_view expires);
 
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out);

@@ -1,5 +1,7 @@
 #include "users/query.h"
 
+#include <algorithm>
+
 #include "error.h"
 #include "text.h"
 
@@ -55,6 +57,11 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
     if (!desired && (gid < ranges.gid_min || gid > ranges.gid_max)) continue;
     JsonValue g(rapidjson::kObjectType);
     g.AddMember("gid", JsonValue(gid), a);
+    if (desired) {  // for diff (members); `show` lists memberships under the accounts only
+      JsonValue members(rapidjson::kArrayType);
+      for (auto& m : split_members(l.fields[3])) members.PushBack(str_value(m, a), a);
+      g.AddMember("members", members, a);
+    }
     groups.AddMember(str_value(l.name(), a), g, a);
   }
 
@@ -84,6 +91,11 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
       std::string hash = starts_with(pw, "!") ? pw.substr(1) : pw;
       if (spec && spec->password_hash && !hash.empty() && hash != "*")
         o.AddMember("password_hash", str_value(hash, a), a);
+      const std::string& exp = s->fields[7];
+      if (!exp.empty() && exp.size() < 10 &&
+          std::all_of(exp.begin(), exp.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        o.AddMember("expires", str_value(days_to_date(std::stol(exp)), a), a);
+      }
     }
     if (!desired || (spec && spec->keys)) {
       auto keys = read_keys(root, l.fields[5]);
@@ -121,6 +133,14 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
       if (keys_st && keys_st->kind != sys::FileKind::File) irregular.PushBack(str_value(name, a), a);
     }
   }
+  JsonValue foreign(rapidjson::kArrayType);
+  for (const auto& [name, spec] : want.accounts) {
+    const DbLine* cur = db.passwd.find(name);
+    if (!spec.absent || !spec.remove_home || !cur) continue;
+    auto st = root.lstat(cur->fields[5]);
+    if (st && (st->kind != sys::FileKind::Directory || st->uid != id_of(cur->fields[2])))
+      foreign.PushBack(str_value(name, a), a);
+  }
   for (const auto& shell : shells) {
     if (!path_problem(shell).empty()) continue;
     auto st = root.stat(shell);
@@ -138,6 +158,7 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
   target.AddMember("missing_shells", missing, a);
   target.AddMember("unsafe_ssh", unsafe, a);
   target.AddMember("irregular_keys", irregular, a);
+  target.AddMember("foreign_homes", foreign, a);
   out.AddMember(str_value(kTargetKey, a), target, a);
   return out;
 }

@@ -162,7 +162,9 @@ TEST_CASE("check names the pointer of every bad value", "[users][check]") {
   CHECK(out.find("/plugins/users/accounts/twin2/uid: uid 5 is also declared for account \"twin\"") !=
         std::string::npos);
   CHECK(out.find("/plugins/users/groups/i/gid: gid 7 is also declared for group \"h\"") != std::string::npos);
-  CHECK(out.find("/plugins/users/groups/g/members: not supported yet") != std::string::npos);
+  // "ok" lists its groups (the complete list) without "g", whose members name it: a contradiction.
+  CHECK(out.find("/plugins/users/groups/g/members/0: account \"ok\" is a member here, but its \"groups\"") !=
+        std::string::npos);
   CHECK(check(R"({"accounts": {"alice": {"uid": 1, "shell": "/bin/sh", "groups": ["x"]}}})").empty());
 }
 
@@ -175,9 +177,11 @@ TEST_CASE("diff refuses what can never be reached against the current state", "[
         std::string::npos);
   CHECK(plan_error(R"({"accounts": {"eve": {"ssh_authorized_keys": []}}})").find("refusing") !=
         std::string::npos);
-  CHECK(plan_error(R"({"accounts": {"alice": {"uid": 1600}}})").find("not supported yet") !=
+  CHECK(
+      plan_error(R"({"accounts": {"alice": {"uid": 1501}}})").find("uid 1501 is taken by account \"bob\"") !=
+      std::string::npos);
+  CHECK(plan_error(R"({"groups": {"devs": {"gid": 1500}}})").find("gid 1500 is taken by group \"alice\"") !=
         std::string::npos);
-  CHECK(plan_error(R"({"groups": {"devs": {"gid": 2100}}})").find("not supported yet") != std::string::npos);
   CHECK(plan_error(R"({"accounts": {"alice": {"locked": false}}})").find("no password hash") !=
         std::string::npos);
   CHECK(plan_error(R"({"accounts": {"carol": {"groups": ["nope"]}}})").find("\"nope\" does not exist") !=

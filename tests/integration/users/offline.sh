@@ -3,8 +3,9 @@
 # gshadow is what `groupadd --root` / `useradd --root` write for the same accounts (apart from the shadow
 # field "date of last password change", which is the day each ran); homes from /etc/skel with the same owners
 # and modes; `pwck -r -R` / `grpck -r -R` clean; a second plan empty; drift (a key appended by hand, a shell
-# changed with `usermod --root`) found and corrected; `show` round-trips; hostile trees and values refused
-# with nothing outside the tree changed. Needs root (chown) and the shadow tools; skips itself otherwise.
+# changed with `usermod --root`) found and corrected; `show` round-trips; a uid change, a gid change, expires
+# and remove_home against `usermod -u`, `groupmod -g`, `useradd -e` and `userdel -r`; hostile trees (a home
+# symlinked out of the tree among them) and values refused with nothing outside the tree changed. Needs root (chown) and the shadow tools; skips itself otherwise.
 # usage: offline.sh OPDBUS
 set -u
 OPDBUS=$(readlink -f "$1")
@@ -167,6 +168,57 @@ waited=$((($(date +%s%N) - start) / 1000000))
 wait "$holder"
 [ "$waited" -ge 1000 ] && ok "it waited for the holder (${waited} ms)" || not_ok "it waited for the holder (${waited} ms)"
 
+# uid/gid changes, expires and remove_home against usermod -u, groupmod -g, useradd -e and userdel -r.
+C=$T/c D=$T/d
+base "$C"
+base "$D"
+cat >"$T/ids1.json" <<EOF
+{"version": 1, "plugins": {"users": {"groups": {"devs": {"gid": 2000}},
+  "accounts": {"carl": {"uid": 1500, "shell": "/bin/sh", "groups": ["devs"], "expires": "2030-01-31"},
+               "dora": {"uid": 1501, "gid": 2000, "shell": "/bin/sh"},
+               "ezra": {"uid": 1502, "shell": "/bin/sh"}}}}}
+EOF
+expect "apply: accounts with an expiry date and a primary group" 0 "$OPDBUS" apply --root "$C" "$T/ids1.json"
+groupadd --root "$D" -g 2000 devs
+useradd --root "$D" -u 1500 -s /bin/sh -G devs -e 2030-01-31 -m carl
+useradd --root "$D" -u 1501 -g 2000 -s /bin/sh -m dora
+useradd --root "$D" -u 1502 -s /bin/sh -m ezra
+same_dbs() {  # same_dbs NAME: the four databases of C and D agree (shadow but its change dates)
+  local f out=""
+  for f in passwd group gshadow; do out+=$(diff "$D/etc/$f" "$C/etc/$f"); done
+  out+=$(diff <(strip3 "$D/etc/shadow") <(strip3 "$C/etc/shadow"))
+  if [ -z "$out" ]; then ok "$1"; else not_ok "$1" "$out"; fi
+}
+same_dbs "expires is what useradd -e writes"
+mkdir "$C/home/carl/sub" "$D/home/carl/sub"
+touch "$C/home/carl/sub/f" "$D/home/carl/sub/f" "$C/home/carl/roots" "$D/home/carl/roots"
+chown -R 1500:1500 "$C/home/carl/sub" "$D/home/carl/sub"
+cat >"$T/ids2.json" <<EOF
+{"version": 1, "plugins": {"users": {"groups": {"devs": {"gid": 2100}},
+  "accounts": {"carl": {"uid": 1600, "expires": "never"}, "ezra": {"state": "absent", "remove_home": true}}}}}
+EOF
+expect "a uid and a gid change plan" 2 "$OPDBUS" plan --root "$C" "$T/ids2.json"
+contains "the plan shows the uid change" "uid: 1500 -> 1600"
+contains "the plan shows the gid change and the homes" "change the gid of group devs (2000 -> 2100), re-own its files in /home/dora"
+contains "the plan says the home is removed" "remove account ezra and its home /home/ezra"
+expect "apply the id changes, the expiry and remove_home" 0 "$OPDBUS" apply --root "$C" --allow-destructive "$T/ids2.json"
+usermod --root "$D" -u 1600 -e '' carl 2>"$T/usermod.err"  # (it cannot list /proc in the tree)
+groupmod --root "$D" -g 2100 devs
+userdel --root "$D" -r ezra 2>/dev/null
+same_dbs "the databases are what usermod -u, groupmod -g and userdel -r make"
+# (useradd --root leaves /etc/skel's nested files out of a new home, so those are not compared.)
+owners() { (cd "$1/home" && find carl -printf '%p %U %G\n' | grep -v '^carl/.config/' | sort); }
+if [ "$(owners "$C")" = "$(owners "$D")" ]; then ok "carl's home is re-owned as usermod -u does"; else
+  not_ok "carl's home is re-owned as usermod -u does" "$(diff <(owners "$D") <(owners "$C"))"; fi
+is "a file of another owner in the home keeps it" "0" stat -c %u "$C/home/carl/roots"
+is "dora's files follow her group's new gid (groupmod leaves them: a documented difference)" "2100" \
+  stat -c %g "$C/home/dora/.profile"
+if [ ! -e "$C/home/ezra" ] && [ ! -e "$D/home/ezra" ]; then ok "ezra's home is removed, as by userdel -r"; else
+  not_ok "ezra's home is removed, as by userdel -r" "$(ls -la "$C/home")"; fi
+check "pwck -r -R is clean after the id changes" pwck -r -R "$C"
+check "grpck -r -R is clean after the id changes" grpck -r -R "$C"
+expect "then the plan is empty" 0 "$OPDBUS" plan --root "$C" "$T/ids2.json"
+
 # Hostile trees: ~/.ssh a symlink out of the tree (absolute and relative); authorized_keys a symlink.
 O=$T/outside
 mkdir -p "$O"
@@ -196,6 +248,25 @@ ln -s "$O/authorized_keys" "$H/home/eve/.ssh/authorized_keys"
 expect "a symlinked authorized_keys is replaced" 0 "$OPDBUS" apply --root "$H" "$T/eve.json"
 is "it is a regular file now" "regular file" stat -c %F "$H/home/eve/.ssh/authorized_keys"
 is "nothing outside the tree changed" "$before" outside_sum
+
+# A home that is itself a symlink out of the tree, to files owned by the account's uid: a uid change re-owns
+# the link and never what it leads to; removing the account with its home is refused; nothing outside changes.
+mkdir -p "$O/evehome"
+touch "$O/evehome/f"
+chown -R 1000:1000 "$O/evehome"
+before=$(outside_sum)
+rm -rf "$H/home/eve"
+ln -s "$O/evehome" "$H/home/eve"
+chown -h 1000:1000 "$H/home/eve"
+printf '%s' '{"version": 1, "plugins": {"users": {"accounts": {"eve": {"uid": 1700}}}}}' >"$T/eve-uid.json"
+expect "a uid change with a home symlinked out of the tree" 0 "$OPDBUS" apply --root "$H" "$T/eve-uid.json"
+is "the link itself is re-owned" "1700" stat -c %u "$H/home/eve"
+is "nothing outside the tree changed (uid change)" "$before" outside_sum
+printf '%s' '{"version": 1, "plugins": {"users": {"accounts": {"eve": {"state": "absent", "remove_home": true}}}}}' >"$T/eve-rm.json"
+expect "remove_home of a home symlinked out of the tree is refused" 1 "$OPDBUS" apply --root "$H" --allow-destructive "$T/eve-rm.json"
+contains "the refusal says why" "not a directory it owns"
+is "nothing outside the tree changed (remove_home)" "$before" outside_sum
+is "eve is still there" "1" sh -c "grep -c '^eve:' '$H/etc/passwd'"
 
 # The hash is a secret: never in the journal, the plan or --json.
 if grep -rq 'j9T' "$A/var/lib/op-dbus"; then not_ok "the journal never holds the password hash"; else ok "the journal never holds the password hash"; fi
