@@ -5,19 +5,12 @@
 # usage: live-inner.sh [OPDBUS]      (prints TAP)
 set -u
 OPDBUS=${1:-op-dbus}
-if [ "$(id -u)" != 0 ]; then
-  echo "1..0 # SKIP needs root"
-  exit 0
-fi
-if [ ! -d /run/systemd/system ]; then
-  echo "1..0 # SKIP systemd is not running here"
-  exit 0
-fi
-timeout 120 systemctl is-system-running --wait >/dev/null 2>&1 || true
+. "$(dirname "$0")/../../lib/tap.sh"
+. "$(dirname "$0")/../../lib/sandbox.sh"
+sandbox_inside
 
 T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
-. "$(dirname "$0")/../../lib/tap.sh"
 TAP_OUT=$T/out
 doc() {  # doc FILE SYSTEMD-SECTION
   printf '{"version": 1, "plugins": {"systemd": %s}}\n' "$2" >"$1"
