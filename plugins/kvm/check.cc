@@ -30,8 +30,8 @@ std::string name_problem(std::string_view name) {
 
 std::string bridge_problem(std::string_view name) {
   const std::string expected =
-      "a bridge name of 1-15 letters, digits, '_', '.', ':' or '-', not \".\" or \"..\"";
-  if (name.empty() || name.size() > 15 || name == "." || name == "..") return expected;
+      "a bridge name of 1-15 letters, digits, '_', '.', ':' or '-', starting with a letter, digit or '_'";
+  if (name.empty() || name.size() > 15 || name[0] == '.' || name[0] == '-' || name[0] == ':') return expected;
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
               c == '.' || c == ':' || c == '-';
