@@ -7,14 +7,16 @@ export DEBIAN_FRONTEND=noninteractive
 build=(build-essential g++ meson ninja-build pkg-config git
        rapidjson-dev libsdbus-c++-dev libsystemd-dev libcli11-dev libspdlog-dev libfmt-dev
        libssl-dev catch2
-       libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev)
+       libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev
+       libvirt-dev)
 # clang + compiler-rt give the libFuzzer target run in the suite.
 fuzz=(clang libclang-rt-14-dev)
 # What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
 runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
          qemu-system-x86 qemu-utils
-         passwd openssh-client python3)
+         passwd openssh-client python3
+         libvirt-daemon-system libvirt-clients genisoimage ovmf)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2

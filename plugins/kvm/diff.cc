@@ -19,7 +19,9 @@ std::string quoted_list(const std::vector<std::string>& v) {
 }
 
 std::string disk_json(const Disk& d) {
-  return "{\"storage\":" + json_quoted(d.storage) + ",\"size\":" + json_quoted(size_text(d.size)) + "}";
+  std::string s = "{\"storage\":" + json_quoted(d.storage);
+  if (d.size) s += ",\"size\":" + json_quoted(size_text(d.size));
+  return s + "}";
 }
 
 std::string nic_json(const Nic& n, bool with_mac) {
@@ -150,6 +152,9 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
         const Disk* old = cur && cur->disks && i < cur->disks->size() ? &(*cur->disks)[i] : nullptr;
         std::string where = "kvm/vms/" + id + "/disks/" + std::to_string(i);
         if (!old) {
+          if (d.size == 0) {
+            throw Error(ErrorKind::InvalidArgument, where + ": a new disk needs a \"size\"");
+          }
           Action a = make_action(
               vm, {"disks", std::to_string(i)}, Op::Create, kVolumes,
               "create volume " + d.storage + "/" + volume_name(vm.name, i) + " (" + size_text(d.size) + ")");
@@ -162,6 +167,12 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
           throw Error(ErrorKind::InvalidArgument, where + ": the disk is in storage pool \"" + old->storage +
                                                       "\"; moving it to \"" + d.storage +
                                                       "\" is not supported");
+        }
+        if (d.size == 0) continue;  // the document does not say (or the volume's size is unknown)
+        if (old->size == 0) {
+          throw Error(ErrorKind::InvalidArgument, where +
+                                                      ": the disk's volume is in no active storage pool, so "
+                                                      "its size is unknown");
         }
         if (d.size < old->size) {
           throw Error(ErrorKind::InvalidArgument, where + ": the disk is " + size_text(old->size) +

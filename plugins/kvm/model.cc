@@ -128,7 +128,7 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
     for (const auto& d : *vm.disks) {
       JsonValue o(rapidjson::kObjectType);
       if (!d.storage.empty()) o.AddMember("storage", str_value(d.storage, a), a);
-      o.AddMember("size", str_value(size_text(d.size), a), a);
+      if (d.size) o.AddMember("size", str_value(size_text(d.size), a), a);
       arr.PushBack(o, a);
     }
     put("disks", std::move(arr));

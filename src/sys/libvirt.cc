@@ -123,14 +123,11 @@ std::unique_ptr<Libvirt> Libvirt::open(const std::string& uri) {
 }
 
 std::string Libvirt::describe() {
-  unsigned long lib = 0, hv = 0;
-  virConnectGetLibVersion(impl_->conn, &lib);
-  std::string out = "libvirt " + version_text(lib);
-  const char* type = virConnectGetType(impl_->conn);
-  if (type && virConnectGetVersion(impl_->conn, &hv) == 0) {
-    out += std::string(", ") + type + " " + version_text(hv);
-  }
-  return out + " at " + impl_->uri;
+  // Only what the connection already knows: asking for the hypervisor's version makes libvirtd probe
+  // the QEMU binary, which takes seconds, and probe runs on every plan.
+  unsigned long lib = 0;
+  if (virConnectGetLibVersion(impl_->conn, &lib) < 0) fail("reading the library version");
+  return "libvirt " + version_text(lib) + " at " + impl_->uri;
 }
 
 std::vector<LibvirtDomain> Libvirt::list_domains() {

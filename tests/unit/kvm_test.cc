@@ -309,6 +309,15 @@ TEST_CASE("diff refuses what can never be reached: a disk that would shrink or m
   CHECK_THROWS_WITH(
       diff_section(doc(R"({"vms": {"new": {"disks": [{"storage": "nopool", "size": 1}]}}})"), doc(cur)),
       Catch::Contains("kvm/vms/new/disks/0: storage pool \"nopool\" does not exist"));
+  CHECK_THROWS_WITH(diff_section(doc(R"({"vms": {"new": {"disks": [{"storage": "default"}]}}})"), doc(cur)),
+                    Catch::Contains("kvm/vms/new/disks/0: a new disk needs a \"size\""));
+  // A disk whose volume is in no active pool has no known size: growing it cannot be planned, but a document
+  // that gives no size (as show prints it) is in sync.
+  const std::string lost = R"({"vms": {"web": {"disks": [{"storage": "gone"}], "state": "running"}}})";
+  CHECK_THROWS_WITH(
+      diff_section(doc(R"({"vms": {"web": {"disks": [{"storage": "gone", "size": 8}]}}})"), doc(lost)),
+      Catch::Contains("its size is unknown"));
+  CHECK(diff_section(doc(lost), doc(lost)).empty());
   try {
     diff_section(doc(R"({"vms": {"web": {"disks": [{"size": 16}]}}})"), doc(cur));
   } catch (const Error& e) {
