@@ -52,6 +52,20 @@ std::string path_problem(std::string_view path) {
   return "";
 }
 
+bool is_volume_id(std::string_view s) {
+  auto colon = s.find(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  for (char c : s.substr(0, colon)) {
+    if (!name_char(c) || c == '+') return false;
+  }
+  std::string_view rest = s.substr(colon + 1);
+  if (!starts_with(rest, "iso/") || rest.size() == 4) return false;
+  for (char c : rest.substr(4)) {
+    if (c == '/' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+  }
+  return rest.substr(4) != "." && rest.substr(4) != "..";
+}
+
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out) {
   SectionReport report(file, section_pointer, out);
@@ -78,8 +92,8 @@ void check_section(const JsonValue& section, const std::string& file, const std:
       report.problem({"vms", id}, "names domain \"" + domain + "\" as VM \"" + pos->second + "\" does");
     }
     if (auto cdrom = opt_string(v, "cdrom")) {
-      if (auto why = path_problem(*cdrom); !why.empty())
-        report.expected({"vms", id, "cdrom"}, why, json_quoted(*cdrom));
+      std::string why = is_volume_id(*cdrom) ? "" : path_problem(*cdrom);
+      if (!why.empty()) report.expected({"vms", id, "cdrom"}, why, json_quoted(*cdrom));
     }
     if (const JsonValue* disks = member(v, "disks"); disks && disks->IsArray()) {
       for (rapidjson::SizeType i = 0; i < disks->Size(); ++i) {

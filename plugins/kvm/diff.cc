@@ -5,6 +5,7 @@
 #include "error.h"
 #include "kvm/model.h"
 #include "kvm/ops.h"
+#include "kvm/proxmox.h"
 #include "text.h"
 
 namespace opdbus::kvm {
@@ -120,8 +121,23 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     if (auto it = have.vms.find(id); it != have.vms.end() && it->second.name == vm.name) cur = &it->second;
     const std::string dom = "VM " + vm.name;
 
+    if (have.backend == "proxmox" && !proxmox::vmid_of(id)) {
+      throw Error(ErrorKind::InvalidArgument,
+                  "kvm/vms/" + id + ": on Proxmox a VM id must end in its VMID (\"vm-100\")");
+    }
+    if (have.backend != "proxmox" && vm.cdrom && vm.cdrom->front() != '/') {
+      throw Error(ErrorKind::InvalidArgument,
+                  "kvm/vms/" + id + "/cdrom: \"" + *vm.cdrom +
+                      "\" is a Proxmox volume id; with libvirt give the ISO's path");
+    }
     if (vm.state == "absent") {
       if (!cur) continue;
+      if (have.backend == "proxmox" && !vm.delete_disks) {
+        throw Error(
+            ErrorKind::InvalidArgument,
+            "kvm/vms/" + id +
+                ": on Proxmox `qm destroy` deletes the VM's disks; say so with \"delete_disks\": true");
+      }
       Action a = make_action(
           vm, {}, Op::Delete, kRemove,
           "remove " + dom + (vm.delete_disks ? " and delete its disks" : " (its disks are kept)"));

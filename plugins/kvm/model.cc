@@ -102,7 +102,10 @@ Section parse_section(const JsonValue& section) {
       out.vms.emplace(vm.id, std::move(vm));
     }
   }
-  if (const JsonValue* target = member(section, kTargetKey)) out.pools = opt_strings(*target, "pools");
+  if (const JsonValue* target = member(section, kTargetKey)) {
+    out.pools = opt_strings(*target, "pools");
+    out.backend = get_string(*target, "backend");
+  }
   return out;
 }
 

@@ -54,6 +54,8 @@ struct Section {
   std::map<std::string, Vm> vms;
   // Active storage pools, when the current state says (query's "x-target"); nullopt otherwise.
   std::optional<std::vector<std::string>> pools;
+  // "proxmox" when query went through qm/pvesh (proxmox.h), else "" (libvirt).
+  std::string backend;
 };
 
 // The member of the current state (never in `show`) that carries what query() learnt besides the VMs.
@@ -72,6 +74,7 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc = nullptr);
 std::string name_problem(std::string_view name);    // domain, pool names
 std::string bridge_problem(std::string_view name);  // interface names
 std::string path_problem(std::string_view path);    // absolute, no control characters, no "." or ".."
+bool is_volume_id(std::string_view s);              // a Proxmox ISO volume id: "local:iso/debian.iso"
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out);
 

@@ -1,11 +1,15 @@
 // The kvm Plugin: name, order, probe, and the wiring of model + check, query, diff, apply, backend.
 #include "kvm/plugin.h"
 
+#include <unistd.h>
+
 #include "error.h"
 #include "kvm/apply.h"
 #include "kvm/diff.h"
 #include "kvm/model.h"
+#include "kvm/proxmox.h"
 #include "kvm/query.h"
+#include "sys/process.h"
 
 namespace opdbus {
 namespace kvm {
@@ -22,7 +26,8 @@ void refuse_offline(Context& ctx) {
 
 class KvmPlugin : public Plugin {
  public:
-  explicit KvmPlugin(BackendFactory factory) : factory_(std::move(factory)) {}
+  KvmPlugin(BackendFactory factory, ProxmoxHost proxmox)
+      : factory_(std::move(factory)), proxmox_(std::move(proxmox)) {}
 
   std::string_view name() const override { return "kvm"; }
   std::string_view summary() const override { return "virtual machines through libvirt"; }
@@ -32,6 +37,7 @@ class KvmPlugin : public Plugin {
   Probe probe(Context& ctx) override {
     return probe_with([&] {
       refuse_offline(ctx);
+      if (on_proxmox()) return std::string("Proxmox VE (qm, pvesh)");
       return factory_(ctx)->describe();
     });
   }
@@ -43,6 +49,7 @@ class KvmPlugin : public Plugin {
 
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
     refuse_offline(ctx);
+    if (on_proxmox()) return proxmox::query_section(proxmox_.run, desired);
     auto backend = factory_(ctx);
     return query_section(*backend, desired);
   }
@@ -53,24 +60,31 @@ class KvmPlugin : public Plugin {
 
   void apply(Context& ctx, const Action& action) override {
     refuse_offline(ctx);
+    if (on_proxmox()) return proxmox::apply_action(proxmox_.run, action);
     auto backend = factory_(ctx);
     apply_action(*backend, action);
   }
 
  private:
+  bool on_proxmox() const { return proxmox_.detect && proxmox_.detect(); }
   BackendFactory factory_;
+  ProxmoxHost proxmox_;
 };
 
 }  // namespace
 
-std::unique_ptr<Plugin> make_plugin(BackendFactory factory) {
-  return std::make_unique<KvmPlugin>(std::move(factory));
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory, ProxmoxHost proxmox) {
+  return std::make_unique<KvmPlugin>(std::move(factory), std::move(proxmox));
 }
 
 }  // namespace kvm
 
 std::unique_ptr<Plugin> make_kvm_plugin() {
-  return kvm::make_plugin([](Context& ctx) { return kvm::make_live_backend(ctx); });
+  kvm::ProxmoxHost proxmox;
+  // A Proxmox VE node keeps its VMs in /etc/pve (pmxcfs), not in libvirt.
+  proxmox.detect = [] { return ::access("/etc/pve", F_OK) == 0; };
+  proxmox.run = [](const std::vector<std::string>& argv) { return sys::run_checked(argv); };
+  return kvm::make_plugin([](Context& ctx) { return kvm::make_live_backend(ctx); }, std::move(proxmox));
 }
 
 }  // namespace opdbus

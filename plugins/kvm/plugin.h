@@ -4,7 +4,10 @@
 
 #include <plugin.h>  // src/plugin.h (the contract), not this folder's plugin.h
 
+#include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "kvm/backend.h"
 
@@ -13,8 +16,13 @@ namespace opdbus {
 std::unique_ptr<Plugin> make_kvm_plugin();
 
 namespace kvm {
-// For tests: the plugin with a backend of the test's choosing.
-std::unique_ptr<Plugin> make_plugin(BackendFactory factory);
+// How the plugin finds out it runs on a Proxmox VE node, and runs qm/pvesh there (kvm/proxmox.h).
+struct ProxmoxHost {
+  std::function<bool()> detect;  // empty: never
+  std::function<std::string(const std::vector<std::string>&)> run;
+};
+// For tests: the plugin with a backend (and, optionally, a Proxmox host) of the test's choosing.
+std::unique_ptr<Plugin> make_plugin(BackendFactory factory, ProxmoxHost proxmox = {});
 }  // namespace kvm
 
 }  // namespace opdbus
