@@ -146,6 +146,12 @@ plan_is_empty() {
 }
 max_memory_kib() { virsh -q dumpxml "$@" "$VM" | sed -n "s/.*<memory unit='KiB'>\([0-9]*\)<.*/\1/p"; }
 
+# 0. --root: VMs are libvirtd's running state, not files of a tree: refused, nothing changes
+mkdir -p "$T/root"
+expect "plan --root is refused for the kvm plugin" 1 "$OPDBUS" plan --root "$T/root" --plugin kvm "$T/a.json"
+contains "saying --root is not supported" "--root"
+is "nothing was defined" "" sh -c "virsh -q list --all --name | grep '^kvmt-$N-'"
+
 # 1. validate and create
 expect "the document validates" 0 "$OPDBUS" validate "$T/a.json"
 expect "the first plan shows changes" 2 "$OPDBUS" plan "$T/a.json"
