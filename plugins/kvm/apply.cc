@@ -24,6 +24,7 @@ Vm merge_for_define(const Vm& want, const ParsedDomain& current) {
   if (!v.boot) v.boot = c.boot;
   if (!v.cdrom) v.cdrom = c.cdrom;
   if (!v.network) v.network = c.network;
+  if (!v.cloud_init) v.cloud_init = c.cloud_init;
   // v.disks stays nullopt when not given: render_domain_xml then keeps the current disks as they are.
   return v;
 }
@@ -81,13 +82,16 @@ void apply_action(Backend& backend, const Action& action) {
       auto d = b.domain(op.vm.name);
       std::string xml;
       bool was_running = false;
+      Vm vm = op.vm;
+      Preserved keep;
       if (d) {
         auto parsed = parse_domain_xml(d->xml);
-        xml = render_domain_xml(merge_for_define(op.vm, parsed), parsed.preserved);
+        vm = merge_for_define(op.vm, parsed);
+        keep = parsed.preserved;
         was_running = active(d->state);
-      } else {
-        xml = render_domain_xml(op.vm, {});
       }
+      if (op.vm.cloud_init) b.write_seed(seed_path(vm.name), render_seed(vm.name, *op.vm.cloud_init));
+      xml = render_domain_xml(vm, keep);
       b.define_domain(xml);
       if (op.restart && was_running) {
         stop_gracefully(b, op.vm.name, op.vm.shutdown_timeout);
@@ -107,6 +111,7 @@ void apply_action(Backend& backend, const Action& action) {
       auto parsed = parse_domain_xml(d->xml);
       stop_gracefully(b, op.domain, op.timeout);
       b.undefine(op.domain);
+      if (parsed.vm.cloud_init) b.remove_seed(seed_path(op.domain));
       if (!op.delete_disks) return;
       for (const auto& ref : parsed.disks) {
         if (!ref.volume.empty()) {

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "kvm/model.h"
 #include "sys/libvirt.h"
 
 namespace opdbus {
@@ -39,6 +40,10 @@ class Backend {
   virtual void undefine(const std::string& name) = 0;
   // "running", "shutoff", ... (sys::LibvirtDomain::state); nullopt when there is no such domain.
   virtual std::optional<std::string> state(const std::string& name) = 0;
+  // Writes the cloud-init seed ISO (volume label cidata) at `path`, replacing it atomically; remove_seed deletes
+  // it (nothing when it is not there).
+  virtual void write_seed(const std::string& path, const SeedFiles& files) = 0;
+  virtual void remove_seed(const std::string& path) = 0;
   // Waiting for a guest to shut down (a fake returns at once).
   virtual void sleep_ms(int ms) = 0;
 };

@@ -64,6 +64,7 @@ std::vector<Change> definition_changes(const Vm& want, const Vm* have, bool* boo
   field("boot", want.boot ? std::optional(quoted_list(*want.boot)) : std::nullopt,
         h.boot ? std::optional(quoted_list(*h.boot)) : std::nullopt, true);
   field("cdrom", opt_text(want.cdrom), opt_text(h.cdrom), true);
+  field("cloud_init", want.cloud_init, h.cloud_init, true);
   if (want.disks) {
     const std::vector<Disk> none;
     const auto& hd = h.disks ? *h.disks : none;
@@ -124,6 +125,9 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     if (have.backend == "proxmox" && !proxmox::vmid_of(id)) {
       throw Error(ErrorKind::InvalidArgument,
                   "kvm/vms/" + id + ": on Proxmox a VM id must end in its VMID (\"vm-100\")");
+    }
+    if (have.backend == "proxmox" && vm.cloud_init) {
+      throw Error(ErrorKind::InvalidArgument, "kvm/vms/" + id + "/cloud_init: not supported yet on Proxmox");
     }
     if (have.backend != "proxmox" && vm.cdrom && vm.cdrom->front() != '/') {
       throw Error(ErrorKind::InvalidArgument,

@@ -3,7 +3,7 @@
 // Per VM, only the fields the document gives are compared, each as one Change. A VM that does not exist gets
 // its disk volumes (one Action each), its definition, autostart and a start. An existing VM gets one Update of
 // its definition when any defined field differs; on a running VM that stays running, a change that only
-// takes effect at boot (cores, memory, CPU model, firmware, boot order, CD-ROM, disks, NICs, virt_type) is
+// takes effect at boot (cores, memory, CPU model, firmware, boot order, CD-ROM, disks, NICs, virt_type, the cloud-init seed) is
 // flagged needs_reboot, unless "restart": "allowed" makes the Action restart the VM. Autostart and the power
 // state are their own Actions. "absent" is one destructive Delete. Plan errors (Error(InvalidArgument)): a
 // disk that would shrink or move to another pool, a pool that does not exist.

@@ -1,6 +1,7 @@
 #include "kvm/model.h"
 
 #include <cmath>
+#include <cstdio>
 
 #include "error.h"
 #include "kvm/xml.h"
@@ -94,6 +95,8 @@ Section parse_section(const JsonValue& section) {
           vm.network->push_back(std::move(nic));
         }
       }
+      if (const JsonValue* ci = member(v, "cloud_init"); ci && ci->IsObject())
+        vm.cloud_init = canonical_json(*ci);
       vm.autostart = opt_bool(v, "autostart");
       vm.state = normal_state(get_string(v, "state"));
       vm.restart_allowed = get_string(v, "restart") == "allowed";
@@ -147,9 +150,72 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
     }
     put("network", std::move(arr));
   }
+  if (vm.cloud_init) {
+    JsonDoc ci = parse_json(*vm.cloud_init);
+    put("cloud_init", JsonValue(ci, a));
+  }
   if (vm.autostart) put("autostart", JsonValue(*vm.autostart));
   put("state", str_value(vm.state, a));
   return doc;
+}
+
+// ---- cloud-init
+
+std::string canonical_json(const JsonValue& v) {
+  JsonDoc copy;
+  copy.CopyFrom(v, copy.GetAllocator());
+  sort_keys(copy, copy.GetAllocator());
+  return to_json(copy);
+}
+
+std::string seed_path(const std::string& domain) {
+  return "/var/lib/libvirt/images/op-dbus-seeds/" + domain + "-seed.iso";
+}
+
+SeedFiles render_seed(const std::string& domain, const std::string& cloud_init_json) {
+  JsonDoc ci = parse_json(cloud_init_json);
+  // A short, stable digest of the content for the instance-id (FNV-1a; not security relevant).
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : cloud_init_json) h = (h ^ c) * 1099511628211ull;
+  char digest[17];
+  std::snprintf(digest, sizeof digest, "%016llx", static_cast<unsigned long long>(h));
+  SeedFiles f;
+  std::string hostname = get_string(ci, "hostname", domain);
+  f.meta_data = "instance-id: " + json_quoted(domain + "-" + digest) +
+                "\nlocal-hostname: " + json_quoted(hostname) + "\n";
+  f.user_data = "#cloud-config\nhostname: " + json_quoted(hostname) + "\n";
+  auto keys = get_strings(ci, "ssh_authorized_keys");
+  auto key_list = [&] {
+    std::vector<std::string> q;
+    for (const auto& k : keys) q.push_back(json_quoted(k));
+    return "[" + join(q, ", ") + "]";
+  };
+  if (auto user = opt_string(ci, "user")) {
+    f.user_data +=
+        "users:\n  - name: " + json_quoted(*user) +
+        "\n    sudo: \"ALL=(ALL) NOPASSWD:ALL\"\n    shell: \"/bin/bash\"\n    lock_passwd: true\n";
+    if (!keys.empty()) f.user_data += "    ssh_authorized_keys: " + key_list() + "\n";
+  } else if (!keys.empty()) {
+    f.user_data += "ssh_authorized_keys: " + key_list() + "\n";
+  }
+  if (const JsonValue* net = member(ci, "network"); net && net->IsObject()) {
+    std::string n = "version: 2\nethernets:\n  nic0:\n    match:\n      name: \"e*\"\n";
+    if (get_bool(*net, "dhcp")) n += "    dhcp4: true\n";
+    if (auto addr = opt_string(*net, "address")) n += "    addresses: [" + json_quoted(*addr) + "]\n";
+    if (auto gw = opt_string(*net, "gateway")) {
+      n += std::string("    routes:\n      - to: ") +
+           (gw->find(':') != std::string::npos ? "\"::/0\"" : "\"0.0.0.0/0\"") +
+           "\n        via: " + json_quoted(*gw) + "\n";
+    }
+    auto dns = get_strings(*net, "dns");
+    if (!dns.empty()) {
+      std::vector<std::string> q;
+      for (const auto& d : dns) q.push_back(json_quoted(d));
+      n += "    nameservers:\n      addresses: [" + join(q, ", ") + "]\n";
+    }
+    f.network_config = n;
+  }
+  return f;
 }
 
 // ---- domain XML
@@ -176,9 +242,11 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
   x += "<domain type='" + e(vm.virt_type.value_or("kvm")) + "'>\n";
   x += "  <name>" + e(vm.name) + "</name>\n";
   if (!keep.uuid.empty()) x += "  <uuid>" + e(keep.uuid) + "</uuid>\n";
-  if (vm.os_type) {
-    x += "  <metadata>\n    <opdbus:vm xmlns:opdbus='" + e(kMetadataNs) + "'>\n      <opdbus:os_type>" +
-         e(*vm.os_type) + "</opdbus:os_type>\n    </opdbus:vm>\n  </metadata>\n";
+  if (vm.os_type || vm.cloud_init) {
+    x += "  <metadata>\n    <opdbus:vm xmlns:opdbus='" + e(kMetadataNs) + "'>\n";
+    if (vm.os_type) x += "      <opdbus:os_type>" + e(*vm.os_type) + "</opdbus:os_type>\n";
+    if (vm.cloud_init) x += "      <opdbus:cloud_init>" + e(*vm.cloud_init) + "</opdbus:cloud_init>\n";
+    x += "    </opdbus:vm>\n  </metadata>\n";
   }
   x += "  <memory unit='MiB'>" + std::to_string(vm.memory.value_or(512)) + "</memory>\n";
   x += "  <vcpu placement='static'>" + std::to_string(vm.cores.value_or(1)) + "</vcpu>\n";
@@ -228,6 +296,11 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
          "file='" +
          e(*vm.cdrom) + "'/>\n      <target dev='hdc' bus='ide'/>\n      <readonly/>\n    </disk>\n";
   }
+  if (vm.cloud_init) {
+    x += "    <disk type='file' device='cdrom'>\n      <driver name='qemu' type='raw'/>\n      <source "
+         "file='" +
+         e(seed_path(vm.name)) + "'/>\n      <target dev='hdd' bus='ide'/>\n      <readonly/>\n    </disk>\n";
+  }
   if (vm.network) {
     for (size_t i = 0; i < vm.network->size(); ++i) {
       const Nic& n = (*vm.network)[i];
@@ -261,8 +334,8 @@ int64_t to_mib(const std::string& value, const std::string& unit) {
   return static_cast<int64_t>(n / 1024);
 }
 
-// The text of <opdbus:os_type> under our metadata element, whatever prefix libvirt gave the namespace.
-std::optional<std::string> metadata_os_type(const XmlNode& metadata) {
+// The text of <opdbus:KEY> under our metadata element, whatever prefix libvirt gave the namespace.
+std::optional<std::string> metadata_value(const XmlNode& metadata, std::string_view key) {
   for (const auto& el : metadata.children) {
     bool ours = false;
     for (const auto& [k, v] : el.attrs) {
@@ -272,7 +345,7 @@ std::optional<std::string> metadata_os_type(const XmlNode& metadata) {
     for (const auto& c : el.children) {
       auto colon = c.name.find(':');
       std::string local = colon == std::string::npos ? c.name : c.name.substr(colon + 1);
-      if (local == "os_type") return trim(c.text);
+      if (local == key) return trim(c.text);
     }
   }
   return std::nullopt;
@@ -291,7 +364,14 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
   if (const XmlNode* n = root.child("name")) vm.name = n->text;
   vm.id = vm.name;
   if (const XmlNode* n = root.child("uuid")) out.preserved.uuid = trim(n->text);
-  if (const XmlNode* m = root.child("metadata")) vm.os_type = metadata_os_type(*m);
+  if (const XmlNode* m = root.child("metadata")) {
+    vm.os_type = metadata_value(*m, "os_type");
+    if (auto ci = metadata_value(*m, "cloud_init")) {
+      JsonDoc d;
+      d.Parse(ci->c_str(), ci->size());
+      if (!d.HasParseError() && d.IsObject()) vm.cloud_init = canonical_json(d);
+    }
+  }
   if (const XmlNode* m = root.child("memory")) vm.memory = to_mib(trim(m->text), m->attr("unit"));
   if (const XmlNode* c = root.child("vcpu")) vm.cores = std::strtoll(trim(c->text).c_str(), nullptr, 10);
   vm.firmware = "bios";
@@ -320,7 +400,9 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
       const XmlNode* source = d->child("source");
       std::string device = d->attr("device");
       if (device == "cdrom") {
-        if (source && !vm.cdrom && !source->attr("file").empty()) vm.cdrom = source->attr("file");
+        const XmlNode* target = d->child("target");
+        bool seed = target && target->attr("dev") == "hdd";  // the cloud-init seed op-dbus attaches
+        if (source && !seed && !vm.cdrom && !source->attr("file").empty()) vm.cdrom = source->attr("file");
         continue;
       }
       if (device != "disk" && !device.empty()) continue;

@@ -43,6 +43,7 @@ struct Vm {
   std::optional<std::vector<std::string>> boot;
   std::optional<std::vector<Disk>> disks;
   std::optional<std::vector<Nic>> network;
+  std::optional<std::string> cloud_init;  // canonical compact JSON of the "cloud_init" object
   std::optional<bool> autostart;
   std::string state = "running";  // running, stopped, absent
   bool restart_allowed = false;
@@ -100,6 +101,18 @@ std::string render_volume_xml(const std::string& volume, uint64_t capacity);
 std::string console_log_path(const std::string& domain);
 // The complete domain definition for `vm`. Every value is XML-escaped.
 std::string render_domain_xml(const Vm& vm, const Preserved& keep);
+
+// ---- cloud-init (NoCloud): the seed op-dbus generates from "cloud_init"
+struct SeedFiles {
+  std::string meta_data, user_data, network_config;  // network_config "" when the document gives no network
+};
+// The object with its members sorted, as compact JSON: what a VM's cloud_init compares as.
+std::string canonical_json(const JsonValue& v);
+// The seed's files. Every value is written as a JSON string, which YAML reads as the same string, so no value
+// can add a key or a line. The instance-id changes with the content, so cloud-init applies a changed seed.
+SeedFiles render_seed(const std::string& domain, const std::string& cloud_init_json);
+// Where the seed ISO of `domain` lives on the host.
+std::string seed_path(const std::string& domain);
 
 struct ParsedDomain {
   Vm vm;  // name, os_type, virt_type, cores, memory, cpu_model, firmware, boot, cdrom, network; disks sizes 0

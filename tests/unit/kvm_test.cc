@@ -157,7 +157,13 @@ class FakeBackend : public Backend {
     if (it == domains.end()) return std::nullopt;
     return it->second.state;
   }
+  void write_seed(const std::string& path, const SeedFiles& files) override {
+    calls.push_back("write_seed " + path);
+    seeds[path] = files;
+  }
+  void remove_seed(const std::string& path) override { calls.push_back("remove_seed " + path); }
   void sleep_ms(int ms) override { slept_ms += ms; }
+  std::map<std::string, SeedFiles> seeds;
 
   int slept_ms = 0;
   std::string last_xml;
@@ -436,4 +442,55 @@ TEST_CASE("--root: the plugin says it is unavailable and refuses to plan") {
   CHECK_THAT(probe.detail, Catch::Contains("--root"));
   CHECK_THROWS_AS(plugin->query(ctx, nullptr), Error);
   CHECK(made == 0);
+}
+
+TEST_CASE("cloud-init: the seed is generated from the document, every value a quoted YAML string") {
+  auto ci =
+      doc(R"({"user": "admin", "hostname": "web1", "ssh_authorized_keys": ["ssh-ed25519 AAAAC3 a\"b: c"],
+                    "network": {"address": "192.0.2.10/24", "gateway": "192.0.2.1", "dns": ["192.0.2.53"]}})");
+  SeedFiles f = render_seed("kvmt-a", canonical_json(ci));
+  CHECK_THAT(f.meta_data, Catch::StartsWith("instance-id: \"kvmt-a-"));
+  CHECK_THAT(f.meta_data, Catch::Contains("local-hostname: \"web1\""));
+  CHECK_THAT(f.user_data, Catch::StartsWith("#cloud-config\n"));
+  CHECK_THAT(f.user_data, Catch::Contains("  - name: \"admin\""));
+  CHECK_THAT(f.user_data, Catch::Contains("ssh_authorized_keys: [\"ssh-ed25519 AAAAC3 a\\\"b: c\"]"));
+  CHECK_THAT(f.network_config, Catch::Contains("addresses: [\"192.0.2.10/24\"]"));
+  CHECK_THAT(f.network_config, Catch::Contains("via: \"192.0.2.1\""));
+  CHECK_THAT(f.network_config, Catch::Contains("addresses: [\"192.0.2.53\"]"));
+  // Another content, another instance-id (cloud-init applies a changed seed at the next boot).
+  CHECK(render_seed("kvmt-a", R"({"user":"other"})").meta_data != f.meta_data);
+  CHECK(render_seed("kvmt-a", R"({"user":"admin"})").network_config.empty());
+}
+
+TEST_CASE(
+    "cloud-init: kept in the domain's metadata, attached as a second CD-ROM, planned, written at apply") {
+  FakeBackend b;
+  auto want = doc(R"({"vms": {"kvmt-c": {"virt_type": "qemu", "cdrom": "/srv/a.iso",
+      "cloud_init": {"user": "admin", "ssh_authorized_keys": ["ssh-ed25519 AAAA k<&>"]}}}})");
+  auto actions = diff_section(want, current_of(b, want));
+  std::sort(actions.begin(), actions.end(),
+            [](const Action& x, const Action& y) { return action_less(x, y, 0, 0); });
+  apply_all(b, actions);
+  CHECK(b.calls ==
+        std::vector<std::string>{"write_seed " + seed_path("kvmt-c"), "define kvmt-c", "start kvmt-c"});
+  ParsedDomain p = parse_domain_xml(b.last_xml);
+  CHECK(p.vm.cdrom == "/srv/a.iso");  // the seed (hdd) is not the document's CD-ROM
+  CHECK(p.vm.cloud_init == canonical_json(*member(*member(*member(want, "vms"), "kvmt-c"), "cloud_init")));
+  CHECK(b.last_xml.find(seed_path("kvmt-c")) != std::string::npos);
+  CHECK(diff_section(want, current_of(b, want)).empty());
+  // A change is planned as needing a reboot of the running VM.
+  auto changed = doc(R"({"vms": {"kvmt-c": {"cloud_init": {"user": "root2"}}}})");
+  auto again = diff_section(changed, current_of(b, changed));
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].needs_reboot);
+  CHECK(again[0].changes.at(0).path == "cloud_init");
+  // show round-trips with the seed in it.
+  JsonDoc shown = query_section(b, nullptr);
+  CHECK(member(*member(*member(shown, "vms"), "kvmt-c"), "cloud_init"));
+  CHECK(diff_section(shown, query_section(b, &shown)).empty());
+  // absent removes the seed with the domain.
+  b.calls.clear();
+  apply_all(b, diff_section(doc(R"({"vms": {"kvmt-c": {"state": "absent"}}})"), current_of(b, want)));
+  CHECK(b.calls ==
+        std::vector<std::string>{"shutdown kvmt-c", "undefine kvmt-c", "remove_seed " + seed_path("kvmt-c")});
 }

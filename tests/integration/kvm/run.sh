@@ -9,7 +9,8 @@
 # code writing "op-dbus-kvm-guest: booted" to the first serial port (COM1) and halting. It needs no kernel,
 # no download and 256 MiB; libvirt logs the serial console to a file, which proves the VM ran.
 #
-# Checked: validate, apply (bridge + volume + define + start), running, the console says it booted, a second
+# Checked: validate, apply (bridge + volume + define + start), running, the console says it booted, the
+# cloud-init seed ISO (attached, its user-data and network-config, label cidata), a second
 # plan is empty, show round-trips; a memory change is planned as needing a reboot and only updates the
 # definition; a VM destroyed behind op-dbus's back (virsh destroy) is drift that apply corrects; restart
 # "allowed" restarts it (forced off after the timeout: the guest ignores ACPI); stopped; absent refused
@@ -28,7 +29,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "1..0 # SKIP needs root"
   exit 0
 fi
-for tool in libvirtd virtlogd virsh genisoimage qemu-system-x86_64 ip python3 unshare; do
+for tool in libvirtd virtlogd virsh genisoimage isoinfo qemu-system-x86_64 ip python3 unshare; do
   if ! command -v "$tool" >/dev/null; then
     echo "1..0 # SKIP $tool not installed"
     exit 0
@@ -51,7 +52,7 @@ cleanup() {
   for d in $(virsh -q list --all --name 2>/dev/null | grep "^kvmt-$N-"); do
     virsh -q destroy "$d" >/dev/null 2>&1
     virsh -q undefine "$d" --nvram >/dev/null 2>&1 || virsh -q undefine "$d" >/dev/null 2>&1
-    rm -f "/var/log/libvirt/qemu/$d-console.log"
+    rm -f "/var/log/libvirt/qemu/$d-console.log" "/var/lib/libvirt/images/op-dbus-seeds/$d-seed.iso"
   done
   if virsh -q pool-info "$POOL" >/dev/null 2>&1; then
     for d in $(virsh -q vol-list "$POOL" 2>/dev/null | awk '{print $1}'); do virsh -q vol-delete "$d" --pool "$POOL" >/dev/null 2>&1; done
@@ -161,6 +162,12 @@ is "the domain is running" "running" state "$VM"
 check "the guest booted: its serial console log says so" console_says_booted "$VM"
 check "the volume is in the pool with the size asked" sh -c "virsh -q vol-info $VM-disk0.img --pool $POOL --bytes | grep -q 'Capacity: *67108864 bytes'"
 check "the NIC is on the bridge" sh -c "virsh -q domiflist $VM | grep -q ' bridge *$BR '"
+SEED=/var/lib/libvirt/images/op-dbus-seeds/$VM-seed.iso
+check "the cloud-init seed is attached as the second CD-ROM" sh -c "virsh -q domblklist $VM | grep -q 'hdd *$SEED'"
+check "its user-data creates the user with the document's key" sh -c \
+  "isoinfo -R -i $SEED -x /user-data | grep -q 'ssh_authorized_keys: \\[\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGtpbmQtb2YtYS10ZXN0LWtleS1mb3Itb3AtZGJ1cw admin@example\"\\]'"
+check "its network-config has the static address" sh -c "isoinfo -R -i $SEED -x /network-config | grep -q '192.0.2.10/24'"
+check "its volume label is cidata" sh -c "isoinfo -d -i $SEED | grep -q 'Volume id: cidata'"
 check "a second plan is empty" plan_is_empty "$T/a.json"
 "$OPDBUS" show --plugin kvm >"$T/show.json" 2>"$T/show.err"
 check "show reports the VM in the document's format" python3 - "$T/show.json" "$VM" "$BR" <<'PY'
@@ -209,6 +216,7 @@ is "the domain is still defined" "shut off" state "$VM"
 check "apply --allow-destructive removes it" "$OPDBUS" apply --allow-destructive "$T/absent.json"
 check "the domain is gone" sh -c "! virsh -q dominfo $VM >/dev/null 2>&1"
 check "its disk is kept" sh -c "virsh -q vol-info $VM-disk0.img --pool $POOL >/dev/null"
+check "its cloud-init seed is removed" test ! -e "$SEED"
 check "a second plan is empty" plan_is_empty "$T/absent.json"
 check "a new VM of that name reuses the kept disk" "$OPDBUS" apply "$T/a.json"
 is "it runs" "running" state "$VM"
