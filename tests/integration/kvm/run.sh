@@ -60,6 +60,7 @@ cleanup() {
     virsh -q pool-undefine "$POOL" >/dev/null 2>&1
   fi
   rm -rf "$POOL_DIR"
+  rmdir /var/lib/libvirt/images/op-dbus-seeds 2>/dev/null
   ip link del "$BR" 2>/dev/null
   for pid in $STARTED_PIDS; do kill "$pid" 2>/dev/null; done
   rm -rf "$T"
