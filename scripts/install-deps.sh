@@ -8,7 +8,7 @@ build=(build-essential g++ meson ninja-build pkg-config git
        rapidjson-dev libsdbus-c++-dev libsystemd-dev libcli11-dev libspdlog-dev libfmt-dev
        libssl-dev catch2
        libnl-3-dev libnl-route-3-dev libmount-dev libblkid-dev libfdisk-dev libbtrfsutil-dev libnftables-dev
-       lxc-dev)
+       lxc-dev libvirt-dev)
 # scripts/package.sh: the .deb (dpkg-shlibdeps for Depends, help2man for op-dbus(1)) and its test.
 package=(dpkg-dev binutils help2man man-db lintian bash-completion)
 # clang + compiler-rt give the libFuzzer target run in the suite.
@@ -19,7 +19,8 @@ runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          qemu-system-x86 qemu-utils
          passwd openssh-client python3
          gpg gpg-agent
-         lxc lxc-templates wget rsync openssl distro-info)
+         lxc lxc-templates wget rsync openssl distro-info
+         libvirt-daemon-system libvirt-clients genisoimage ovmf)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2

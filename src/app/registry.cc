@@ -1,6 +1,7 @@
 #include "registry.h"
 
 #include "firewall/plugin.h"
+#include "kvm/plugin.h"
 #include "lxc/plugin.h"
 #include "network/plugin.h"
 #include "packagekit/plugin.h"
@@ -19,7 +20,7 @@ std::vector<std::unique_ptr<Plugin>> make_plugins() {
   p.push_back(make_systemd_plugin());
   p.push_back(make_firewall_plugin());
   p.push_back(make_lxc_plugin());
-  p.push_back(make_not_implemented_plugin("kvm", "KVM guests", {"storage", "network"}));
+  p.push_back(make_kvm_plugin());
   return p;
 }
 

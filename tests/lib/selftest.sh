@@ -86,7 +86,7 @@ expect "test_summary exits 1 when a case failed" 1 python3 "$SRC/scripts/test_su
 contains "test_summary counts SKIP as skipped and not ok as failed" "2 passed, 1 failed, 3 skipped"
 
 # --- layering -----------------------------------------------------------------------------------------------------
-forbidden='#include *<(sdbus-c\+\+/|systemd/sd-|netlink/|libnl|libmount|blkid|libfdisk|btrfsutil|nftables/)'
+forbidden='#include *<(sdbus-c\+\+/|systemd/sd-|netlink/|libnl|libmount|blkid|libfdisk|btrfsutil|nftables/|libvirt/)'
 (cd "$SRC" && grep -rnE "$forbidden" plugins src tests/unit --include='*.cc' --include='*.h' | grep -v '^src/sys/') >"$T/out"
 if [ ! -s "$T/out" ]; then
   ok "no native library header is included outside src/sys/"
