@@ -20,7 +20,8 @@ runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          passwd openssh-client python3
          gpg gpg-agent
          lxc lxc-templates wget rsync openssl distro-info
-         libvirt-daemon-system libvirt-clients genisoimage ovmf)
+         libvirt-daemon-system libvirt-clients genisoimage ovmf
+         fdisk)
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "install-deps.sh: must run as root (it calls apt-get)" >&2

@@ -209,11 +209,18 @@ class Bootstrap {
       ~Cleanup() { b->release_target(); }
     } cleanup{this};
     size_t i = 0;
-    for (const auto& st : bootstrap::stages()) {
-      ++i;
-      if (interrupted()) throw Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name());
-      run_stage(i, st);
+    try {
+      for (const auto& st : bootstrap::stages()) {
+        ++i;
+        if (interrupted()) throw Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name());
+        run_stage(i, st);
+      }
+    } catch (const Error& e) {
+      release_target();
+      if (o_.json) print_json(&e);
+      throw;
     }
+    if (o_.json) print_json(nullptr);
     return kExitOk;
   }
 
@@ -368,7 +375,33 @@ class Bootstrap {
       throw StageFailed(name, e);
     }
     double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    done_.push_back({name, secs});
     say("    " + name + " done in " + duration_text(secs));
+  }
+
+  // `--json`: {"device", "device_source", "target", "stages": [{"name", "seconds"}...], "ok", "failed_stage",
+  // "error"} on stdout, after a success or a failure.
+  void print_json(const Error* failure) const {
+    JsonDoc d(rapidjson::kObjectType);
+    auto& a = d.GetAllocator();
+    d.AddMember("device", str_value(choice_.device, a), a);
+    d.AddMember("device_source", str_value(choice_.source, a), a);
+    d.AddMember("target", str_value(target_.string(), a), a);
+    JsonValue list(rapidjson::kArrayType);
+    for (const auto& [name, secs] : done_) {
+      JsonValue st(rapidjson::kObjectType);
+      st.AddMember("name", str_value(name, a), a);
+      st.AddMember("seconds", static_cast<double>(static_cast<int64_t>(secs * 10)) / 10, a);
+      list.PushBack(st, a);
+    }
+    d.AddMember("stages", list, a);
+    d.AddMember("ok", failure == nullptr, a);
+    if (failure) {
+      auto sf = dynamic_cast<const StageFailed*>(failure);
+      d.AddMember("failed_stage", str_value(sf ? sf->stage_name : "", a), a);
+      d.AddMember("error", str_value(failure->what(), a), a);
+    }
+    std::cout << to_pretty_json(d, false) << std::flush;
   }
 
   void stage_check() {
@@ -853,6 +886,7 @@ class Bootstrap {
   fs::path shown_target_;  // --dry-run: the real target, while plans use a scratch tree
   fs::path cache_;
   DiskFacts disk_;
+  std::vector<std::pair<std::string, double>> done_;  // finished stages and their durations
   bool released_ = false;
 };
 

@@ -92,6 +92,8 @@ state good linux-image-cloud-amd64
 state wipe linux-image-cloud-amd64 true
 state badkernel op-dbus-test-no-such-kernel
 bs() { "$OPDBUS" bootstrap --target "$T/target" --cache-dir "$CACHE" "$@" >"$T/out" 2>&1; }
+# The same with --json: the report in $T/json, the progress lines in $T/out.
+bs_json() { "$OPDBUS" --json bootstrap --target "$T/target" --cache-dir "$CACHE" "$@" >"$T/json" 2>"$T/out"; }
 
 # ---- refusals: nothing is written -------------------------------------------------------------------------------
 L=$(attach "$T/used.img" 64M)
@@ -141,7 +143,14 @@ contains "...and the message says what to give" "--deb FILE"
 check "...and the disk is still blank" bash -c "! blkid -p '$B' >/dev/null 2>&1"
 
 # ---- a failure in the packages stage, then a re-run that resumes --------------------------------------------------
-expect "a kernel package that does not exist fails the bootstrap" 1 bs --deb "$DEB" "$B" "$T/badkernel.json"
+expect "a kernel package that does not exist fails the bootstrap" 1 bs_json --deb "$DEB" "$B" "$T/badkernel.json"
+check "...and --json reports the failed stage after the finished ones" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ok"] is False and d["failed_stage"] == "packages", d
+assert [s["name"] for s in d["stages"]] == ["check", "storage", "base", "configure", "chroot"], d
+assert "Unable to locate package" in d["error"], d
+' "$T/json"
 contains "...naming the stage" "stage packages failed"
 contains "...with apt's own words" "Unable to locate package op-dbus-test-no-such-kernel"
 is "...and nothing stays mounted under the target" 0 mounted_below "$T/target"
@@ -151,7 +160,13 @@ contains "...and not making the base system again" "the base system is already t
 contains "...with every stage timed" "finish done in"
 is "...and nothing stays mounted" 0 mounted_below "$T/target"
 cp "$T/out" "$T/install.log"
-expect "a third run changes nothing and completes" 0 bs --deb "$DEB" "$B" "$T/good.json"
+expect "a third run changes nothing and completes" 0 bs_json --deb "$DEB" "$B" "$T/good.json"
+check "...and --json lists the ten stages with their durations" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["ok"] is True and len(d["stages"]) == 10 and all(s["seconds"] >= 0 for s in d["stages"]), d
+assert d["device_source"] == "command line", d
+' "$T/json"
 
 # ---- what is on the disk ---------------------------------------------------------------------------------------
 mount "${B}p2" "$T/mnt"
