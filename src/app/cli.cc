@@ -382,18 +382,18 @@ int cmd_log(const Flags& f) {
         o.AddMember("summary", str_value(e.summary, a), a);
         o.AddMember("result", str_value(e.result, a), a);
         if (!e.error.empty()) o.AddMember("error", str_value(e.error, a), a);
-        // The same text as the whole array pretty-printed: each element indented by two spaces.
+        // The same text as the whole array pretty-printed ("[{", "}, {", "}]"): members indented one level more.
         std::string text = to_pretty_json(o, false);
         text.pop_back();
-        std::string indented = "  ";
+        std::string indented;
         for (char c : text) {
           indented += c;
           if (c == '\n') indented += "  ";
         }
-        std::cout << (first ? "[\n" : ",\n") << indented;
+        std::cout << (first ? "[" : ", ") << indented;
         first = false;
       });
-      std::cout << (first ? "[]\n" : "\n]\n");
+      std::cout << (first ? "[]\n" : "]\n");
       return kExitOk;
     }
     uint64_t n = journal.for_each_entry([&](const JournalEntry& e) {
