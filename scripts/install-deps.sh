@@ -13,11 +13,12 @@ build=(build-essential g++ meson ninja-build pkg-config git
 package=(dpkg-dev binutils help2man man-db lintian bash-completion)
 # clang + compiler-rt give the libFuzzer target run in the suite.
 fuzz=(clang libclang-rt-14-dev)
-# What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn.
+# What the sandbox and the integration tests start: a Debian rootfs booted with systemd-nspawn (and
+# /usr/bin/time, the peak-memory measure of the journal-scale test).
 runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
          qemu-system-x86 qemu-utils
-         passwd openssh-client python3
+         passwd openssh-client python3 time
          gpg gpg-agent
          lxc lxc-templates wget rsync openssl distro-info
          libvirt-daemon-system libvirt-clients genisoimage ovmf

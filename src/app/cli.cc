@@ -370,12 +370,12 @@ int cmd_log(const Flags& f) {
   return guarded(f, [&] {
     Context ctx(make_options(f));
     Journal journal(ctx.root());
-    auto entries = journal.entries();
+    // One entry at a time: a journal of gigabytes is listed in the memory of one line.
     if (f.json) {
-      JsonDoc out(rapidjson::kArrayType);
-      auto& a = out.GetAllocator();
-      for (const auto& e : entries) {
-        JsonValue o(rapidjson::kObjectType);
+      bool first = true;
+      journal.for_each_entry([&](const JournalEntry& e) {
+        JsonDoc o(rapidjson::kObjectType);
+        auto& a = o.GetAllocator();
         o.AddMember("seq", e.seq, a);
         o.AddMember("time", str_value(e.time, a), a);
         o.AddMember("run", str_value(e.run, a), a);
@@ -384,19 +384,27 @@ int cmd_log(const Flags& f) {
         o.AddMember("summary", str_value(e.summary, a), a);
         o.AddMember("result", str_value(e.result, a), a);
         if (!e.error.empty()) o.AddMember("error", str_value(e.error, a), a);
-        out.PushBack(o, a);
-      }
-      std::cout << to_pretty_json(out, false);
+        // The same text as the whole array pretty-printed ("[{", "}, {", "}]"): members indented one level more.
+        std::string text = to_pretty_json(o, false);
+        text.pop_back();
+        std::string indented;
+        for (char c : text) {
+          indented += c;
+          if (c == '\n') indented += "  ";
+        }
+        std::cout << (first ? "[" : ", ") << indented;
+        first = false;
+      });
+      std::cout << (first ? "[]\n" : "]\n");
       return kExitOk;
     }
-    if (entries.empty()) {
-      std::cout << "The journal is empty (" << journal.file().string() << ").\n";
-      return kExitOk;
-    }
-    for (const auto& e : entries) {
+    uint64_t n = journal.for_each_entry([&](const JournalEntry& e) {
       std::printf("%5llu  %s  %-6s  %-8s %s: %s%s\n", static_cast<unsigned long long>(e.seq), e.time.c_str(),
                   e.result.c_str(), e.op.c_str(), e.resource.c_str(), e.summary.c_str(),
                   e.error.empty() ? "" : ("  (" + e.error + ")").c_str());
+    });
+    if (n == 0) {
+      std::cout << "The journal is empty (" << journal.file().string() << ").\n";
     }
     return kExitOk;
   });
@@ -406,8 +414,17 @@ int cmd_log_verify(const Flags& f) {
   return guarded(f, [&] {
     Context ctx(make_options(f));
     Journal journal(ctx.root());
-    auto problems = journal.verify_all();
-    auto problem = problems.empty() ? std::nullopt : std::make_optional(problems.front());
+    // Read one line at a time; as text, each problem is printed as it is found.
+    std::vector<JournalProblem> problems;
+    std::optional<JournalProblem> problem;
+    uint64_t lines = journal.verify_each([&](const JournalProblem& p) {
+      if (!problem) problem = p;
+      if (f.json) {
+        problems.push_back(p);
+      } else {
+        print_error(f, journal.file().string() + ": " + p.message);
+      }
+    });
     if (f.json) {
       JsonDoc d(rapidjson::kObjectType);
       auto& a = d.GetAllocator();
@@ -428,10 +445,10 @@ int cmd_log_verify(const Flags& f) {
       }
       std::cout << to_pretty_json(d, false);
     } else if (problem) {
-      // Every problem, breaks included: a break recorded by apply is reported for as long as it exists.
-      for (const auto& p : problems) print_error(f, journal.file().string() + ": " + p.message);
+      // Every problem, breaks included, was printed above: a break recorded by apply is reported for as long
+      // as it exists.
     } else if (!f.quiet) {
-      std::cout << journal.file().string() << ": intact (" << journal.entries().size() << " entries)\n";
+      std::cout << journal.file().string() << ": intact (" << lines << " entries)\n";
     }
     return problem ? kExitError : kExitOk;
   });

@@ -1,6 +1,7 @@
 #include "journal.h"
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -8,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include "temp_dir.h"
 
@@ -454,4 +456,160 @@ TEST_CASE("appending takes the tree's apply lock", "[journal]") {
   Journal with_lock(tmp.path);
   with_lock.use_lock(held);
   CHECK_NOTHROW(with_lock.record("r", make_action("eth0", "x"), true));
+}
+
+// ---- concurrent writers, bounded memory, bounded entries
+
+TEST_CASE("writers holding different apply locks make one chain with every entry", "[journal]") {
+  TempDir tmp;
+  constexpr int kWriters = 3, kEach = 60;
+  std::vector<pid_t> pids;
+  for (int w = 0; w < kWriters; ++w) {
+    pid_t pid = ::fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+      int rc = 0;
+      try {
+        ApplyLock lock{tmp.path / ("lock" + std::to_string(w)) / "apply.lock"};
+        Journal journal(tmp.path);
+        journal.use_lock(lock);
+        for (int i = 0; i < kEach; ++i) {
+          if (w == 1 && i % 4 == 0) journal.begin_batch();
+          journal.record("w" + std::to_string(w),
+                         make_action("w" + std::to_string(w) + "-" + std::to_string(i), "x"), true);
+          if (w == 1 && i % 4 == 3) journal.commit_batch();
+        }
+        journal.close();
+      } catch (...) {
+        rc = 1;
+      }
+      ::_exit(rc);
+    }
+    pids.push_back(pid);
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    REQUIRE(::waitpid(pid, &status, 0) == pid);
+    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+  }
+  Journal journal(tmp.path);
+  CHECK(journal.verify_all().empty());
+  auto entries = journal.entries();
+  REQUIRE(entries.size() == kWriters * kEach);
+  std::set<std::string> seen;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    CHECK(entries[i].seq == i + 1);
+    seen.insert(entries[i].resource);
+  }
+  CHECK(seen.size() == kWriters * kEach);
+  CHECK(fs::is_regular_file(journal.file().parent_path() / "journal.lock"));
+}
+
+TEST_CASE("a writer chains on from entries another process appended since its last write", "[journal]") {
+  TempDir tmp;
+  sys::RootDir root(tmp.path);
+  ApplyLock a_lock{tmp.path / "a" / "apply.lock"}, b_lock{tmp.path / "b" / "apply.lock"};
+  Journal a(tmp.path), b(tmp.path);
+  a.use_lock(a_lock);
+  b.use_lock(b_lock);
+  a.begin_batch();
+  a.record("ra", make_action("eth0", "a1"), true);
+  b.record("rb", make_action("eth1", "b1"), true);  // after a's uncommitted entry
+  a.record("ra", make_action("eth2", "a2"), true);
+  a.commit_batch();
+  b.record("rb", make_action("eth3", "b2"), true);
+  a.close();
+  b.close();
+  auto entries = a.entries();
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[0].summary == "a1");
+  CHECK(entries[1].summary == "b1");
+  CHECK(entries[2].summary == "a2");
+  CHECK(entries[3].summary == "b2");
+  CHECK(a.verify_all().empty());
+  CHECK(read_all(a.file().parent_path() / "journal.head").rfind("{\"seq\":4,", 0) == 0);
+}
+
+TEST_CASE("a symlink at journal.lock is not followed out of the tree", "[journal]") {
+  TempDir tmp;
+  fs::path root = tmp.path / "root", outside = tmp.path / "outside";
+  fs::create_directories(root / "var/lib/op-dbus");
+  fs::create_directories(outside);
+  fs::create_symlink(outside / "planted", root / "var/lib/op-dbus/journal.lock");
+  Journal journal(root);
+  CHECK_THROWS_AS(journal.record("r", make_action("eth0", "x"), true), Error);
+  CHECK(fs::is_empty(outside));
+}
+
+TEST_CASE("a line over kMaxJournalLine is reported as damaged, not read", "[journal]") {
+  ThreeEntries j;
+  j.journal.close();
+  {
+    std::ofstream out(j.journal.file(), std::ios::binary | std::ios::app);
+    std::string chunk(1 << 20, 'z');
+    for (size_t i = 0; i <= kMaxJournalLine / chunk.size(); ++i) out << chunk;
+    out << '\n';
+  }
+  auto problems = j.journal.verify_all();
+  REQUIRE_FALSE(problems.empty());
+  CHECK(problems[0].line == 4);
+  CHECK_THAT(problems[0].message, Catch::Contains("MiB an entry may take; not read"));
+  auto entries = j.journal.entries();
+  REQUIRE(entries.size() == 4);
+  CHECK(entries[3].result == "damaged");
+  // The next run records a break chained onto the long line's hash, computed without keeping it.
+  Journal next(j.tmp.path);
+  CHECK(next.open_for_append("r2"));
+  CHECK(next.entries().back().op == "break");
+  CHECK(next.entries().back().seq == 4);
+}
+
+TEST_CASE("changes over 1 MiB are journalled as their digest, size and count", "[journal]") {
+  TempDir tmp;
+  Journal journal(tmp.path);
+  Action a = make_action("fw", "replace 20000 rules");
+  a.changes.clear();
+  for (int i = 0; i < 20000; ++i) {
+    a.changes.push_back(Change{
+        "rules/" + std::to_string(i), std::nullopt,
+        "\"tcp dport " + std::to_string(i) + " accept comment 'rule number " + std::to_string(i) + "'\"",
+        false});
+  }
+  // The array as it would have been written.
+  std::string text = "[";
+  for (size_t i = 0; i < a.changes.size(); ++i) {
+    text += (i ? "," : "") + std::string("{\"path\":\"") + a.changes[i].path +
+            "\",\"after\":" + *a.changes[i].after + "}";
+  }
+  text += "]";
+  REQUIRE(text.size() > kMaxJournalChanges);
+  journal.record("r", a, true);
+  journal.record("r", make_action("eth0", "small"), true);
+  CHECK(fs::file_size(journal.file()) < 4096);
+  auto entries = journal.entries();
+  REQUIRE(entries.size() == 2);
+  CHECK(entries[0].changes == R"({"sha256":")" + sha256_hex(text) + R"(","size":)" +
+                                  std::to_string(text.size()) + R"(,"count":20000})");
+  CHECK(entries[1].changes == R"([{"path":"mtu","before":1500,"after":9000}])");
+  CHECK(journal.verify_all().empty());
+}
+
+TEST_CASE("repeated damage: each break stays short instead of quoting every earlier one", "[journal]") {
+  TempDir tmp;
+  size_t longest = 0;
+  for (int round = 0; round < 12; ++round) {
+    {
+      Journal journal(tmp.path);
+      journal.record("r", make_action("eth" + std::to_string(round), "x"), true);
+    }
+    // Damage: journal.head removed.
+    fs::remove(tmp.path / "var/lib/op-dbus/journal.head");
+    Journal next(tmp.path);
+    REQUIRE(next.open_for_append("r2"));
+    longest = std::max(longest, read_lines(next.file()).back().size());
+  }
+  Journal journal(tmp.path);
+  CHECK(journal.verify_all().size() == 12);
+  CHECK(longest < 4096);
+  CHECK_THAT(read_lines(journal.file()).back(), Catch::Contains("more ..."));
 }

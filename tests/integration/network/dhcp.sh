@@ -17,6 +17,22 @@ for tool in ip ping dhclient dnsmasq; do
   fi
 done
 
+# This test applies to the live system (in its own network namespaces): the live journal it writes must not
+# be the host's. So it runs in a private mount namespace with a tmpfs over /var/lib/op-dbus.
+if [ -z "${OPDBUS_NETWORK_PRIVATE_NS:-}" ]; then
+  if ! command -v unshare >/dev/null; then
+    echo "1..0 # SKIP unshare not installed (util-linux)"
+    exit 0
+  fi
+  export OPDBUS_NETWORK_PRIVATE_NS=1
+  exec unshare -m --propagation private "$0" "$@"
+fi
+mkdir -p /var/lib/op-dbus
+mount -t tmpfs -o mode=0700 opdbus-network-journal /var/lib/op-dbus || {
+  echo "1..0 # SKIP cannot mount a private /var/lib/op-dbus"
+  exit 0
+}
+
 T=$(mktemp -d)
 P=opd$$
 S=${P}s
@@ -74,4 +90,8 @@ check "the client is gone" sh -c "! pgrep -x dhclient >/dev/null"
 check "and the leased address with it" sh -c "! ip -n $C -o addr show dev c0 | grep -q 'inet 10.66.0.1'"
 expect "dhcp: false plans to nothing" 0 opdbus plan "$T/off.json"
 
+# The journal of these applies is the private one, never the host's.
+is "the live journal is a private tmpfs (the host's is not written)" tmpfs findmnt -n -o FSTYPE /var/lib/op-dbus
+expect "... and holds this test's entries, intact" 0 "$OPDBUS" log verify
+lacks "... (not an empty journal)" "intact (0 entries)"
 tap_done
