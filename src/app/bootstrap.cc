@@ -650,6 +650,8 @@ class Bootstrap {
     if (settings_.locale != "C.UTF-8" && settings_.locale != "C" && settings_.locale != "POSIX") {
       pkgs.push_back("locales");
     }
+    // The installed system's op-dbus manages the document's packages through PackageKit.
+    if (state_.section("packagekit")) pkgs.push_back("packagekit");
     std::vector<std::string> argv = {"apt-get", "-q", "-y", "--no-install-recommends", "install", "--"};
     argv.insert(argv.end(), pkgs.begin(), pkgs.end());
     size_t set_up = 0;
@@ -844,6 +846,7 @@ class Bootstrap {
       } else if (name == "packages") {
         std::vector<std::string> pkgs = {settings_.kernel};
         for (auto& p : bootstrap::bootloader_packages(settings_.bootloader)) pkgs.push_back(p);
+        if (state_.section("packagekit")) pkgs.push_back("packagekit");
         std::cout << "    apt-get install " << join(pkgs, " ") << "\n";
         if (!settings_.kernel_args.empty())
           std::cout << "    kernel command line: " << settings_.kernel_args << "\n";

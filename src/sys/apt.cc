@@ -32,6 +32,11 @@ struct AptChroot::Impl {
     auto target = root.host_path(dir);
     if (!target)
       throw Error(ErrorKind::BackendError, "cannot reach /" + dir + " inside " + root.path().string());
+    // Already mounted there (op-dbus bootstrap binds /proc, /sys and /dev for all its stages): used as it
+    // is, and left for whoever mounted it.
+    for (const auto& m : read_mountinfo()) {
+      if (m.target == target->string()) return;
+    }
     mount_fs(source, target->string(), fstype, options);
     mounted.push_back(*target);
   }

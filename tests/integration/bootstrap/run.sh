@@ -6,8 +6,10 @@
 #   - a failure injected in the packages stage (a kernel package that does not exist) names the stage and apt's
 #     words and leaves nothing mounted; the re-run with the cause fixed resumes (the base system is not made
 #     again) and completes
-#   - the disk boots: a unit from the state reports hostname, root device, the user, the units and
-#     `op-dbus plan /etc/op-dbus/state.json` (exit 0) on the serial console
+#   - the disk boots: a unit from the state reports on the serial console the hostname, the btrfs subvolumes,
+#     the user, sshd (installed by the packagekit section), the bridge and NIC addresses, the firewall table and
+#     `op-dbus plan /etc/op-dbus/state.json` (exit 0); an SSH login with the declared key works through the
+#     firewall, another key is refused
 # Downloaded packages are cached in /var/cache/op-dbus-tests/bootstrap (--cache-dir).
 # usage: run.sh OPDBUS SRCDIR        (prints TAP; needs root, debootstrap, qemu)
 set -u
@@ -35,15 +37,16 @@ cleanup() {
 }
 trap cleanup EXIT
 TAP_OUT=$T/out
-CACHE=/var/cache/op-dbus-tests/bootstrap
+CACHE=${OPDBUS_TEST_CACHE:-/var/cache/op-dbus-tests}/bootstrap
 mkdir -p "$CACHE"
+# Two runs of this test at once would share the package cache: the second waits.
+exec {cache_lock}>"$CACHE/.test.lock"
+flock "$cache_lock"
 
-attach() {  # attach IMAGE SIZE -> loop device (partitions scanned)
+attach() {  # attach IMAGE SIZE: sets LOOP to a loop device on it (partitions scanned), detached at exit
   truncate -s "$2" "$1"
-  local l
-  l=$(losetup -f --show -P "$1") || { echo "Bail out! losetup failed"; exit 1; }
-  LOOPS+=("$l")
-  echo "$l"
+  LOOP=$(losetup -f --show -P "$1") || { echo "Bail out! losetup failed"; exit 1; }
+  LOOPS+=("$LOOP")
 }
 hash_of() { sha256sum "$1" | cut -d' ' -f1; }
 mounted_below() { grep -c " $1" /proc/self/mountinfo; }
@@ -61,7 +64,7 @@ state() {
   cat >"$T/$1.json" <<EOF
 {
   "version": 1,
-  "metadata": {"name": "bootstrap-test", "description": "BIOS/GPT: bios_grub + ext4 root, a user, a report unit"},
+  "metadata": {"name": "bootstrap-test", "description": "the complete server on BIOS/GPT: btrfs @ and @home, packages, a sudo user with a key, ssh, a bridge, the NIC's address, a firewall, a report unit"},
   "bootstrap": {"device": "/dev/vda", "hostname": "bt1", "domain": "example.test", "timezone": "Europe/Berlin",
                 "kernel": "$2", "bootloader": "grub-bios", "kernel_args": "console=ttyS0,115200"},
   "plugins": {
@@ -69,17 +72,35 @@ state() {
       "devices": {
         "/dev/vda": {"partition_table": "gpt", "wipe": $wipe, "partitions": [
           {"number": 1, "size": "1M", "type": "bios_grub"},
-          {"number": 2, "size": "remaining", "type": "linux", "filesystem": "ext4", "label": "btroot", "mount": "/"}
+          {"number": 2, "size": "remaining", "type": "linux", "filesystem": "btrfs", "label": "btroot"}
         ]}
+      },
+      "btrfs_subvolumes": {"/dev/vda2": [{"name": "@", "mount": "/"}, {"name": "@home", "mount": "/home"}]},
+      "mounts": {
+        "/": {"device": "/dev/vda2", "subvol": "@", "options": "compress=zstd:3"},
+        "/home": {"device": "/dev/vda2", "subvol": "@home", "options": "compress=zstd:3"}
       }
     },
+    "packagekit": {"packages": {"openssh-server": {}, "sudo": {}, "nftables": {}}},
     "users": {
-      "accounts": {"alice": {"uid": 1500, "shell": "/bin/bash", "ssh_authorized_keys": ["$KEY"]}}
+      "groups": {"sudo": {"gid": 27}},
+      "accounts": {"alice": {"uid": 1500, "shell": "/bin/bash", "groups": ["sudo"], "ssh_authorized_keys": ["$KEY"]}}
+    },
+    "network": {
+      "interfaces": {
+        "enp0s3": {"type": "ethernet", "address": "10.0.2.15/24", "gateway": "10.0.2.2"},
+        "vmbr1": {"type": "bridge", "address": "10.10.0.1/24"}
+      }
+    },
+    "firewall": {
+      "rules": [{"port": 22, "proto": "tcp", "action": "accept", "comment": "SSH"}],
+      "default_policy": {"input": "drop", "forward": "accept", "output": "accept"}
     },
     "systemd": {
+      "services": {"ssh": {"state": "enabled"}},
       "custom_units": {
         "bt-report.service": {
-          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-TZ=\$(cat /etc/timezone); echo BT-USER=\$(id -un 1500); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); timeout 300 op-dbus --color never plan /etc/op-dbus/state.json 2>&1 | sed s/^/BT-PLAN:/; echo BT-PLAN-EXIT=\$\${PIPESTATUS[0]}; echo BT-REPORT-END'\nExecStartPost=/bin/systemctl poweroff\n[Install]\nWantedBy=multi-user.target\n",
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(cat /etc/timezone); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-NIC=\$(ip -4 -o addr show dev enp0s3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; timeout 300 op-dbus --color never plan /etc/op-dbus/state.json 2>&1 | sed s/^/BT-PLAN:/; echo BT-PLAN-EXIT=\$\${PIPESTATUS[0]}; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
           "enabled": true
         }
       }
@@ -93,10 +114,11 @@ state wipe linux-image-cloud-amd64 true
 state badkernel op-dbus-test-no-such-kernel
 bs() { "$OPDBUS" bootstrap --target "$T/target" --cache-dir "$CACHE" "$@" >"$T/out" 2>&1; }
 # The same with --json: the report in $T/json, the progress lines in $T/out.
-bs_json() { "$OPDBUS" --json bootstrap --target "$T/target" --cache-dir "$CACHE" "$@" >"$T/json" 2>"$T/out"; }
+bs_json() { "$OPDBUS" --json bootstrap --target "$T/target" --cache-dir "$CACHE" "$@" >"$T/json" 2>"$T/json.err"; }
 
 # ---- refusals: nothing is written -------------------------------------------------------------------------------
-L=$(attach "$T/used.img" 64M)
+attach "$T/used.img" 64M
+L=$LOOP
 mkfs.ext4 -q -L data "$L"
 before=$(hash_of "$T/used.img")
 expect "a disk holding a filesystem is refused without \"wipe\"" 1 bs --deb "$DEB" --allow-destructive "$L" "$T/good.json"
@@ -126,7 +148,8 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(510)
     f.write(b"\x55\xaa")
 ' "$T/parted.img"
-P=$(attach "$T/parted.img" 64M)
+attach "$T/parted.img" 64M
+P=$LOOP
 partx -a "$P" 2>/dev/null  # for kernels built without the MBR parser
 expect "a partition instead of a disk is refused" 1 bs --deb "$DEB" "${P}p1" "$T/good.json"
 contains "...saying bootstrap takes the whole disk" "is a partition of $P"
@@ -137,13 +160,17 @@ ROOTDISK=/dev/$(lsblk -no PKNAME "$ROOTDEV" 2>/dev/null | head -n1)
 expect "--dry-run on the host's own root disk ($ROOTDISK) exits 0..." 0 "$OPDBUS" bootstrap --dry-run "$ROOTDISK" "$T/wipe.json"
 contains "...and says the check stage would refuse it as the running system's" "holds the running system's root filesystem"
 
-B=$(attach "$T/disk.img" 3G)
+attach "$T/disk.img" 3G
+B=$LOOP
 expect "without --deb nothing starts" 1 bs "$B" "$T/good.json"
 contains "...and the message says what to give" "--deb FILE"
 check "...and the disk is still blank" bash -c "! blkid -p '$B' >/dev/null 2>&1"
 
 # ---- a failure in the packages stage, then a re-run that resumes --------------------------------------------------
-expect "a kernel package that does not exist fails the bootstrap" 1 bs_json --deb "$DEB" "$B" "$T/badkernel.json"
+expect "a kernel package that does not exist fails the bootstrap" 1 bs --deb "$DEB" "$B" "$T/badkernel.json"
+contains "...naming the stage" "stage packages failed"
+contains "...with apt's own words" "Unable to locate package op-dbus-test-no-such-kernel"
+expect "...again, with --json" 1 bs_json --deb "$DEB" "$B" "$T/badkernel.json"
 check "...and --json reports the failed stage after the finished ones" python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -151,8 +178,6 @@ assert d["ok"] is False and d["failed_stage"] == "packages", d
 assert [s["name"] for s in d["stages"]] == ["check", "storage", "base", "configure", "chroot"], d
 assert "Unable to locate package" in d["error"], d
 ' "$T/json"
-contains "...naming the stage" "stage packages failed"
-contains "...with apt's own words" "Unable to locate package op-dbus-test-no-such-kernel"
 is "...and nothing stays mounted under the target" 0 mounted_below "$T/target"
 expect "the re-run with the kernel fixed completes" 0 bs --deb "$DEB" "$B" "$T/good.json"
 contains "...recognising the earlier run's disk" "resuming an earlier bootstrap"
@@ -169,33 +194,54 @@ assert d["device_source"] == "command line", d
 ' "$T/json"
 
 # ---- what is on the disk ---------------------------------------------------------------------------------------
-mount "${B}p2" "$T/mnt"
+mount -o subvol=@ "${B}p2" "$T/mnt"
 check "the disk has the hostname" grep -qx bt1 "$T/mnt/etc/hostname"
-check "...fstab mounts / by UUID" grep -qE '^UUID=[0-9a-f-]+[[:space:]]+/[[:space:]]+ext4' "$T/mnt/etc/fstab"
+check "...fstab mounts / (subvolume @) by UUID" grep -qE '^UUID=[0-9a-f-]+[[:space:]]+/[[:space:]]+btrfs[[:space:]].*subvol=@' "$T/mnt/etc/fstab"
 check "...grub.cfg boots root=UUID" grep -q 'root=UUID=' "$T/mnt/boot/grub/grub.cfg"
 check "...with the kernel arguments" grep -q 'console=ttyS0,115200' "$T/mnt/boot/grub/grub.cfg"
 check "...op-dbus installed from its package" bash -c "chroot '$T/mnt' dpkg-query -W -f='\${Status}' op-dbus | grep -qx 'install ok installed'"
 check "...the state in /etc/op-dbus, readable by root only" bash -c "[ \$(stat -c %a '$T/mnt/etc/op-dbus/state.json') = 600 ]"
+mount -o subvol=@home "${B}p2" "$T/mnt/home"
 check "...alice with her key" grep -qF "$KEY" "$T/mnt/home/alice/.ssh/authorized_keys"
+umount "$T/mnt/home"
 check "...no policy-rc.d left behind" test ! -e "$T/mnt/usr/sbin/policy-rc.d"
 umount "$T/mnt"
 losetup -d "$B"
 
-# ---- the disk alone boots (SeaBIOS) --------------------------------------------------------------------------
-timeout 600 qemu-system-x86_64 -m 768 -smp 1 -drive "file=$T/disk.img,format=raw,if=virtio" -display none \
-  -serial "file:$T/console.log" -no-reboot -net none &
+# ---- the disk alone boots (SeaBIOS), with a NIC on qemu's user network; SSH reaches it through a forward -------
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+timeout 900 qemu-system-x86_64 -m 1024 -smp 1 -drive "file=$T/disk.img,format=raw,if=virtio" -display none \
+  -serial "file:$T/console.log" -no-reboot \
+  -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0,addr=0x3 &
 QEMU_PID=$!
-wait "$QEMU_PID"
-rc=$?
-QEMU_PID=
-check "the installed disk boots and powers itself off (qemu exit $rc)" bash -c "[ $rc -eq 0 ] && grep -aq BT-REPORT-END '$T/console.log' || { tail -c 3000 '$T/console.log'; false; }"
+for _ in $(seq 1 180); do
+  grep -aq BT-REPORT-END "$T/console.log" 2>/dev/null && break
+  kill -0 "$QEMU_PID" 2>/dev/null || break
+  sleep 5
+done
+check "the installed disk boots to the report" bash -c "grep -aq BT-REPORT-END '$T/console.log' || { tail -c 3000 '$T/console.log'; false; }"
 report() { grep -a "^BT-$1=" "$T/console.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
 is "...with the document's hostname" bt1 report HOSTNAME
 is "...and FQDN" bt1.example.test report FQDN
-is "...root on the disk's second partition" /dev/vda2 report ROOT
+is ".../ on the @ subvolume" "/dev/vda2[/@]" report ROOT
+is ".../home on @home" "/dev/vda2[/@home]" report HOME
 is "...the time zone" Europe/Berlin report TZ
 is "...the user" alice report USER
+is "...in the sudo group" sudo report SUDO
 is "...her key" alice@test report KEY
-is "...the unit enabled" enabled report ENABLED
-is "...and op-dbus plan of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-EXIT
+is "...the report unit enabled" enabled report ENABLED
+is "...sshd (installed by the packagekit section) running" active report SSH
+is "...the first-boot unit done" active report FIRSTBOOT
+is "...the bridge with its address" 10.10.0.1/24 report BRIDGE
+is "...the NIC with its address" 10.0.2.15/24 report NIC
+is "...the firewall table with the SSH rule" 1 report NFT
+check "...and op-dbus plan of /etc/op-dbus/state.json exits 0 (in sync)" bash -c "[ \"\$(grep -a '^BT-PLAN-EXIT=' '$T/console.log' | tail -n1 | cut -d= -f2 | tr -d '\r')\" = 0 ] || { grep -a '^BT-PLAN' '$T/console.log'; false; }"
+SSH=(ssh -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=30
+     -o IdentitiesOnly=yes)
+ssh-keygen -q -t ed25519 -N '' -f "$T/other" >/dev/null
+is "an SSH login with the declared key works (through the firewall)" alice "${SSH[@]}" -i "$T/alice" alice@127.0.0.1 id -un
+expect "...and another key is refused" 255 "${SSH[@]}" -i "$T/other" alice@127.0.0.1 id -un
+kill "$QEMU_PID" 2>/dev/null
+wait "$QEMU_PID" 2>/dev/null
+QEMU_PID=
 tap_done
