@@ -184,7 +184,7 @@ std::string unit_text(const std::string& name) {
          "Description=Apply the op-dbus network configuration\n"
          "DefaultDependencies=no\n"
          "After=sysinit.target dbus.socket systemd-udev-settle.service systemd-udev-trigger.service\n"
-         "Wants=network-pre.target\n"
+         "Wants=network-pre.target systemd-udev-settle.service\n"
          "Before=network-pre.target shutdown.target\n"
          "Conflicts=shutdown.target\n"
          "ConditionPathExists=/etc/op-dbus/network.json\n"

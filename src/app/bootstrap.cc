@@ -572,7 +572,7 @@ class Bootstrap {
       throw Error(
           ErrorKind::InvalidArgument,
           "bootstrap.timezone: no zone " + json_quoted(settings_.timezone) + " in the target (" + zone + ")");
-    root.symlink("/etc/localtime", zone);
+    root.symlink(zone, "/etc/localtime");
     root.write_file("/etc/timezone", settings_.timezone + "\n", 0644);
     root.write_file("/etc/default/locale", "LANG=" + settings_.locale + "\n", 0644);
     std::string sources = "Types: deb\nURIs: " + settings_.mirror + "\nSuites: " + settings_.suite + " " +
@@ -705,8 +705,8 @@ class Bootstrap {
     if (!unit.empty()) {
       root.write_file("/etc/systemd/system/op-dbus-firstboot.service", unit, 0644);
       root.make_dirs("/etc/systemd/system/multi-user.target.wants", 0755);
-      root.symlink("/etc/systemd/system/multi-user.target.wants/op-dbus-firstboot.service",
-                   "/etc/systemd/system/op-dbus-firstboot.service");
+      root.symlink("/etc/systemd/system/op-dbus-firstboot.service",
+                   "/etc/systemd/system/multi-user.target.wants/op-dbus-firstboot.service");
       say("    op-dbus-firstboot.service applies " + join(runtime, ", ") + " at the first boot");
     }
   }

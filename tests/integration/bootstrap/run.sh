@@ -100,7 +100,7 @@ state() {
       "services": {"ssh": {"state": "enabled"}},
       "custom_units": {
         "bt-report.service": {
-          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(cat /etc/timezone); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-NIC=\$(ip -4 -o addr show dev enp0s3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; timeout 300 op-dbus --color never plan /etc/op-dbus/state.json 2>&1 | sed s/^/BT-PLAN:/; echo BT-PLAN-EXIT=\$\${PIPESTATUS[0]}; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(timedatectl show -p Timezone --value); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-NIC=\$(ip -4 -o addr show dev enp0s3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; timeout 300 op-dbus --color never plan /etc/op-dbus/state.json 2>&1 | sed s/^/BT-PLAN:/; echo BT-PLAN-EXIT=\$\${PIPESTATUS[0]}; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
           "enabled": true
         }
       }
@@ -205,6 +205,9 @@ mount -o subvol=@home "${B}p2" "$T/mnt/home"
 check "...alice with her key" grep -qF "$KEY" "$T/mnt/home/alice/.ssh/authorized_keys"
 umount "$T/mnt/home"
 check "...no policy-rc.d left behind" test ! -e "$T/mnt/usr/sbin/policy-rc.d"
+is ".../etc/localtime pointing at the zone" /usr/share/zoneinfo/Europe/Berlin readlink "$T/mnt/etc/localtime"
+check "...the zone file itself untouched (a regular file)" test -f "$T/mnt/usr/share/zoneinfo/Europe/Berlin" -a ! -L "$T/mnt/usr/share/zoneinfo/Europe/Berlin"
+check "...the first-boot unit a file, enabled" bash -c "test -f '$T/mnt/etc/systemd/system/op-dbus-firstboot.service' -a ! -L '$T/mnt/etc/systemd/system/op-dbus-firstboot.service' && [ \"\$(readlink '$T/mnt/etc/systemd/system/multi-user.target.wants/op-dbus-firstboot.service')\" = /etc/systemd/system/op-dbus-firstboot.service ]"
 umount "$T/mnt"
 losetup -d "$B"
 
