@@ -130,4 +130,8 @@ TEST_CASE("bootstrap: the first-boot unit applies only the runtime plugins, once
         std::string::npos);
   CHECK(u.find("ConditionPathExists=!/var/lib/op-dbus/firstboot.done") != std::string::npos);
   CHECK(u.find("WantedBy=multi-user.target") != std::string::npos);
+  // After the plugins' own boot units: two applies at once would meet on the apply lock.
+  CHECK(u.find("After=network-online.target dbus.service libvirtd.service lxc.service op-dbus-network.service") !=
+        std::string::npos);
+  CHECK(u.find("op-dbus-firewall.service") != std::string::npos);
 }

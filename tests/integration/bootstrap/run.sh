@@ -88,7 +88,7 @@ state() {
     },
     "network": {
       "interfaces": {
-        "enp0s3": {"type": "ethernet", "address": "10.0.2.15/24", "gateway": "10.0.2.2"},
+        "ens3": {"type": "ethernet", "address": "10.0.2.15/24", "gateway": "10.0.2.2"},
         "vmbr1": {"type": "bridge", "address": "10.10.0.1/24"}
       }
     },
@@ -100,7 +100,7 @@ state() {
       "services": {"ssh": {"state": "enabled"}},
       "custom_units": {
         "bt-report.service": {
-          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(timedatectl show -p Timezone --value); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-NIC=\$(ip -4 -o addr show dev enp0s3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-PLAN-START=\$(date +%%s); timeout 300 op-dbus --color never plan /etc/op-dbus/state.json 2>&1 | sed s/^/BT-PLAN:/; echo BT-PLAN-EXIT=\$\${PIPESTATUS[0]}; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(timedatectl show -p Timezone --value); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; for p in storage packagekit users systemd network firewall; do timeout -k 5 90 op-dbus --color never plan --plugin \$\$p /etc/op-dbus/state.json >/tmp/plan-\$\$p.txt 2>&1; echo BT-PLAN-\$\$p=\$\$?; sed s/^/BT-PLANOUT-\$\$p:/ /tmp/plan-\$\$p.txt | tail -n 8; done; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
           "enabled": true
         }
       }
@@ -238,7 +238,12 @@ is "...the first-boot unit done" active report FIRSTBOOT
 is "...the bridge with its address" 10.10.0.1/24 report BRIDGE
 is "...the NIC with its address" 10.0.2.15/24 report NIC
 is "...the firewall table with the SSH rule" 1 report NFT
-check "...and op-dbus plan of /etc/op-dbus/state.json exits 0 (in sync)" bash -c "[ \"\$(grep -a '^BT-PLAN-EXIT=' '$T/console.log' | tail -n1 | cut -d= -f2 | tr -d '\r')\" = 0 ] || { grep -a '^BT-PLAN' '$T/console.log'; false; }"
+is "...op-dbus plan --plugin storage of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-storage
+is "...op-dbus plan --plugin packagekit of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-packagekit
+is "...op-dbus plan --plugin users of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-users
+is "...op-dbus plan --plugin systemd of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-systemd
+is "...op-dbus plan --plugin network of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-network
+is "...op-dbus plan --plugin firewall of /etc/op-dbus/state.json exits 0 (in sync)" 0 report PLAN-firewall
 SSH=(ssh -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=30
      -o IdentitiesOnly=yes)
 ssh-keygen -q -t ed25519 -N '' -f "$T/other" >/dev/null
