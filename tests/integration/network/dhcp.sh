@@ -17,21 +17,10 @@ for tool in ip ping dhclient dnsmasq; do
   fi
 done
 
-# This test applies to the live system (in its own network namespaces): the live journal it writes must not
-# be the host's. So it runs in a private mount namespace with a tmpfs over /var/lib/op-dbus.
-if [ -z "${OPDBUS_NETWORK_PRIVATE_NS:-}" ]; then
-  if ! command -v unshare >/dev/null; then
-    echo "1..0 # SKIP unshare not installed (util-linux)"
-    exit 0
-  fi
-  export OPDBUS_NETWORK_PRIVATE_NS=1
-  exec unshare -m --propagation private "$0" "$@"
-fi
-mkdir -p /var/lib/op-dbus
-mount -t tmpfs -o mode=0700 opdbus-network-journal /var/lib/op-dbus || {
-  echo "1..0 # SKIP cannot mount a private /var/lib/op-dbus"
-  exit 0
-}
+# This test applies to the live system (in its own network namespaces): the journal it writes must not be
+# the host's (tests/lib/journal.sh).
+. "$(dirname "$0")/../../lib/journal.sh"
+private_journal "$0" "$@"
 
 T=$(mktemp -d)
 P=opd$$
