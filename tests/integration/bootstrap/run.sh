@@ -101,7 +101,7 @@ state() {
       "services": {"ssh": {"state": "enabled"}},
       "custom_units": {
         "bt-report.service": {
-          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(timedatectl show -p Timezone --value); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(readlink /etc/localtime); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
           "enabled": true
         }
       }
@@ -229,7 +229,7 @@ is "...with the document's hostname" bt1 report HOSTNAME
 is "...and FQDN" bt1.example.test report FQDN
 is ".../ on the @ subvolume" "/dev/vda2[/@]" report ROOT
 is ".../home on @home" "/dev/vda2[/@home]" report HOME
-is "...the time zone" Europe/Berlin report TZ
+is "...the time zone" /usr/share/zoneinfo/Europe/Berlin report TZ
 is "...the user" alice report USER
 is "...in the sudo group" sudo report SUDO
 is "...her key" alice@test report KEY
