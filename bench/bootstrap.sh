@@ -23,6 +23,7 @@ cleanup() {
   grep -o " $T/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
   rm -rf "$T"
+  return 0
 }
 trap cleanup EXIT
 CACHE=/var/cache/op-dbus-tests/bootstrap
@@ -102,3 +103,4 @@ printf 'bootstrap of bookworm (minbase + %s + grub-pc) onto a 3 GiB loop device,
 printf '  bare tools: %6ss   (runs: %s)\n' "$bm" "${b[*]}"
 printf '  op-dbus:    %6ss   (runs: %s)\n' "$om" "${o[*]}"
 python3 -c "print(f'  ratio op-dbus / bare: {$om / $bm:.2f}x')"
+exit 0
