@@ -20,6 +20,7 @@ if [ -z "${OPDBUS_BENCH_NS:-}" ]; then OPDBUS_BENCH_NS=1 exec unshare -m --propa
 T=$(mktemp -d /tmp/opdbus-bench-bootstrap.XXXXXX)
 LOOP=
 cleanup() {
+  set +e  # every step, even when one finds nothing to do (grep without a match)
   grep -o " $T/[^ ]*" /proc/self/mountinfo | sort -r | while read -r m; do umount -l "$m" 2>/dev/null; done
   [ -n "$LOOP" ] && losetup -d "$LOOP" 2>/dev/null
   rm -rf "$T"
