@@ -50,7 +50,7 @@ bool action_less(const Action& a, const Action& b, int rank_a, int rank_b);
 struct Plan {
   std::vector<std::string> plugins;  // plugins that were planned, in execution order
   std::vector<Action> actions;
-  std::vector<std::string> errors;  // per-plugin failures (e.g. "plugin lxc is not implemented yet")
+  std::vector<std::string> errors;  // per-plugin failures (e.g. "packagekit: unknown package nosuchpkg")
 
   bool in_sync() const { return actions.empty() && errors.empty(); }
   size_t count(Op op) const;

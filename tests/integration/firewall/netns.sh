@@ -11,14 +11,9 @@
 # (ping works again), with it the new rules stay.
 # usage: netns.sh OPDBUS
 set -u
-# op-dbus's journal on the live system is /var/lib/op-dbus, shared by everything on this host: the test runs
-# in a mount namespace of its own with a tmpfs there, so it neither reads nor grows the host's journal.
-if [ -z "${FIREWALL_TEST_PRIVATE_JOURNAL:-}" ] && [ "$(id -u)" -eq 0 ] && command -v unshare >/dev/null; then
-  export FIREWALL_TEST_PRIVATE_JOURNAL=1
-  mkdir -p /var/lib/op-dbus
-  exec unshare --mount --propagation private sh -c \
-    'mount -t tmpfs -o mode=0700 firewall-test-journal /var/lib/op-dbus && exec "$0" "$@"' "$(readlink -f "$0")" "$@"
-fi
+# The live apply's journal is not the host's (tests/lib/journal.sh).
+. "$(dirname "$0")/../../lib/journal.sh"
+private_journal "$0" "$@"
 OPDBUS=$(readlink -f "$1")
 if [ "$(id -u)" -ne 0 ]; then
   echo "1..0 # SKIP needs root"
