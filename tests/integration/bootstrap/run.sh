@@ -6,7 +6,8 @@
 #   - a failure injected in the packages stage (a kernel package that does not exist) names the stage and apt's
 #     words and leaves nothing mounted; the re-run with the cause fixed resumes (the base system is not made
 #     again) and completes
-#   - the disk boots: a unit from the state reports on the serial console the hostname, the btrfs subvolumes,
+#   - the disk boots: a unit from the state reports on a second serial port (ttyS1: a getty starting on the
+#     console's ttyS0 hangs that tty up, cutting a report short on a slow boot) the hostname, the btrfs subvolumes,
 #     the user, sshd (installed by the packagekit section), the first-boot unit, the bridge and NIC addresses
 #     (applied at boot by the network plugin's unit) and the firewall table; an SSH login with the declared key
 #     works through the firewall, another key is refused. (`op-dbus plan` inside this guest does not finish yet:
@@ -101,7 +102,7 @@ state() {
       "services": {"ssh": {"state": "enabled"}},
       "custom_units": {
         "bt-report.service": {
-          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS0\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(readlink /etc/localtime); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS1\nTTYVHangup=no\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(readlink /etc/localtime); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
           "enabled": true
         }
       }
@@ -215,16 +216,16 @@ losetup -d "$B"
 # ---- the disk alone boots (SeaBIOS), with a NIC on qemu's user network; SSH reaches it through a forward -------
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 timeout 900 qemu-system-x86_64 -m 1024 -smp 1 -drive "file=$T/disk.img,format=raw,if=virtio" -display none \
-  -serial "file:$T/console.log" -no-reboot \
+  -serial "file:$T/console.log" -serial "file:$T/report.log" -no-reboot \
   -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0,addr=0x3 &
 QEMU_PID=$!
 for _ in $(seq 1 180); do
-  grep -aq BT-REPORT-END "$T/console.log" 2>/dev/null && break
+  grep -aq BT-REPORT-END "$T/report.log" 2>/dev/null && break
   kill -0 "$QEMU_PID" 2>/dev/null || break
   sleep 5
 done
-check "the installed disk boots to the report" bash -c "grep -aq BT-REPORT-END '$T/console.log' || { tail -c 3000 '$T/console.log'; false; }"
-report() { grep -a "^BT-$1=" "$T/console.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
+check "the installed disk boots to the report" bash -c "grep -aq BT-REPORT-END '$T/report.log' || { tail -c 3000 '$T/console.log'; cat '$T/report.log'; false; }"
+report() { grep -a "^BT-$1=" "$T/report.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
 is "...with the document's hostname" bt1 report HOSTNAME
 is "...and FQDN" bt1.example.test report FQDN
 is ".../ on the @ subvolume" "/dev/vda2[/@]" report ROOT
