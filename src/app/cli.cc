@@ -592,6 +592,13 @@ void add_sandbox(CLI::App& app, const Flags& f, int& rc) {
       ->type_name("PKG")
       ->delimiter(',')
       ->allow_extra_args(false);
+  sandbox
+      ->add_option("--nat", sb->nat,
+                   "Give the container a way out: a veth pair to the host (host side NAME, eth0 inside) "
+                   "with NAT\nthrough an nft table 'ip NAME' of its own, both removed at exit; switches "
+                   "net.ipv4.ip_forward on\nfor the run and copies the host's resolv.conf in")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
   sandbox->add_flag("--prepare", sb->prepare_only,
                     "Only build (or reuse) the cached rootfs and print its path");
   sandbox->callback([&f, &rc, sb] {

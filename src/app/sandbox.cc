@@ -100,6 +100,12 @@ class SandboxRun {
     self_exe_ = resolve_self();
     if (!o_.state_file.empty() && !o_.prepare_only && !validate_on_host()) return v_.exit_code;
     check_host();
+    if (!o_.nat.empty() && !sandbox::valid_nat_name(o_.nat)) {
+      throw Error(ErrorKind::InvalidArgument,
+                  "--nat '" + o_.nat +
+                      "': expected a lower-case letter, then letters, digits or "
+                      "'-' (at most 15 characters: it names a network interface)");
+    }
     std::vector<sandbox::BindRo> binds;
     for (const auto& b : o_.bind_ro) binds.push_back(sandbox::parse_bind(b));
 
@@ -122,6 +128,7 @@ class SandboxRun {
     config.state_file = o_.state_file;
     config.keep = o_.keep;
     config.binds = binds;
+    config.nat = o_.nat;
     sandbox::remove_stale_run_dirs(report_);
 
     Container container(config, report_);
@@ -193,11 +200,13 @@ class SandboxRun {
       throw Error(ErrorKind::PermissionError,
                   "op-dbus sandbox needs root (debootstrap, overlay mounts and systemd-nspawn)");
     }
-    for (const char* tool : {"debootstrap", "systemd-nspawn", "nsenter"}) {
+    std::vector<const char*> tools = {"debootstrap", "systemd-nspawn", "nsenter"};
+    if (!o_.nat.empty()) tools.insert(tools.end(), {"ip", "nft"});
+    for (const char* tool : tools) {
       if (!on_path(tool)) {
-        throw Error(ErrorKind::NotSupported, std::string(tool) +
-                                                 " is not installed (scripts/install-deps.sh " +
-                                                 "installs debootstrap, systemd-container and util-linux)");
+        throw Error(ErrorKind::NotSupported,
+                    std::string(tool) + " is not installed (scripts/install-deps.sh installs " +
+                        "debootstrap, systemd-container, util-linux, iproute2 and " + "nftables)");
       }
     }
   }

@@ -15,6 +15,7 @@ struct SandboxOptions {
   std::vector<std::string> bind_ro;  // "HOST[:DEST]" read-only binds into the container
   bool prepare_only = false;         // build/refresh the cached rootfs and print its path
   std::vector<std::string> include;  // extra Debian packages installed into the image (part of its key)
+  std::string nat;                   // --nat NAME: a way out through the host (veth + NAT), see sandbox.md
   bool json = false;                 // machine-readable verdict on stdout
   bool color = false;
   int verbosity = 0;

@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -221,11 +222,117 @@ struct KeeperPlan {
     }
   }
   // With op-dbus still there, it removes the run directory itself (after reading the console log).
-  if (::getppid() != plan.parent) remove_tree(plan.run_dir);
+  if (::getppid() != plan.parent) {
+    release_nat(plan.run_dir);
+    remove_tree(plan.run_dir);
+  }
   _exit(0);
 }
 
+// ---- --nat NAME: a veth pair to the host and masquerading through an nft table of the sandbox's own.
+// The run directory's "nat" file records what was set up ("name NAME", "forward 1" when net.ipv4.ip_forward
+// was switched on for it), written before anything is created, so that every exit path (stop(), the keeper
+// after op-dbus died, a later run's stale-directory sweep) can undo exactly that.
+constexpr const char* kNatFile = "nat";
+constexpr const char* kIpForward = "/proc/sys/net/ipv4/ip_forward";
+
+// A command whose output nobody reads (cleanup); its exit status.
+int run_quiet(const std::vector<std::string>& argv) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) return 127;
+  if (pid == 0) {
+    int fd = ::open("/dev/null", O_RDWR);
+    if (fd >= 0) {
+      ::dup2(fd, 0);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    ::execvp(args[0], args.data());
+    _exit(127);
+  }
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) return 127;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+// A sysctl (a /proc file is written in place, not replaced).
+void write_sysctl(const char* path, const char* value) {
+  int fd = ::open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorKind::BackendError, std::string("open ") + path + ": " + std::strerror(errno));
+  ssize_t n = ::write(fd, value, std::strlen(value));
+  int err = errno;
+  ::close(fd);
+  if (n < 0) throw Error(ErrorKind::BackendError, std::string("write ") + path + ": " + std::strerror(err));
+}
+
+struct NatRecord {
+  std::string name;
+  bool forward = false;
+};
+
+std::optional<NatRecord> read_nat_record(const fs::path& run_dir) {
+  std::optional<std::string> text;
+  try {
+    text = sys::read_file(run_dir / kNatFile);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  if (!text) return std::nullopt;
+  NatRecord r;
+  for (const auto& line : split(*text, '\n')) {
+    if (starts_with(line, "name ")) r.name = line.substr(5);
+    if (line == "forward 1") r.forward = true;
+  }
+  if (r.name.empty()) return std::nullopt;
+  return r;
+}
+
+// Another sandbox, still running, that switched ip_forward on (or inherited doing so).
+bool other_forwarding_sandbox(const fs::path& mine) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(kRunParent, ec)) {
+    if (entry.path() == mine || entry.path().filename().string().rfind(kRunPrefix, 0) != 0) continue;
+    auto rec = read_nat_record(entry.path());
+    if (!rec || !rec->forward) continue;
+    std::string owner, keeper;
+    try {
+      owner = sys::read_file(entry.path() / "owner").value_or("");
+      keeper = sys::read_file(entry.path() / "keeper").value_or("");
+    } catch (const Error&) {
+      continue;
+    }
+    if (tag_alive(owner) || tag_alive(keeper)) return true;
+  }
+  return false;
+}
+
 }  // namespace
+
+bool valid_nat_name(const std::string& name) {
+  if (name.empty() || name.size() > 15 || !(name[0] >= 'a' && name[0] <= 'z')) return false;
+  return name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") == std::string::npos;
+}
+
+void release_nat(const fs::path& run_dir) noexcept {
+  try {
+    auto rec = read_nat_record(run_dir);
+    if (!rec) return;
+    run_quiet({"nft", "delete", "table", "ip", rec->name});
+    // The veth pair goes with the container's network namespace; this is for a container that is still up.
+    std::error_code ec;
+    if (fs::exists("/sys/class/net/" + rec->name, ec)) run_quiet({"ip", "link", "delete", rec->name});
+    if (rec->forward && !other_forwarding_sandbox(run_dir)) write_sysctl(kIpForward, "0\n");
+    fs::remove(run_dir / kNatFile, ec);
+  } catch (...) {
+  }
+}
+
+namespace {}  // namespace
 
 std::string BindRo::nspawn_arg() const {
   return "--bind-ro=" + host.string() + (dest.empty() ? "" : ":" + dest);
@@ -310,6 +417,61 @@ void Container::write_files() {
   sys::atomic_write(r / "etc/hostname", name_ + "\n");
   sys::atomic_write(r / "etc/hosts", "127.0.0.1\tlocalhost\n127.0.1.1\t" + name_ +
                                          "\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+  if (!config_.nat.empty()) {
+    // The host's name servers: the container's traffic leaves through the host.
+    auto resolv = sys::read_file("/etc/resolv.conf");
+    if (!resolv) throw Error(ErrorKind::NotSupported, "--nat: the host has no /etc/resolv.conf to copy in");
+    std::error_code rm;
+    fs::remove(r / "etc/resolv.conf", rm);  // possibly a symlink into the image's /run
+    sys::atomic_write(r / "etc/resolv.conf", *resolv);
+  }
+}
+
+void Container::setup_nat() {
+  const std::string& n = config_.nat;
+  if (!valid_nat_name(n)) {
+    throw Error(ErrorKind::InvalidArgument,
+                "--nat '" + n + "': expected a lower-case letter, then letters, digits or '-' (at most 15)");
+  }
+  std::error_code ec;
+  if (fs::exists("/sys/class/net/" + n, ec)) {
+    throw Error(ErrorKind::Conflict,
+                "--nat " + n + ": the host already has a network interface of that name (another sandbox?)");
+  }
+  if (run_child({"nft", "list", "table", "ip", n}).exit_code == 0) {
+    throw Error(ErrorKind::Conflict,
+                "--nat " + n + ": the host already has an nft table 'ip " + n + "' (another sandbox?)");
+  }
+  // A /30 in 172.31.0.0/16 that no host address is in.
+  const std::string addresses = run_child_checked({"ip", "-4", "-o", "addr", "show"});
+  std::string prefix;
+  std::random_device rd;
+  for (int tries = 0; tries < 64 && prefix.empty(); ++tries) {
+    std::string p = "172.31." + std::to_string(rd() % 256) + ".";
+    if (addresses.find(" " + p) == std::string::npos) prefix = p;
+  }
+  if (prefix.empty()) throw Error(ErrorKind::Conflict, "--nat: no free /30 in 172.31.0.0/16");
+  const std::string host = prefix + "1", guest = prefix + "2", net = prefix + "0/30";
+
+  const bool forward_off = trim(sys::read_file(kIpForward).value_or("0")) == "0";
+  const bool forward_ours = forward_off || other_forwarding_sandbox(run_dir_);
+  // Recorded first: from here on every exit path undoes it (release_nat).
+  sys::atomic_write(run_dir_ / kNatFile, "name " + n + "\nforward " + (forward_ours ? "1" : "0") + "\n");
+  report_.stage("--nat: veth " + n + " (" + host + ") <-> eth0 (" + guest + ") in " + name_ +
+                ", masquerading through the nft table 'ip " + n + "'");
+  const std::string leader = std::to_string(leader_);
+  run_child_checked({"ip", "link", "add", n, "type", "veth", "peer", "name", "eth0", "netns", leader});
+  run_child_checked({"ip", "addr", "add", host + "/30", "dev", n});
+  run_child_checked({"ip", "link", "set", n, "up"});
+  run_child_checked({"nsenter", "-t", leader, "-n", "ip", "addr", "add", guest + "/30", "dev", "eth0"});
+  run_child_checked({"nsenter", "-t", leader, "-n", "ip", "link", "set", "eth0", "up"});
+  run_child_checked({"nsenter", "-t", leader, "-n", "ip", "route", "replace", "default", "via", host});
+  const fs::path rules = run_dir_ / "nat.nft";
+  sys::atomic_write(rules, "table ip " + n + " {\n  chain postrouting {\n" +
+                               "    type nat hook postrouting priority srcnat; policy accept;\n" +
+                               "    ip saddr " + net + " oifname != \"" + n + "\" masquerade\n  }\n}\n");
+  run_child_checked({"nft", "-f", rules.string()});
+  if (forward_off) write_sysctl(kIpForward, "1\n");
 }
 
 void Container::start_keeper() {
@@ -411,7 +573,8 @@ std::string Container::system_state() {
 }
 
 void Container::boot(int timeout_seconds) {
-  report_.stage("booting " + name_ + " (systemd-nspawn, private network)");
+  report_.stage("booting " + name_ + " (systemd-nspawn, private network" +
+                (config_.nat.empty() ? std::string(")") : ", --nat " + config_.nat + ")"));
   const auto started = Clock::now();
   start_keeper();
   std::string state;
@@ -440,6 +603,7 @@ void Container::boot(int timeout_seconds) {
     sleep_ms(200);
   }
   report_.stage(name_ + " is up (" + state + ") after " + one_decimal(seconds_since(started)) + " s");
+  if (!config_.nat.empty()) setup_nat();
   if (state == "degraded") {
     ChildResult failed = exec({"systemctl", "--failed", "--no-legend", "--plain"});
     report_.warn("failed units inside the container:\n" + indent_lines(trim(failed.output), "  "));
@@ -495,6 +659,7 @@ void Container::stop() noexcept {
         sleep_ms(100);
       }
     }
+    release_nat(run_dir_);
     if (!remove_tree(run_dir_)) {
       report_.warn("could not remove " + run_dir_.string() + ": something is still mounted below it");
     }
@@ -524,6 +689,7 @@ void remove_stale_run_dirs(const Reporter& report) {
       continue;
     }
     report.stage("removing the stale run directory " + entry.path().string());
+    release_nat(entry.path());
     if (!remove_tree(entry.path())) report.warn("could not remove " + entry.path().string());
   }
 }

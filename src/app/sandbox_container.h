@@ -34,6 +34,9 @@ struct ContainerConfig {
   std::vector<BindRo> binds;
   // --keep: the container may outlive op-dbus. Otherwise it is stopped even if op-dbus itself is killed.
   bool keep = false;
+  // --nat NAME: a veth pair (host side NAME, eth0 inside) and masquerading through the nft table `ip NAME`,
+  // so the container reaches what the host reaches; the host's resolv.conf is copied in. Empty: only lo.
+  std::string nat;
 };
 
 class Container {
@@ -65,6 +68,7 @@ class Container {
 
  private:
   void setup_root();
+  void setup_nat();
   void write_files();
   void start_keeper();
   bool keeper_exited();
@@ -85,6 +89,12 @@ class Container {
 
 // Whether processes that nsenter started are still inside the container whose PID 1 is `leader`.
 bool has_entered_processes(pid_t leader);
+
+// --nat names: a lower-case letter, then letters, digits and '-', at most 15 (a network interface name).
+bool valid_nat_name(const std::string& name);
+// Undoes what --nat set up for the run directory `run_dir` (its nft table, the veth if still there, and
+// ip_forward when this sandbox switched it on and no other running one needs it). Never throws.
+void release_nat(const std::filesystem::path& run_dir) noexcept;
 
 // Removes run directories under /var/tmp whose op-dbus and keeper are both gone (after a crash or power
 // loss).
