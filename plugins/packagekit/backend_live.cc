@@ -8,6 +8,7 @@
 #include "context.h"
 #include "error.h"
 #include "packagekit/backend.h"
+#include "packagekit/dpkg.h"
 #include "sys/packagekit.h"
 #include "text.h"
 
@@ -26,7 +27,20 @@ class LiveBackend : public Backend {
   explicit LiveBackend(Context& ctx)
       : ctx_(ctx), root_("/"), progress_(::isatty(STDERR_FILENO) == 1, ctx.options().verbosity < 0) {}
 
-  std::string describe() override { return client().describe(); }
+  // A daemon that runs must answer (one that does not is an error, never a hang). One that is not running
+  // is started by D-Bus activation; when that is impossible (not installed, masked), the plugin still
+  // works from dpkg's database for what that settles (query.cc) and says so: a converged document plans
+  // without PackageKit, and anything that needs it fails then, naming the reason.
+  std::string describe() override {
+    if (client().running()) return client().describe();
+    try {
+      return client().describe();
+    } catch (const Error& e) {
+      if (!root_.read_file(kDpkgStatus)) throw;
+      return "dpkg's database only: PackageKit cannot be started (" + std::string(e.what()) +
+             "); packages that are not installed cannot be planned or installed";
+    }
+  }
   const sys::RootDir& root() override { return root_; }
   void set_stall_timeout(int seconds) override {
     if (seconds != stall_timeout_) pk_.reset();

@@ -41,6 +41,57 @@ std::map<std::string, std::string> parse_dpkg_status(std::string_view text) {
   return out;
 }
 
+std::vector<DpkgPackage> parse_dpkg_installed(std::string_view text) {
+  std::vector<DpkgPackage> out;
+  for_each_stanza(text, [&](const std::map<std::string, std::string>& f) {
+    auto p = f.find("package"), s = f.find("status"), v = f.find("version"), a = f.find("architecture");
+    if (p == f.end() || s == f.end() || v == f.end()) return;
+    if (!ends_with(s->second, " installed")) return;
+    out.push_back({p->second, a == f.end() ? std::string() : a->second, v->second});
+  });
+  return out;
+}
+
+DpkgAnswers answer_from_dpkg(const std::map<std::string, PackageSpec>& wanted,
+                             const std::vector<DpkgPackage>& installed) {
+  DpkgAnswers out;
+  for (const auto& [name, spec] : wanted) {
+    const auto colon = name.find(':');
+    const std::string base = name.substr(0, colon);
+    std::optional<std::string> arch;
+    if (colon != std::string::npos) arch = name.substr(colon + 1);
+    std::vector<std::string> versions;
+    for (const auto& p : installed) {
+      if (p.name != base) continue;
+      if (arch && p.arch != *arch && p.arch != "all") continue;
+      if (std::find(versions.begin(), versions.end(), p.version) == versions.end())
+        versions.push_back(p.version);
+    }
+    if (versions.size() > 1 && spec.state != Want::Absent) {
+      out.to_resolve.push_back(name);  // which one counts is the package manager's to say
+      continue;
+    }
+    std::optional<std::string> have;
+    if (!versions.empty()) have = versions.front();
+    switch (spec.state) {
+      case Want::Absent:
+        out.settled[name] = have;
+        break;
+      case Want::Latest:
+        out.to_resolve.push_back(name);
+        break;
+      case Want::Present:
+        if (have && (!spec.version || *spec.version == *have)) {
+          out.settled[name] = have;
+        } else {
+          out.to_resolve.push_back(name);
+        }
+        break;
+    }
+  }
+  return out;
+}
+
 std::set<std::string> parse_auto_installed(std::string_view text) {
   std::set<std::string> out;
   for_each_stanza(text, [&](const std::map<std::string, std::string>& f) {

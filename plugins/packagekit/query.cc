@@ -33,19 +33,29 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired,
     Section want = parse_section(*desired, manifest_packages);
     std::vector<std::string> names;
     for (const auto& [name, spec] : want.packages) names.push_back(name);
-    auto resolved = names.empty() ? std::map<std::string, Resolved>{} : backend.resolve(names);
+    // dpkg's database first: only what it cannot settle is resolved by the package manager (one query).
+    const auto local =
+        answer_from_dpkg(want.packages, parse_dpkg_installed(root.read_file(kDpkgStatus).value_or("")));
+    auto resolved =
+        local.to_resolve.empty() ? std::map<std::string, Resolved>{} : backend.resolve(local.to_resolve);
     JsonObject available;
     for (const auto& name : names) {
-      Resolved r;
-      if (auto it = resolved.find(name); it != resolved.end()) r = it->second;
+      std::optional<std::string> installed;
+      if (auto s = local.settled.find(name); s != local.settled.end()) {
+        installed = s->second;  // no "x-available" entry: the plan needs none for it
+      } else {
+        Resolved r;
+        if (auto it = resolved.find(name); it != resolved.end()) r = it->second;
+        installed = r.installed;
+        available.set(name, r.available);
+      }
       JsonObject p;
-      if (r.installed) {
-        p.set("state", "present").set("version", *r.installed);
+      if (installed) {
+        p.set("state", "present").set("version", *installed);
       } else {
         p.set("state", "absent");
       }
       packages.set(name, p.take());
-      available.set(name, r.available);
     }
     section.set("packages", packages.take());
     section.set("x-available", available.take());

@@ -384,6 +384,21 @@ std::string PackageKit::describe() {
          " (" + backend + " backend) on the system bus";
 }
 
+bool PackageKit::running() {
+  bool owned = false;
+  auto bus_daemon = call_dbus("connect to the bus daemon", [&] {
+    return sdbus::createProxy(impl_->bus.connection(), "org.freedesktop.DBus", "/org/freedesktop/DBus");
+  });
+  pk_call("ask the bus whether PackageKit runs", impl_->options.call_timeout, [&] {
+    bus_daemon->callMethod("NameHasOwner")
+        .onInterface("org.freedesktop.DBus")
+        .withTimeout(usec(impl_->options.call_timeout))
+        .withArguments(std::string(kService))
+        .storeResultsTo(owned);
+  });
+  return owned;
+}
+
 std::vector<PkPackage> PackageKit::resolve(const std::vector<std::string>& names, uint64_t filter) {
   if (names.empty()) return {};
   auto tx = impl_->run("resolve", "PackageKit Resolve", [&](sdbus::IProxy& p, uint64_t timeout) {

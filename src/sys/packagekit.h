@@ -57,6 +57,9 @@ class PackageKit {
 
   // "PackageKit 1.2.6 (apt backend)"; throws Unavailable when the daemon is not on the bus.
   std::string describe();
+  // Whether packagekitd is running now (owns its bus name); asks the bus, never the daemon, and never
+  // starts it.
+  bool running();
 
   // Resolve(filter, names): every package PackageKit knows by these names (installed and available).
   std::vector<PkPackage> resolve(const std::vector<std::string>& names, uint64_t filter = kPkFilterNone);

@@ -325,3 +325,112 @@ TEST_CASE(
     CHECK_THROWS_WITH(plugin->query(ctx, &d), Catch::Contains("cannot read /nonexistent/m.json"));
   }
 }
+
+namespace {
+
+const char* const kStatus =
+    "Package: hello\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.10-3\n\n"
+    "Package: libfoo1\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0-1\n\n"
+    "Package: libfoo1\nStatus: install ok installed\nArchitecture: i386\nVersion: 1.0-1\n\n"
+    "Package: libbar1\nStatus: install ok installed\nArchitecture: amd64\nVersion: 2.0-1\n\n"
+    "Package: libbar1\nStatus: install ok installed\nArchitecture: i386\nVersion: 1.9-1\n\n"
+    "Package: tzdata\nStatus: install ok installed\nArchitecture: all\nVersion: 2024a-0\n\n"
+    "Package: half\nStatus: install ok half-configured\nArchitecture: amd64\nVersion: 1\n\n"
+    "Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1\n\n";
+
+PackageSpec spec(Want state, std::optional<std::string> version = std::nullopt) {
+  PackageSpec s;
+  s.state = state;
+  s.version = std::move(version);
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("dpkg's database: installed packages with their architecture; half-installed ones are not") {
+  auto installed = parse_dpkg_installed(kStatus);
+  REQUIRE(installed.size() == 6);
+  CHECK(installed[0] == DpkgPackage{"hello", "amd64", "2.10-3"});
+  CHECK(installed[2] == DpkgPackage{"libfoo1", "i386", "1.0-1"});
+  CHECK(installed[5] == DpkgPackage{"tzdata", "all", "2024a-0"});
+}
+
+TEST_CASE("dpkg's database settles installed and absent packages; the rest is asked of the package manager") {
+  const auto installed = parse_dpkg_installed(kStatus);
+  using Settled = std::optional<std::string>;
+  std::map<std::string, PackageSpec> wanted = {
+      {"hello", spec(Want::Present)},                  // installed: settled
+      {"cowsay", spec(Want::Present)},                 // not installed: is it known at all?
+      {"gone", spec(Want::Present)},                   // only config files left: not installed
+      {"half", spec(Want::Present)},                   // half-configured: not installed
+      {"nano", spec(Want::Absent)},                    // absent, not installed: settled
+      {"tzdata", spec(Want::Absent)},                  // absent, installed: settled (a removal)
+      {"nope-xyz", spec(Want::Absent)},                // unknown but absent: nothing to ask
+      {"libfoo1:i386", spec(Want::Present, "1.0-1")},  // pinned to the installed version
+      {"libfoo1:arm64", spec(Want::Present)},          // that architecture is not installed
+      {"tzdata:amd64", spec(Want::Present)},           // Architecture: all serves every one
+      {"hello:amd64", spec(Want::Present, "2.10-2")},  // pinned to another version
+      {"libbar1", spec(Want::Present)},                // two architectures, two versions
+      {"libbar1:i386", spec(Want::Present, "1.9-1")},  // but per architecture it is clear
+      {"libfoo1", spec(Want::Latest)},                 // latest: is there a newer one?
+  };
+  auto a = answer_from_dpkg(wanted, installed);
+  CHECK(a.settled == std::map<std::string, Settled>{{"hello", "2.10-3"},
+                                                    {"nano", std::nullopt},
+                                                    {"tzdata", "2024a-0"},
+                                                    {"nope-xyz", std::nullopt},
+                                                    {"libfoo1:i386", "1.0-1"},
+                                                    {"tzdata:amd64", "2024a-0"},
+                                                    {"libbar1:i386", "1.9-1"}});
+  CHECK(a.to_resolve == std::vector<std::string>{"cowsay", "gone", "half", "hello:amd64", "libbar1",
+                                                 "libfoo1", "libfoo1:arm64"});
+  // Nothing installed at all (no database): every wanted package but the absent ones is asked about.
+  auto none = answer_from_dpkg({{"hello", spec(Want::Present)}, {"vim", spec(Want::Absent)}}, {});
+  CHECK(none.to_resolve == std::vector<std::string>{"hello"});
+  CHECK(none.settled == std::map<std::string, Settled>{{"vim", std::nullopt}});
+}
+
+TEST_CASE("query: a converged document is planned from dpkg's database without a single resolve") {
+  TempDir tmp("opdbus-packagekit");
+  sys::RootDir(tmp.path).write_file("var/lib/dpkg/status", kStatus);
+  FakeBackend fake(tmp.path);
+  fake.known["hello"] = Resolved{"2.10-3", {"2.10-3"}};
+  fake.known["cowsay"] = Resolved{std::nullopt, {"3.03+dfsg2-8"}};
+  fake.known["libfoo1"] = Resolved{"1.0-1", {"1.1-1", "1.0-1"}};
+
+  JsonDoc converged = parse_json(
+      R"({"packages": {"hello": {}, "tzdata": {"version": "2024a-0"}, "nano": {"state": "absent"}}})");
+  auto current = query_section(fake, &converged, {});
+  CHECK(fake.calls.empty());
+  CHECK(to_json(*member(current, "packages")) ==
+        R"({"hello":{"state":"present","version":"2.10-3"},"nano":{"state":"absent"},)"
+        R"("tzdata":{"state":"present","version":"2024a-0"}})");
+  CHECK(diff_section(converged, current).empty());
+
+  // A package that is not installed is resolved (alone): found, it is installed ...
+  JsonDoc more = parse_json(R"({"packages": {"hello": {}, "cowsay": {}}})");
+  auto actions = diff_section(more, query_section(fake, &more, {}));
+  CHECK(fake.calls == std::vector<std::string>{"resolve cowsay"});
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].summary == "install 1 package: cowsay");
+
+  // ... unknown, it fails the plan, naming it.
+  fake.calls.clear();
+  JsonDoc unknown = parse_json(R"({"packages": {"hello": {}, "nope-xyz": {}}})");
+  auto c = query_section(fake, &unknown, {});
+  CHECK(fake.calls == std::vector<std::string>{"resolve nope-xyz"});
+  CHECK_THROWS_WITH(diff_section(unknown, c), Catch::Contains("unknown package nope-xyz"));
+
+  // latest and a pin to another version are the package manager's to answer.
+  fake.calls.clear();
+  JsonDoc latest =
+      parse_json(R"({"packages": {"libfoo1:amd64": {"state": "latest"}, "hello": {"version": "9"}}})");
+  fake.known["libfoo1:amd64"] = fake.known["libfoo1"];
+  auto lc = query_section(fake, &latest, {});
+  CHECK(fake.calls == std::vector<std::string>{"resolve hello libfoo1:amd64"});
+  CHECK_THROWS_WITH(diff_section(latest, lc), Catch::Contains("version 9 is not available"));
+  JsonDoc up = parse_json(R"({"packages": {"libfoo1:amd64": {"state": "latest"}}})");
+  auto ua = diff_section(up, query_section(fake, &up, {}));
+  REQUIRE(ua.size() == 1);
+  CHECK(ua[0].summary == "upgrade 1 package: libfoo1:amd64");
+}
