@@ -48,7 +48,16 @@ class LiveBackend : public Backend {
   }
 
   std::map<std::string, Resolved> resolve(const std::vector<std::string>& names) override {
-    auto packages = client().resolve(names);
+    std::vector<sys::PkPackage> packages;
+    try {
+      packages = client().resolve(names);
+    } catch (const Error& e) {
+      if (client().running()) throw;  // a daemon that fails or does not answer says so itself
+      throw Error(e.kind(), "PackageKit is needed to plan " + join(names, ", ") +
+                                " (not installed, pinned to another version, or latest), but it is not "
+                                "running and cannot be started: " +
+                                e.what());
+    }
     progress_.finish();
     return collect(names, packages);
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The packagekit plugin against a real packagekitd (run inside a throwaway container: see live.sh).
-# Covers: install `hello` from Debian's mirror with progress lines, a second plan empty, drift made behind
-# op-dbus's back found and corrected, show round-trip, removal (destructive), a package nobody offers failing
+# Covers: Debian's source managed by a document, PackageKit refreshing from Debian's mirror and installing
+# `hello` from there with progress lines,
+# a second plan empty, even with PackageKit stopped and masked (a converged document is planned from dpkg's
+# database, without a transaction), drift made behind op-dbus's back found and corrected, show round-trip, removal (destructive), a package nobody offers failing
 # plan and apply with nothing else of the document installed, a local repository whose key is wrong
 # (refused with apt's reason, nothing installed) and right (its package installs), and a daemon that does
 # not answer (a clear error, no hang).
@@ -23,9 +25,25 @@ json_string() { python3 -c 'import json,sys; print(json.dumps(open(sys.argv[1]).
 check "PackageKit answers on the bus" "$OPDBUS" plugins
 if grep -qE '^packagekit +available' "$TAP_OUT"; then ok "the packagekit plugin is available"; else not_ok "the packagekit plugin is available" "$(cat "$TAP_OUT")"; fi
 
-# The container has no network: Debian's hello (fetched on the host, see live.sh) waits in apt's archive
-# cache, checked against the image's package lists like any download.
-cp "$REPO"/debs/*.deb /var/cache/apt/archives/
+# 0. Debian's mirror, reached through the host (sandbox --nat). The image's own Debian source is replaced by
+# one the document manages (with Debian's archive keys as its key): plan adds it and refreshes; apply has
+# PackageKit refresh the package lists from the mirror, resolve hello and download and install it from there.
+# No mirror, no test: this fails rather than skips (PackageKit's stall timeout is the limit of a step).
+check "Debian's mirror resolves (DNS through the host)" getent hosts deb.debian.org
+for f in /etc/apt/sources.list /etc/apt/sources.list.d/debian.sources; do [ -f "$f" ] && mv "$f" "$f.off"; done
+apt-get remove -y -q hello >/dev/null 2>&1
+doc "$T/mirror.json" "{\"repositories\": {\"opdbus-pk-debian\": {\"uris\": [\"http://deb.debian.org/debian\"],
+  \"suites\": [\"bookworm\"], \"components\": [\"main\"], \"key\": $(json_string "$REPO/debian.asc")}},
+  \"packages\": {\"hello\": {}}}"
+expect "plan adds Debian's source, refreshes, installs hello (exit 2)" 2 "$OPDBUS" plan "$T/mirror.json"
+contains "the plan adds the source" "add repository opdbus-pk-debian (http://deb.debian.org/debian bookworm)"
+contains "the plan refreshes" "refresh the package lists"
+contains "the plan installs hello" "install 1 package: hello"
+expect "apply: PackageKit refreshes from Debian's mirror and installs hello" 0 "$OPDBUS" apply "$T/mirror.json"
+contains "PackageKit refreshed the package lists (progress lines)" "packagekit: refresh"
+contains "hello was downloaded from the mirror" "packagekit: install: download"
+check "hello is installed" installed hello
+expect "a second plan is empty" 0 "$OPDBUS" plan "$T/mirror.json"
 
 # 1. install hello: plan, apply with progress, plan again empty
 apt-get remove -y -q hello >/dev/null 2>&1
@@ -36,6 +54,25 @@ expect "apply installs hello through PackageKit" 0 "$OPDBUS" apply "$T/hello.jso
 contains "progress lines appear (one per step and status)" "packagekit: install"
 check "hello is installed" installed hello
 expect "a second plan is empty" 0 "$OPDBUS" plan "$T/hello.json"
+
+# 1b. a converged document plans from dpkg's database: no PackageKit transaction (PackageKit's Resolve can
+# spend minutes in "loading-cache" on a fresh system). With packagekitd stopped and masked, so that nothing
+# can start it, the plan still succeeds and is empty; what needs PackageKit fails, saying why, and no hang.
+systemctl stop packagekit.service
+systemctl mask packagekit.service >/dev/null 2>&1
+is "packagekit is stopped and masked" masked systemctl is-enabled packagekit.service
+since=$(date '+%Y-%m-%d %H:%M:%S')
+doc "$T/converged.json" '{"packages": {"hello": {}, "packagekit": {}, "nope-op-dbus-xyz": {"state": "absent"}}}'
+expect "with PackageKit masked, a converged document plans (empty)" 0 timeout 120 "$OPDBUS" plan "$T/converged.json"
+if systemctl is-active -q packagekit.service; then not_ok "the plan did not start PackageKit"; else ok "the plan did not start PackageKit"; fi
+doc "$T/cowsay.json" '{"packages": {"cowsay": {}}}'
+expect "with PackageKit masked, a package that is not installed fails the plan" 1 timeout 120 "$OPDBUS" plan "$T/cowsay.json"
+contains "the error says PackageKit cannot be used" "PackageKit"
+is "no PackageKit transaction ran meanwhile (its journal)" 0 \
+  bash -c "journalctl -q -u packagekit.service --since '$since' --no-pager | grep -c 'transaction'"
+systemctl unmask packagekit.service >/dev/null 2>&1
+"$OPDBUS" plugins >"$TAP_OUT" 2>&1
+if grep -qE '^packagekit +available +PackageKit [0-9]' "$TAP_OUT"; then ok "unmasked, PackageKit answers again"; else not_ok "unmasked, PackageKit answers again" "$(cat "$TAP_OUT")"; fi
 
 # 2. show round-trips
 "$OPDBUS" show --plugin packagekit >"$T/show.json" 2>"$T/show.err"
@@ -75,12 +112,9 @@ if installed hello; then not_ok "hello is removed"; else ok "hello is removed"; 
 expect "plan after the removal is empty" 0 "$OPDBUS" plan "$T/absent.json"
 
 # 6. a local repository: a wrong key is refused with apt's reason and installs nothing; the right key works.
-# Debian's mirror is unreachable from here (no network), so its source is set aside for the rest: a refresh
-# would otherwise fail on it rather than on the repository under test.
-for f in /etc/apt/sources.list /etc/apt/sources.list.d/debian.sources; do [ -f "$f" ] && mv "$f" "$f.off"; done
-# PackageKit refuses to refresh "whilst offline" (no default route in the container's private network
-# namespace); a default route over lo makes it see a network. file: repositories need nothing more.
-ip route add default dev lo 2>/dev/null || true
+# Debian's source is set aside for the rest: a refresh is then about the repository under test alone (and
+# its failure is that repository's).
+for f in /etc/apt/sources.list.d/opdbus-pk-debian.sources; do [ -f "$f" ] && mv "$f" "$f.off"; done
 repo_doc() {  # repo_doc FILE KEYFILE
   doc "$1" "{\"repositories\": {\"opdbus-test\": {\"uris\": [\"file:$REPO/repo\"], \"suites\": [\"./\"], \"key\": $(json_string "$2")}},
              \"packages\": {\"opdbus-pk-hello\": {}}}"
