@@ -165,6 +165,60 @@ if [ -z "$LEFT" ]; then ok "no run directories are left in /var/tmp"; else not_o
 LEFT=$(leftover_mounts)
 if [ -z "$LEFT" ]; then ok "no sandbox mounts are left"; else not_ok "no sandbox mounts are left" "$LEFT"; fi
 
+# (c2) --nat NAME: a veth pair and an nft table of the sandbox's own in the host, both gone afterwards on every
+# way out (normal end, SIGTERM, op-dbus killed), ip_forward as it was; names are checked, and an interface of
+# that name that exists already is refused and left alone.
+FWD_BEFORE=$(cat /proc/sys/net/ipv4/ip_forward)
+nat_gone() { ! nft list table ip "$1" >/dev/null 2>&1 && ! ip link show "$1" >/dev/null 2>&1; }
+wait_for() { for _ in $(seq 1 "$1"); do if eval "$2"; then return 0; fi; sleep 1; done; return 1; }
+sb "--nat with a bad name is refused" 1 --nat 'opdbus-pk/x' --exec true
+check "...naming the option" grep -q -- "--nat" "$T/err"
+sb "--nat: the container has eth0, a default route via the host and the host's resolv.conf" 0 \
+  --nat opdbus-pk-sb --bind-ro /etc/resolv.conf:/mnt/host-resolv.conf \
+  --exec 'ip -4 addr show eth0 | grep -q "inet 172\.31\." && ip route | grep -q "^default via 172\.31\." && cmp /etc/resolv.conf /mnt/host-resolv.conf'
+check "...its nft table and veth are gone afterwards" nat_gone opdbus-pk-sb
+is "...ip_forward is as it was" "$FWD_BEFORE" cat /proc/sys/net/ipv4/ip_forward
+ip link add opdbus-pk-sb2 type dummy
+sb "--nat with a name a host interface has is refused" 1 --nat opdbus-pk-sb2 --exec true
+check "...saying so" grep -q "already has a network interface" "$T/err"
+check "...and that interface is left alone" ip link show opdbus-pk-sb2
+ip link del opdbus-pk-sb2 2>/dev/null
+# SIGTERM to op-dbus while the container runs
+"$OPDBUS" sandbox --nat opdbus-pk-sb3 --exec 'sleep 120' >"$T/out" 2>"$T/err" &
+SB_PID=$!
+if wait_for 90 "nft list table ip opdbus-pk-sb3 >/dev/null 2>&1"; then
+  ok "--nat: the host has the table 'ip opdbus-pk-sb3' while it runs"
+  check "...masquerading for the container's /30" bash -c "nft list table ip opdbus-pk-sb3 | grep -q 'ip saddr 172.31.*masquerade'"
+  is "...and ip_forward on" 1 cat /proc/sys/net/ipv4/ip_forward
+else
+  not_ok "--nat: the host has the table 'ip opdbus-pk-sb3' while it runs" "$(cat "$T/err")"
+fi
+kill -TERM "$SB_PID"
+wait "$SB_PID"
+check "--nat: after SIGTERM the table and the veth are gone" nat_gone opdbus-pk-sb3
+is "...ip_forward is as it was" "$FWD_BEFORE" cat /proc/sys/net/ipv4/ip_forward
+# op-dbus itself killed: its keeper undoes it once the container has stopped
+"$OPDBUS" sandbox --nat opdbus-pk-sb4 --exec 'sleep 120' >"$T/out" 2>"$T/err" &
+SB_PID=$!
+if wait_for 90 "nft list table ip opdbus-pk-sb4 >/dev/null 2>&1"; then
+  kill -KILL "$SB_PID"
+  wait "$SB_PID" 2>/dev/null
+  if wait_for 60 "nat_gone opdbus-pk-sb4"; then
+    ok "--nat: op-dbus killed (SIGKILL), its keeper removes the table and the veth"
+  else
+    not_ok "--nat: op-dbus killed (SIGKILL), its keeper removes the table and the veth" "$(nft list table ip opdbus-pk-sb4 2>&1)"
+  fi
+  if wait_for 30 "[ \"\$(cat /proc/sys/net/ipv4/ip_forward)\" = $FWD_BEFORE ]"; then
+    ok "...and ip_forward is as it was"
+  else
+    not_ok "...and ip_forward is as it was" "$(cat /proc/sys/net/ipv4/ip_forward)"
+  fi
+else
+  kill -TERM "$SB_PID" 2>/dev/null
+  wait "$SB_PID" 2>/dev/null
+  not_ok "--nat: the host has the table 'ip opdbus-pk-sb4' while it runs" "$(cat "$T/err")"
+fi
+
 # (d) the default run on an example with a systemd section: validate, plan, apply, and an empty second plan.
 EXAMPLE=""
 for f in "$SRC"/examples/*.json; do
