@@ -19,7 +19,7 @@ runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          btrfs-progs dosfstools e2fsprogs xfsprogs nftables iputils-ping isc-dhcp-client dnsmasq-base
          qemu-system-x86 qemu-utils
          passwd openssh-client python3 time
-         gpg gpg-agent
+         gpg gpg-agent debian-archive-keyring
          lxc lxc-templates wget rsync openssl distro-info
          libvirt-daemon-system libvirt-clients genisoimage ovmf
          fdisk)
