@@ -10,8 +10,8 @@
 #     console's ttyS0 hangs that tty up, cutting a report short on a slow boot) the hostname, the btrfs subvolumes,
 #     the user, sshd (installed by the packagekit section), the first-boot unit, the bridge and NIC addresses
 #     (applied at boot by the network plugin's unit) and the firewall table; an SSH login with the declared key
-#     works through the firewall, another key is refused. (`op-dbus plan` inside this guest does not finish yet:
-#     see docs/bootstrap.md.)
+#     works through the firewall, another key is refused; `op-dbus plan` of the installed state finds nothing to
+#     change.
 # Downloaded packages are cached in /var/cache/op-dbus-tests/bootstrap (--cache-dir).
 # usage: run.sh OPDBUS SRCDIR        (prints TAP; needs root, debootstrap, qemu)
 set -u
@@ -102,7 +102,7 @@ state() {
       "services": {"ssh": {"state": "enabled"}},
       "custom_units": {
         "bt-report.service": {
-          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS1\nTTYVHangup=no\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(readlink /etc/localtime); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
+          "content": "[Unit]\nDescription=bootstrap test report\nAfter=multi-user.target op-dbus-firstboot.service ssh.service\n[Service]\nType=oneshot\nTimeoutStartSec=infinity\nStandardOutput=tty\nTTYPath=/dev/ttyS1\nTTYVHangup=no\nExecStart=/bin/bash -c 'echo BT-HOSTNAME=\$(hostname); echo BT-FQDN=\$(hostname -f); echo BT-ROOT=\$(findmnt -no SOURCE /); echo BT-HOME=\$(findmnt -no SOURCE /home); echo BT-TZ=\$(readlink /etc/localtime); echo BT-USER=\$(id -un 1500); echo BT-SUDO=\$(id -nG alice | grep -ow sudo); echo BT-KEY=\$(cut -d\" \" -f3 /home/alice/.ssh/authorized_keys); echo BT-ENABLED=\$(systemctl is-enabled bt-report.service); echo BT-SSH=\$(systemctl is-active ssh); echo BT-FIRSTBOOT=\$(systemctl is-active op-dbus-firstboot.service); echo BT-BRIDGE=\$(ip -4 -o addr show dev vmbr1 | tr -s \" \" | cut -d\" \" -f4); echo BT-LINKS=\$(ls /sys/class/net | xargs); echo BT-NIC=\$(ip -4 -o addr show dev ens3 | tr -s \" \" | cut -d\" \" -f4); echo BT-NFT=\$(nft list table inet op_dbus | grep -c \"tcp dport 22 accept\"); if timeout -k 10 600 op-dbus plan /etc/op-dbus/state.json >/run/bt-plan.out 2>&1; then echo BT-PLAN=0; else echo BT-PLAN=failed; fi; tail -n 40 /run/bt-plan.out | sed s/^/BT-PLANOUT:/; journalctl -b --no-pager -o cat -u op-dbus-network -u op-dbus-firewall -u op-dbus-firstboot 2>&1 | tail -n 40 | sed s/^/BT-LOG:/; echo BT-REPORT-END'\n[Install]\nWantedBy=multi-user.target\n",
           "enabled": true
         }
       }
@@ -240,6 +240,8 @@ is "...the first-boot unit done" active report FIRSTBOOT
 is "...the bridge with its address" 10.10.0.1/24 report BRIDGE
 is "...the NIC with its address" 10.0.2.15/24 report NIC
 is "...the firewall table with the SSH rule" 1 report NFT
+is "...and \`op-dbus plan /etc/op-dbus/state.json\` in the guest finds nothing to change" 0 report PLAN
+grep -a '^BT-PLANOUT:' "$T/report.log" | tr -d '\r' | sed 's/^BT-PLANOUT:/#   /'
 SSH=(ssh -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=30
      -o IdentitiesOnly=yes)
 ssh-keygen -q -t ed25519 -N '' -f "$T/other" >/dev/null
