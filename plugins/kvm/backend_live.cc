@@ -63,6 +63,10 @@ class LiveBackend : public Backend {
     host.rename(path + ".tmp", path);
   }
   void remove_seed(const std::string& path) override { sys::RootDir("/").remove(path); }
+  bool file_exists(const std::string& path) override {
+    auto st = sys::RootDir("/").stat(path);
+    return st && st->kind == sys::FileKind::File;
+  }
   void sleep_ms(int ms) override { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
  private:

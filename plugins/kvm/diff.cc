@@ -63,7 +63,16 @@ std::vector<Change> definition_changes(const Vm& want, const Vm* have, bool* boo
   field("firmware", opt_text(want.firmware), opt_text(fw_have), true);
   field("boot", want.boot ? std::optional(quoted_list(*want.boot)) : std::nullopt,
         h.boot ? std::optional(quoted_list(*h.boot)) : std::nullopt, true);
+  field("boot/kernel", opt_text(want.kernel), opt_text(h.kernel), true);
+  field("boot/initrd", opt_text(want.initrd), opt_text(h.initrd), true);
+  field("boot/cmdline", opt_text(want.cmdline), opt_text(h.cmdline), true);
   field("cdrom", opt_text(want.cdrom), opt_text(h.cdrom), true);
+  // The console: "pty" or the log file's path.
+  auto console_text = [](const std::optional<std::string>& c) -> std::optional<std::string> {
+    if (!c) return std::nullopt;
+    return c->empty() ? std::string("\"pty\"") : json_quoted(*c);
+  };
+  field("console/log", console_text(want.console), console_text(h.console), true);
   field("cloud_init", want.cloud_init, h.cloud_init, true);
   if (want.disks) {
     const std::vector<Disk> none;
@@ -128,6 +137,19 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     }
     if (have.backend == "proxmox" && vm.cloud_init) {
       throw Error(ErrorKind::InvalidArgument, "kvm/vms/" + id + "/cloud_init: not supported yet on Proxmox");
+    }
+    if (have.backend == "proxmox" && (vm.kernel || vm.initrd || vm.cmdline || vm.console)) {
+      throw Error(ErrorKind::InvalidArgument,
+                  "kvm/vms/" + id + (vm.console ? "/console" : "/boot") + ": not supported yet on Proxmox");
+    }
+    if (have.missing_files && vm.state != "absent") {
+      for (const auto& [key, path] : {std::pair{"kernel", vm.kernel}, std::pair{"initrd", vm.initrd}}) {
+        if (path && std::find(have.missing_files->begin(), have.missing_files->end(), *path) !=
+                        have.missing_files->end()) {
+          throw Error(ErrorKind::InvalidArgument,
+                      "kvm/vms/" + id + "/boot/" + key + ": \"" + *path + "\" does not exist on the host");
+        }
+      }
     }
     if (have.backend != "proxmox" && vm.cdrom && vm.cdrom->front() != '/') {
       throw Error(ErrorKind::InvalidArgument,

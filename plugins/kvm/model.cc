@@ -75,7 +75,16 @@ Section parse_section(const JsonValue& section) {
       vm.cdrom = opt_string(v, "cdrom");
       vm.cores = opt_int(v, "cores");
       vm.memory = opt_int(v, "memory");
-      vm.boot = opt_strings(v, "boot");
+      if (const JsonValue* boot = member(v, "boot"); boot && boot->IsObject()) {
+        vm.boot = opt_strings(*boot, "order");
+        vm.kernel = opt_string(*boot, "kernel");
+        vm.initrd = opt_string(*boot, "initrd");
+        vm.cmdline = opt_string(*boot, "cmdline");
+      } else {
+        vm.boot = opt_strings(v, "boot");
+      }
+      if (const JsonValue* console = member(v, "console"); console && console->IsObject())
+        vm.console = opt_string(*console, "log").value_or("");
       if (const JsonValue* disks = member(v, "disks"); disks && disks->IsArray()) {
         vm.disks.emplace();
         for (const auto& d : disks->GetArray()) {
@@ -108,6 +117,7 @@ Section parse_section(const JsonValue& section) {
   if (const JsonValue* target = member(section, kTargetKey)) {
     out.pools = opt_strings(*target, "pools");
     out.backend = get_string(*target, "backend");
+    out.missing_files = opt_strings(*target, "missing_files");
   }
   return out;
 }
@@ -123,10 +133,20 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
   if (vm.memory) put("memory", JsonValue(*vm.memory));
   if (vm.cpu_model) put("cpu_model", str_value(*vm.cpu_model, a));
   if (vm.firmware) put("firmware", str_value(*vm.firmware, a));
-  if (vm.boot) {
+  auto order = [&] {
     JsonValue arr(rapidjson::kArrayType);
     for (const auto& b : *vm.boot) arr.PushBack(str_value(b, a), a);
-    put("boot", std::move(arr));
+    return arr;
+  };
+  if (vm.kernel || vm.initrd || vm.cmdline) {
+    JsonValue boot(rapidjson::kObjectType);
+    if (vm.boot) boot.AddMember("order", order(), a);
+    if (vm.kernel) boot.AddMember("kernel", str_value(*vm.kernel, a), a);
+    if (vm.initrd) boot.AddMember("initrd", str_value(*vm.initrd, a), a);
+    if (vm.cmdline) boot.AddMember("cmdline", str_value(*vm.cmdline, a), a);
+    put("boot", std::move(boot));
+  } else if (vm.boot) {
+    put("boot", order());
   }
   if (vm.cdrom) put("cdrom", str_value(*vm.cdrom, a));
   if (vm.disks) {
@@ -153,6 +173,12 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
   if (vm.cloud_init) {
     JsonDoc ci = parse_json(*vm.cloud_init);
     put("cloud_init", JsonValue(ci, a));
+  }
+  if (vm.console && !vm.console->empty()) {
+    // A pty (the default) is left out: the plain form of a VM's console.
+    JsonValue console(rapidjson::kObjectType);
+    console.AddMember("log", str_value(*vm.console, a), a);
+    put("console", std::move(console));
   }
   if (vm.autostart) put("autostart", JsonValue(*vm.autostart));
   put("state", str_value(vm.state, a));
@@ -253,6 +279,9 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
   bool uefi = vm.firmware.value_or("bios") == "uefi";
   x += std::string("  <os") + (uefi ? " firmware='efi'" : "") + ">\n";
   x += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
+  if (vm.kernel) x += "    <kernel>" + e(*vm.kernel) + "</kernel>\n";
+  if (vm.initrd) x += "    <initrd>" + e(*vm.initrd) + "</initrd>\n";
+  if (vm.cmdline) x += "    <cmdline>" + e(*vm.cmdline) + "</cmdline>\n";
   if (vm.boot) {
     for (const auto& b : *vm.boot) x += "    <boot dev='" + e(b) + "'/>\n";
   }
@@ -311,9 +340,17 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
            "'/>\n    </interface>\n";
     }
   }
-  x += "    <serial type='pty'>\n      <log file='" + e(console_log_path(vm.name)) +
-       "' append='off'/>\n      <target port='0'/>\n    </serial>\n";
-  x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
+  if (vm.console && !vm.console->empty()) {
+    // The first serial port written to a file on the host (emptied at each start), and the console on it.
+    x += "    <serial type='file'>\n      <source path='" + e(*vm.console) +
+         "' append='off'/>\n      <target port='0'/>\n    </serial>\n";
+    x += "    <console type='file'>\n      <source path='" + e(*vm.console) +
+         "' append='off'/>\n      <target type='serial' port='0'/>\n    </console>\n";
+  } else {
+    x += "    <serial type='pty'>\n      <log file='" + e(console_log_path(vm.name)) +
+         "' append='off'/>\n      <target port='0'/>\n    </serial>\n";
+    x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
+  }
   x += "  </devices>\n</domain>\n";
   return x;
 }
@@ -379,6 +416,14 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
     if (os->attr("firmware") == "efi") vm.firmware = "uefi";
     if (const XmlNode* loader = os->child("loader"); loader && loader->attr("type") == "pflash")
       vm.firmware = "uefi";
+    auto text_of = [&](const char* key) -> std::optional<std::string> {
+      const XmlNode* n = os->child(key);
+      if (!n) return std::nullopt;
+      return n->text;
+    };
+    vm.kernel = text_of("kernel");
+    vm.initrd = text_of("initrd");
+    vm.cmdline = text_of("cmdline");
     auto boots = os->all("boot");
     if (!boots.empty()) {
       vm.boot.emplace();
@@ -417,6 +462,16 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
       disk.storage = ref.pool;
       out.disks.push_back(ref);
       vm.disks->push_back(disk);
+    }
+    // The console is the first serial port: a pty (whatever libvirt logs it to), or a file.
+    if (const XmlNode* serial = devices->child("serial")) {
+      std::string type = serial->attr("type");
+      const XmlNode* source = serial->child("source");
+      if (type == "pty") {
+        vm.console = "";
+      } else if (type == "file" && source) {
+        vm.console = source->attr("path");
+      }
     }
     for (const auto* i : devices->all("interface")) {
       Nic nic;

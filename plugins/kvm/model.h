@@ -39,8 +39,13 @@ struct Vm {
   std::string id;    // the key in "vms"
   std::string name;  // the libvirt domain name: `name`, else the id
   std::optional<std::string> os_type, virt_type, cpu_model, firmware, cdrom;
-  std::optional<int64_t> cores, memory;  // memory in MiB
-  std::optional<std::vector<std::string>> boot;
+  std::optional<int64_t> cores, memory;          // memory in MiB
+  std::optional<std::vector<std::string>> boot;  // the boot order ("boot", or "boot.order")
+  // Direct kernel boot ("boot": {"kernel", "initrd", "cmdline"}): files on the host, QEMU loads them.
+  std::optional<std::string> kernel, initrd, cmdline;
+  // The serial console ("console"): "" a pty (logged by virtlogd to console_log_path()), else the path of the
+  // file it is written to; nullopt when the document does not say.
+  std::optional<std::string> console;
   std::optional<std::vector<Disk>> disks;
   std::optional<std::vector<Nic>> network;
   std::optional<std::string> cloud_init;  // canonical compact JSON of the "cloud_init" object
@@ -57,6 +62,9 @@ struct Section {
   std::optional<std::vector<std::string>> pools;
   // "proxmox" when query went through qm/pvesh (proxmox.h), else "" (libvirt).
   std::string backend;
+  // Host files the document names (kernel, initrd) that do not exist, when the current state says; nullopt
+  // otherwise.
+  std::optional<std::vector<std::string>> missing_files;
 };
 
 // The member of the current state (never in `show`) that carries what query() learnt besides the VMs.
@@ -72,10 +80,11 @@ std::string size_text(uint64_t bytes);
 JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc = nullptr);
 
 // ---- check.cc: "" when fine, else what was expected
-std::string name_problem(std::string_view name);    // domain, pool names
-std::string bridge_problem(std::string_view name);  // interface names
-std::string path_problem(std::string_view path);    // absolute, no control characters, no "." or ".."
-bool is_volume_id(std::string_view s);              // a Proxmox ISO volume id: "local:iso/debian.iso"
+std::string name_problem(std::string_view name);        // domain, pool names
+std::string bridge_problem(std::string_view name);      // interface names
+std::string path_problem(std::string_view path);        // absolute, no control characters, no "." or ".."
+std::string cmdline_problem(std::string_view cmdline);  // a kernel command line: no control characters
+bool is_volume_id(std::string_view s);                  // a Proxmox ISO volume id: "local:iso/debian.iso"
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out);
 
@@ -115,7 +124,8 @@ SeedFiles render_seed(const std::string& domain, const std::string& cloud_init_j
 std::string seed_path(const std::string& domain);
 
 struct ParsedDomain {
-  Vm vm;  // name, os_type, virt_type, cores, memory, cpu_model, firmware, boot, cdrom, network; disks sizes 0
+  Vm vm;  // name, os_type, virt_type, cores, memory, cpu_model, firmware, boot, kernel, initrd, cmdline, cdrom,
+          // console, network; disks sizes 0
   std::vector<DiskRef> disks;
   Preserved preserved;
 };

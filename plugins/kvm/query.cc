@@ -60,6 +60,14 @@ JsonDoc query_section(Backend& backend, const JsonValue* desired) {
     JsonValue target(rapidjson::kObjectType), list(rapidjson::kArrayType);
     for (const auto& p : pools) list.PushBack(str_value(p, a), a);
     target.AddMember("pools", list, a);
+    // The host files the document boots from that are not there: a plan error (diff), not a failing start.
+    JsonValue missing(rapidjson::kArrayType);
+    for (const auto& [id, vm] : parse_section(*desired).vms) {
+      for (const auto& path : {vm.kernel, vm.initrd}) {
+        if (path && !backend.file_exists(*path)) missing.PushBack(str_value(*path, a), a);
+      }
+    }
+    target.AddMember("missing_files", missing, a);
     out.AddMember(str_value(kTargetKey, a), target, a);
   }
   return out;

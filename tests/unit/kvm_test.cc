@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 
 #include "context.h"
 #include "error.h"
@@ -89,6 +90,7 @@ class FakeBackend : public Backend {
   std::map<std::string, Domain> domains;
   std::map<std::string, std::vector<Volume>> pools{{"default", {}}, {"kvmt-pool", {}}};
   bool ignores_shutdown = false;  // a guest without ACPI: only destroy stops it
+  std::set<std::string> missing;  // host files file_exists() denies
 
   std::string describe() override { return "fake libvirt"; }
   std::vector<Domain> list_domains() override {
@@ -162,6 +164,7 @@ class FakeBackend : public Backend {
     seeds[path] = files;
   }
   void remove_seed(const std::string& path) override { calls.push_back("remove_seed " + path); }
+  bool file_exists(const std::string& path) override { return !missing.count(path); }
   void sleep_ms(int ms) override { slept_ms += ms; }
   std::map<std::string, SeedFiles> seeds;
 
