@@ -72,7 +72,8 @@ std::vector<Change> definition_changes(const Vm& want, const Vm* have, bool* boo
     if (!c) return std::nullopt;
     return c->empty() ? std::string("\"pty\"") : json_quoted(*c);
   };
-  field("console/log", console_text(want.console), console_text(h.console), true);
+  // The current state leaves a pty out (show prints the plain form), so no "console" there is the pty.
+  field("console/log", console_text(want.console), console_text(h.console.value_or("")), true);
   field("cloud_init", want.cloud_init, h.cloud_init, true);
   if (want.disks) {
     const std::vector<Disk> none;

@@ -497,3 +497,179 @@ TEST_CASE(
   CHECK(b.calls ==
         std::vector<std::string>{"shutdown kvmt-c", "undefine kvmt-c", "remove_seed " + seed_path("kvmt-c")});
 }
+
+// ---- direct kernel boot and the console written to a file
+
+namespace {
+
+// What libvirt 9.0 gave back for a domain defined with a kernel, an initrd, a command line and a file console:
+// it added a boot device, a second <console> line and a serial target model.
+const char* kKernelXml = R"(<domain type='qemu'>
+  <name>kvmt-k</name>
+  <memory unit='KiB'>262144</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>
+    <kernel>/srv/guest &amp; co/vmlinuz</kernel>
+    <initrd>/srv/guest &amp; co/initrd.gz</initrd>
+    <cmdline>console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=&quot;a b&quot;</cmdline>
+    <boot dev='hd'/>
+  </os>
+  <devices>
+    <serial type='file'>
+      <source path='/srv/guest &amp; co/console.log' append='off'/>
+      <target type='isa-serial' port='0'><model name='isa-serial'/></target>
+    </serial>
+    <console type='file'>
+      <source path='/srv/guest &amp; co/console.log' append='off'/>
+      <target type='serial' port='0'/>
+    </console>
+  </devices>
+</domain>
+)";
+
+}  // namespace
+
+TEST_CASE(
+    "boot: libvirt's kernel, initrd, command line and file console are read as the document says them") {
+  ParsedDomain p = parse_domain_xml(kKernelXml);
+  CHECK(p.vm.kernel == "/srv/guest & co/vmlinuz");
+  CHECK(p.vm.initrd == "/srv/guest & co/initrd.gz");
+  CHECK(p.vm.cmdline == "console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=\"a b\"");
+  CHECK(p.vm.console == "/srv/guest & co/console.log");
+  CHECK(p.vm.boot == std::vector<std::string>{"hd"});
+  // A pty console (what op-dbus defines without "console") reads as "" and is not shown.
+  ParsedDomain pty = parse_domain_xml(kLibvirtXml);
+  CHECK(pty.vm.console == "");
+  CHECK_FALSE(pty.vm.kernel);
+  CHECK_FALSE(member(vm_to_json(pty.vm), "console"));
+  // show: the object form only when there is a kernel; the console only when it is a file.
+  JsonDoc shown = vm_to_json(p.vm);
+  CHECK(to_json(shown["boot"]) ==
+        R"({"order":["hd"],"kernel":"/srv/guest & co/vmlinuz","initrd":"/srv/guest & co/initrd.gz",)"
+        R"("cmdline":"console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=\"a b\""})");
+  CHECK(to_json(shown["console"]) == R"({"log":"/srv/guest & co/console.log"})");
+  CHECK(to_json(vm_to_json(pty.vm)["boot"]) == R"(["cdrom","hd"])");
+}
+
+TEST_CASE("boot: the generated XML escapes the kernel, initrd, command line and console, and reads back") {
+  Vm vm;
+  vm.id = vm.name = "kvmt-k";
+  vm.kernel = "/srv/it's <k>/vmlinuz";
+  vm.initrd = "/srv/it's <k>/initrd & more";
+  vm.cmdline = "console=ttyS0 a=\"<b>\" c='d' &e";
+  vm.console = "/srv/it's <k>/console.log";
+  std::string xml = render_domain_xml(vm, {});
+  CHECK(xml.find("<kernel>/srv/it&apos;s &lt;k&gt;/vmlinuz</kernel>") != std::string::npos);
+  CHECK(xml.find("<serial type='file'>") != std::string::npos);
+  CHECK(xml.find("<serial type='pty'>") == std::string::npos);
+  CHECK(xml.find(console_log_path("kvmt-k")) == std::string::npos);
+  ParsedDomain back = parse_domain_xml(xml);
+  CHECK(back.vm.kernel == vm.kernel);
+  CHECK(back.vm.initrd == vm.initrd);
+  CHECK(back.vm.cmdline == vm.cmdline);
+  CHECK(back.vm.console == vm.console);
+  CHECK_FALSE(back.vm.boot);
+  // Without "console": the pty logged by virtlogd, as before.
+  vm.console.reset();
+  xml = render_domain_xml(vm, {});
+  CHECK(xml.find("<serial type='pty'>") != std::string::npos);
+  CHECK(parse_domain_xml(xml).vm.console == "");
+}
+
+TEST_CASE("boot: diff field by field; equivalent forms and what libvirt adds are no change") {
+  FakeBackend b;
+  b.domains["kvmt-k"] = Domain{"kvmt-k", "", kKernelXml, "running", true, false};
+  const std::string same = R"({"vms": {"kvmt-k": {"boot": {"kernel": "/srv/guest & co/vmlinuz",
+      "initrd": "/srv/guest & co/initrd.gz", "cmdline": "console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=\"a b\""},
+      "console": {"log": "/srv/guest & co/console.log"}}}})";
+  auto want = doc(same);
+  // libvirt's added <boot dev='hd'/>, console line and target model are not the document's: no change.
+  CHECK(diff_section(want, current_of(b, want)).empty());
+  // The order list and {"order": list} are the same thing.
+  auto listed = doc(R"({"vms": {"kvmt-k": {"boot": ["hd"]}}})");
+  auto object = doc(R"({"vms": {"kvmt-k": {"boot": {"order": ["hd"]}}}})");
+  CHECK(diff_section(listed, current_of(b, listed)).empty());
+  CHECK(diff_section(object, current_of(b, object)).empty());
+  // A changed command line and console: one Change each, at the next boot.
+  auto changed = doc(R"({"vms": {"kvmt-k": {"boot": {"kernel": "/srv/guest & co/vmlinuz",
+      "cmdline": "console=ttyS0"}, "console": {}}}})");
+  auto actions = diff_section(changed, current_of(b, changed));
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].needs_reboot);
+  REQUIRE(actions[0].changes.size() == 2);
+  CHECK(actions[0].changes[0].path == "boot/cmdline");
+  CHECK(actions[0].changes[0].after == "\"console=ttyS0\"");
+  CHECK(actions[0].changes[1].path == "console/log");
+  CHECK(actions[0].changes[1].before == "\"/srv/guest & co/console.log\"");
+  CHECK(actions[0].changes[1].after == "\"pty\"");
+  // Apply: the initrd the document leaves out is kept; the console becomes the pty.
+  apply_all(b, actions);
+  ParsedDomain p = parse_domain_xml(b.last_xml);
+  CHECK(p.vm.initrd == "/srv/guest & co/initrd.gz");
+  CHECK(p.vm.cmdline == "console=ttyS0");
+  CHECK(p.vm.console == "");
+  CHECK(diff_section(changed, current_of(b, changed)).empty());
+  // show round-trips.
+  JsonDoc shown = query_section(b, nullptr);
+  CHECK(diff_section(shown, query_section(b, &shown)).empty());
+}
+
+TEST_CASE("boot: a new VM boots the document's kernel; a kernel or initrd not on the host is a plan error") {
+  FakeBackend b;
+  auto want = doc(R"({"vms": {"kvmt-n": {"virt_type": "qemu", "boot": {"kernel": "/srv/vmlinuz",
+      "initrd": "/srv/initrd.gz", "cmdline": "console=ttyS0"}, "console": {"log": "/srv/console.log"}}}})");
+  auto actions = diff_section(want, current_of(b, want));
+  std::sort(actions.begin(), actions.end(),
+            [](const Action& x, const Action& y) { return action_less(x, y, 0, 0); });
+  REQUIRE(actions.size() == 2);
+  CHECK_FALSE(actions[0].needs_reboot);
+  apply_all(b, actions);
+  CHECK(b.calls == std::vector<std::string>{"define kvmt-n", "start kvmt-n"});
+  CHECK(b.last_xml.find("<kernel>/srv/vmlinuz</kernel>") != std::string::npos);
+  CHECK(b.last_xml.find("<source path='/srv/console.log' append='off'/>") != std::string::npos);
+  CHECK(diff_section(want, current_of(b, want)).empty());
+
+  FakeBackend empty;
+  empty.missing = {"/srv/initrd.gz"};
+  CHECK_THROWS_WITH(
+      diff_section(want, current_of(empty, want)),
+      Catch::Contains("kvm/vms/kvmt-n/boot/initrd: \"/srv/initrd.gz\" does not exist on the host"));
+  empty.missing = {"/srv/vmlinuz"};
+  CHECK_THROWS_WITH(
+      diff_section(want, current_of(empty, want)),
+      Catch::Contains("kvm/vms/kvmt-n/boot/kernel: \"/srv/vmlinuz\" does not exist on the host"));
+  // Removing a VM whose kernel is gone is no error.
+  auto absent = doc(R"({"vms": {"kvmt-n": {"state": "absent", "boot": {"kernel": "/srv/vmlinuz"}}}})");
+  CHECK_NOTHROW(diff_section(absent, current_of(empty, absent)));
+  // Proxmox: not supported yet, said as a plan error.
+  CHECK_THROWS_WITH(diff_section(doc(R"({"vms": {"vm-100": {"boot": {"kernel": "/srv/vmlinuz"}}}})"),
+                                 doc(R"({"vms": {}, "x-target": {"backend": "proxmox"}})")),
+                    Catch::Contains("kvm/vms/vm-100/boot: not supported yet on Proxmox"));
+}
+
+TEST_CASE("boot: check refuses relative or multi-line paths and command lines, and initrd without kernel") {
+  auto problems = [](const std::string& vm) {
+    Diagnostics out;
+    check_section(doc(R"({"vms": {"vm": )" + vm + "}}"), "s.json", "/plugins/kvm", out);
+    std::string all;
+    for (const auto& d : out) all += d.format() + "\n";
+    return all;
+  };
+  CHECK(
+      problems(R"({"boot": {"kernel": "/k", "initrd": "/i", "cmdline": "a=b"}, "console": {"log": "/c"}})") ==
+      "");
+  CHECK(problems(R"({"console": {}})") == "");
+  CHECK_THAT(problems(R"({"boot": {"kernel": "vmlinuz"}})"),
+             Catch::Contains("/plugins/kvm/vms/vm/boot/kernel"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/srv/../etc/k"}})"), Catch::Contains("boot/kernel"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/k", "initrd": "/a\nb"}})"), Catch::Contains("boot/initrd"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/k", "cmdline": "a\nb"}})"),
+             Catch::Contains("a kernel command line of 1-2048 characters on one line"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/k", "cmdline": ")" + std::string(2049, 'x') + "\"}}"),
+             Catch::Contains("boot/cmdline"));
+  CHECK_THAT(problems(R"({"boot": {"initrd": "/i"}})"),
+             Catch::Contains("boot/initrd: only means something with \"kernel\""));
+  CHECK_THAT(problems(R"({"console": {"log": "console.log"}})"), Catch::Contains("console/log"));
+  CHECK_THAT(problems(R"({"console": {"log": "/var/log/"}})"), Catch::Contains("not of a directory"));
+}
