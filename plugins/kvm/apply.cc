@@ -57,7 +57,7 @@ void apply_action(Backend& backend, const Action& action) {
         if (v.capacity < op.capacity) b.resize_volume(op.pool, op.volume, op.capacity);
         return;
       }
-      b.create_volume(op.pool, render_volume_xml(op.volume, op.capacity));
+      b.create_volume(op.pool, render_volume_xml(op.volume, op.capacity, op.source, op.source_format));
     }
     void operator()(const ResizeVolume& op) const {
       auto d = b.domain(op.domain);

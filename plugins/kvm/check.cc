@@ -139,6 +139,10 @@ void check_section(const JsonValue& section, const std::string& file, const std:
                             json_quoted(*pool));
           }
         }
+        if (auto source = opt_string(d, "source")) {
+          if (auto why = path_problem(*source); !why.empty())
+            report.expected({"vms", id, "disks", std::to_string(i), "source"}, why, json_quoted(*source));
+        }
         if (const JsonValue* size = member(d, "size"); size && !parse_size(*size)) {
           report.expected({"vms", id, "disks", std::to_string(i), "size"},
                           "a size from 1 byte to 1 EiB like \"32G\", or a number of GiB", to_json(*size));

@@ -91,6 +91,7 @@ Section parse_section(const JsonValue& section) {
           Disk disk;
           disk.storage = opt_string(d, "storage").value_or(std::string(kDefaultPool));
           if (const JsonValue* size = member(d, "size")) disk.size = parse_size(*size).value_or(0);
+          disk.source = get_string(d, "source");
           vm.disks->push_back(std::move(disk));
         }
       }
@@ -118,6 +119,14 @@ Section parse_section(const JsonValue& section) {
     out.pools = opt_strings(*target, "pools");
     out.backend = get_string(*target, "backend");
     out.missing_files = opt_strings(*target, "missing_files");
+    if (const JsonValue* images = member(*target, "images"); images && images->IsObject()) {
+      for (auto im = images->MemberBegin(); im != images->MemberEnd(); ++im) {
+        Image image;
+        image.format = get_string(im->value, "format");
+        image.size = static_cast<uint64_t>(get_int(im->value, "size", 0));
+        out.images.emplace(im->name.GetString(), image);
+      }
+    }
   }
   return out;
 }
@@ -155,6 +164,7 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
       JsonValue o(rapidjson::kObjectType);
       if (!d.storage.empty()) o.AddMember("storage", str_value(d.storage, a), a);
       if (d.size) o.AddMember("size", str_value(size_text(d.size), a), a);
+      if (!d.source.empty()) o.AddMember("source", str_value(d.source, a), a);
       arr.PushBack(o, a);
     }
     put("disks", std::move(arr));
@@ -246,16 +256,27 @@ SeedFiles render_seed(const std::string& domain, const std::string& cloud_init_j
 
 // ---- domain XML
 
-std::string volume_name(const std::string& domain, size_t index) {
-  return domain + "-disk" + std::to_string(index) + ".img";
+std::string volume_name(const std::string& domain, size_t index, bool from_image) {
+  return domain + "-disk" + std::to_string(index) + (from_image ? ".qcow2" : ".img");
 }
 
-std::string render_volume_xml(const std::string& volume, uint64_t capacity) {
+std::string render_volume_xml(const std::string& volume, uint64_t capacity, const std::string& source,
+                              const std::string& source_format) {
   // Allocation 0: a sparse file in a dir pool.
-  return "<volume>\n  <name>" + xml_escape(volume) + "</name>\n  <capacity unit='bytes'>" +
-         std::to_string(capacity) +
-         "</capacity>\n  <allocation unit='bytes'>0</allocation>\n  <target>\n    <format type='raw'/>\n"
-         "  </target>\n</volume>\n";
+  std::string x = "<volume>\n  <name>" + xml_escape(volume) + "</name>\n  <capacity unit='bytes'>" +
+                  std::to_string(capacity) + "</capacity>\n  <allocation unit='bytes'>0</allocation>\n";
+  if (source.empty()) return x + "  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n";
+  return x + "  <target>\n    <format type='qcow2'/>\n  </target>\n  <backingStore>\n    <path>" +
+         xml_escape(source) + "</path>\n    <format type='" + xml_escape(source_format) +
+         "'/>\n  </backingStore>\n</volume>\n";
+}
+
+std::string volume_backing(std::string_view volume_xml) {
+  if (volume_xml.empty()) return "";
+  XmlNode root = parse_xml(volume_xml);
+  const XmlNode* backing = root.child("backingStore");
+  const XmlNode* path = backing ? backing->child("path") : nullptr;
+  return path ? trim(path->text) : "";
 }
 
 std::string console_log_path(const std::string& domain) {
@@ -306,17 +327,18 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
     if (i < keep.disks.size()) {
       ref = keep.disks[i];
     } else {
-      ref.pool = (*vm.disks)[i].storage;
-      ref.volume = volume_name(vm.name, i);
+      const Disk& d = (*vm.disks)[i];
+      ref.pool = d.storage;
+      ref.volume = volume_name(vm.name, i, !d.source.empty());
+      ref.format = d.source.empty() ? "raw" : "qcow2";
     }
+    std::string driver =
+        "      <driver name='qemu' type='" + e(ref.format.empty() ? "raw" : ref.format) + "'/>\n";
     if (!ref.volume.empty()) {
-      x += "    <disk type='volume' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source "
-           "pool='" +
-           e(ref.pool) + "' volume='" + e(ref.volume) + "'/>\n";
+      x += "    <disk type='volume' device='disk'>\n" + driver + "      <source pool='" + e(ref.pool) +
+           "' volume='" + e(ref.volume) + "'/>\n";
     } else {
-      x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source "
-           "file='" +
-           e(ref.path) + "'/>\n";
+      x += "    <disk type='file' device='disk'>\n" + driver + "      <source file='" + e(ref.path) + "'/>\n";
     }
     x += "      <target dev='" + dev + "' bus='virtio'/>\n    </disk>\n";
   }
@@ -458,6 +480,7 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
         ref.path = source->attr("file");
         if (ref.path.empty()) ref.path = source->attr("dev");
       }
+      if (const XmlNode* driver = d->child("driver")) ref.format = driver->attr("type");
       Disk disk;
       disk.storage = ref.pool;
       out.disks.push_back(ref);

@@ -25,6 +25,8 @@ inline constexpr std::string_view kMetadataNs = "https://op-dbus.invalid/xmlns/k
 struct Disk {
   std::string storage = std::string(kDefaultPool);  // pool
   uint64_t size = 0;                                // bytes
+  // An image on the host (qcow2 or raw) the disk's volume is a qcow2 overlay of ("" none: a raw volume).
+  std::string source;
   bool operator==(const Disk&) const = default;
 };
 
@@ -56,6 +58,12 @@ struct Vm {
   bool delete_disks = false;
 };
 
+// An image a disk is made from: its format ("qcow2" or "raw") and its virtual size in bytes.
+struct Image {
+  std::string format;
+  uint64_t size = 0;
+};
+
 struct Section {
   std::map<std::string, Vm> vms;
   // Active storage pools, when the current state says (query's "x-target"); nullopt otherwise.
@@ -65,6 +73,8 @@ struct Section {
   // Host files the document names (kernel, initrd) that do not exist, when the current state says; nullopt
   // otherwise.
   std::optional<std::vector<std::string>> missing_files;
+  // The images disks are made from (a disk's "source"), by path, when the current state says.
+  std::map<std::string, Image> images;
 };
 
 // The member of the current state (never in `show`) that carries what query() learnt besides the VMs.
@@ -92,6 +102,7 @@ void check_section(const JsonValue& section, const std::string& file, const std:
 // A disk's volume as a domain refers to it: a pool volume (type 'volume') or a file path (type 'file').
 struct DiskRef {
   std::string pool, volume, path;
+  std::string format;  // the driver type: "raw" (what op-dbus makes by default) or "qcow2"
 };
 
 // What a redefinition keeps from the current definition so the domain stays the same machine: its UUID, the
@@ -102,10 +113,14 @@ struct Preserved {
   std::vector<DiskRef> disks;     // by disk index
 };
 
-// The volume op-dbus makes for disk `index` of domain `name`: "NAME-diskINDEX.img".
-std::string volume_name(const std::string& domain, size_t index);
-// A raw, sparse volume of `capacity` bytes.
-std::string render_volume_xml(const std::string& volume, uint64_t capacity);
+// The volume op-dbus makes for disk `index` of domain `name`: "NAME-diskINDEX.img", or "NAME-diskINDEX.qcow2"
+// for a disk made from an image.
+std::string volume_name(const std::string& domain, size_t index, bool from_image = false);
+// A raw, sparse volume of `capacity` bytes; with `source`, a qcow2 overlay of that image (of `source_format`).
+std::string render_volume_xml(const std::string& volume, uint64_t capacity, const std::string& source = "",
+                              const std::string& source_format = "");
+// The backing image's path in a volume's XML (libvirt's <backingStore><path>), "" when none.
+std::string volume_backing(std::string_view volume_xml);
 // The serial console's log file on the host.
 std::string console_log_path(const std::string& domain);
 // The complete domain definition for `vm`. Every value is XML-escaped.

@@ -116,7 +116,7 @@ class FakeBackend : public Backend {
     calls.push_back("create_volume " + pool);
     auto root = parse_xml(xml);
     Volume v{pool, root.child("name")->text, "/pools/" + pool + "/" + root.child("name")->text,
-             std::stoull(root.child("capacity")->text)};
+             std::stoull(root.child("capacity")->text), xml};
     pools[pool].push_back(v);
   }
   void resize_volume(const std::string& pool, const std::string& volume, uint64_t capacity) override {
@@ -165,6 +165,11 @@ class FakeBackend : public Backend {
   }
   void remove_seed(const std::string& path) override { calls.push_back("remove_seed " + path); }
   bool file_exists(const std::string& path) override { return !missing.count(path); }
+  std::optional<Image> image(const std::string& path) override {
+    if (auto it = images.find(path); it != images.end()) return it->second;
+    return std::nullopt;
+  }
+  std::map<std::string, Image> images;  // what image() reports
   void sleep_ms(int ms) override { slept_ms += ms; }
   std::map<std::string, SeedFiles> seeds;
 
@@ -214,7 +219,7 @@ TEST_CASE("the generated XML escapes every value and reads back as the same VM")
   vm.cpu_model = "host-passthrough";
   vm.boot = std::vector<std::string>{"cdrom", "hd"};
   vm.cdrom = "/srv/it's <a> \"iso\" & more.iso";
-  vm.disks = std::vector<Disk>{{"kvmt-pool", 64u << 20}, {"default", 1u << 30}};
+  vm.disks = std::vector<Disk>{{"kvmt-pool", 64u << 20, ""}, {"default", 1u << 30, ""}};
   vm.network = std::vector<Nic>{{"kvmbr-t0", "e1000", ""}, {"br1", "virtio", "52:54:00:00:00:09"}};
   Preserved keep;
   keep.uuid = "b26448e6-a06b-4b1b-857e-a742fe740c2c";
@@ -394,8 +399,8 @@ TEST_CASE("restart allowed: define, then a graceful shutdown forced off after th
 TEST_CASE("absent undefines and keeps the disks unless delete_disks") {
   for (bool del : {false, true}) {
     FakeBackend b;
-    b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 1});
-    b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1});
+    b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 1, ""});
+    b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1, ""});
     b.domains["kvmt-dev"] = Domain{"kvmt-dev", "", kLibvirtXml, "running", true, false};
     auto want = doc(std::string(R"({"vms": {"kvmt-dev": {"state": "absent", "delete_disks": )") +
                     (del ? "true" : "false") + "}}}");
@@ -415,8 +420,8 @@ TEST_CASE("absent undefines and keeps the disks unless delete_disks") {
 
 TEST_CASE("query reports a domain under the document's id, and show round-trips to an empty plan") {
   FakeBackend b;
-  b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 64u << 20});
-  b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1u << 30});
+  b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 64u << 20, ""});
+  b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1u << 30, ""});
   b.domains["kvmt-dev"] = Domain{"kvmt-dev", "", kLibvirtXml, "paused", true, true};
   auto want = doc(R"({"vms": {"vm-7": {"name": "kvmt-dev"}}})");
   JsonDoc cur = current_of(b, want);
@@ -672,4 +677,80 @@ TEST_CASE("boot: check refuses relative or multi-line paths and command lines, a
              Catch::Contains("boot/initrd: only means something with \"kernel\""));
   CHECK_THAT(problems(R"({"console": {"log": "console.log"}})"), Catch::Contains("console/log"));
   CHECK_THAT(problems(R"({"console": {"log": "/var/log/"}})"), Catch::Contains("not of a directory"));
+}
+
+TEST_CASE("disks[].source: a new disk is a qcow2 overlay of the image, at least its size; show reports it") {
+  FakeBackend b;
+  b.images["/img/base & co.qcow2"] = Image{"qcow2", 2ull << 30};
+  auto want = doc(R"({"vms": {"kvmt-i": {"virt_type": "qemu",
+      "disks": [{"storage": "kvmt-pool", "source": "/img/base & co.qcow2"}, {"storage": "kvmt-pool", "size": 1}]}}})");
+  auto actions = diff_section(want, current_of(b, want));
+  std::sort(actions.begin(), actions.end(),
+            [](const Action& x, const Action& y) { return action_less(x, y, 0, 0); });
+  REQUIRE(actions.size() == 4);
+  CHECK(actions[0].summary ==
+        "create volume kvmt-pool/kvmt-i-disk0.qcow2 (2G) from image /img/base & co.qcow2");
+  apply_all(b, actions);
+  REQUIRE(b.pools["kvmt-pool"].size() == 2);
+  const Volume& overlay = b.pools["kvmt-pool"][0];
+  CHECK(overlay.name == "kvmt-i-disk0.qcow2");
+  CHECK(overlay.capacity == 2ull << 30);
+  CHECK(overlay.xml.find("<format type='qcow2'/>") != std::string::npos);
+  CHECK(volume_backing(overlay.xml) == "/img/base & co.qcow2");
+  CHECK(volume_backing(b.pools["kvmt-pool"][1].xml) == "");
+  // The domain's first disk is driven as qcow2, the second as raw.
+  ParsedDomain p = parse_domain_xml(b.last_xml);
+  REQUIRE(p.disks.size() == 2);
+  CHECK(p.disks[0].volume == "kvmt-i-disk0.qcow2");
+  CHECK(p.disks[0].format == "qcow2");
+  CHECK(p.disks[1].format == "raw");
+  CHECK(diff_section(want, current_of(b, want)).empty());
+  JsonDoc shown = query_section(b, nullptr);
+  CHECK(
+      to_json(shown["vms"]["kvmt-i"]["disks"]) ==
+      R"([{"storage":"kvmt-pool","size":"2G","source":"/img/base & co.qcow2"},{"storage":"kvmt-pool","size":"1G"}])");
+  CHECK(diff_section(shown, query_section(b, &shown)).empty());
+  // A redefinition keeps the disk's format.
+  b.calls.clear();
+  auto more = doc(R"({"vms": {"kvmt-i": {"memory": 300}}})");
+  apply_all(b, diff_section(more, current_of(b, more)));
+  CHECK(parse_domain_xml(b.last_xml).disks[0].format == "qcow2");
+  // Another image behind an existing disk cannot be planned.
+  b.images["/img/other.qcow2"] = Image{"qcow2", 1ull << 30};
+  auto other =
+      doc(R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/other.qcow2"}]}}})");
+  CHECK_THROWS_WITH(diff_section(other, current_of(b, other)),
+                    Catch::Contains("kvm/vms/kvmt-i/disks/0: the disk is made from \"/img/base & co.qcow2\"; "
+                                    "making it from \"/img/other.qcow2\" is not supported"));
+}
+
+TEST_CASE("disks[].source: a missing image, a disk smaller than its image, Proxmox: plan errors") {
+  FakeBackend b;
+  b.images["/img/raw.img"] = Image{"raw", 3ull << 30};
+  auto small = doc(
+      R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/raw.img", "size": 2}]}}})");
+  CHECK_THROWS_WITH(
+      diff_section(small, current_of(b, small)),
+      Catch::Contains("kvm/vms/kvmt-i/disks/0: the image \"/img/raw.img\" is 3G; a disk made from it "
+                      "cannot be 2G"));
+  auto big = doc(
+      R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/raw.img", "size": 4}]}}})");
+  auto actions = diff_section(big, current_of(b, big));
+  REQUIRE_FALSE(actions.empty());
+  CHECK(
+      std::get<CreateVolume>(operation_of<Ops>(actions[0].operation, actions[0].resource())).source_format ==
+      "raw");
+  auto gone =
+      doc(R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/gone.qcow2"}]}}})");
+  CHECK_THROWS_WITH(
+      diff_section(gone, current_of(b, gone)),
+      Catch::Contains("kvm/vms/kvmt-i/disks/0/source: \"/img/gone.qcow2\" is not a file on the host"));
+  CHECK_THROWS_WITH(diff_section(doc(R"({"vms": {"vm-100": {"disks": [{"source": "/img/raw.img"}]}}})"),
+                                 doc(R"({"vms": {}, "x-target": {"backend": "proxmox"}})")),
+                    Catch::Contains("kvm/vms/vm-100/disks/0/source: not supported yet on Proxmox"));
+  Diagnostics out;
+  check_section(doc(R"({"vms": {"vm": {"disks": [{"source": "img/../x.qcow2"}]}}})"), "s.json",
+                "/plugins/kvm", out);
+  REQUIRE(out.size() == 1);
+  CHECK_THAT(out[0].format(), Catch::Contains("/plugins/kvm/vms/vm/disks/0/source"));
 }
