@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes the kvm test's guest into OUTDIR: vmlinuz (a Debian kernel) and initrd.gz (a static busybox, the
-# virtio NIC's modules and an /init). The guest prints a marker and its address on the first serial port,
+# virtio NIC's and disks' modules and an /init). The guest prints a marker, its address and the first bytes
+# of each disk on the first serial port,
 # gives its NIC (eth0) the address of the kernel command line's kvmt.ip=ADDR/PREFIX, and then waits, answering
 # ping. It has no ACPI daemon: a shutdown request does nothing, so op-dbus forces it off after its timeout.
 #
@@ -75,9 +76,10 @@ if [ ! -f "$cache/.complete" ]; then
       moddir=$(ls -d "$tmp"/x/lib/modules/* | head -1)
       ;;
   esac
-  # The virtio NIC's modules, uncompressed (busybox's insmod takes plain .ko); /init loads them in rounds,
+  # The virtio NIC's and disks' modules, uncompressed (busybox's insmod takes plain .ko); /init loads them in rounds,
   # so their order does not matter. A module built into the kernel is simply not there.
-  for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net; do
+  for m in virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci failover net_failover virtio_net \
+    virtio_blk; do
     f=$(find "$moddir" -name "$m.ko*" | head -1)
     [ -n "$f" ] || continue
     case $f in
@@ -115,6 +117,11 @@ ip link set eth0 up
 echo "op-dbus-kvm-guest: booted"
 echo "op-dbus-kvm-guest: memory $(sed -n 's/^MemTotal: *//p' /proc/meminfo)"
 ip -4 -o addr show dev eth0 | sed 's/^/op-dbus-kvm-guest: /'
+# The first bytes of each disk (a disk made from an image shows the image's).
+for d in /sys/block/vd*; do
+  [ -e "$d" ] || continue
+  echo "op-dbus-kvm-guest: disk ${d##*/}: $(head -c 64 "/dev/${d##*/}" | tr -dc 'A-Za-z0-9 :._-')"
+done
 while :; do sleep 3600; done
 INIT
   chmod 755 "$tmp/initrd/init" "$tmp/initrd/bin/busybox"

@@ -32,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "1..0 # SKIP needs root"
   exit 0
 fi
-for tool in libvirtd virtlogd virsh genisoimage isoinfo qemu-system-x86_64 ip ping python3 unshare dpkg-deb gzip; do
+for tool in libvirtd virtlogd virsh genisoimage isoinfo qemu-system-x86_64 qemu-img ip ping python3 unshare dpkg-deb gzip; do
   if ! command -v "$tool" >/dev/null; then
     echo "1..0 # SKIP $tool not installed"
     exit 0
@@ -107,6 +107,10 @@ if ! "$(dirname "$0")/make-guest.sh" "$T/guest" 2>"$T/make-guest.log"; then
   exit 1
 fi
 sed 's/^/# /' "$T/make-guest.log"
+# The image the second disk is made from (a qcow2 overlay of it): 16 MiB starting with a marker.
+{ printf 'op-dbus-kvm-image-marker'; head -c $((16 << 20)) /dev/zero; } | head -c $((16 << 20)) >"$T/base.raw"
+qemu-img convert -q -f raw -O qcow2 "$T/base.raw" "$T/guest/base.qcow2" && rm -f "$T/base.raw"
+IMAGE_SUM=$(sha256sum <"$T/guest/base.qcow2")
 chmod 755 "$T" "$T/guest"
 
 mkdir -p "$POOL_DIR"
@@ -189,6 +193,9 @@ ip link set "kvmv$N" master "$BR" up
 ip -n "$NS" addr add 192.0.2.1/24 dev "kvmp$N"
 ip -n "$NS" link set "kvmp$N" up
 check "the guest answers ping across the bridge" pings
+check "the disk made from the image is a qcow2 overlay of it" sh -c "qemu-img info -U \$(virsh -q vol-path $VM-disk1.qcow2 --pool $POOL) | grep -qF 'backing file: $T/guest/base.qcow2'"
+check "its size is the image's" sh -c "virsh -q vol-info $VM-disk1.qcow2 --pool $POOL --bytes | grep -q 'Capacity: *16777216 bytes'"
+check "the guest reads the image's content on that disk" console_says "op-dbus-kvm-image-marker"
 check "the volume is in the pool with the size asked" sh -c "virsh -q vol-info $VM-disk0.img --pool $POOL --bytes | grep -q 'Capacity: *67108864 bytes'"
 check "the NIC is on the bridge" sh -c "virsh -q domiflist $VM | grep -q ' bridge *$BR '"
 SEED=/var/lib/libvirt/images/op-dbus-seeds/$VM-seed.iso
@@ -206,6 +213,7 @@ assert vm["state"] == "running" and vm["memory"] == 256 and vm["cores"] == 1, vm
 assert vm["network"][0]["bridge"] == sys.argv[3] and vm["disks"][0]["size"] == "64M", vm
 assert vm["boot"]["kernel"].endswith("/guest/vmlinuz") and "kvmt.ip=192.0.2.10/24" in vm["boot"]["cmdline"], vm
 assert vm["console"]["log"].endswith("/guest/console.log"), vm
+assert vm["disks"][1] == {"storage": vm["disks"][0]["storage"], "size": "16M", "source": vm["boot"]["kernel"].replace("vmlinuz", "base.qcow2")}, vm
 PY
 expect "show round-trips to an empty plan" 0 "$OPDBUS" plan --plugin kvm "$T/show.json"
 
@@ -254,7 +262,8 @@ check "a second plan is empty" plan_is_empty "$T/absent.json"
 check "a new VM of that name reuses the kept disk" "$OPDBUS" apply "$T/a.json"
 is "it runs" "running" state "$VM"
 check "apply --allow-destructive with delete_disks removes the VM" "$OPDBUS" apply --allow-destructive "$T/purge.json"
-check "and deletes its disk" sh -c "! virsh -q vol-info $VM-disk0.img --pool $POOL >/dev/null 2>&1"
+check "and deletes its disks" sh -c "! virsh -q vol-info $VM-disk0.img --pool $POOL >/dev/null 2>&1 && ! virsh -q vol-info $VM-disk1.qcow2 --pool $POOL >/dev/null 2>&1"
+is "the image the overlay was made from is unchanged" "$IMAGE_SUM" sh -c "sha256sum <$T/guest/base.qcow2"
 check "a second plan is empty" plan_is_empty "$T/purge.json"
 
 # 7. a failing action reports libvirt's own reason
