@@ -226,7 +226,8 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
                                 "; a disk made from it cannot be " + size_text(size));
               }
               if (!size) size = image->second.size;
-            } else if (have.pools) {
+            } else {
+              // query reads every image the document names; without it the volume's format is unknown.
               throw Error(ErrorKind::InvalidArgument, where + "/source: \"" + d.source + "\" was not read");
             }
           }

@@ -748,6 +748,9 @@ TEST_CASE("disks[].source: a missing image, a disk smaller than its image, Proxm
   CHECK_THROWS_WITH(diff_section(doc(R"({"vms": {"vm-100": {"disks": [{"source": "/img/raw.img"}]}}})"),
                                  doc(R"({"vms": {}, "x-target": {"backend": "proxmox"}})")),
                     Catch::Contains("kvm/vms/vm-100/disks/0/source: not supported yet on Proxmox"));
+  // A current state that did not read the image (no x-target) cannot plan the volume.
+  CHECK_THROWS_WITH(diff_section(big, doc(R"({"vms": {}})")),
+                    Catch::Contains("kvm/vms/kvmt-i/disks/0/source: \"/img/raw.img\" was not read"));
   Diagnostics out;
   check_section(doc(R"({"vms": {"vm": {"disks": [{"source": "img/../x.qcow2"}]}}})"), "s.json",
                 "/plugins/kvm", out);
