@@ -21,7 +21,7 @@ runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          passwd openssh-client python3 time
          gpg gpg-agent debian-archive-keyring
          lxc lxc-templates wget rsync openssl distro-info
-         libvirt-daemon-system libvirt-clients genisoimage ovmf
+         libvirt-daemon-system libvirt-clients genisoimage ovmf busybox-static
          fdisk)
 
 if [ "$(id -u)" -ne 0 ]; then

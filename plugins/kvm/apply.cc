@@ -22,7 +22,11 @@ Vm merge_for_define(const Vm& want, const ParsedDomain& current) {
   if (!v.cpu_model) v.cpu_model = c.cpu_model;
   if (!v.firmware) v.firmware = c.firmware;
   if (!v.boot) v.boot = c.boot;
+  if (!v.kernel) v.kernel = c.kernel;
+  if (!v.initrd) v.initrd = c.initrd;
+  if (!v.cmdline) v.cmdline = c.cmdline;
   if (!v.cdrom) v.cdrom = c.cdrom;
+  if (!v.console) v.console = c.console;
   if (!v.network) v.network = c.network;
   if (!v.cloud_init) v.cloud_init = c.cloud_init;
   // v.disks stays nullopt when not given: render_domain_xml then keeps the current disks as they are.
@@ -53,7 +57,7 @@ void apply_action(Backend& backend, const Action& action) {
         if (v.capacity < op.capacity) b.resize_volume(op.pool, op.volume, op.capacity);
         return;
       }
-      b.create_volume(op.pool, render_volume_xml(op.volume, op.capacity));
+      b.create_volume(op.pool, render_volume_xml(op.volume, op.capacity, op.source, op.source_format));
     }
     void operator()(const ResizeVolume& op) const {
       auto d = b.domain(op.domain);

@@ -44,6 +44,11 @@ class Backend {
   // it (nothing when it is not there).
   virtual void write_seed(const std::string& path, const SeedFiles& files) = 0;
   virtual void remove_seed(const std::string& path) = 0;
+  // Whether a file (a kernel, an initrd a domain boots from) exists on the host.
+  virtual bool file_exists(const std::string& path) = 0;
+  // The image a disk is made from: its format (qcow2 by its header, else raw) and virtual size; nullopt when
+  // it is not a file.
+  virtual std::optional<Image> image(const std::string& path) = 0;
   // Waiting for a guest to shut down (a fake returns at once).
   virtual void sleep_ms(int ms) = 0;
 };

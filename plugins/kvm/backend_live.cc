@@ -1,5 +1,9 @@
 // The live kvm backend: libvirt's C API through src/sys/libvirt.h, connected on first use to
 // $LIBVIRT_DEFAULT_URI, else qemu:///system.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <thread>
 
@@ -63,6 +67,27 @@ class LiveBackend : public Backend {
     host.rename(path + ".tmp", path);
   }
   void remove_seed(const std::string& path) override { sys::RootDir("/").remove(path); }
+  bool file_exists(const std::string& path) override {
+    auto st = sys::RootDir("/").stat(path);
+    return st && st->kind == sys::FileKind::File;
+  }
+  std::optional<Image> image(const std::string& path) override {
+    sys::RootDir host("/");
+    auto st = host.stat(path);
+    if (!st || st->kind != sys::FileKind::File) return std::nullopt;
+    sys::Fd fd = host.open(path, O_RDONLY | O_CLOEXEC);
+    if (!fd) return std::nullopt;
+    unsigned char h[32] = {};
+    ssize_t n = ::pread(fd.get(), h, sizeof h, 0);
+    Image image{"raw", static_cast<uint64_t>(st->size)};
+    // A qcow2 header: "QFI\xfb", then the virtual size as a big-endian 64-bit number at byte 24.
+    if (n == static_cast<ssize_t>(sizeof h) && h[0] == 'Q' && h[1] == 'F' && h[2] == 'I' && h[3] == 0xfb) {
+      image.format = "qcow2";
+      image.size = 0;
+      for (int i = 24; i < 32; ++i) image.size = (image.size << 8) | h[i];
+    }
+    return image;
+  }
   void sleep_ms(int ms) override { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
  private:

@@ -1,5 +1,5 @@
 // check(): what the schema cannot say. Every name that reaches libvirt's XML, a volume name or a host path
-// (the console log) is refused here when it could escape (a '/', "." or ".."), break a line, or exceed what
+// (the console log, a kernel, an initrd) is refused here when it could escape (a '/', "." or ".."), break a line, or exceed what
 // libvirt and the kernel accept; two VMs may not name the same domain.
 #include <map>
 
@@ -52,6 +52,15 @@ std::string path_problem(std::string_view path) {
   return "";
 }
 
+std::string cmdline_problem(std::string_view cmdline) {
+  const std::string expected = "a kernel command line of 1-2048 characters on one line";
+  if (cmdline.empty() || cmdline.size() > 2048) return expected;
+  for (char c : cmdline) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return expected;
+  }
+  return "";
+}
+
 bool is_volume_id(std::string_view s) {
   auto colon = s.find(':');
   if (colon == std::string_view::npos || colon == 0) return false;
@@ -95,6 +104,32 @@ void check_section(const JsonValue& section, const std::string& file, const std:
       std::string why = is_volume_id(*cdrom) ? "" : path_problem(*cdrom);
       if (!why.empty()) report.expected({"vms", id, "cdrom"}, why, json_quoted(*cdrom));
     }
+    if (const JsonValue* boot = member(v, "boot"); boot && boot->IsObject()) {
+      for (const char* key : {"kernel", "initrd"}) {
+        if (auto path = opt_string(*boot, key)) {
+          if (auto why = path_problem(*path); !why.empty())
+            report.expected({"vms", id, "boot", key}, why, json_quoted(*path));
+        }
+      }
+      if (auto cmdline = opt_string(*boot, "cmdline")) {
+        if (auto why = cmdline_problem(*cmdline); !why.empty())
+          report.expected({"vms", id, "boot", "cmdline"}, why, json_quoted(*cmdline));
+      }
+      if (!member(*boot, "kernel")) {
+        for (const char* key : {"initrd", "cmdline"}) {
+          if (member(*boot, key))
+            report.problem({"vms", id, "boot", key},
+                           "only means something with \"kernel\" (a direct kernel boot)");
+        }
+      }
+    }
+    if (const JsonValue* console = member(v, "console"); console && console->IsObject()) {
+      if (auto log = opt_string(*console, "log")) {
+        std::string why = path_problem(*log);
+        if (why.empty() && ends_with(*log, "/")) why = "the path of a file, not of a directory";
+        if (!why.empty()) report.expected({"vms", id, "console", "log"}, why, json_quoted(*log));
+      }
+    }
     if (const JsonValue* disks = member(v, "disks"); disks && disks->IsArray()) {
       for (rapidjson::SizeType i = 0; i < disks->Size(); ++i) {
         const JsonValue& d = (*disks)[i];
@@ -103,6 +138,10 @@ void check_section(const JsonValue& section, const std::string& file, const std:
             report.expected({"vms", id, "disks", std::to_string(i), "storage"}, "a storage pool name: " + why,
                             json_quoted(*pool));
           }
+        }
+        if (auto source = opt_string(d, "source")) {
+          if (auto why = path_problem(*source); !why.empty())
+            report.expected({"vms", id, "disks", std::to_string(i), "source"}, why, json_quoted(*source));
         }
         if (const JsonValue* size = member(d, "size"); size && !parse_size(*size)) {
           report.expected({"vms", id, "disks", std::to_string(i), "size"},

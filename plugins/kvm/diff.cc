@@ -22,6 +22,7 @@ std::string quoted_list(const std::vector<std::string>& v) {
 std::string disk_json(const Disk& d) {
   std::string s = "{\"storage\":" + json_quoted(d.storage);
   if (d.size) s += ",\"size\":" + json_quoted(size_text(d.size));
+  if (!d.source.empty()) s += ",\"source\":" + json_quoted(d.source);
   return s + "}";
 }
 
@@ -63,7 +64,17 @@ std::vector<Change> definition_changes(const Vm& want, const Vm* have, bool* boo
   field("firmware", opt_text(want.firmware), opt_text(fw_have), true);
   field("boot", want.boot ? std::optional(quoted_list(*want.boot)) : std::nullopt,
         h.boot ? std::optional(quoted_list(*h.boot)) : std::nullopt, true);
+  field("boot/kernel", opt_text(want.kernel), opt_text(h.kernel), true);
+  field("boot/initrd", opt_text(want.initrd), opt_text(h.initrd), true);
+  field("boot/cmdline", opt_text(want.cmdline), opt_text(h.cmdline), true);
   field("cdrom", opt_text(want.cdrom), opt_text(h.cdrom), true);
+  // The console: "pty" or the log file's path.
+  auto console_text = [](const std::optional<std::string>& c) -> std::optional<std::string> {
+    if (!c) return std::nullopt;
+    return c->empty() ? std::string("\"pty\"") : json_quoted(*c);
+  };
+  // The current state leaves a pty out (show prints the plain form), so no "console" there is the pty.
+  field("console/log", console_text(want.console), console_text(h.console.value_or("")), true);
   field("cloud_init", want.cloud_init, h.cloud_init, true);
   if (want.disks) {
     const std::vector<Disk> none;
@@ -129,6 +140,36 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
     if (have.backend == "proxmox" && vm.cloud_init) {
       throw Error(ErrorKind::InvalidArgument, "kvm/vms/" + id + "/cloud_init: not supported yet on Proxmox");
     }
+    if (have.backend == "proxmox" && vm.disks) {
+      for (size_t i = 0; i < vm.disks->size(); ++i) {
+        if (!(*vm.disks)[i].source.empty()) {
+          throw Error(ErrorKind::InvalidArgument, "kvm/vms/" + id + "/disks/" + std::to_string(i) +
+                                                      "/source: not supported yet on Proxmox");
+        }
+      }
+    }
+    if (have.backend == "proxmox" && (vm.kernel || vm.initrd || vm.cmdline || vm.console)) {
+      throw Error(ErrorKind::InvalidArgument,
+                  "kvm/vms/" + id + (vm.console ? "/console" : "/boot") + ": not supported yet on Proxmox");
+    }
+    if (have.missing_files && vm.state != "absent") {
+      for (const auto& [key, path] : {std::pair{"kernel", vm.kernel}, std::pair{"initrd", vm.initrd}}) {
+        if (path && std::find(have.missing_files->begin(), have.missing_files->end(), *path) !=
+                        have.missing_files->end()) {
+          throw Error(ErrorKind::InvalidArgument,
+                      "kvm/vms/" + id + "/boot/" + key + ": \"" + *path + "\" does not exist on the host");
+        }
+      }
+      for (size_t i = 0; vm.disks && i < vm.disks->size(); ++i) {
+        const std::string& source = (*vm.disks)[i].source;
+        if (!source.empty() && std::find(have.missing_files->begin(), have.missing_files->end(), source) !=
+                                   have.missing_files->end()) {
+          throw Error(ErrorKind::InvalidArgument, "kvm/vms/" + id + "/disks/" + std::to_string(i) +
+                                                      "/source: \"" + source +
+                                                      "\" is not a file on the host");
+        }
+      }
+    }
     if (have.backend != "proxmox" && vm.cdrom && vm.cdrom->front() != '/') {
       throw Error(ErrorKind::InvalidArgument,
                   "kvm/vms/" + id + "/cdrom: \"" + *vm.cdrom +
@@ -172,16 +213,44 @@ std::vector<Action> diff_section(const JsonValue& desired, const JsonValue& curr
         const Disk* old = cur && cur->disks && i < cur->disks->size() ? &(*cur->disks)[i] : nullptr;
         std::string where = "kvm/vms/" + id + "/disks/" + std::to_string(i);
         if (!old) {
-          if (d.size == 0) {
+          uint64_t size = d.size;
+          std::string format;
+          if (!d.source.empty()) {
+            // An overlay of the image: at least the image's size (its default), never smaller.
+            auto image = have.images.find(d.source);
+            if (image != have.images.end()) {
+              format = image->second.format;
+              if (size && size < image->second.size) {
+                throw Error(ErrorKind::InvalidArgument,
+                            where + ": the image \"" + d.source + "\" is " + size_text(image->second.size) +
+                                "; a disk made from it cannot be " + size_text(size));
+              }
+              if (!size) size = image->second.size;
+            } else {
+              // query reads every image the document names; without it the volume's format is unknown.
+              throw Error(ErrorKind::InvalidArgument, where + "/source: \"" + d.source + "\" was not read");
+            }
+          }
+          if (size == 0) {
             throw Error(ErrorKind::InvalidArgument, where + ": a new disk needs a \"size\"");
           }
-          Action a = make_action(
-              vm, {"disks", std::to_string(i)}, Op::Create, kVolumes,
-              "create volume " + d.storage + "/" + volume_name(vm.name, i) + " (" + size_text(d.size) + ")");
-          a.changes.push_back({"size", std::nullopt, json_quoted(size_text(d.size))});
-          a.operation = make_operation<Ops>(CreateVolume{d.storage, volume_name(vm.name, i), d.size});
+          std::string volume = volume_name(vm.name, i, !d.source.empty());
+          Action a = make_action(vm, {"disks", std::to_string(i)}, Op::Create, kVolumes,
+                                 "create volume " + d.storage + "/" + volume + " (" + size_text(size) + ")" +
+                                     (d.source.empty() ? "" : " from image " + d.source));
+          a.changes.push_back({"size", std::nullopt, json_quoted(size_text(size))});
+          if (!d.source.empty()) a.changes.push_back({"source", std::nullopt, json_quoted(d.source)});
+          a.operation = make_operation<Ops>(CreateVolume{d.storage, volume, size, d.source, format});
           out.push_back(std::move(a));
           continue;
+        }
+        if (!d.source.empty() && d.source != old->source) {
+          throw Error(ErrorKind::InvalidArgument,
+                      where + ": the disk " +
+                          (old->source.empty() ? std::string("is made from no image")
+                                               : "is made from \"" + old->source + "\"") +
+                          "; making it from \"" + d.source +
+                          "\" is not supported (remove the VM with its disks)");
         }
         if (old->storage != d.storage) {
           throw Error(ErrorKind::InvalidArgument, where + ": the disk is in storage pool \"" + old->storage +

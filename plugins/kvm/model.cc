@@ -75,13 +75,23 @@ Section parse_section(const JsonValue& section) {
       vm.cdrom = opt_string(v, "cdrom");
       vm.cores = opt_int(v, "cores");
       vm.memory = opt_int(v, "memory");
-      vm.boot = opt_strings(v, "boot");
+      if (const JsonValue* boot = member(v, "boot"); boot && boot->IsObject()) {
+        vm.boot = opt_strings(*boot, "order");
+        vm.kernel = opt_string(*boot, "kernel");
+        vm.initrd = opt_string(*boot, "initrd");
+        vm.cmdline = opt_string(*boot, "cmdline");
+      } else {
+        vm.boot = opt_strings(v, "boot");
+      }
+      if (const JsonValue* console = member(v, "console"); console && console->IsObject())
+        vm.console = opt_string(*console, "log").value_or("");
       if (const JsonValue* disks = member(v, "disks"); disks && disks->IsArray()) {
         vm.disks.emplace();
         for (const auto& d : disks->GetArray()) {
           Disk disk;
           disk.storage = opt_string(d, "storage").value_or(std::string(kDefaultPool));
           if (const JsonValue* size = member(d, "size")) disk.size = parse_size(*size).value_or(0);
+          disk.source = get_string(d, "source");
           vm.disks->push_back(std::move(disk));
         }
       }
@@ -108,6 +118,15 @@ Section parse_section(const JsonValue& section) {
   if (const JsonValue* target = member(section, kTargetKey)) {
     out.pools = opt_strings(*target, "pools");
     out.backend = get_string(*target, "backend");
+    out.missing_files = opt_strings(*target, "missing_files");
+    if (const JsonValue* images = member(*target, "images"); images && images->IsObject()) {
+      for (auto im = images->MemberBegin(); im != images->MemberEnd(); ++im) {
+        Image image;
+        image.format = get_string(im->value, "format");
+        image.size = static_cast<uint64_t>(get_int(im->value, "size", 0));
+        out.images.emplace(im->name.GetString(), image);
+      }
+    }
   }
   return out;
 }
@@ -123,10 +142,20 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
   if (vm.memory) put("memory", JsonValue(*vm.memory));
   if (vm.cpu_model) put("cpu_model", str_value(*vm.cpu_model, a));
   if (vm.firmware) put("firmware", str_value(*vm.firmware, a));
-  if (vm.boot) {
+  auto order = [&] {
     JsonValue arr(rapidjson::kArrayType);
     for (const auto& b : *vm.boot) arr.PushBack(str_value(b, a), a);
-    put("boot", std::move(arr));
+    return arr;
+  };
+  if (vm.kernel || vm.initrd || vm.cmdline) {
+    JsonValue boot(rapidjson::kObjectType);
+    if (vm.boot) boot.AddMember("order", order(), a);
+    if (vm.kernel) boot.AddMember("kernel", str_value(*vm.kernel, a), a);
+    if (vm.initrd) boot.AddMember("initrd", str_value(*vm.initrd, a), a);
+    if (vm.cmdline) boot.AddMember("cmdline", str_value(*vm.cmdline, a), a);
+    put("boot", std::move(boot));
+  } else if (vm.boot) {
+    put("boot", order());
   }
   if (vm.cdrom) put("cdrom", str_value(*vm.cdrom, a));
   if (vm.disks) {
@@ -135,6 +164,7 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
       JsonValue o(rapidjson::kObjectType);
       if (!d.storage.empty()) o.AddMember("storage", str_value(d.storage, a), a);
       if (d.size) o.AddMember("size", str_value(size_text(d.size), a), a);
+      if (!d.source.empty()) o.AddMember("source", str_value(d.source, a), a);
       arr.PushBack(o, a);
     }
     put("disks", std::move(arr));
@@ -153,6 +183,12 @@ JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc) {
   if (vm.cloud_init) {
     JsonDoc ci = parse_json(*vm.cloud_init);
     put("cloud_init", JsonValue(ci, a));
+  }
+  if (vm.console && !vm.console->empty()) {
+    // A pty (the default) is left out: the plain form of a VM's console.
+    JsonValue console(rapidjson::kObjectType);
+    console.AddMember("log", str_value(*vm.console, a), a);
+    put("console", std::move(console));
   }
   if (vm.autostart) put("autostart", JsonValue(*vm.autostart));
   put("state", str_value(vm.state, a));
@@ -220,16 +256,27 @@ SeedFiles render_seed(const std::string& domain, const std::string& cloud_init_j
 
 // ---- domain XML
 
-std::string volume_name(const std::string& domain, size_t index) {
-  return domain + "-disk" + std::to_string(index) + ".img";
+std::string volume_name(const std::string& domain, size_t index, bool from_image) {
+  return domain + "-disk" + std::to_string(index) + (from_image ? ".qcow2" : ".img");
 }
 
-std::string render_volume_xml(const std::string& volume, uint64_t capacity) {
+std::string render_volume_xml(const std::string& volume, uint64_t capacity, const std::string& source,
+                              const std::string& source_format) {
   // Allocation 0: a sparse file in a dir pool.
-  return "<volume>\n  <name>" + xml_escape(volume) + "</name>\n  <capacity unit='bytes'>" +
-         std::to_string(capacity) +
-         "</capacity>\n  <allocation unit='bytes'>0</allocation>\n  <target>\n    <format type='raw'/>\n"
-         "  </target>\n</volume>\n";
+  std::string x = "<volume>\n  <name>" + xml_escape(volume) + "</name>\n  <capacity unit='bytes'>" +
+                  std::to_string(capacity) + "</capacity>\n  <allocation unit='bytes'>0</allocation>\n";
+  if (source.empty()) return x + "  <target>\n    <format type='raw'/>\n  </target>\n</volume>\n";
+  return x + "  <target>\n    <format type='qcow2'/>\n  </target>\n  <backingStore>\n    <path>" +
+         xml_escape(source) + "</path>\n    <format type='" + xml_escape(source_format) +
+         "'/>\n  </backingStore>\n</volume>\n";
+}
+
+std::string volume_backing(std::string_view volume_xml) {
+  if (volume_xml.empty()) return "";
+  XmlNode root = parse_xml(volume_xml);
+  const XmlNode* backing = root.child("backingStore");
+  const XmlNode* path = backing ? backing->child("path") : nullptr;
+  return path ? trim(path->text) : "";
 }
 
 std::string console_log_path(const std::string& domain) {
@@ -253,6 +300,9 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
   bool uefi = vm.firmware.value_or("bios") == "uefi";
   x += std::string("  <os") + (uefi ? " firmware='efi'" : "") + ">\n";
   x += "    <type arch='x86_64' machine='pc'>hvm</type>\n";
+  if (vm.kernel) x += "    <kernel>" + e(*vm.kernel) + "</kernel>\n";
+  if (vm.initrd) x += "    <initrd>" + e(*vm.initrd) + "</initrd>\n";
+  if (vm.cmdline) x += "    <cmdline>" + e(*vm.cmdline) + "</cmdline>\n";
   if (vm.boot) {
     for (const auto& b : *vm.boot) x += "    <boot dev='" + e(b) + "'/>\n";
   }
@@ -277,17 +327,18 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
     if (i < keep.disks.size()) {
       ref = keep.disks[i];
     } else {
-      ref.pool = (*vm.disks)[i].storage;
-      ref.volume = volume_name(vm.name, i);
+      const Disk& d = (*vm.disks)[i];
+      ref.pool = d.storage;
+      ref.volume = volume_name(vm.name, i, !d.source.empty());
+      ref.format = d.source.empty() ? "raw" : "qcow2";
     }
+    std::string driver =
+        "      <driver name='qemu' type='" + e(ref.format.empty() ? "raw" : ref.format) + "'/>\n";
     if (!ref.volume.empty()) {
-      x += "    <disk type='volume' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source "
-           "pool='" +
-           e(ref.pool) + "' volume='" + e(ref.volume) + "'/>\n";
+      x += "    <disk type='volume' device='disk'>\n" + driver + "      <source pool='" + e(ref.pool) +
+           "' volume='" + e(ref.volume) + "'/>\n";
     } else {
-      x += "    <disk type='file' device='disk'>\n      <driver name='qemu' type='raw'/>\n      <source "
-           "file='" +
-           e(ref.path) + "'/>\n";
+      x += "    <disk type='file' device='disk'>\n" + driver + "      <source file='" + e(ref.path) + "'/>\n";
     }
     x += "      <target dev='" + dev + "' bus='virtio'/>\n    </disk>\n";
   }
@@ -311,9 +362,17 @@ std::string render_domain_xml(const Vm& vm, const Preserved& keep) {
            "'/>\n    </interface>\n";
     }
   }
-  x += "    <serial type='pty'>\n      <log file='" + e(console_log_path(vm.name)) +
-       "' append='off'/>\n      <target port='0'/>\n    </serial>\n";
-  x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
+  if (vm.console && !vm.console->empty()) {
+    // The first serial port written to a file on the host (emptied at each start), and the console on it.
+    x += "    <serial type='file'>\n      <source path='" + e(*vm.console) +
+         "' append='off'/>\n      <target port='0'/>\n    </serial>\n";
+    x += "    <console type='file'>\n      <source path='" + e(*vm.console) +
+         "' append='off'/>\n      <target type='serial' port='0'/>\n    </console>\n";
+  } else {
+    x += "    <serial type='pty'>\n      <log file='" + e(console_log_path(vm.name)) +
+         "' append='off'/>\n      <target port='0'/>\n    </serial>\n";
+    x += "    <console type='pty'>\n      <target type='serial' port='0'/>\n    </console>\n";
+  }
   x += "  </devices>\n</domain>\n";
   return x;
 }
@@ -379,6 +438,14 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
     if (os->attr("firmware") == "efi") vm.firmware = "uefi";
     if (const XmlNode* loader = os->child("loader"); loader && loader->attr("type") == "pflash")
       vm.firmware = "uefi";
+    auto text_of = [&](const char* key) -> std::optional<std::string> {
+      const XmlNode* n = os->child(key);
+      if (!n) return std::nullopt;
+      return n->text;
+    };
+    vm.kernel = text_of("kernel");
+    vm.initrd = text_of("initrd");
+    vm.cmdline = text_of("cmdline");
     auto boots = os->all("boot");
     if (!boots.empty()) {
       vm.boot.emplace();
@@ -413,10 +480,21 @@ ParsedDomain parse_domain_xml(std::string_view xml) {
         ref.path = source->attr("file");
         if (ref.path.empty()) ref.path = source->attr("dev");
       }
+      if (const XmlNode* driver = d->child("driver")) ref.format = driver->attr("type");
       Disk disk;
       disk.storage = ref.pool;
       out.disks.push_back(ref);
       vm.disks->push_back(disk);
+    }
+    // The console is the first serial port: a pty (whatever libvirt logs it to), or a file.
+    if (const XmlNode* serial = devices->child("serial")) {
+      std::string type = serial->attr("type");
+      const XmlNode* source = serial->child("source");
+      if (type == "pty") {
+        vm.console = "";
+      } else if (type == "file" && source) {
+        vm.console = source->attr("path");
+      }
     }
     for (const auto* i : devices->all("interface")) {
       Nic nic;

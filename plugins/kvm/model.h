@@ -25,6 +25,8 @@ inline constexpr std::string_view kMetadataNs = "https://op-dbus.invalid/xmlns/k
 struct Disk {
   std::string storage = std::string(kDefaultPool);  // pool
   uint64_t size = 0;                                // bytes
+  // An image on the host (qcow2 or raw) the disk's volume is a qcow2 overlay of ("" none: a raw volume).
+  std::string source;
   bool operator==(const Disk&) const = default;
 };
 
@@ -39,8 +41,13 @@ struct Vm {
   std::string id;    // the key in "vms"
   std::string name;  // the libvirt domain name: `name`, else the id
   std::optional<std::string> os_type, virt_type, cpu_model, firmware, cdrom;
-  std::optional<int64_t> cores, memory;  // memory in MiB
-  std::optional<std::vector<std::string>> boot;
+  std::optional<int64_t> cores, memory;          // memory in MiB
+  std::optional<std::vector<std::string>> boot;  // the boot order ("boot", or "boot.order")
+  // Direct kernel boot ("boot": {"kernel", "initrd", "cmdline"}): files on the host, QEMU loads them.
+  std::optional<std::string> kernel, initrd, cmdline;
+  // The serial console ("console"): "" a pty (logged by virtlogd to console_log_path()), else the path of the
+  // file it is written to; nullopt when the document does not say.
+  std::optional<std::string> console;
   std::optional<std::vector<Disk>> disks;
   std::optional<std::vector<Nic>> network;
   std::optional<std::string> cloud_init;  // canonical compact JSON of the "cloud_init" object
@@ -51,12 +58,23 @@ struct Vm {
   bool delete_disks = false;
 };
 
+// An image a disk is made from: its format ("qcow2" or "raw") and its virtual size in bytes.
+struct Image {
+  std::string format;
+  uint64_t size = 0;
+};
+
 struct Section {
   std::map<std::string, Vm> vms;
   // Active storage pools, when the current state says (query's "x-target"); nullopt otherwise.
   std::optional<std::vector<std::string>> pools;
   // "proxmox" when query went through qm/pvesh (proxmox.h), else "" (libvirt).
   std::string backend;
+  // Host files the document names (kernel, initrd) that do not exist, when the current state says; nullopt
+  // otherwise.
+  std::optional<std::vector<std::string>> missing_files;
+  // The images disks are made from (a disk's "source"), by path, when the current state says.
+  std::map<std::string, Image> images;
 };
 
 // The member of the current state (never in `show`) that carries what query() learnt besides the VMs.
@@ -72,10 +90,11 @@ std::string size_text(uint64_t bytes);
 JsonDoc vm_to_json(const Vm& vm, JsonAlloc* alloc = nullptr);
 
 // ---- check.cc: "" when fine, else what was expected
-std::string name_problem(std::string_view name);    // domain, pool names
-std::string bridge_problem(std::string_view name);  // interface names
-std::string path_problem(std::string_view path);    // absolute, no control characters, no "." or ".."
-bool is_volume_id(std::string_view s);              // a Proxmox ISO volume id: "local:iso/debian.iso"
+std::string name_problem(std::string_view name);        // domain, pool names
+std::string bridge_problem(std::string_view name);      // interface names
+std::string path_problem(std::string_view path);        // absolute, no control characters, no "." or ".."
+std::string cmdline_problem(std::string_view cmdline);  // a kernel command line: no control characters
+bool is_volume_id(std::string_view s);                  // a Proxmox ISO volume id: "local:iso/debian.iso"
 void check_section(const JsonValue& section, const std::string& file, const std::string& section_pointer,
                    Diagnostics& out);
 
@@ -83,6 +102,7 @@ void check_section(const JsonValue& section, const std::string& file, const std:
 // A disk's volume as a domain refers to it: a pool volume (type 'volume') or a file path (type 'file').
 struct DiskRef {
   std::string pool, volume, path;
+  std::string format;  // the driver type: "raw" (what op-dbus makes by default) or "qcow2"
 };
 
 // What a redefinition keeps from the current definition so the domain stays the same machine: its UUID, the
@@ -93,10 +113,14 @@ struct Preserved {
   std::vector<DiskRef> disks;     // by disk index
 };
 
-// The volume op-dbus makes for disk `index` of domain `name`: "NAME-diskINDEX.img".
-std::string volume_name(const std::string& domain, size_t index);
-// A raw, sparse volume of `capacity` bytes.
-std::string render_volume_xml(const std::string& volume, uint64_t capacity);
+// The volume op-dbus makes for disk `index` of domain `name`: "NAME-diskINDEX.img", or "NAME-diskINDEX.qcow2"
+// for a disk made from an image.
+std::string volume_name(const std::string& domain, size_t index, bool from_image = false);
+// A raw, sparse volume of `capacity` bytes; with `source`, a qcow2 overlay of that image (of `source_format`).
+std::string render_volume_xml(const std::string& volume, uint64_t capacity, const std::string& source = "",
+                              const std::string& source_format = "");
+// The backing image's path in a volume's XML (libvirt's <backingStore><path>), "" when none.
+std::string volume_backing(std::string_view volume_xml);
 // The serial console's log file on the host.
 std::string console_log_path(const std::string& domain);
 // The complete domain definition for `vm`. Every value is XML-escaped.
@@ -115,7 +139,8 @@ SeedFiles render_seed(const std::string& domain, const std::string& cloud_init_j
 std::string seed_path(const std::string& domain);
 
 struct ParsedDomain {
-  Vm vm;  // name, os_type, virt_type, cores, memory, cpu_model, firmware, boot, cdrom, network; disks sizes 0
+  Vm vm;  // name, os_type, virt_type, cores, memory, cpu_model, firmware, boot, kernel, initrd, cmdline, cdrom,
+          // console, network; disks sizes 0
   std::vector<DiskRef> disks;
   Preserved preserved;
 };

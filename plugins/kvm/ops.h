@@ -13,11 +13,16 @@ namespace opdbus::kvm {
 
 // A disk volume for a VM; an existing volume of that name (a disk kept when the VM was removed) is reused,
 // grown if it is smaller.
+// With `source`, the volume is a qcow2 overlay of that image (of `source_format`): the image is never written.
 struct CreateVolume {
   static constexpr std::string_view kName = "create_volume";
   std::string pool, volume;
   uint64_t capacity = 0;
-  void fields(JsonObject& o) const { o.set("pool", pool).set("volume", volume).set("capacity", capacity); }
+  std::string source, source_format;
+  void fields(JsonObject& o) const {
+    o.set("pool", pool).set("volume", volume).set("capacity", capacity);
+    if (!source.empty()) o.set("source", source).set("source_format", source_format);
+  }
 };
 
 // Disk `index` of domain `domain` grows to `capacity` bytes (the volume behind it, whatever its name).

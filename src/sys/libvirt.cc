@@ -184,6 +184,7 @@ std::vector<LibvirtVolume> Libvirt::list_volumes(const std::string& pool_name) {
     vol.path = take_string(virStorageVolGetPath(v.get()));
     virStorageVolInfo info{};
     if (virStorageVolGetInfo(v.get(), &info) == 0) vol.capacity = info.capacity;
+    vol.xml = take_string(virStorageVolGetXMLDesc(v.get(), 0));
     out.push_back(std::move(vol));
   }
   return out;

@@ -29,6 +29,7 @@ struct LibvirtVolume {
   std::string name;
   std::string path;
   uint64_t capacity = 0;  // bytes
+  std::string xml;        // the volume's XML (its format, a backing store)
 };
 
 class Libvirt {

@@ -149,8 +149,8 @@ TEST_CASE("proxmox: qm config reads back as the section's VM") {
   CHECK(vm.boot == std::vector<std::string>{"hd", "cdrom", "network"});
   CHECK(vm.cdrom == "local:iso/debian-12.iso");
   REQUIRE(vm.disks->size() == 2);
-  CHECK((*vm.disks)[0] == Disk{"local-lvm", 32ull << 30});
-  CHECK((*vm.disks)[1] == Disk{"local-lvm", 512ull << 20});
+  CHECK((*vm.disks)[0] == Disk{"local-lvm", 32ull << 30, ""});
+  CHECK((*vm.disks)[1] == Disk{"local-lvm", 512ull << 20, ""});
   REQUIRE(vm.network->size() == 1);
   CHECK((*vm.network)[0] == Nic{"vmbr0", "virtio", "bc:24:11:2a:3b:4c"});
   CHECK(vm.autostart == true);

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <map>
+#include <set>
 
 #include "context.h"
 #include "error.h"
@@ -89,6 +90,7 @@ class FakeBackend : public Backend {
   std::map<std::string, Domain> domains;
   std::map<std::string, std::vector<Volume>> pools{{"default", {}}, {"kvmt-pool", {}}};
   bool ignores_shutdown = false;  // a guest without ACPI: only destroy stops it
+  std::set<std::string> missing;  // host files file_exists() denies
 
   std::string describe() override { return "fake libvirt"; }
   std::vector<Domain> list_domains() override {
@@ -114,7 +116,7 @@ class FakeBackend : public Backend {
     calls.push_back("create_volume " + pool);
     auto root = parse_xml(xml);
     Volume v{pool, root.child("name")->text, "/pools/" + pool + "/" + root.child("name")->text,
-             std::stoull(root.child("capacity")->text)};
+             std::stoull(root.child("capacity")->text), xml};
     pools[pool].push_back(v);
   }
   void resize_volume(const std::string& pool, const std::string& volume, uint64_t capacity) override {
@@ -162,6 +164,12 @@ class FakeBackend : public Backend {
     seeds[path] = files;
   }
   void remove_seed(const std::string& path) override { calls.push_back("remove_seed " + path); }
+  bool file_exists(const std::string& path) override { return !missing.count(path); }
+  std::optional<Image> image(const std::string& path) override {
+    if (auto it = images.find(path); it != images.end()) return it->second;
+    return std::nullopt;
+  }
+  std::map<std::string, Image> images;  // what image() reports
   void sleep_ms(int ms) override { slept_ms += ms; }
   std::map<std::string, SeedFiles> seeds;
 
@@ -211,7 +219,7 @@ TEST_CASE("the generated XML escapes every value and reads back as the same VM")
   vm.cpu_model = "host-passthrough";
   vm.boot = std::vector<std::string>{"cdrom", "hd"};
   vm.cdrom = "/srv/it's <a> \"iso\" & more.iso";
-  vm.disks = std::vector<Disk>{{"kvmt-pool", 64u << 20}, {"default", 1u << 30}};
+  vm.disks = std::vector<Disk>{{"kvmt-pool", 64u << 20, ""}, {"default", 1u << 30, ""}};
   vm.network = std::vector<Nic>{{"kvmbr-t0", "e1000", ""}, {"br1", "virtio", "52:54:00:00:00:09"}};
   Preserved keep;
   keep.uuid = "b26448e6-a06b-4b1b-857e-a742fe740c2c";
@@ -391,8 +399,8 @@ TEST_CASE("restart allowed: define, then a graceful shutdown forced off after th
 TEST_CASE("absent undefines and keeps the disks unless delete_disks") {
   for (bool del : {false, true}) {
     FakeBackend b;
-    b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 1});
-    b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1});
+    b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 1, ""});
+    b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1, ""});
     b.domains["kvmt-dev"] = Domain{"kvmt-dev", "", kLibvirtXml, "running", true, false};
     auto want = doc(std::string(R"({"vms": {"kvmt-dev": {"state": "absent", "delete_disks": )") +
                     (del ? "true" : "false") + "}}}");
@@ -412,8 +420,8 @@ TEST_CASE("absent undefines and keeps the disks unless delete_disks") {
 
 TEST_CASE("query reports a domain under the document's id, and show round-trips to an empty plan") {
   FakeBackend b;
-  b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 64u << 20});
-  b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1u << 30});
+  b.pools["kvmt-pool"].push_back({"kvmt-pool", "kvmt-dev-disk0.img", "/p/kvmt-dev-disk0.img", 64u << 20, ""});
+  b.pools["default"].push_back({"default", "extra.raw", "/var/lib/images/extra.raw", 1u << 30, ""});
   b.domains["kvmt-dev"] = Domain{"kvmt-dev", "", kLibvirtXml, "paused", true, true};
   auto want = doc(R"({"vms": {"vm-7": {"name": "kvmt-dev"}}})");
   JsonDoc cur = current_of(b, want);
@@ -493,4 +501,259 @@ TEST_CASE(
   apply_all(b, diff_section(doc(R"({"vms": {"kvmt-c": {"state": "absent"}}})"), current_of(b, want)));
   CHECK(b.calls ==
         std::vector<std::string>{"shutdown kvmt-c", "undefine kvmt-c", "remove_seed " + seed_path("kvmt-c")});
+}
+
+// ---- direct kernel boot and the console written to a file
+
+namespace {
+
+// What libvirt 9.0 gave back for a domain defined with a kernel, an initrd, a command line and a file console:
+// it added a boot device, a second <console> line and a serial target model.
+const char* kKernelXml = R"(<domain type='qemu'>
+  <name>kvmt-k</name>
+  <memory unit='KiB'>262144</memory>
+  <vcpu placement='static'>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc-i440fx-7.2'>hvm</type>
+    <kernel>/srv/guest &amp; co/vmlinuz</kernel>
+    <initrd>/srv/guest &amp; co/initrd.gz</initrd>
+    <cmdline>console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=&quot;a b&quot;</cmdline>
+    <boot dev='hd'/>
+  </os>
+  <devices>
+    <serial type='file'>
+      <source path='/srv/guest &amp; co/console.log' append='off'/>
+      <target type='isa-serial' port='0'><model name='isa-serial'/></target>
+    </serial>
+    <console type='file'>
+      <source path='/srv/guest &amp; co/console.log' append='off'/>
+      <target type='serial' port='0'/>
+    </console>
+  </devices>
+</domain>
+)";
+
+}  // namespace
+
+TEST_CASE(
+    "boot: libvirt's kernel, initrd, command line and file console are read as the document says them") {
+  ParsedDomain p = parse_domain_xml(kKernelXml);
+  CHECK(p.vm.kernel == "/srv/guest & co/vmlinuz");
+  CHECK(p.vm.initrd == "/srv/guest & co/initrd.gz");
+  CHECK(p.vm.cmdline == "console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=\"a b\"");
+  CHECK(p.vm.console == "/srv/guest & co/console.log");
+  CHECK(p.vm.boot == std::vector<std::string>{"hd"});
+  // A pty console (what op-dbus defines without "console") reads as "" and is not shown.
+  ParsedDomain pty = parse_domain_xml(kLibvirtXml);
+  CHECK(pty.vm.console == "");
+  CHECK_FALSE(pty.vm.kernel);
+  CHECK_FALSE(member(vm_to_json(pty.vm), "console"));
+  // show: the object form only when there is a kernel; the console only when it is a file.
+  JsonDoc shown = vm_to_json(p.vm);
+  CHECK(to_json(shown["boot"]) ==
+        R"({"order":["hd"],"kernel":"/srv/guest & co/vmlinuz","initrd":"/srv/guest & co/initrd.gz",)"
+        R"("cmdline":"console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=\"a b\""})");
+  CHECK(to_json(shown["console"]) == R"({"log":"/srv/guest & co/console.log"})");
+  CHECK(to_json(vm_to_json(pty.vm)["boot"]) == R"(["cdrom","hd"])");
+}
+
+TEST_CASE("boot: the generated XML escapes the kernel, initrd, command line and console, and reads back") {
+  Vm vm;
+  vm.id = vm.name = "kvmt-k";
+  vm.kernel = "/srv/it's <k>/vmlinuz";
+  vm.initrd = "/srv/it's <k>/initrd & more";
+  vm.cmdline = "console=ttyS0 a=\"<b>\" c='d' &e";
+  vm.console = "/srv/it's <k>/console.log";
+  std::string xml = render_domain_xml(vm, {});
+  CHECK(xml.find("<kernel>/srv/it&apos;s &lt;k&gt;/vmlinuz</kernel>") != std::string::npos);
+  CHECK(xml.find("<serial type='file'>") != std::string::npos);
+  CHECK(xml.find("<serial type='pty'>") == std::string::npos);
+  CHECK(xml.find(console_log_path("kvmt-k")) == std::string::npos);
+  ParsedDomain back = parse_domain_xml(xml);
+  CHECK(back.vm.kernel == vm.kernel);
+  CHECK(back.vm.initrd == vm.initrd);
+  CHECK(back.vm.cmdline == vm.cmdline);
+  CHECK(back.vm.console == vm.console);
+  CHECK_FALSE(back.vm.boot);
+  // Without "console": the pty logged by virtlogd, as before.
+  vm.console.reset();
+  xml = render_domain_xml(vm, {});
+  CHECK(xml.find("<serial type='pty'>") != std::string::npos);
+  CHECK(parse_domain_xml(xml).vm.console == "");
+}
+
+TEST_CASE("boot: diff field by field; equivalent forms and what libvirt adds are no change") {
+  FakeBackend b;
+  b.domains["kvmt-k"] = Domain{"kvmt-k", "", kKernelXml, "running", true, false};
+  const std::string same = R"({"vms": {"kvmt-k": {"boot": {"kernel": "/srv/guest & co/vmlinuz",
+      "initrd": "/srv/guest & co/initrd.gz", "cmdline": "console=ttyS0 quiet kvmt.ip=192.0.2.10/24 x=\"a b\""},
+      "console": {"log": "/srv/guest & co/console.log"}}}})";
+  auto want = doc(same);
+  // libvirt's added <boot dev='hd'/>, console line and target model are not the document's: no change.
+  CHECK(diff_section(want, current_of(b, want)).empty());
+  // The order list and {"order": list} are the same thing.
+  auto listed = doc(R"({"vms": {"kvmt-k": {"boot": ["hd"]}}})");
+  auto object = doc(R"({"vms": {"kvmt-k": {"boot": {"order": ["hd"]}}}})");
+  CHECK(diff_section(listed, current_of(b, listed)).empty());
+  CHECK(diff_section(object, current_of(b, object)).empty());
+  // A changed command line and console: one Change each, at the next boot.
+  auto changed = doc(R"({"vms": {"kvmt-k": {"boot": {"kernel": "/srv/guest & co/vmlinuz",
+      "cmdline": "console=ttyS0"}, "console": {}}}})");
+  auto actions = diff_section(changed, current_of(b, changed));
+  REQUIRE(actions.size() == 1);
+  CHECK(actions[0].needs_reboot);
+  REQUIRE(actions[0].changes.size() == 2);
+  CHECK(actions[0].changes[0].path == "boot/cmdline");
+  CHECK(actions[0].changes[0].after == "\"console=ttyS0\"");
+  CHECK(actions[0].changes[1].path == "console/log");
+  CHECK(actions[0].changes[1].before == "\"/srv/guest & co/console.log\"");
+  CHECK(actions[0].changes[1].after == "\"pty\"");
+  // Apply: the initrd the document leaves out is kept; the console becomes the pty.
+  apply_all(b, actions);
+  ParsedDomain p = parse_domain_xml(b.last_xml);
+  CHECK(p.vm.initrd == "/srv/guest & co/initrd.gz");
+  CHECK(p.vm.cmdline == "console=ttyS0");
+  CHECK(p.vm.console == "");
+  CHECK(diff_section(changed, current_of(b, changed)).empty());
+  // show round-trips.
+  JsonDoc shown = query_section(b, nullptr);
+  CHECK(diff_section(shown, query_section(b, &shown)).empty());
+}
+
+TEST_CASE("boot: a new VM boots the document's kernel; a kernel or initrd not on the host is a plan error") {
+  FakeBackend b;
+  auto want = doc(R"({"vms": {"kvmt-n": {"virt_type": "qemu", "boot": {"kernel": "/srv/vmlinuz",
+      "initrd": "/srv/initrd.gz", "cmdline": "console=ttyS0"}, "console": {"log": "/srv/console.log"}}}})");
+  auto actions = diff_section(want, current_of(b, want));
+  std::sort(actions.begin(), actions.end(),
+            [](const Action& x, const Action& y) { return action_less(x, y, 0, 0); });
+  REQUIRE(actions.size() == 2);
+  CHECK_FALSE(actions[0].needs_reboot);
+  apply_all(b, actions);
+  CHECK(b.calls == std::vector<std::string>{"define kvmt-n", "start kvmt-n"});
+  CHECK(b.last_xml.find("<kernel>/srv/vmlinuz</kernel>") != std::string::npos);
+  CHECK(b.last_xml.find("<source path='/srv/console.log' append='off'/>") != std::string::npos);
+  CHECK(diff_section(want, current_of(b, want)).empty());
+
+  FakeBackend empty;
+  empty.missing = {"/srv/initrd.gz"};
+  CHECK_THROWS_WITH(
+      diff_section(want, current_of(empty, want)),
+      Catch::Contains("kvm/vms/kvmt-n/boot/initrd: \"/srv/initrd.gz\" does not exist on the host"));
+  empty.missing = {"/srv/vmlinuz"};
+  CHECK_THROWS_WITH(
+      diff_section(want, current_of(empty, want)),
+      Catch::Contains("kvm/vms/kvmt-n/boot/kernel: \"/srv/vmlinuz\" does not exist on the host"));
+  // Removing a VM whose kernel is gone is no error.
+  auto absent = doc(R"({"vms": {"kvmt-n": {"state": "absent", "boot": {"kernel": "/srv/vmlinuz"}}}})");
+  CHECK_NOTHROW(diff_section(absent, current_of(empty, absent)));
+  // Proxmox: not supported yet, said as a plan error.
+  CHECK_THROWS_WITH(diff_section(doc(R"({"vms": {"vm-100": {"boot": {"kernel": "/srv/vmlinuz"}}}})"),
+                                 doc(R"({"vms": {}, "x-target": {"backend": "proxmox"}})")),
+                    Catch::Contains("kvm/vms/vm-100/boot: not supported yet on Proxmox"));
+}
+
+TEST_CASE("boot: check refuses relative or multi-line paths and command lines, and initrd without kernel") {
+  auto problems = [](const std::string& vm) {
+    Diagnostics out;
+    check_section(doc(R"({"vms": {"vm": )" + vm + "}}"), "s.json", "/plugins/kvm", out);
+    std::string all;
+    for (const auto& d : out) all += d.format() + "\n";
+    return all;
+  };
+  CHECK(
+      problems(R"({"boot": {"kernel": "/k", "initrd": "/i", "cmdline": "a=b"}, "console": {"log": "/c"}})") ==
+      "");
+  CHECK(problems(R"({"console": {}})") == "");
+  CHECK_THAT(problems(R"({"boot": {"kernel": "vmlinuz"}})"),
+             Catch::Contains("/plugins/kvm/vms/vm/boot/kernel"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/srv/../etc/k"}})"), Catch::Contains("boot/kernel"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/k", "initrd": "/a\nb"}})"), Catch::Contains("boot/initrd"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/k", "cmdline": "a\nb"}})"),
+             Catch::Contains("a kernel command line of 1-2048 characters on one line"));
+  CHECK_THAT(problems(R"({"boot": {"kernel": "/k", "cmdline": ")" + std::string(2049, 'x') + "\"}}"),
+             Catch::Contains("boot/cmdline"));
+  CHECK_THAT(problems(R"({"boot": {"initrd": "/i"}})"),
+             Catch::Contains("boot/initrd: only means something with \"kernel\""));
+  CHECK_THAT(problems(R"({"console": {"log": "console.log"}})"), Catch::Contains("console/log"));
+  CHECK_THAT(problems(R"({"console": {"log": "/var/log/"}})"), Catch::Contains("not of a directory"));
+}
+
+TEST_CASE("disks[].source: a new disk is a qcow2 overlay of the image, at least its size; show reports it") {
+  FakeBackend b;
+  b.images["/img/base & co.qcow2"] = Image{"qcow2", 2ull << 30};
+  auto want = doc(R"({"vms": {"kvmt-i": {"virt_type": "qemu",
+      "disks": [{"storage": "kvmt-pool", "source": "/img/base & co.qcow2"}, {"storage": "kvmt-pool", "size": 1}]}}})");
+  auto actions = diff_section(want, current_of(b, want));
+  std::sort(actions.begin(), actions.end(),
+            [](const Action& x, const Action& y) { return action_less(x, y, 0, 0); });
+  REQUIRE(actions.size() == 4);
+  CHECK(actions[0].summary ==
+        "create volume kvmt-pool/kvmt-i-disk0.qcow2 (2G) from image /img/base & co.qcow2");
+  apply_all(b, actions);
+  REQUIRE(b.pools["kvmt-pool"].size() == 2);
+  const Volume& overlay = b.pools["kvmt-pool"][0];
+  CHECK(overlay.name == "kvmt-i-disk0.qcow2");
+  CHECK(overlay.capacity == 2ull << 30);
+  CHECK(overlay.xml.find("<format type='qcow2'/>") != std::string::npos);
+  CHECK(volume_backing(overlay.xml) == "/img/base & co.qcow2");
+  CHECK(volume_backing(b.pools["kvmt-pool"][1].xml) == "");
+  // The domain's first disk is driven as qcow2, the second as raw.
+  ParsedDomain p = parse_domain_xml(b.last_xml);
+  REQUIRE(p.disks.size() == 2);
+  CHECK(p.disks[0].volume == "kvmt-i-disk0.qcow2");
+  CHECK(p.disks[0].format == "qcow2");
+  CHECK(p.disks[1].format == "raw");
+  CHECK(diff_section(want, current_of(b, want)).empty());
+  JsonDoc shown = query_section(b, nullptr);
+  CHECK(
+      to_json(shown["vms"]["kvmt-i"]["disks"]) ==
+      R"([{"storage":"kvmt-pool","size":"2G","source":"/img/base & co.qcow2"},{"storage":"kvmt-pool","size":"1G"}])");
+  CHECK(diff_section(shown, query_section(b, &shown)).empty());
+  // A redefinition keeps the disk's format.
+  b.calls.clear();
+  auto more = doc(R"({"vms": {"kvmt-i": {"memory": 300}}})");
+  apply_all(b, diff_section(more, current_of(b, more)));
+  CHECK(parse_domain_xml(b.last_xml).disks[0].format == "qcow2");
+  // Another image behind an existing disk cannot be planned.
+  b.images["/img/other.qcow2"] = Image{"qcow2", 1ull << 30};
+  auto other =
+      doc(R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/other.qcow2"}]}}})");
+  CHECK_THROWS_WITH(diff_section(other, current_of(b, other)),
+                    Catch::Contains("kvm/vms/kvmt-i/disks/0: the disk is made from \"/img/base & co.qcow2\"; "
+                                    "making it from \"/img/other.qcow2\" is not supported"));
+}
+
+TEST_CASE("disks[].source: a missing image, a disk smaller than its image, Proxmox: plan errors") {
+  FakeBackend b;
+  b.images["/img/raw.img"] = Image{"raw", 3ull << 30};
+  auto small = doc(
+      R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/raw.img", "size": 2}]}}})");
+  CHECK_THROWS_WITH(
+      diff_section(small, current_of(b, small)),
+      Catch::Contains("kvm/vms/kvmt-i/disks/0: the image \"/img/raw.img\" is 3G; a disk made from it "
+                      "cannot be 2G"));
+  auto big = doc(
+      R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/raw.img", "size": 4}]}}})");
+  auto actions = diff_section(big, current_of(b, big));
+  REQUIRE_FALSE(actions.empty());
+  CHECK(
+      std::get<CreateVolume>(operation_of<Ops>(actions[0].operation, actions[0].resource())).source_format ==
+      "raw");
+  auto gone =
+      doc(R"({"vms": {"kvmt-i": {"disks": [{"storage": "kvmt-pool", "source": "/img/gone.qcow2"}]}}})");
+  CHECK_THROWS_WITH(
+      diff_section(gone, current_of(b, gone)),
+      Catch::Contains("kvm/vms/kvmt-i/disks/0/source: \"/img/gone.qcow2\" is not a file on the host"));
+  CHECK_THROWS_WITH(diff_section(doc(R"({"vms": {"vm-100": {"disks": [{"source": "/img/raw.img"}]}}})"),
+                                 doc(R"({"vms": {}, "x-target": {"backend": "proxmox"}})")),
+                    Catch::Contains("kvm/vms/vm-100/disks/0/source: not supported yet on Proxmox"));
+  // A current state that did not read the image (no x-target) cannot plan the volume.
+  CHECK_THROWS_WITH(diff_section(big, doc(R"({"vms": {}})")),
+                    Catch::Contains("kvm/vms/kvmt-i/disks/0/source: \"/img/raw.img\" was not read"));
+  Diagnostics out;
+  check_section(doc(R"({"vms": {"vm": {"disks": [{"source": "img/../x.qcow2"}]}}})"), "s.json",
+                "/plugins/kvm", out);
+  REQUIRE(out.size() == 1);
+  CHECK_THAT(out[0].format(), Catch::Contains("/plugins/kvm/vms/vm/disks/0/source"));
 }

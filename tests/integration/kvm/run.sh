@@ -5,18 +5,21 @@
 # kvmbr-tN (made by the network plugin in the same document), the dir pool kvmt-pool-N under
 # /var/lib/op-dbus-tests/kvm-pool/N, the domains kvmt-N-*.
 #
-# The guest is the smallest thing that boots: a CD-ROM whose El Torito boot image is 53 bytes of real-mode
-# code writing "op-dbus-kvm-guest: booted" to the first serial port (COM1) and halting. It needs no kernel,
-# no download and 256 MiB; libvirt logs the serial console to a file, which proves the VM ran.
+# The guest (make-guest.sh, cached under /var/cache/op-dbus-tests/kvm): a Debian kernel and a busybox initrd,
+# booted directly (boot.kernel/initrd/cmdline). It prints "op-dbus-kvm-guest: booted", its memory and the
+# address it takes from the command line (kvmt.ip=) on the serial console, which the document writes to a file
+# (console.log), and answers ping: the host side is a veth from the test's netns kvmt-ns-N on the bridge. It
+# boots in about 10 s under TCG and 256 MiB.
 #
-# Checked: validate, apply (bridge + volume + define + start), running, the console says it booted, the
-# cloud-init seed ISO (attached, its user-data and network-config, label cidata), a second
-# plan is empty, show round-trips; a memory change is planned as needing a reboot and only updates the
-# definition; a VM destroyed behind op-dbus's back (virsh destroy) is drift that apply corrects; restart
-# "allowed" restarts it (forced off after the timeout: the guest ignores ACPI); stopped; absent refused
-# without --allow-destructive, then removes the domain and keeps its disk, which a new VM of that name
-# reuses; delete_disks deletes it; a failing start reports libvirt's own reason; hostile documents change
-# nothing.
+# Checked: validate, apply (bridge + volume + define + start), running, the kernel and initrd in the domain,
+# the console log says it booted with its address, it answers ping across the bridge, the cloud-init seed ISO
+# (attached, its user-data and network-config, label cidata), a second plan is empty, show round-trips; a
+# memory change is planned as needing a reboot and only updates the definition; a VM destroyed behind
+# op-dbus's back (virsh destroy) is drift that apply corrects (the guest boots again, sees the new memory and
+# answers ping); restart "allowed" restarts it (forced off after the timeout: the guest ignores ACPI);
+# stopped; absent refused without --allow-destructive, then removes the domain and keeps its disk, which a new
+# VM of that name reuses; delete_disks deletes it; a failing start reports libvirt's own reason; a missing
+# pool or kernel is a plan error; hostile documents change nothing.
 #
 # op-dbus runs in a private mount namespace with the test's own directory over /var/lib/op-dbus, so its journal
 # is this test's (the host's shared journal can be gigabytes, which every apply would read), and nothing else
@@ -29,7 +32,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "1..0 # SKIP needs root"
   exit 0
 fi
-for tool in libvirtd virtlogd virsh genisoimage isoinfo qemu-system-x86_64 ip python3 unshare; do
+for tool in libvirtd virtlogd virsh genisoimage isoinfo qemu-system-x86_64 qemu-img ip ping python3 unshare dpkg-deb gzip; do
   if ! command -v "$tool" >/dev/null; then
     echo "1..0 # SKIP $tool not installed"
     exit 0
@@ -43,6 +46,7 @@ POOL=kvmt-pool-$N
 POOL_DIR=/var/lib/op-dbus-tests/kvm-pool/$N
 VM=kvmt-$N-a
 STARTED_PIDS=""
+NS_MADE=""
 export LIBVIRT_DEFAULT_URI=qemu:///system
 export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 v() { virsh -q "$@"; }
@@ -61,6 +65,8 @@ cleanup() {
   fi
   rm -rf "$POOL_DIR"
   rmdir /var/lib/libvirt/images/op-dbus-seeds 2>/dev/null
+  ip link del "kvmv$N" 2>/dev/null
+  [ -n "$NS_MADE" ] && ip netns del "kvmt-ns-$N" 2>/dev/null
   ip link del "$BR" 2>/dev/null
   for pid in $STARTED_PIDS; do kill "$pid" 2>/dev/null; done
   rm -rf "$T"
@@ -92,15 +98,20 @@ if ! virsh -q version >/dev/null 2>&1; then
   exit 0
 fi
 
-# The guest: a boot sector (push cs; pop ds; call/pop for its own address; lodsb/out to 0x3f8 until NUL;
-# cli; hlt) and its message, on an El Torito no-emulation CD.
-mkdir -p "$T/iso"
-{
-  printf '\x0e\x1f\xe8\x00\x00\x5e\x83\xc6\x14\xba\xf8\x03\xfc\xac\x84\xc0\x74\x03\xee\xeb\xf8\xfa\xf4\xeb\xfc'
-  printf 'op-dbus-kvm-guest: booted\r\n\x00'
-} >"$T/iso/boot.bin"
-genisoimage -quiet -o "$T/guest.iso" -b boot.bin -no-emul-boot -boot-load-size 4 -V KVMT "$T/iso"
-chmod 755 "$T"
+# The guest: a Debian kernel and a busybox initrd (make-guest.sh; cached), booted directly by QEMU. It prints
+# "op-dbus-kvm-guest: booted" and its address on the serial console, which the document writes to a file.
+mkdir -p "$T/guest"
+if ! "$(dirname "$0")/make-guest.sh" "$T/guest" 2>"$T/make-guest.log"; then
+  cat "$T/make-guest.log" >&2
+  echo "Bail out! cannot make the test guest (a Debian kernel and busybox; see above)"
+  exit 1
+fi
+sed 's/^/# /' "$T/make-guest.log"
+# The image the second disk is made from (a qcow2 overlay of it): 16 MiB starting with a marker.
+{ printf 'op-dbus-kvm-image-marker'; head -c $((16 << 20)) /dev/zero; } | head -c $((16 << 20)) >"$T/base.raw"
+qemu-img convert -q -f raw -O qcow2 "$T/base.raw" "$T/guest/base.qcow2" && rm -f "$T/base.raw"
+IMAGE_SUM=$(sha256sum <"$T/guest/base.qcow2")
+chmod 755 "$T" "$T/guest"
 
 mkdir -p "$POOL_DIR"
 v pool-define-as "$POOL" dir --target "$POOL_DIR" >/dev/null && v pool-start "$POOL" >/dev/null
@@ -111,7 +122,7 @@ import copy, json, re, sys
 md, t, br, pool, vm = sys.argv[1:]
 block = re.search(r"```json\n(.*?)```", open(md).read(), re.S).group(1)
 block = block.replace("kvmbr-t0", br).replace("kvmt-pool", pool).replace("kvmt-web", vm)
-block = block.replace("/var/lib/op-dbus-tests/kvm-guest.iso", t + "/guest.iso")
+block = block.replace("/var/lib/op-dbus-tests/kvm-guest", t + "/guest")
 example = json.loads(block)
 def variant(name, **fields):
     d = copy.deepcopy(example)
@@ -131,13 +142,24 @@ variant("purge", _=None, state="absent", delete_disks=True, shutdown_timeout=3)
 variant("missing-iso", _=None, virt_type="qemu", memory=256, cdrom=t + "/no-such.iso", boot=["cdrom"],
         shutdown_timeout=1)
 variant("nopool", _=None, virt_type="qemu", disks=[{"storage": pool.replace("pool", "nopool"), "size": 1}])
+variant("nokernel", _=None, virt_type="qemu", boot={"kernel": t + "/guest/no-such-vmlinuz"})
 PY
 
 state() { virsh -q domstate "$1" 2>/dev/null | head -1; }
-console_says_booted() {  # the serial log, within 30 s
-  for _ in $(seq 60); do
-    grep -q 'op-dbus-kvm-guest: booted' "/var/log/libvirt/qemu/$1-console.log" 2>/dev/null && return 0
+CONSOLE=$T/guest/console.log
+console_says() {  # console_says TEXT: the guest's console log shows TEXT within 3 minutes
+  for _ in $(seq 360); do
+    grep -qF "$1" "$CONSOLE" 2>/dev/null && return 0
     sleep 0.5
+  done
+  echo "# the console log:"
+  sed 's/^/#   /' "$CONSOLE" 2>/dev/null
+  return 1
+}
+pings() {  # the guest answers ping from the host side of the bridge (the test's netns), within 60 s
+  for _ in $(seq 30); do
+    ip netns exec "$NS" ping -c 1 -W 2 192.0.2.10 >/dev/null 2>&1 && return 0
+    sleep 1
   done
   return 1
 }
@@ -160,7 +182,20 @@ expect "the first plan shows changes" 2 "$OPDBUS" plan "$T/a.json"
 contains "the plan creates the volume in the pool" "create volume $POOL/$VM-disk0.img (64M)"
 check "apply makes the bridge, the volume, the VM and starts it" "$OPDBUS" apply "$T/a.json"
 is "the domain is running" "running" state "$VM"
-check "the guest booted: its serial console log says so" console_says_booted "$VM"
+check "the domain boots the document's kernel and initrd" sh -c "virsh -q dumpxml $VM | grep -qF '<kernel>$T/guest/vmlinuz</kernel>' && virsh -q dumpxml $VM | grep -qF '<initrd>$T/guest/initrd.gz</initrd>'"
+check "the guest booted: its console, written to the document's file, says so" console_says "op-dbus-kvm-guest: booted"
+check "the guest took its address from the command line" console_says "inet 192.0.2.10/24"
+# The host side of the bridge: a veth from the test's own netns, so its address is nowhere on the host.
+NS=kvmt-ns-$N
+ip netns add "$NS" && NS_MADE=1
+ip link add "kvmv$N" type veth peer name "kvmp$N" netns "$NS"
+ip link set "kvmv$N" master "$BR" up
+ip -n "$NS" addr add 192.0.2.1/24 dev "kvmp$N"
+ip -n "$NS" link set "kvmp$N" up
+check "the guest answers ping across the bridge" pings
+check "the disk made from the image is a qcow2 overlay of it" sh -c "qemu-img info -U \$(virsh -q vol-path $VM-disk1.qcow2 --pool $POOL) | grep -qF 'backing file: $T/guest/base.qcow2'"
+check "its size is the image's" sh -c "virsh -q vol-info $VM-disk1.qcow2 --pool $POOL --bytes | grep -q 'Capacity: *16777216 bytes'"
+check "the guest reads the image's content on that disk" console_says "op-dbus-kvm-image-marker"
 check "the volume is in the pool with the size asked" sh -c "virsh -q vol-info $VM-disk0.img --pool $POOL --bytes | grep -q 'Capacity: *67108864 bytes'"
 check "the NIC is on the bridge" sh -c "virsh -q domiflist $VM | grep -q ' bridge *$BR '"
 SEED=/var/lib/libvirt/images/op-dbus-seeds/$VM-seed.iso
@@ -176,6 +211,9 @@ import json, sys
 vm = json.load(open(sys.argv[1]))["plugins"]["kvm"]["vms"][sys.argv[2]]
 assert vm["state"] == "running" and vm["memory"] == 256 and vm["cores"] == 1, vm
 assert vm["network"][0]["bridge"] == sys.argv[3] and vm["disks"][0]["size"] == "64M", vm
+assert vm["boot"]["kernel"].endswith("/guest/vmlinuz") and "kvmt.ip=192.0.2.10/24" in vm["boot"]["cmdline"], vm
+assert vm["console"]["log"].endswith("/guest/console.log"), vm
+assert vm["disks"][1] == {"storage": vm["disks"][0]["storage"], "size": "16M", "source": vm["boot"]["kernel"].replace("vmlinuz", "base.qcow2")}, vm
 PY
 expect "show round-trips to an empty plan" 0 "$OPDBUS" plan --plugin kvm "$T/show.json"
 
@@ -196,6 +234,8 @@ contains "the plan starts it" "start VM $VM"
 check "apply starts it again" "$OPDBUS" apply "$T/b.json"
 is "the domain is running again" "running" state "$VM"
 is "it booted with the new memory" "393216" max_memory_kib
+check "the guest booted again and sees the new memory (384 MiB: MemTotal 3xxxxx kB)" console_says "op-dbus-kvm-guest: memory 3"
+check "the guest answers ping again" pings
 check "a second plan is empty" plan_is_empty "$T/b.json"
 
 # 4. restart allowed: the guest ignores ACPI, so it is forced off after shutdown_timeout and started
@@ -222,7 +262,8 @@ check "a second plan is empty" plan_is_empty "$T/absent.json"
 check "a new VM of that name reuses the kept disk" "$OPDBUS" apply "$T/a.json"
 is "it runs" "running" state "$VM"
 check "apply --allow-destructive with delete_disks removes the VM" "$OPDBUS" apply --allow-destructive "$T/purge.json"
-check "and deletes its disk" sh -c "! virsh -q vol-info $VM-disk0.img --pool $POOL >/dev/null 2>&1"
+check "and deletes its disks" sh -c "! virsh -q vol-info $VM-disk0.img --pool $POOL >/dev/null 2>&1 && ! virsh -q vol-info $VM-disk1.qcow2 --pool $POOL >/dev/null 2>&1"
+is "the image the overlay was made from is unchanged" "$IMAGE_SUM" sh -c "sha256sum <$T/guest/base.qcow2"
 check "a second plan is empty" plan_is_empty "$T/purge.json"
 
 # 7. a failing action reports libvirt's own reason
@@ -233,6 +274,8 @@ check "clean up that VM" "$OPDBUS" apply --allow-destructive "$T/absent.json"
 # 8. a pool that does not exist is a plan error; hostile names are refused at validate, changing nothing
 expect "a missing pool is a plan error" 1 "$OPDBUS" plan "$T/nopool.json"
 contains "naming the pool" "storage pool \"kvmt-nopool-$N\" does not exist"
+expect "a kernel that is not on the host is a plan error" 1 "$OPDBUS" plan "$T/nokernel.json"
+contains "naming the field and the path" "kvm/vms/$VM/boot/kernel: \"$T/guest/no-such-vmlinuz\" does not exist on the host"
 before=$(virsh -q list --all --name | sort | sha256sum)
 i=0
 for name in 'kvmt<x' 'kvmt&x' 'kvmt\nx' 'kvmt/x' "$(printf 'k%.0s' $(seq 200))"; do
