@@ -2,12 +2,14 @@
 //
 // Listing a large table through libnftables is the slowest part of every plan and of apply's verification
 // (10,000 rules: 1.5 billion instructions, mostly building, printing and freeing its JSON). So a listing is
-// kept in the runtime directory (kListingCache) under a digest of the table as the kernel holds it *now*, read
-// straight from nf_tables netlink dumps (sys::nft_table_state: every chain, set, element, rule, object and
-// flowtable attribute but the handles), and reused only while that digest is unchanged: a rule deleted,
-// added or changed behind op-dbus's back (by anyone, with any tool) changes the digest and the table is listed
-// again. The digest is taken before and after the listing it is stored with, and only when the ruleset's
-// generation id did not move in between, so a listing is never filed under a state it was not read from.
+// kept in the runtime directory (kListingCache) under a digest of the table as the kernel holds it *now*,
+// read straight from nf_tables netlink dumps (sys::nft_table_state: every table, chain, set, element, rule,
+// object and flowtable attribute, with the namespace and the handles), and reused only while that digest is
+// unchanged: a rule deleted, added or changed behind op-dbus's back (by anyone, with any tool) changes the
+// digest and the table is listed again. The digest is taken (between two reads of the ruleset's generation
+// id, which moves with every committed transaction) before the listing, and the listing is filed under it
+// only when the generation id has still not moved after it: a listing is never filed under a state it was
+// not read from.
 #include <filesystem>
 
 #include "error.h"
@@ -75,10 +77,8 @@ class LiveBackend : public Backend {
     std::string key = cache_key(before);
     if (auto hit = cached_listing(key)) return hit;
     auto listing = list_with_nft();
-    if (listing) {
-      auto after = sys::nft_table_state(kFamily, kTable);
-      if (after.consistent && after.generation == before.generation) store_listing(key, *listing);
-    }
+    // Filed under that digest only if no transaction was committed since it was read.
+    if (listing && sys::nft_generation() == before.generation) store_listing(key, *listing);
     return listing;
   }
 

@@ -13,9 +13,15 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
+
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71
+#endif
 
 #include "error.h"
 #include "text.h"
@@ -70,15 +76,14 @@ class NfSocket {
     if (::sendto(fd_, msg.data(), msg.size(), 0, reinterpret_cast<sockaddr*>(&kernel), sizeof kernel) < 0) {
       fail("send", errno);
     }
-    std::vector<char> buf(1 << 20);
     for (;;) {
-      ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
+      ssize_t n = ::recv(fd_, buf_.get(), kBufSize, 0);
       if (n < 0) {
         if (errno == EINTR) continue;
         fail("receive", errno);
       }
       size_t left = static_cast<size_t>(n);
-      for (auto* m = reinterpret_cast<nlmsghdr*>(buf.data()); NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
+      for (auto* m = reinterpret_cast<nlmsghdr*>(buf_.get()); NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
         if (m->nlmsg_seq != seq_) continue;
         if (m->nlmsg_type == NLMSG_DONE) return 0;
         if (m->nlmsg_type == NLMSG_ERROR) {
@@ -95,7 +100,19 @@ class NfSocket {
 
   bool interrupted = false;
 
+  // This network namespace's cookie (never reused until reboot), or nullopt before Linux 5.14.
+  std::optional<uint64_t> netns_cookie() const {
+    uint64_t cookie = 0;
+    socklen_t len = sizeof cookie;
+    if (::getsockopt(fd_, SOL_SOCKET, SO_NETNS_COOKIE, &cookie, &len) != 0 || len != sizeof cookie) {
+      return std::nullopt;
+    }
+    return cookie;
+  }
+
  private:
+  static constexpr size_t kBufSize = 1 << 20;
+  std::unique_ptr<char[]> buf_{new char[kBufSize]};
   [[noreturn]] static void fail(const char* what, int err) {
     throw Error(ErrorKind::BackendError,
                 std::string("nf_tables netlink: ") + what + ": " + std::strerror(err));
@@ -129,6 +146,30 @@ std::string_view string_attr(const nlmsghdr& m, uint16_t type) {
     off += NLA_ALIGN(a->nla_len);
   }
   return {};
+}
+
+// The value of top-level u32 attribute `type` (network byte order), or 0.
+uint32_t u32_attr(const nlmsghdr& m, uint16_t type) {
+  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+  const char* base = reinterpret_cast<const char*>(&m);
+  while (off + NLA_HDRLEN <= m.nlmsg_len) {
+    const auto* a = reinterpret_cast<const nlattr*>(base + off);
+    if (a->nla_len < NLA_HDRLEN || off + a->nla_len > m.nlmsg_len) break;
+    if ((a->nla_type & NLA_TYPE_MASK) == type && a->nla_len >= NLA_HDRLEN + 4) {
+      uint32_t be = 0;
+      std::memcpy(&be, base + off + NLA_HDRLEN, 4);
+      return ntohl(be);
+    }
+    off += NLA_ALIGN(a->nla_len);
+  }
+  return 0;
+}
+
+std::string boot_id() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string id;
+  std::getline(in, id);
+  return id;
 }
 
 // Appends the message to `out`: its type, the family, and every top-level attribute but `skip` (a handle);
@@ -183,6 +224,16 @@ NftTableState nft_table_state(std::string_view family, std::string_view table) {
   NftTableState state;
   state.generation = generation(sock);
   std::string& out = state.canonical;
+  // Within one network namespace of one boot, handles are never reused: with both named, a handle stands for
+  // an object as it was made, and the elements of a constant anonymous set (which the kernel refuses to
+  // change once its rule holds it) need not be read again. Without a namespace cookie, handles are left out
+  // and every set's elements are read.
+  const auto cookie = sock.netns_cookie();
+  const std::string boot = boot_id();
+  const bool per_namespace = cookie && !boot.empty();
+  const uint16_t no_skip = 0xffff;
+  if (per_namespace) out += "netns " + boot + " " + std::to_string(*cookie) + "\n";
+  auto skip = [&](uint16_t handle) { return per_namespace ? no_skip : handle; };
   auto check = [&](int err, const char* what) {
     if (err != 0) {
       throw Error(ErrorKind::BackendError,
@@ -190,8 +241,9 @@ NftTableState nft_table_state(std::string_view family, std::string_view table) {
     }
   };
   int err = sock.request(NFT_MSG_GETTABLE, fam, false, {{NFTA_TABLE_NAME, name}},
-                         [&](const nlmsghdr& m) { append_canonical(out, m, NFTA_TABLE_HANDLE); });
+                         [&](const nlmsghdr& m) { append_canonical(out, m, skip(NFTA_TABLE_HANDLE)); });
   if (err == ENOENT) {
+    out.clear();
     state.consistent = generation(sock) == state.generation;
     return state;
   }
@@ -200,45 +252,56 @@ NftTableState nft_table_state(std::string_view family, std::string_view table) {
   // Everything below is asked for this table and checked again by its table attribute.
   check(sock.request(NFT_MSG_GETCHAIN, fam, true, {{NFTA_CHAIN_TABLE, name}},
                      [&](const nlmsghdr& m) {
-                       if (string_attr(m, NFTA_CHAIN_TABLE) == name)
-                         append_canonical(out, m, NFTA_CHAIN_HANDLE);
+                       if (string_attr(m, NFTA_CHAIN_TABLE) == name) {
+                         append_canonical(out, m, skip(NFTA_CHAIN_HANDLE));
+                       }
                      }),
         "chains");
   std::vector<std::string> sets;
   check(sock.request(NFT_MSG_GETSET, fam, true, {{NFTA_SET_TABLE, name}},
                      [&](const nlmsghdr& m) {
                        if (string_attr(m, NFTA_SET_TABLE) != name) return;
-                       append_canonical(out, m, NFTA_SET_HANDLE);
-                       sets.emplace_back(string_attr(m, NFTA_SET_NAME));
+                       append_canonical(out, m, skip(NFTA_SET_HANDLE));
+                       uint32_t flags = u32_attr(m, NFTA_SET_FLAGS);
+                       bool constant = (flags & NFT_SET_ANONYMOUS) && (flags & NFT_SET_CONSTANT) &&
+                                       !(flags & (NFT_SET_TIMEOUT | NFT_SET_EVAL | NFT_SET_EXPR));
+                       if (!(per_namespace && constant)) sets.emplace_back(string_attr(m, NFTA_SET_NAME));
                      }),
         "sets");
   for (const auto& set : sets) {
     check(sock.request(NFT_MSG_GETSETELEM, fam, true,
                        {{NFTA_SET_ELEM_LIST_TABLE, name}, {NFTA_SET_ELEM_LIST_SET, set}},
-                       [&](const nlmsghdr& m) { append_canonical(out, m, 0xffff); }),
+                       [&](const nlmsghdr& m) { append_canonical(out, m, no_skip); }),
           "set elements");
   }
   check(sock.request(NFT_MSG_GETRULE, fam, true, {{NFTA_RULE_TABLE, name}},
                      [&](const nlmsghdr& m) {
                        if (string_attr(m, NFTA_RULE_TABLE) == name) {
-                         append_canonical(out, m, NFTA_RULE_HANDLE, NFTA_RULE_POSITION);
+                         append_canonical(out, m, skip(NFTA_RULE_HANDLE), skip(NFTA_RULE_POSITION));
                        }
                      }),
         "rules");
   check(sock.request(NFT_MSG_GETOBJ, fam, true, {{NFTA_OBJ_TABLE, name}},
                      [&](const nlmsghdr& m) {
-                       if (string_attr(m, NFTA_OBJ_TABLE) == name) append_canonical(out, m, NFTA_OBJ_HANDLE);
+                       if (string_attr(m, NFTA_OBJ_TABLE) == name) {
+                         append_canonical(out, m, skip(NFTA_OBJ_HANDLE));
+                       }
                      }),
         "objects");
   check(sock.request(NFT_MSG_GETFLOWTABLE, fam, true, {{NFTA_FLOWTABLE_TABLE, name}},
                      [&](const nlmsghdr& m) {
                        if (string_attr(m, NFTA_FLOWTABLE_TABLE) == name) {
-                         append_canonical(out, m, NFTA_FLOWTABLE_HANDLE);
+                         append_canonical(out, m, skip(NFTA_FLOWTABLE_HANDLE));
                        }
                      }),
         "flowtables");
   state.consistent = !sock.interrupted && generation(sock) == state.generation;
   return state;
+}
+
+uint32_t nft_generation() {
+  NfSocket sock;
+  return generation(sock);
 }
 
 std::string nft_library_identity() {

@@ -24,11 +24,13 @@ std::string nft_run_checked(std::string_view commands, std::string_view doing);
 
 // Table FAMILY NAME as the kernel holds it now, read straight from nf_tables netlink dumps (the table, its
 // chains, sets with their elements, rules, stateful objects and flowtables), without libnftables' listing,
-// which costs 10-20 times as much. `canonical` is every attribute of those messages in the kernel's order,
-// except the handles and the generation id (they change when an identical table is made again): two states
-// with the same `canonical` list the same. `consistent` is false when the ruleset changed while it was read
-// (the generation id differed before and after, or a dump was interrupted). Throws Error(BackendError) when
-// netlink refuses.
+// which costs several times as much. `canonical` is every attribute of those messages in the kernel's order
+// (the generation id left out): two states with the same `canonical` list the same. Where the kernel tells
+// the network namespace's cookie (Linux 5.14+), `canonical` names the namespace and the boot and keeps the
+// handles, which are then never reused, so the elements of a constant anonymous set (immutable once its rule
+// holds it) are not read again: its handle stands for them. Otherwise handles are left out and every set's
+// elements are read. `consistent` is false when the ruleset changed while it was read (the generation id
+// differed before and after, or a dump was interrupted). Throws Error(BackendError) when netlink refuses.
 struct NftTableState {
   bool present = false;     // false: no such table (and `canonical` is empty)
   bool consistent = false;  // nothing was committed while the dumps ran
@@ -36,6 +38,10 @@ struct NftTableState {
   std::string canonical;
 };
 NftTableState nft_table_state(std::string_view family, std::string_view table);
+
+// The ruleset's generation id (NFT_MSG_GETGEN): it moves with every transaction committed in this network
+// namespace, to any table.
+uint32_t nft_generation();
 
 // An identity of the libnftables in use (its file's path, size and modification time): what it lists for a
 // given kernel state is the same while this is.
