@@ -71,14 +71,23 @@ class LiveBackend : public Backend {
   }
 
   std::optional<std::string> list_table() override {
-    auto before = sys::nft_table_state(kFamily, kTable);
+    sys::NftTableState before;
+    try {
+      before = sys::nft_table_state(kFamily, kTable);
+    } catch (const Error&) {
+      return list_with_nft();  // the dumps were refused: libnftables says why, or lists the table
+    }
     if (!before.consistent) return list_with_nft();  // changing as we look: no shortcut
     if (!before.present) return std::nullopt;
     std::string key = cache_key(before);
     if (auto hit = cached_listing(key)) return hit;
     auto listing = list_with_nft();
     // Filed under that digest only if no transaction was committed since it was read.
-    if (listing && sys::nft_generation() == before.generation) store_listing(key, *listing);
+    try {
+      if (listing && sys::nft_generation() == before.generation) store_listing(key, *listing);
+    } catch (const Error&) {
+      // Not filed: the next plan lists the table again.
+    }
     return listing;
   }
 
