@@ -9,6 +9,7 @@
 #include <nftables/libnftables.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -41,7 +42,13 @@ class NfSocket {
     if (fd_ < 0) fail("socket", errno);
     sockaddr_nl addr{};
     addr.nl_family = AF_NETLINK;
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind", errno);
+    timeval timeout{30, 0};  // a kernel that never answers fails the read instead of hanging the command
+    if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0 ||
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      int err = errno;
+      ::close(fd_);
+      fail("bind", err);
+    }
   }
   ~NfSocket() { ::close(fd_); }
   NfSocket(const NfSocket&) = delete;
@@ -82,6 +89,7 @@ class NfSocket {
         if (errno == EINTR) continue;
         fail("receive", errno);
       }
+      if (n == 0) fail("receive", EPIPE);
       size_t left = static_cast<size_t>(n);
       for (auto* m = reinterpret_cast<nlmsghdr*>(buf_.get()); NLMSG_OK(m, left); m = NLMSG_NEXT(m, left)) {
         if (m->nlmsg_seq != seq_) continue;
