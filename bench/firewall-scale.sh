@@ -5,8 +5,12 @@
 # prints it, replacing the table in one transaction the same way), measured in the same run. Prints the best of
 # REPEATS runs in milliseconds and the ratio op-dbus / nft for:
 #   apply  - the table from nothing (op-dbus apply: plan, checkpoint, one libnftables batch, verify, journal
-#            vs  nft -f FILE: "table inet op_dbus; delete table inet op_dbus; table inet op_dbus { ... }")
-#   no-op  - the same document once it holds (op-dbus plan, exit 0  vs  nft -j list table inet op_dbus)
+#            vs  nft -f FILE: "table inet op_dbus; delete table inet op_dbus; table inet op_dbus { ... }"),
+#            cold: no listing kept from an earlier run
+#   no-op  - the same document once it holds (op-dbus plan, exit 0  vs  nft -j list table inet op_dbus): right
+#            after the apply (the listing its verification read is kept, under a digest of the kernel's table),
+#            and with nothing kept (libnftables lists the table, as after a reboot)
+# Each run also deletes one rule with nft and checks that the plan reports it (exit 2): drift still shows.
 # "persist": false (the host's /etc is not the benchmark's). Nothing outside the namespaces changes (op-dbus's
 # journal goes to a tmpfs in a private mount namespace). Needs root, nft and python3.
 # LISTS=K: every K-th rule takes a two-network list (an anonymous set in the kernel, which nft lists one set per
@@ -38,9 +42,7 @@ cleanup() {
 trap cleanup EXIT
 export OPDBUS_LOCK_FILE=$T/lock OPDBUS_RUN_DIR=$T/run
 
-now() { date +%s%N; }
 best() { sort -n | head -1; }
-ms() { echo $((($2 - $1) / 1000000)); }
 fresh_ns() {
   NS=firewall2-bench$$-${#namespaces[@]}
   namespaces+=("$NS")
@@ -66,41 +68,62 @@ doc = {"version": 1, "plugins": {"firewall": {"persist": False, "default_policy"
 json.dump(doc, sys.stdout)
 PY
 
-apply_runs=() nft_runs=() noop_runs=() list_runs=()
+# timed NAME CMD...: runs CMD (output discarded), appends its wall-clock and CPU (user + system, children
+# included) milliseconds to NAME_wall and NAME_cpu. CPU time is what the command costs; the wall clock on a
+# shared 2-core host also holds the time it waited for a core.
+TIMEFORMAT='%R %U %S'
+timed() {
+  local name=$1 out
+  shift
+  out=$({ time "$@" >/dev/null; } 2>&1 | tail -1)
+  read -r wall user sys <<<"$out"
+  eval "${name}_wall+=($(python3 -c 'import sys; print(round(float(sys.argv[1]) * 1000))' "$wall"))"
+  eval "${name}_cpu+=($(python3 -c 'import sys; print(round((float(sys.argv[1]) + float(sys.argv[2])) * 1000))' "$user" "$sys"))"
+}
+apply_wall=() apply_cpu=() nft_wall=() nft_cpu=() noop_wall=() noop_cpu=() cold_wall=() cold_cpu=() list_wall=() list_cpu=()
+loads=()
 for _ in $(seq 1 "$REPEATS"); do
+  loads+=("$(cut -d' ' -f1 /proc/loadavg)")
   fresh_ns
-  t0=$(now)
-  in_ns "$OPDBUS" -q apply "$T/fw.json" >/dev/null
-  t1=$(now)
-  apply_runs+=("$(ms "$t0" "$t1")")
+  # Cold: no listing kept from an earlier run (the plugin keeps the last one it read in the runtime
+  # directory, filed under a digest of the kernel's table).
+  rm -f "$OPDBUS_RUN_DIR/op-dbus/firewall-listing.json"
+  timed apply in_ns "$OPDBUS" -q apply "$T/fw.json"
   rules=$(in_ns nft -a list chain inet op_dbus input | grep -c 'dport')
   [ "$rules" -eq "$N" ] || { echo "op-dbus made $rules rules, not $N" >&2; exit 1; }
-  t0=$(now)
-  in_ns "$OPDBUS" -q plan "$T/fw.json" >/dev/null
-  t1=$(now)
-  noop_runs+=("$(ms "$t0" "$t1")")
-  t0=$(now)
-  in_ns nft -j list table inet op_dbus >/dev/null
-  t1=$(now)
-  list_runs+=("$(ms "$t0" "$t1")")
+  # The no-op plan right after the apply (the listing apply's verification read is still current).
+  timed noop in_ns "$OPDBUS" -q plan "$T/fw.json"
+  # The same with nothing kept (as after a reboot, or the first plan on a host): libnftables lists the table.
+  rm -f "$OPDBUS_RUN_DIR/op-dbus/firewall-listing.json"
+  timed cold in_ns "$OPDBUS" -q plan "$T/fw.json"
+  timed list in_ns nft -j list table inet op_dbus
   # The equivalent ruleset as nft -f input, replacing the table the same way, in a namespace of its own.
   { echo "table inet op_dbus"; echo "delete table inet op_dbus"; in_ns nft list table inet op_dbus; } >"$T/equiv.nft"
+  # Drift still shows with a listing kept: a rule deleted behind op-dbus's back is a change (plan exits 2).
+  in_ns "$OPDBUS" -q plan "$T/fw.json" >/dev/null
+  handle=$(in_ns nft -a list chain inet op_dbus input | grep 'dport' | tail -1 | sed 's/.*# handle //')
+  in_ns nft delete rule inet op_dbus input handle "$handle"
+  rc=0
+  in_ns "$OPDBUS" -q plan "$T/fw.json" >/dev/null || rc=$?
+  [ "$rc" -eq 2 ] || { echo "a rule deleted with nft: plan exited $rc, not 2 (drift missed)" >&2; exit 1; }
   fresh_ns
-  t0=$(now)
-  in_ns nft -f "$T/equiv.nft"
-  t1=$(now)
-  nft_runs+=("$(ms "$t0" "$t1")")
+  timed nft in_ns nft -f "$T/equiv.nft"
   rules=$(in_ns nft -a list chain inet op_dbus input | grep -c 'dport')
   [ "$rules" -eq "$N" ] || { echo "nft -f made $rules rules, not $N" >&2; exit 1; }
 done
 
-a=$(printf '%s\n' "${apply_runs[@]}" | best)
-f=$(printf '%s\n' "${nft_runs[@]}" | best)
-p=$(printf '%s\n' "${noop_runs[@]}" | best)
-l=$(printf '%s\n' "${list_runs[@]}" | best)
-echo "LISTS=$LISTS (every LISTS-th rule with an anonymous two-network set; 0: none), best of $REPEATS"
-echo "| task | rules | op-dbus | nft | ratio |"
-echo "| --- | ---: | ---: | ---: | ---: |"
+min() { printf '%s\n' "$@" | best; }
 ratio() { python3 -c 'import sys; print("%.2f" % (int(sys.argv[1]) / max(int(sys.argv[2]), 1)))' "$1" "$2"; }
-echo "| apply | $N | $a ms | $f ms (nft -f) | $(ratio "$a" "$f")x |"
-echo "| no-op | $N | $p ms | $l ms (nft -j list table) | $(ratio "$p" "$l")x |"
+row() {  # row TASK OPDBUS_NAME NFT_NAME NFT_LABEL
+  local ow oc nw nc
+  eval "ow=\$(min \"\${${2}_wall[@]}\"); oc=\$(min \"\${${2}_cpu[@]}\")"
+  eval "nw=\$(min \"\${${3}_wall[@]}\"); nc=\$(min \"\${${3}_cpu[@]}\")"
+  echo "| $1 | $N | $ow ms | $nw ms ($4) | $(ratio "$ow" "$nw")x | $oc ms | $nc ms | $(ratio "$oc" "$nc")x |"
+}
+echo "LISTS=$LISTS (every LISTS-th rule with an anonymous two-network set; 0: none), best of $REPEATS;" \
+  "load average at the start of each run: ${loads[*]}"
+echo "| task | rules | op-dbus wall | nft wall | ratio | op-dbus CPU | nft CPU | ratio |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+row "apply (cold)" apply nft "nft -f"
+row "no-op plan" noop list "nft -j list table"
+row "no-op plan, nothing kept" cold list "nft -j list table"

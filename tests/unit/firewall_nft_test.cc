@@ -1,7 +1,12 @@
 // src/sys/nftables and the firewall's live apply against the real kernel, in a network namespace of this
 // process's own (unshare(CLONE_NEWNET): the host's ruleset is never touched). Needs root; skipped otherwise.
 #include <sched.h>
+#include <stdlib.h>
 #include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
 
 #include <catch2/catch.hpp>
 
@@ -18,11 +23,40 @@ using namespace opdbus;
 
 namespace {
 
-// Moves the whole test process into a fresh network namespace, once.
+// Moves the whole test process into a fresh network namespace, once; the runtime directory (where the live
+// backend keeps its last listing) is a temporary one of this process's own.
 bool private_netns() {
   static int done = -1;
-  if (done < 0) done = geteuid() == 0 && unshare(CLONE_NEWNET) == 0 ? 1 : 0;
+  if (done < 0) {
+    done = geteuid() == 0 && unshare(CLONE_NEWNET) == 0 ? 1 : 0;
+    if (done == 1) {
+      // Removed when the test process ends.
+      struct RunDir {
+        std::filesystem::path path =
+            std::filesystem::temp_directory_path() / ("firewall-nft-test-" + std::to_string(getpid()));
+        ~RunDir() {
+          std::error_code ec;
+          std::filesystem::remove_all(path, ec);
+        }
+      };
+      static RunDir dir;
+      std::filesystem::remove_all(dir.path);
+      std::filesystem::create_directories(dir.path);
+      setenv("OPDBUS_RUN_DIR", dir.path.c_str(), 1);
+    }
+  }
   return done == 1;
+}
+
+std::filesystem::path listing_cache() {
+  return std::filesystem::path(getenv("OPDBUS_RUN_DIR")) / "op-dbus" / "firewall-listing.json";
+}
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 std::string ruleset() {
@@ -145,4 +179,132 @@ TEST_CASE("every rule feature, NAT and named sets: applied by the kernel, read b
       R"({"drop":null}]}}})");
   CHECK_THROWS_AS(backend->run_batch(bad), Error);
   CHECK(ruleset() == now);
+}
+
+TEST_CASE("nft_table_state: the same while the table is, different after any change to it") {
+  if (!private_netns()) SKIP("needs root (a private network namespace)");
+  auto absent = sys::nft_table_state("inet", "digest_t");
+  CHECK_FALSE(absent.present);
+  CHECK(absent.consistent);
+  CHECK(absent.canonical.empty());
+  const std::string table =
+      "table inet digest_t {\n"
+      "  set s { type ipv4_addr; flags interval; elements = { 10.0.0.0/8, 192.0.2.1 } }\n"
+      "  chain input { type filter hook input priority 0; policy drop;\n"
+      "    tcp dport 22 accept\n"
+      "    ip saddr @s tcp dport { 80, 443 } accept comment \"web\"\n"
+      "    ip saddr { 198.51.100.0/24, 203.0.113.7 } drop\n"
+      "  }\n"
+      "}\n";
+  sys::nft_run_checked(table, "add table");
+  auto first = sys::nft_table_state("inet", "digest_t");
+  REQUIRE(first.present);
+  CHECK(first.consistent);
+  CHECK_FALSE(first.canonical.empty());
+  auto again = sys::nft_table_state("inet", "digest_t");
+  CHECK(again.canonical == first.canonical);
+  CHECK(again.generation == first.generation);
+
+  // Another table changing moves the generation, not this table's state.
+  sys::nft_run_checked("add table ip digest_other", "other table");
+  auto other = sys::nft_table_state("inet", "digest_t");
+  CHECK(other.canonical == first.canonical);
+  CHECK(other.generation != first.generation);
+
+  // Every kind of change to this table shows.
+  sys::nft_run_checked("add element inet digest_t s { 172.16.0.1 }", "add element");
+  auto element = sys::nft_table_state("inet", "digest_t");
+  CHECK(element.canonical != first.canonical);
+  sys::nft_run_checked("delete element inet digest_t s { 172.16.0.1 }", "delete element");
+  CHECK(sys::nft_table_state("inet", "digest_t").canonical == first.canonical);
+  sys::nft_run_checked("add rule inet digest_t input udp dport 53 accept", "add rule");
+  auto rule = sys::nft_table_state("inet", "digest_t");
+  CHECK(rule.canonical != first.canonical);
+  sys::nft_run_checked("chain inet digest_t input { policy accept; }", "policy");
+  auto policy = sys::nft_table_state("inet", "digest_t");
+  CHECK(policy.canonical != rule.canonical);
+  sys::nft_run_checked("add counter inet digest_t c", "add object");
+  auto object = sys::nft_table_state("inet", "digest_t");
+  CHECK(object.canonical != policy.canonical);
+
+  // The rule with the anonymous set replaced by one of the same shape with other elements: a change (the
+  // elements of constant anonymous sets are not read again; the new set and rule have new handles).
+  std::string chain = sys::nft_run_checked("list chain inet digest_t input", "list chain");
+  auto at = chain.find("198.51.100.0");
+  REQUIRE(at != std::string::npos);
+  auto h = chain.find("\"handle\":", chain.rfind("\"rule\"", at));
+  REQUIRE(h != std::string::npos);
+  std::string handle = std::to_string(std::stoul(chain.substr(h + 9)));
+  auto before_swap = sys::nft_table_state("inet", "digest_t");
+  sys::nft_run_checked("delete rule inet digest_t input handle " + handle +
+                           "; add rule inet digest_t input ip saddr { 198.51.100.0/24, 203.0.113.8 } drop",
+                       "swap rule");
+  auto swapped = sys::nft_table_state("inet", "digest_t");
+  CHECK(swapped.canonical != before_swap.canonical);
+
+  // The same table made again is a new table (where handles are kept, it reads differently; where they are
+  // not, the same): either way it lists the same as the first.
+  sys::nft_run_checked("delete table inet digest_t", "delete");
+  sys::nft_run_checked(table, "add again");
+  auto remade = sys::nft_table_state("inet", "digest_t");
+  CHECK(remade.present);
+  CHECK(remade.canonical.starts_with("netns "));  // this kernel tells the namespace cookie
+  CHECK(remade.canonical != first.canonical);
+  sys::nft_run_checked("delete table inet digest_t; delete table ip digest_other", "clean up");
+  CHECK_FALSE(sys::nft_table_state("inet", "digest_t").present);
+}
+
+TEST_CASE("the live backend reuses a listing only while the kernel's table is unchanged") {
+  if (!private_netns()) SKIP("needs root (a private network namespace)");
+  Options options;
+  Context ctx(options);
+  auto backend = firewall::make_live_backend(ctx);
+  JsonDoc desired = parse_json(R"({"persist": false, "rules": [
+      {"port": 22, "proto": "tcp", "action": "accept"},
+      {"port": 80, "proto": "tcp", "action": "accept"},
+      {"source": ["10.0.0.0/8", "192.168.1.1"], "action": "drop"}]})");
+  auto actions = firewall::diff_section(desired, firewall::query_section(*backend));
+  REQUIRE_FALSE(actions.empty());
+  firewall::apply_action(*backend, actions[0]);
+  std::filesystem::remove(listing_cache());
+  auto listed = backend->list_table();  // listed by libnftables, and kept
+  REQUIRE(listed);
+  REQUIRE(std::filesystem::exists(listing_cache()));
+  std::string kept = slurp(listing_cache());
+  CHECK(kept.substr(kept.find('\n') + 1) == *listed);
+  CHECK(backend->list_table() == listed);
+
+  // Proof that the kept listing is what is read while the table is unchanged: one planted under the same
+  // digest comes back.
+  std::string key = kept.substr(0, kept.find('\n'));
+  std::string planted = *listed;
+  planted.insert(planted.rfind(']'), R"(,{"table":{"family":"inet","name":"planted"}})");
+  {
+    std::ofstream out(listing_cache(), std::ios::trunc);
+    out << key << "\n" << planted;
+  }
+  CHECK(backend->list_table() == planted);
+
+  // A rule deleted behind op-dbus's back: the kernel's table dumps differently, the table is listed again
+  // and the plan sees the drift.
+  JsonDoc current = firewall::query_section(*backend);
+  CHECK(firewall::diff_section(desired, current).empty());
+  std::string chain = sys::nft_run_checked("list chain inet op_dbus input", "list chain");
+  auto at = chain.find("\"dport\"");
+  REQUIRE(at != std::string::npos);
+  auto h = chain.find("\"handle\":", chain.rfind("\"rule\"", at));
+  REQUIRE(h != std::string::npos);
+  std::string handle = std::to_string(std::stoul(chain.substr(h + 9)));
+  sys::nft_run_checked("delete rule inet op_dbus input handle " + handle, "delete rule");
+  auto relisted = backend->list_table();
+  REQUIRE(relisted);
+  CHECK(*relisted != planted);
+  CHECK(relisted->find("planted") == std::string::npos);
+  auto drift = firewall::diff_section(desired, firewall::query_section(*backend));
+  CHECK_FALSE(drift.empty());
+  // A cache that cannot be read is only a miss.
+  std::filesystem::remove(listing_cache());
+  std::filesystem::create_directory(listing_cache());
+  CHECK(backend->list_table() == relisted);
+  std::filesystem::remove(listing_cache());
 }
