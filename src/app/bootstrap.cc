@@ -652,6 +652,8 @@ class Bootstrap {
     }
     // The installed system's op-dbus manages the document's packages through PackageKit.
     if (state_.section("packagekit")) pkgs.push_back("packagekit");
+    std::string preseed = bootstrap::bootloader_preseed(settings_.bootloader);
+    if (!preseed.empty()) tool(in_target({"debconf-set-selections"}), preseed);
     std::vector<std::string> argv = {"apt-get", "-q", "-y", "--no-install-recommends", "install", "--"};
     argv.insert(argv.end(), pkgs.begin(), pkgs.end());
     size_t set_up = 0;
