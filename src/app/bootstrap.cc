@@ -644,6 +644,9 @@ class Bootstrap {
     // No service starts inside the chroot while packages are installed.
     root.write_file("/usr/sbin/policy-rc.d",
                     "#!/bin/sh\n# op-dbus bootstrap: no service starts in the chroot\nexit 101\n", 0755);
+    // A run stopped inside dpkg (killed, powered off) leaves packages half-configured, and apt refuses to
+    // work until they are finished; with nothing pending this does nothing.
+    tool(in_target({"dpkg", "--configure", "-a"}));
     tool(in_target({"apt-get", "-q", "update"}));
     std::vector<std::string> pkgs = {settings_.kernel};
     for (auto& p : bootstrap::bootloader_packages(settings_.bootloader)) pkgs.push_back(p);

@@ -23,10 +23,9 @@ echo "# cache before: $(ls /mnt/cache/archives 2>/dev/null | wc -l) packages"
 
 started=$SECONDS
 "$OPDBUS" bootstrap --deb "$U/op-dbus.deb" --cache-dir /mnt/cache --target /mnt/target --no-finish \
-  /dev/vdc "$U/state.json" >/tmp/bootstrap.log 2>&1
-rc=$?
+  /dev/vdc "$U/state.json" 2>&1 | tee /tmp/bootstrap.log | grep --line-buffered '^bootstrap: ' | sed -u 's/^/# /'
+rc=${PIPESTATUS[0]}
 cp /tmp/bootstrap.log "$ARTIFACTS/bootstrap.log"
-grep -E '^bootstrap: ' /tmp/bootstrap.log | sed 's/^/# /'
 echo "# bootstrap took $((SECONDS - started)) s"
 if [ "$rc" -eq 0 ]; then ok "op-dbus bootstrap onto /dev/vdc exits 0"; else not_ok "op-dbus bootstrap onto /dev/vdc exits 0" "exit $rc" "$(tail -n 40 /tmp/bootstrap.log)"; fi
 if [ "$rc" -ne 0 ]; then umount /mnt/cache; tap_done; exit 1; fi

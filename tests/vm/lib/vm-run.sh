@@ -3,7 +3,7 @@
 #
 # usage: vm-run.sh --opdbus BIN --script GUEST_SCRIPT [--payload DIR]... [--blank SIZE]... [--disks-dir DIR]
 #                  [--packages "pkg1 pkg2"] [--timeout SECONDS] [--memory MB] [--artifacts DIR]
-#                  [--kernel-args ARGS] [--net] [--shell] [-v]
+#                  [--kernel-args ARGS] [--net] [--unsafe-cache] [--shell] [-v]
 #
 # In the guest, GUEST_SCRIPT runs as root from /run/test (the payload disk) after multi-user.target, with
 #   $OPDBUS   = /usr/local/bin/op-dbus (a copy of BIN; also at /run/test/bin/op-dbus)
@@ -15,6 +15,8 @@
 # directory (multi-phase tests: install, reboot, check).
 # --net: a virtio NIC on qemu's user network (10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3; the guest script
 # configures it); without it the guest has no network.
+# --unsafe-cache: qemu ignores the guest's flushes (cache=unsafe; the disks are complete once qemu exits), for
+# guests that run dpkg a lot.
 # --artifacts DIR receives console.log, out.log, journal.txt (the guest's journal) and artifacts/.
 # --shell: after the script, a root shell on this terminal (no timeout); exiting it powers the guest off.
 #
@@ -39,6 +41,7 @@ artifacts_dir=
 kernel_args=
 shell=0
 net=0
+drive_cache=
 verbose=0
 
 log() { echo "vm: $*" >&2; }
@@ -58,6 +61,7 @@ while [ $# -gt 0 ]; do
     --artifacts) artifacts_dir=${2:?}; shift 2 ;;
     --kernel-args) kernel_args=${2:?}; shift 2 ;;
     --net) net=1; shift ;;
+    --unsafe-cache) drive_cache=,cache=unsafe; shift ;;
     --shell) shell=1; shift ;;
     -v|--verbose) verbose=1; shift ;;
     -h|--help) usage ;;
@@ -216,8 +220,8 @@ mkfs.ext4 -q -F -L OPDBUS-TEST -d "$staging" "$payload" || die "cannot make the 
 # --- boot ----------------------------------------------------------------------------------------------------------
 console=$work/console.log
 : >"$console"
-drives=(-drive "file=$overlay,if=virtio,format=qcow2" -drive "file=$payload,if=virtio,format=raw")
-for f in "${blank_files[@]}"; do drives+=(-drive "file=$f,if=virtio,format=raw"); done
+drives=(-drive "file=$overlay,if=virtio,format=qcow2$drive_cache" -drive "file=$payload,if=virtio,format=raw")
+for f in "${blank_files[@]}"; do drives+=(-drive "file=$f,if=virtio,format=raw$drive_cache"); done
 append="console=ttyS0 root=/dev/vda rw panic=-1 quiet"
 [ "$shell" -eq 1 ] && append+=" opdbus.shell"
 [ -n "$kernel_args" ] && append+=" $kernel_args"
