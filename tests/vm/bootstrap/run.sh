@@ -128,7 +128,8 @@ for _ in $(seq 1 240); do
 done
 echo "# the report came $((SECONDS - booted)) s after power-on"
 check "the disk boots alone under OVMF to the report" bash -c "grep -aq UE-REPORT-END '$T/report.log' || { tail -c 3000 '$T/console.log'; cat '$T/report.log'; false; }"
-report() { grep -a "^UE-$1=" "$T/report.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
+# The firmware writes to every serial port too: its escape sequences go before the report's lines are read.
+report() { sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$T/report.log" | grep -a "^UE-$1=" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
 is "...booted by UEFI firmware (/sys/firmware/efi)" yes report EFI
 is "...with the document's hostname" server1 report HOSTNAME
 is "...and FQDN" server1.example.test report FQDN
@@ -142,7 +143,7 @@ is "...with the test's key" admin@uefi-test report KEY
 is "...sshd (from the packagekit section) enabled and running" enabled/active report SSH
 is "...the timer enabled and waiting" enabled/active report TIMER
 is "...on its calendar" 1 report TIMER-CAL
-check "...the scrub service it starts, not enabled itself" bash -c "grep -aqE '^UE-SCRUB=(static|disabled)' '$T/report.log'"
+check "...the scrub service it starts, not enabled itself (no [Install]: static)" bash -c "[ '$(report SCRUB)' = static ] || [ '$(report SCRUB)' = disabled ]"
 is "...the report unit enabled" enabled report REPORT
 is "...the first-boot unit done" active report FIRSTBOOT
 is "...the bridge with its address" 10.10.0.1/24 report BRIDGE
