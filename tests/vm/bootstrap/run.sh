@@ -104,7 +104,7 @@ expect "the adapted example validates" 0 "$OPDBUS" validate "$T/uefi/state.json"
 
 # ---- the install, inside a VM ------------------------------------------------------------------------------------
 if ! vm_phase install "$HERE/guest-install.sh" --payload "$T/uefi" --blank 6G --blank 4G --net --unsafe-cache --memory 2048 \
-       --packages debootstrap --timeout 1800; then
+       --packages debootstrap --timeout 3600; then
   vm_not_run boot "the install phase failed"
   tap_done
   exit
@@ -128,8 +128,8 @@ for _ in $(seq 1 240); do
 done
 echo "# the report came $((SECONDS - booted)) s after power-on"
 check "the disk boots alone under OVMF to the report" bash -c "grep -aq UE-REPORT-END '$T/report.log' || { tail -c 3000 '$T/console.log'; cat '$T/report.log'; false; }"
-# The firmware writes to every serial port too: its escape sequences go before the report's lines are read.
-report() { sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' "$T/report.log" | grep -a "^UE-$1=" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
+# The firmware writes to every serial port too: its escape sequences and carriage returns go before reading.
+report() { sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\r//g' "$T/report.log" | grep -a "^UE-$1=" | tail -n1 | cut -d= -f2-; }
 is "...booted by UEFI firmware (/sys/firmware/efi)" yes report EFI
 is "...with the document's hostname" server1 report HOSTNAME
 is "...and FQDN" server1.example.test report FQDN
