@@ -644,6 +644,9 @@ class Bootstrap {
     // No service starts inside the chroot while packages are installed.
     root.write_file("/usr/sbin/policy-rc.d",
                     "#!/bin/sh\n# op-dbus bootstrap: no service starts in the chroot\nexit 101\n", 0755);
+    // A run stopped inside dpkg (killed, powered off) leaves packages half-configured, and apt refuses to
+    // work until they are finished; with nothing pending this does nothing.
+    tool(in_target({"dpkg", "--configure", "-a"}));
     tool(in_target({"apt-get", "-q", "update"}));
     std::vector<std::string> pkgs = {settings_.kernel};
     for (auto& p : bootstrap::bootloader_packages(settings_.bootloader)) pkgs.push_back(p);
@@ -652,6 +655,8 @@ class Bootstrap {
     }
     // The installed system's op-dbus manages the document's packages through PackageKit.
     if (state_.section("packagekit")) pkgs.push_back("packagekit");
+    std::string preseed = bootstrap::bootloader_preseed(settings_.bootloader);
+    if (!preseed.empty()) tool(in_target({"debconf-set-selections"}), preseed);
     std::vector<std::string> argv = {"apt-get", "-q", "-y", "--no-install-recommends", "install", "--"};
     argv.insert(argv.end(), pkgs.begin(), pkgs.end());
     size_t set_up = 0;

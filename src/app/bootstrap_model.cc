@@ -159,6 +159,12 @@ std::vector<std::string> bootloader_packages(Bootloader b) {
   return {};
 }
 
+std::string bootloader_preseed(Bootloader b) {
+  if (b != Bootloader::GrubEfi && b != Bootloader::Both) return "";
+  return "grub-efi-amd64 grub2/force_efi_extra_removable boolean true\n"
+         "grub-efi-amd64 grub2/update_nvram boolean false\n";
+}
+
 TargetChoice choose_device(const std::string& command_line, const Settings& settings) {
   if (!command_line.empty()) return {command_line, "command line"};
   if (settings.device) return {*settings.device, "bootstrap.device"};

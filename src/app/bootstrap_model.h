@@ -48,6 +48,11 @@ std::vector<std::string> base_packages(const Settings& settings, const JsonValue
 // The packages the bootloader needs inside the target.
 std::vector<std::string> bootloader_packages(Bootloader b);
 
+// debconf answers given in the target before the bootloader's packages are installed ("" = none). For
+// grub-efi: later grub upgrades inside the installed system also refresh the removable path
+// EFI/BOOT/BOOTX64.EFI (what firmware without boot entries starts) and leave NVRAM alone, as bootstrap did.
+std::string bootloader_preseed(Bootloader b);
+
 // The disk to install on: the command line's DEVICE, else bootstrap.device. `source` says which
 // ("command line" / "bootstrap.device"). Throws InvalidArgument when neither is given.
 struct TargetChoice {

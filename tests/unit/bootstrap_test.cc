@@ -114,10 +114,16 @@ TEST_CASE("bootstrap: bootloader packages and stage order") {
   CHECK(bootloader_packages(Bootloader::GrubBios) == std::vector<std::string>{"grub-pc"});
   CHECK(bootloader_packages(Bootloader::GrubEfi) == std::vector<std::string>{"grub-efi-amd64"});
   CHECK(bootloader_packages(Bootloader::SystemdBoot) == std::vector<std::string>{"systemd-boot"});
+  CHECK(bootloader_preseed(Bootloader::GrubBios).empty());
+  CHECK(bootloader_preseed(Bootloader::SystemdBoot).empty());
+  CHECK(bootloader_preseed(Bootloader::GrubEfi) ==
+        "grub-efi-amd64 grub2/force_efi_extra_removable boolean true\n"
+        "grub-efi-amd64 grub2/update_nvram boolean false\n");
+  CHECK(bootloader_preseed(Bootloader::Both) == bootloader_preseed(Bootloader::GrubEfi));
   std::vector<std::string> names;
   for (const auto& st : stages()) names.emplace_back(st.name);
-  CHECK(names == std::vector<std::string>{"check", "storage", "base", "configure", "chroot", "packages", "plugins",
-                                          "op-dbus", "bootloader", "finish"});
+  CHECK(names == std::vector<std::string>{"check", "storage", "base", "configure", "chroot", "packages",
+                                          "plugins", "op-dbus", "bootloader", "finish"});
 }
 
 TEST_CASE("bootstrap: the first-boot unit applies only the runtime plugins, once") {
@@ -131,7 +137,9 @@ TEST_CASE("bootstrap: the first-boot unit applies only the runtime plugins, once
   CHECK(u.find("ConditionPathExists=!/var/lib/op-dbus/firstboot.done") != std::string::npos);
   CHECK(u.find("WantedBy=multi-user.target") != std::string::npos);
   // After the plugins' own boot units: two applies at once would meet on the apply lock.
-  CHECK(u.find("After=network-online.target dbus.service libvirtd.service lxc.service op-dbus-network.service") !=
-        std::string::npos);
+  CHECK(
+      u.find(
+          "After=network-online.target dbus.service libvirtd.service lxc.service op-dbus-network.service") !=
+      std::string::npos);
   CHECK(u.find("op-dbus-firewall.service") != std::string::npos);
 }

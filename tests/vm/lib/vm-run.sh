@@ -3,7 +3,7 @@
 #
 # usage: vm-run.sh --opdbus BIN --script GUEST_SCRIPT [--payload DIR]... [--blank SIZE]... [--disks-dir DIR]
 #                  [--packages "pkg1 pkg2"] [--timeout SECONDS] [--memory MB] [--artifacts DIR]
-#                  [--kernel-args ARGS] [--shell] [-v]
+#                  [--kernel-args ARGS] [--net] [--unsafe-cache] [--shell] [-v]
 #
 # In the guest, GUEST_SCRIPT runs as root from /run/test (the payload disk) after multi-user.target, with
 #   $OPDBUS   = /usr/local/bin/op-dbus (a copy of BIN; also at /run/test/bin/op-dbus)
@@ -13,6 +13,10 @@
 # Disks: /dev/vda root (overlay on the cached image), /dev/vdb payload, /dev/vdc, /dev/vdd, ... the --blank disks.
 # With --disks-dir, the root overlay and the blank disks live there and are reused by the next call with the same
 # directory (multi-phase tests: install, reboot, check).
+# --net: a virtio NIC on qemu's user network (10.0.2.0/24, gateway 10.0.2.2, DNS 10.0.2.3; the guest script
+# configures it); without it the guest has no network.
+# --unsafe-cache: qemu ignores the guest's flushes (cache=unsafe; the disks are complete once qemu exits), for
+# guests that run dpkg a lot.
 # --artifacts DIR receives console.log, out.log, journal.txt (the guest's journal) and artifacts/.
 # --shell: after the script, a root shell on this terminal (no timeout); exiting it powers the guest off.
 #
@@ -36,6 +40,8 @@ memory=1024
 artifacts_dir=
 kernel_args=
 shell=0
+net=0
+drive_cache=
 verbose=0
 
 log() { echo "vm: $*" >&2; }
@@ -54,6 +60,8 @@ while [ $# -gt 0 ]; do
     --memory) memory=${2:?}; shift 2 ;;
     --artifacts) artifacts_dir=${2:?}; shift 2 ;;
     --kernel-args) kernel_args=${2:?}; shift 2 ;;
+    --net) net=1; shift ;;
+    --unsafe-cache) drive_cache=,cache=unsafe; shift ;;
     --shell) shell=1; shift ;;
     -v|--verbose) verbose=1; shift ;;
     -h|--help) usage ;;
@@ -212,12 +220,14 @@ mkfs.ext4 -q -F -L OPDBUS-TEST -d "$staging" "$payload" || die "cannot make the 
 # --- boot ----------------------------------------------------------------------------------------------------------
 console=$work/console.log
 : >"$console"
-drives=(-drive "file=$overlay,if=virtio,format=qcow2" -drive "file=$payload,if=virtio,format=raw")
-for f in "${blank_files[@]}"; do drives+=(-drive "file=$f,if=virtio,format=raw"); done
+drives=(-drive "file=$overlay,if=virtio,format=qcow2$drive_cache" -drive "file=$payload,if=virtio,format=raw")
+for f in "${blank_files[@]}"; do drives+=(-drive "file=$f,if=virtio,format=raw$drive_cache"); done
 append="console=ttyS0 root=/dev/vda rw panic=-1 quiet"
 [ "$shell" -eq 1 ] && append+=" opdbus.shell"
 [ -n "$kernel_args" ] && append+=" $kernel_args"
-qemu=(qemu-system-x86_64 -nodefaults -m "$memory" -smp 2 -nographic -no-reboot -nic none
+nic=(-nic none)
+[ "$net" -eq 1 ] && nic=(-nic user,model=virtio-net-pci)
+qemu=(qemu-system-x86_64 -nodefaults -m "$memory" -smp 2 -nographic -no-reboot "${nic[@]}"
       -kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$append" "${drives[@]}")
 # ANSI sequences (the firmware clears the screen) and carriage returns, out of what people read.
 plain() { sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\x1b[c78]//g' -e 's/\r$//'; }
