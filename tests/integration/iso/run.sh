@@ -100,7 +100,7 @@ check "...an ISO 9660 image with an El Torito EFI boot image and a BIOS one" bas
   xorriso -indev '$T/server.iso' -report_el_torito plain 2>/dev/null >'$T/eltorito' &&
   grep -q 'UEFI' '$T/eltorito' && grep -q 'BIOS' '$T/eltorito'"
 check "...carrying the document, op-dbus and the installer beside the live root" bash -c "
-  xorriso -indev '$T/server.iso' -find /opdbus /live -type f 2>/dev/null | tr -d \"'\" | sort | xargs >'$T/files' &&
+  xorriso -indev '$T/server.iso' -find / -type f 2>/dev/null | tr -d \"'\" | sort | xargs >'$T/files' &&
   grep -q '/live/filesystem.squashfs' '$T/files' && grep -q /opdbus/state.json '$T/files' &&
   grep -q /opdbus/op-dbus.deb '$T/files' && grep -q /opdbus/installer.sh '$T/files'"
 t0=$(date +%s)
