@@ -40,6 +40,7 @@ cleanup() {
 }
 trap cleanup EXIT
 TAP_OUT=$T/out
+TAP_CHECK_OUT=$T/check  # check must not overwrite the console logs copied to TAP_OUT
 CACHE=${OPDBUS_TEST_CACHE:-/var/cache/op-dbus-tests}/iso
 mkdir -p "$CACHE/live" "$CACHE/pkgs/archives"
 exec {cache_lock}>"$CACHE/.test.lock"
