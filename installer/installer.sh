@@ -192,6 +192,9 @@ rc=$?
 [ "$rc" = 0 ] || stop "op-dbus bootstrap failed (exit status $rc): its words are above" \
   "after fixing the cause, run again: op-dbus bootstrap ${ARGS[*]} $STATE"
 say "installed in $(($(date +%s) - start)) s"
+rule
+say "DONE: $HOST is installed on $DEVICE"
+rule
 
 # ---- the log into the installed system ---------------------------------------------------------------------------
 read -r ROOTDEV SUBVOL < <(jq -r '.plugins.storage as $s |
@@ -201,6 +204,7 @@ read -r ROOTDEV SUBVOL < <(jq -r '.plugins.storage as $s |
          | [$d + (if ($d | test("[0-9]$")) then "p" else "" end) + (.number | tostring), "-"]]) | first end
   | @tsv' "$STATE")
 mkdir -p /run/opdbus-installed
+sleep 1  # tee writes the log behind the consoles
 opts=rw
 [ "${SUBVOL:--}" != - ] && opts=rw,subvol=$SUBVOL
 if [ -n "${ROOTDEV:-}" ] && mount -o "$opts" "$ROOTDEV" /run/opdbus-installed; then
@@ -214,9 +218,6 @@ else
 fi
 sync
 
-rule
-say "DONE: $HOST is installed on $DEVICE"
-rule
 case $FINISH in
   poweroff) say "powering off (\"finish\": \"poweroff\")"; sleep 2; systemctl poweroff ;;
   reboot)
