@@ -149,7 +149,7 @@ truncate -s 3G "$T/cache.img"
 mkfs.ext4 -q -L OPDBUS-CACHE -d "$CACHE/pkgs" "$T/cache.img"
 cp "$OVMF_VARS" "$T/vars-install.fd"
 t0=$(date +%s)
-timeout 2400 qemu-system-x86_64 -m 2048 -smp 2 -display none -no-reboot \
+timeout 3600 qemu-system-x86_64 -m 2048 -smp 2 -display none -no-reboot \
   -drive "if=pflash,format=raw,readonly=on,file=$OVMF_CODE" -drive "if=pflash,format=raw,file=$T/vars-install.fd" \
   -drive "file=$T/disk.img,format=raw,if=virtio" -drive "file=$T/cache.img,format=raw,if=virtio" \
   -cdrom "$T/server.iso" -netdev user,id=n0 -device virtio-net-pci,netdev=n0,addr=0x3 \
