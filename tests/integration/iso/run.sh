@@ -78,7 +78,7 @@ TimeoutStartSec=infinity
 StandardOutput=tty
 TTYPath=/dev/ttyS1
 TTYVHangup=no
-ExecStart=/bin/bash -c '"'"'echo IT-HOSTNAME=$$(hostname); echo IT-FQDN=$$(hostname -f); echo IT-ROOT=$$(findmnt -no SOURCE /); echo IT-HOME=$$(findmnt -no SOURCE /home); echo IT-ESP=$$(findmnt -no FSTYPE /boot/efi); echo IT-EFI=$$(test -d /sys/firmware/efi && echo yes); echo IT-USER=$$(id -un 1000); echo IT-SUDO=$$(id -nG admin | grep -ow sudo); echo IT-KEY=$$(cut -d" " -f3 /home/admin/.ssh/authorized_keys); echo IT-SSH=$$(systemctl is-active ssh); echo IT-FIRSTBOOT=$$(systemctl is-active op-dbus-firstboot.service); echo IT-TIMER=$$(systemctl is-enabled btrfs-scrub-root.timer); echo IT-BRIDGE=$$(ip -4 -o addr show dev vmbr1 | tr -s " " | cut -d" " -f4); echo IT-NFT=$$(nft list table inet op_dbus | grep -c "tcp dport 22 accept"); echo IT-LOG=$$(grep -c "DONE:" /var/log/op-dbus-install.log); echo IT-LOGMODE=$$(stat -c %a /var/log/op-dbus-install.log); echo IT-REPORT-END'"'"'
+ExecStart=/bin/bash -c '"'"'echo IT-HOSTNAME=$$(hostname); echo IT-FQDN=$$(hostname -f); echo IT-ROOT=$$(findmnt -no SOURCE /); echo IT-HOME=$$(findmnt -no SOURCE /home); echo IT-ESP=$$(findmnt -no FSTYPE /boot/efi); echo IT-EFI=$$(test -d /sys/firmware/efi && echo yes); echo IT-USER=$$(id -un 1000); echo IT-SUDO=$$(id -nG admin | grep -ow sudo); echo IT-KEY=$$(cut -d" " -f3 /home/admin/.ssh/authorized_keys); echo IT-SSH=$$(systemctl is-active ssh); echo IT-FIRSTBOOT=$$(systemctl is-active op-dbus-firstboot.service); echo IT-TIMER=$$(systemctl is-enabled btrfs-scrub-root.timer); echo IT-BRIDGE=$$(ip -4 -o addr show dev vmbr1 | tr -s " " | cut -d" " -f4); echo IT-NFT=$$(nft list table inet op_dbus | grep -c "tcp dport 22 accept"); echo IT-LOG=$$(grep -c "DONE:" /var/log/op-dbus-install.log); echo IT-LOGMODE=$$(stat -c %%a /var/log/op-dbus-install.log); echo IT-REPORT-END'"'"'
 [Install]
 WantedBy=multi-user.target
 '
@@ -188,7 +188,8 @@ for _ in $(seq 1 180); do
 done
 check "the installed disk boots alone under OVMF to the report" \
   bash -c "grep -aq IT-REPORT-END '$T/report.log' || { tail -c 3000 '$T/console.log'; cat '$T/report.log'; false; }"
-report() { grep -a "^IT-$1=" "$T/report.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
+# The firmware's and GRUB's escape sequences can precede the first report line on the same line.
+report() { grep -a "IT-$1=" "$T/report.log" | tail -n1 | sed "s/.*IT-$1=//" | tr -d '\r'; }
 is "...booted by UEFI" yes report EFI
 is "...with the document's hostname" server1 report HOSTNAME
 is "...and FQDN" server1.example.test report FQDN
