@@ -22,6 +22,8 @@ runtime=(debootstrap systemd-container systemd dbus iproute2 util-linux
          gpg gpg-agent debian-archive-keyring
          lxc lxc-templates wget rsync openssl distro-info
          libvirt-daemon-system libvirt-clients genisoimage ovmf busybox-static
+         # installer/build-iso (the live root, the hybrid ISO) and its test (jq edits the document)
+         mmdebstrap squashfs-tools xorriso mtools grub-efi-amd64-bin grub-pc-bin grub-common jq
          fdisk)
 
 if [ "$(id -u)" -ne 0 ]; then
