@@ -139,38 +139,55 @@ uint8_t family_number(std::string_view family) {
   throw Error(ErrorKind::InvalidArgument, "nftables: unknown family " + std::string(family));
 }
 
-// The value of top-level string attribute `type` of an nf_tables message, or "".
-std::string_view string_attr(const nlmsghdr& m, uint16_t type) {
-  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
+// Calls fn(type, attribute) for each top-level attribute of an nf_tables message, in order, until fn returns
+// false; stops at a malformed attribute.
+template <typename Fn>
+void for_each_attr(const nlmsghdr& m, Fn&& fn) {
   const char* base = reinterpret_cast<const char*>(&m);
+  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
   while (off + NLA_HDRLEN <= m.nlmsg_len) {
     const auto* a = reinterpret_cast<const nlattr*>(base + off);
     if (a->nla_len < NLA_HDRLEN || off + a->nla_len > m.nlmsg_len) break;
-    if ((a->nla_type & NLA_TYPE_MASK) == type) {
-      std::string_view v(base + off + NLA_HDRLEN, a->nla_len - NLA_HDRLEN);
-      while (!v.empty() && v.back() == '\0') v.remove_suffix(1);
-      return v;
-    }
+    if (!fn(static_cast<uint16_t>(a->nla_type & NLA_TYPE_MASK), *a)) return;
     off += NLA_ALIGN(a->nla_len);
   }
-  return {};
+}
+
+// The first top-level attribute `type` of an nf_tables message, or null.
+const nlattr* find_attr(const nlmsghdr& m, uint16_t type) {
+  const nlattr* found = nullptr;
+  for_each_attr(m, [&](uint16_t t, const nlattr& a) {
+    if (t == type) found = &a;
+    return found == nullptr;
+  });
+  return found;
+}
+
+const char* attr_data(const nlattr& a) {
+  return reinterpret_cast<const char*>(&a) + NLA_HDRLEN;
+}
+
+// The value of top-level string attribute `type` of an nf_tables message, or "".
+std::string_view string_attr(const nlmsghdr& m, uint16_t type) {
+  const nlattr* a = find_attr(m, type);
+  if (!a) return {};
+  std::string_view v(attr_data(*a), a->nla_len - NLA_HDRLEN);
+  while (!v.empty() && v.back() == '\0') v.remove_suffix(1);
+  return v;
+}
+
+// The value of top-level u32 attribute `type` (network byte order), if present.
+std::optional<uint32_t> find_u32(const nlmsghdr& m, uint16_t type) {
+  const nlattr* a = find_attr(m, type);
+  if (!a || a->nla_len < NLA_HDRLEN + 4) return std::nullopt;
+  uint32_t be = 0;
+  std::memcpy(&be, attr_data(*a), 4);
+  return ntohl(be);
 }
 
 // The value of top-level u32 attribute `type` (network byte order), or 0.
 uint32_t u32_attr(const nlmsghdr& m, uint16_t type) {
-  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
-  const char* base = reinterpret_cast<const char*>(&m);
-  while (off + NLA_HDRLEN <= m.nlmsg_len) {
-    const auto* a = reinterpret_cast<const nlattr*>(base + off);
-    if (a->nla_len < NLA_HDRLEN || off + a->nla_len > m.nlmsg_len) break;
-    if ((a->nla_type & NLA_TYPE_MASK) == type && a->nla_len >= NLA_HDRLEN + 4) {
-      uint32_t be = 0;
-      std::memcpy(&be, base + off + NLA_HDRLEN, 4);
-      return ntohl(be);
-    }
-    off += NLA_ALIGN(a->nla_len);
-  }
-  return 0;
+  return find_u32(m, type).value_or(0);
 }
 
 std::string boot_id() {
@@ -187,14 +204,10 @@ void append_canonical(std::string& out, const nlmsghdr& m, uint16_t skip, uint16
   const auto* g = reinterpret_cast<const nfgenmsg*>(base + NLMSG_HDRLEN);
   out.push_back(static_cast<char>(m.nlmsg_type & 0xff));
   out.push_back(static_cast<char>(g->nfgen_family));
-  size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
-  while (off + NLA_HDRLEN <= m.nlmsg_len) {
-    const auto* a = reinterpret_cast<const nlattr*>(base + off);
-    if (a->nla_len < NLA_HDRLEN || off + a->nla_len > m.nlmsg_len) break;
-    uint16_t type = a->nla_type & NLA_TYPE_MASK;
-    if (type != skip && type != skip2) out.append(base + off, a->nla_len);
-    off += NLA_ALIGN(a->nla_len);
-  }
+  for_each_attr(m, [&](uint16_t type, const nlattr& a) {
+    if (type != skip && type != skip2) out.append(reinterpret_cast<const char*>(&a), a.nla_len);
+    return true;
+  });
   out.push_back('\n');
 }
 
@@ -202,18 +215,9 @@ uint32_t generation(NfSocket& sock) {
   uint32_t gen = 0;
   bool seen = false;
   int err = sock.request(NFT_MSG_GETGEN, AF_UNSPEC, false, {}, [&](const nlmsghdr& m) {
-    size_t off = NLMSG_HDRLEN + NLMSG_ALIGN(sizeof(nfgenmsg));
-    const char* base = reinterpret_cast<const char*>(&m);
-    while (off + NLA_HDRLEN <= m.nlmsg_len) {
-      const auto* a = reinterpret_cast<const nlattr*>(base + off);
-      if (a->nla_len < NLA_HDRLEN || off + a->nla_len > m.nlmsg_len) break;
-      if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_ID && a->nla_len >= NLA_HDRLEN + 4) {
-        uint32_t be = 0;
-        std::memcpy(&be, base + off + NLA_HDRLEN, 4);
-        gen = ntohl(be);
-        seen = true;
-      }
-      off += NLA_ALIGN(a->nla_len);
+    if (auto id = find_u32(m, NFTA_GEN_ID)) {
+      gen = *id;
+      seen = true;
     }
   });
   if (err != 0 || !seen) {
