@@ -122,6 +122,18 @@ bool tag_alive(const std::string& tag) {
   return process_start_time(static_cast<pid_t>(pid)) == start;
 }
 
+// The owner and keeper tags of a run directory ("" for a missing file); nothing when they cannot be read.
+struct RunTags {
+  std::string owner, keeper;
+};
+std::optional<RunTags> read_run_tags(const fs::path& dir) {
+  try {
+    return RunTags{sys::read_file(dir / "owner").value_or(""), sys::read_file(dir / "keeper").value_or("")};
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
 double seconds_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
 }
@@ -299,14 +311,8 @@ bool other_forwarding_sandbox(const fs::path& mine) {
     if (entry.path() == mine || entry.path().filename().string().rfind(kRunPrefix, 0) != 0) continue;
     auto rec = read_nat_record(entry.path());
     if (!rec || !rec->forward) continue;
-    std::string owner, keeper;
-    try {
-      owner = sys::read_file(entry.path() / "owner").value_or("");
-      keeper = sys::read_file(entry.path() / "keeper").value_or("");
-    } catch (const Error&) {
-      continue;
-    }
-    if (tag_alive(owner) || tag_alive(keeper)) return true;
+    auto tags = read_run_tags(entry.path());
+    if (tags && (tag_alive(tags->owner) || tag_alive(tags->keeper))) return true;
   }
   return false;
 }
@@ -674,13 +680,9 @@ void remove_stale_run_dirs(const Reporter& report) {
   for (const auto& entry : fs::directory_iterator(kRunParent, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(kRunPrefix, 0) != 0 || !entry.is_directory(ec)) continue;
-    std::string owner, keeper;
-    try {
-      owner = sys::read_file(entry.path() / "owner").value_or("");
-      keeper = sys::read_file(entry.path() / "keeper").value_or("");
-    } catch (const Error&) {
-      continue;
-    }
+    auto tags = read_run_tags(entry.path());
+    if (!tags) continue;
+    const auto& [owner, keeper] = *tags;
     if (owner.empty() && keeper.empty()) {
       // Created by a run that died within its first moments; give a live one plenty of time.
       auto age = fs::file_time_type::clock::now() - fs::last_write_time(entry.path(), ec);
