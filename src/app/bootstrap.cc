@@ -1,10 +1,10 @@
 #include "bootstrap.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,8 +12,8 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <functional>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <set>
@@ -238,9 +238,9 @@ void write_file_atomic(const fs::path& p, const std::string& text) {
 // What tar leaves out of a base tarball: the contents of the API mount points (bound at the chroot stage),
 // the bootstrap's own markers, the apt archives (bound from the download cache), and what the storage stage
 // wrote (fstab, lost+found).
-const std::vector<std::string> kBaseExcludes = {"./proc/*", "./sys/*", "./dev/*", "./run/*",
-                                                "./var/lib/op-dbus", "./var/cache/apt/archives/*",
-                                                "./etc/fstab", "./lost+found"};
+const std::vector<std::string> kBaseExcludes = {
+    "./proc/*",    "./sys/*",     "./dev/*", "./run/*", "./var/lib/op-dbus", "./var/cache/apt/archives/*",
+    "./etc/fstab", "./lost+found"};
 
 // tar flags that keep ownership (numeric), modes, xattrs (file capabilities), ACLs; device nodes and hard
 // links are kept by tar itself.
@@ -663,8 +663,8 @@ class Bootstrap {
     try {
       fs::create_directories(tar.parent_path());
       say("    keeping the base system in the cache: " + tar.string());
-      std::vector<std::string> argv = {"tar", "--create", "--file", tmp.string(), "--directory",
-                                       target_.string(), "--sparse"};
+      std::vector<std::string> argv = {"tar",         "--create",       "--file",  tmp.string(),
+                                       "--directory", target_.string(), "--sparse"};
       argv.insert(argv.end(), kTarKeep.begin(), kTarKeep.end());
       for (const auto& x : kBaseExcludes) argv.push_back("--exclude=" + x);
       argv.push_back(".");

@@ -275,7 +275,8 @@ std::optional<BaseCacheRecord> parse_base_record(std::string_view text) {
   }
   r.sha256 = *digest;
   // The key ends with the architecture line: a record cut short loses it.
-  if (text.empty() || text.back() != '\n' || text.find("arch=") == std::string_view::npos) return std::nullopt;
+  if (text.empty() || text.back() != '\n' || text.find("arch=") == std::string_view::npos)
+    return std::nullopt;
   r.key = std::string(text);
   return r;
 }
