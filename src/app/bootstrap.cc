@@ -238,9 +238,11 @@ void write_file_atomic(const fs::path& p, const std::string& text) {
 // What tar leaves out of a base tarball: the contents of the API mount points (bound at the chroot stage),
 // the bootstrap's own markers, the apt archives (bound from the download cache), and what the storage stage
 // wrote (fstab, lost+found).
-const std::vector<std::string> kBaseExcludes = {
-    "./proc/*",    "./sys/*",     "./dev/*", "./run/*", "./var/lib/op-dbus", "./var/cache/apt/archives/*",
-    "./etc/fstab", "./lost+found"};
+const std::vector<std::string> kBaseExcludes = {"./proc/*", "./sys/*", "./dev/*", "./run/*",
+                                                "./var/lib/op-dbus", "./var/cache/apt/archives/*",
+                                                "./etc/fstab", "./lost+found",
+                                                // what must differ between hosts (made afresh on unpacking)
+                                                "./etc/ssh/ssh_host_*", "./var/lib/systemd/random-seed"};
 
 // tar flags that keep ownership (numeric), modes, xattrs (file capabilities), ACLs; device nodes and hard
 // links are kept by tar itself.
@@ -651,7 +653,35 @@ class Bootstrap {
                                      "--no-overwrite-dir"};
     argv.insert(argv.end(), kTarKeep.begin(), kTarKeep.end());
     tool(argv);
+    make_host_unique();
     return true;
+  }
+
+  // A base system from the cache is shared by every host made from it: what identifies a host is made
+  // afresh, as debootstrap would have: a new machine-id (systemd's postinst writes one) and, when openssh is
+  // in the base, new host keys (they are not in the tarball).
+  void make_host_unique() {
+    sys::RootDir root(target_);
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    unsigned char bytes[16] = {};
+    urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+    if (!urandom) throw Error(ErrorKind::BackendError, "/dev/urandom: cannot read");
+    static const char* hex = "0123456789abcdef";
+    std::string id;
+    for (unsigned char b : bytes) {
+      id += hex[b >> 4];
+      id += hex[b & 15];
+    }
+    auto machine_id = root.lstat("/etc/machine-id");
+    if (machine_id && machine_id->kind == sys::FileKind::File)
+      root.write_file("/etc/machine-id", id + "\n", 0444);
+    auto dbus_id = root.lstat("/var/lib/dbus/machine-id");
+    if (dbus_id && dbus_id->kind == sys::FileKind::File)
+      root.write_file("/var/lib/dbus/machine-id", id + "\n", 0444);
+    if (root.lstat("/usr/bin/ssh-keygen") && root.lstat("/etc/ssh")) {
+      say("    new SSH host keys");
+      tool({"chroot", target_.string(), "/usr/bin/ssh-keygen", "-A"});
+    }
   }
 
   // After debootstrap: the new base system as CACHE/base/ID.tar and its record ID.key, each written
