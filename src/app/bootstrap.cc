@@ -1,6 +1,7 @@
 #include "bootstrap.h"
 
 #include <fcntl.h>
+#include <openssl/evp.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -11,8 +12,10 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <set>
 
 #include "bootstrap_model.h"
@@ -182,6 +185,68 @@ std::vector<std::string> unmount_below(const fs::path& dir) {
   }
   return failed;
 }
+
+// ---- the base-system cache ----------------------------------------------------------------------------------
+
+// The sha256 (hex) of a file, read in blocks (a base tarball is hundreds of MB).
+std::string file_sha256(const fs::path& p) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+    throw Error(ErrorKind::Bug, "SHA-256 failed");
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw Error(ErrorKind::BackendError, p.string() + ": cannot read");
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buf.data(), static_cast<size_t>(in.gcount()));
+  }
+  if (in.bad()) throw Error(ErrorKind::BackendError, p.string() + ": read error");
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), digest, &len);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+void fsync_path(const fs::path& p) {
+  int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw Error(ErrorKind::BackendError, p.string() + ": " + std::strerror(errno));
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) throw Error(ErrorKind::BackendError, "fsync " + p.string() + ": " + std::strerror(err));
+}
+
+// Written atomically: a temporary file beside it, fsync, rename.
+void write_file_atomic(const fs::path& p, const std::string& text) {
+  fs::path tmp = p.string() + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) throw Error(ErrorKind::BackendError, tmp.string() + ": write failed");
+  }
+  fsync_path(tmp);
+  fs::rename(tmp, p);
+}
+
+// What tar leaves out of a base tarball: the contents of the API mount points (bound at the chroot stage),
+// the bootstrap's own markers, the apt archives (bound from the download cache), and what the storage stage
+// wrote (fstab, lost+found).
+const std::vector<std::string> kBaseExcludes = {"./proc/*", "./sys/*", "./dev/*", "./run/*",
+                                                "./var/lib/op-dbus", "./var/cache/apt/archives/*",
+                                                "./etc/fstab", "./lost+found",
+                                                // what must differ between hosts (made afresh on unpacking)
+                                                "./etc/ssh/ssh_host_*", "./var/lib/systemd/random-seed"};
+
+// tar flags that keep ownership (numeric), modes, xattrs (file capabilities), ACLs; device nodes and hard
+// links are kept by tar itself.
+const std::vector<std::string> kTarKeep = {"--xattrs", "--xattrs-include=*", "--acls", "--numeric-owner"};
 
 // ---- the run ----------------------------------------------------------------------------------------------
 
@@ -504,6 +569,11 @@ class Bootstrap {
     }
     root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
     root.write_file(started, base_key(), 0644);
+    if (unpack_cached_base()) {
+      root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
+      root.write_file(done, base_key(), 0644);
+      return;
+    }
     fs::create_directories(cache_ / "archives");
     std::vector<std::string> argv = {"debootstrap", "--cache-dir=" + (cache_ / "archives").string(),
                                      "--components=main"};
@@ -529,8 +599,119 @@ class Bootstrap {
         }
       }
     });
+    keep_base_in_cache();
     root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
     root.write_file("/var/lib/op-dbus/bootstrap/base.done", base_key(), 0644);
+  }
+
+  // ---- the base-system cache
+
+  std::string host_arch() {
+    if (arch_.empty()) arch_ = trim(sys::run_checked({"dpkg", "--print-architecture"}));
+    return arch_;
+  }
+  std::string cache_key() { return base_key() + "arch=" + host_arch() + "\n"; }
+  fs::path cache_base(const std::string& ext) {
+    return cache_ / "base" / (bootstrap::base_cache_id(base_key(), host_arch()) + ext);
+  }
+
+  // What the cache offers for these settings (the digest is not checked here).
+  bootstrap::BaseSource base_source() {
+    std::optional<std::string> record;
+    std::optional<uint64_t> size;
+    std::error_code ec;
+    fs::path key_file = cache_base(".key"), tar = cache_base(".tar");
+    if (fs::is_regular_file(key_file, ec)) {
+      std::ifstream in(key_file, std::ios::binary);
+      record = std::string(std::istreambuf_iterator<char>(in), {});
+    }
+    if (fs::is_regular_file(tar, ec)) size = fs::file_size(tar, ec);
+    return bootstrap::choose_base_source(o_.no_base_cache, cache_key(), record, size);
+  }
+
+  // Unpacks the cached base system when there is a sound one; false (and the reason said) otherwise.
+  bool unpack_cached_base() {
+    auto source = base_source();
+    if (!source.from_cache) {
+      say("    " + source.reason);
+      return false;
+    }
+    fs::path tar = cache_base(".tar");
+    std::ifstream in(cache_base(".key"), std::ios::binary);
+    auto record = bootstrap::parse_base_record(std::string(std::istreambuf_iterator<char>(in), {}));
+    const std::string id = bootstrap::base_cache_id(base_key(), host_arch());
+    say("    checking the cached base system " + tar.filename().string());
+    if (file_sha256(tar) != record->sha256) {
+      say("    the cached base system's sha256 differs from the one recorded when it was written (a damaged "
+          "file): it is not used; debootstrap");
+      return false;
+    }
+    say("    " + source.reason + " (" + id.substr(0, 16) + "...)");
+    std::vector<std::string> argv = {"tar", "--extract", "--file", tar.string(), "--directory",
+                                     target_.string(), "--same-permissions", "--same-owner",
+                                     // the mount points already there (the ESP is vfat) keep their own
+                                     "--no-overwrite-dir"};
+    argv.insert(argv.end(), kTarKeep.begin(), kTarKeep.end());
+    tool(argv);
+    make_host_unique();
+    return true;
+  }
+
+  // A base system from the cache is shared by every host made from it: what identifies a host is made
+  // afresh, as debootstrap would have: a new machine-id (systemd's postinst writes one) and, when openssh is
+  // in the base, new host keys (they are not in the tarball).
+  void make_host_unique() {
+    sys::RootDir root(target_);
+    std::ifstream urandom("/dev/urandom", std::ios::binary);
+    unsigned char bytes[16] = {};
+    urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
+    if (!urandom) throw Error(ErrorKind::BackendError, "/dev/urandom: cannot read");
+    static const char* hex = "0123456789abcdef";
+    std::string id;
+    for (unsigned char b : bytes) {
+      id += hex[b >> 4];
+      id += hex[b & 15];
+    }
+    auto machine_id = root.lstat("/etc/machine-id");
+    if (machine_id && machine_id->kind == sys::FileKind::File)
+      root.write_file("/etc/machine-id", id + "\n", 0444);
+    auto dbus_id = root.lstat("/var/lib/dbus/machine-id");
+    if (dbus_id && dbus_id->kind == sys::FileKind::File)
+      root.write_file("/var/lib/dbus/machine-id", id + "\n", 0444);
+    if (root.lstat("/usr/bin/ssh-keygen") && root.lstat("/etc/ssh")) {
+      say("    new SSH host keys");
+      tool({"chroot", target_.string(), "/usr/bin/ssh-keygen", "-A"});
+    }
+  }
+
+  // After debootstrap: the new base system as CACHE/base/ID.tar and its record ID.key, each written
+  // atomically. A failure here costs the next install its shortcut, not this one: it is said, not thrown.
+  void keep_base_in_cache() {
+    if (o_.no_base_cache) return;
+    fs::path tar = cache_base(".tar");
+    fs::path tmp = tar.string() + ".tmp." + std::to_string(::getpid());
+    try {
+      fs::create_directories(tar.parent_path());
+      say("    keeping the base system in the cache: " + tar.string());
+      std::vector<std::string> argv = {"tar",         "--create",       "--file",  tmp.string(),
+                                       "--directory", target_.string(), "--sparse"};
+      argv.insert(argv.end(), kTarKeep.begin(), kTarKeep.end());
+      for (const auto& x : kBaseExcludes) argv.push_back("--exclude=" + x);
+      argv.push_back(".");
+      tool(argv);
+      fsync_path(tmp);
+      bootstrap::BaseCacheRecord r;
+      r.size = fs::file_size(tmp);
+      r.sha256 = file_sha256(tmp);
+      r.key = cache_key();
+      fs::rename(tmp, tar);
+      write_file_atomic(cache_base(".key"), bootstrap::format_base_record(r));
+      say("    cached " + format_byte_size(r.size) + " (sha256 " + r.sha256.substr(0, 16) + "...)");
+    } catch (const std::exception& e) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      say(std::string("    warning: the base system is not cached: ") + e.what());
+    }
   }
 
   // Everything in the target's filesystems except /etc/fstab, /var/lib/op-dbus and the mount points below.
@@ -840,6 +1021,19 @@ class Bootstrap {
           std::cout << "    cannot plan: " << e.what() << "\n";
         }
       } else if (name == "base") {
+        std::string why;
+        try {
+          auto source = base_source();
+          if (source.from_cache) {
+            std::cout << "    " << source.reason << ": " << cache_base(".tar").string()
+                      << " (its sha256 is checked first; debootstrap if it differs)\n";
+            continue;
+          }
+          why = source.reason;
+        } catch (const Error& e) {
+          why = std::string("cannot look at the cache: ") + e.what() + ": debootstrap";
+        }
+        std::cout << "    " << why << "\n";
         std::cout << "    debootstrap"
                   << (settings_.variant == "standard" ? "" : " --variant=" + settings_.variant)
                   << " --include=" + join(bootstrap::base_packages(settings_, storage_), ",") << " "
@@ -893,6 +1087,7 @@ class Bootstrap {
   fs::path target_;
   fs::path shown_target_;  // --dry-run: the real target, while plans use a scratch tree
   fs::path cache_;
+  std::string arch_;  // dpkg's architecture of this host (debootstrap's default)
   DiskFacts disk_;
   std::vector<std::pair<std::string, double>> done_;  // finished stages and their durations
   bool released_ = false;

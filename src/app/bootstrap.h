@@ -16,10 +16,11 @@ struct BootstrapOptions {
   std::string state_file;  // STATE
   bool dry_run = false;    // print the stages and their plans, write nothing
   bool allow_destructive = false;
-  std::string deb;         // the op-dbus .deb installed into the target
-  std::string cache_dir;   // downloaded .debs, kept between runs ("" = /var/cache/op-dbus/bootstrap)
-  std::string target;      // where the target is mounted ("" = /run/op-dbus/bootstrap/target)
-  bool no_finish = false;  // skip the document's poweroff/reboot (tests, a manual check first)
+  std::string deb;             // the op-dbus .deb installed into the target
+  std::string cache_dir;       // downloaded .debs, kept between runs ("" = /var/cache/op-dbus/bootstrap)
+  bool no_base_cache = false;  // run debootstrap even when the cache holds this base system
+  std::string target;          // where the target is mounted ("" = /run/op-dbus/bootstrap/target)
+  bool no_finish = false;      // skip the document's poweroff/reboot (tests, a manual check first)
   bool json = false;
   bool color = false;
   int verbosity = 0;

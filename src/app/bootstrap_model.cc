@@ -4,6 +4,7 @@
 #include <set>
 
 #include "error.h"
+#include "journal.h"
 #include "text.h"
 
 namespace opdbus::bootstrap {
@@ -239,6 +240,61 @@ std::string firstboot_unit(const std::vector<std::string>& runtime_plugins) {
          "\n"
          "[Install]\n"
          "WantedBy=multi-user.target\n";
+}
+
+// ---- the base-system cache
+
+std::string base_cache_id(std::string_view base_key, std::string_view arch) {
+  return sha256_hex(std::string(base_key) + "arch=" + std::string(arch) + "\n");
+}
+
+std::string format_base_record(const BaseCacheRecord& r) {
+  return "size=" + std::to_string(r.size) + "\nsha256=" + r.sha256 + "\n" + r.key;
+}
+
+std::optional<BaseCacheRecord> parse_base_record(std::string_view text) {
+  auto line = [&](std::string_view prefix) -> std::optional<std::string> {
+    if (text.substr(0, prefix.size()) != prefix) return std::nullopt;
+    size_t nl = text.find('\n');
+    if (nl == std::string_view::npos) return std::nullopt;
+    std::string value(text.substr(prefix.size(), nl - prefix.size()));
+    text.remove_prefix(nl + 1);
+    return value;
+  };
+  BaseCacheRecord r;
+  auto size = line("size=");
+  if (!size || size->empty() || size->size() > 19) return std::nullopt;
+  for (char c : *size) {
+    if (c < '0' || c > '9') return std::nullopt;
+  }
+  r.size = std::stoull(*size);
+  auto digest = line("sha256=");
+  if (!digest || digest->size() != 64) return std::nullopt;
+  for (char c : *digest) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return std::nullopt;
+  }
+  r.sha256 = *digest;
+  // The key ends with the architecture line: a record cut short loses it.
+  if (text.empty() || text.back() != '\n' || text.find("arch=") == std::string_view::npos)
+    return std::nullopt;
+  r.key = std::string(text);
+  return r;
+}
+
+BaseSource choose_base_source(bool no_cache, std::string_view key, const std::optional<std::string>& record,
+                              std::optional<uint64_t> tar_size) {
+  if (no_cache) return {false, "--no-base-cache: debootstrap"};
+  if (!record && !tar_size) return {false, "no cached base system for these settings: debootstrap"};
+  if (!record) return {false, "the cached base system has no record (a partial write): debootstrap"};
+  if (!tar_size) return {false, "the cached base system's tarball is missing: debootstrap"};
+  auto r = parse_base_record(*record);
+  if (!r) return {false, "the cached base system's record is damaged: debootstrap"};
+  if (r->key != key) return {false, "the cached base system was made with other settings: debootstrap"};
+  if (r->size != *tar_size) {
+    return {false, "the cached base system's tarball has " + std::to_string(*tar_size) + " bytes, " +
+                       std::to_string(r->size) + " were written (a partial copy): debootstrap"};
+  }
+  return {true, "base system from the cache"};
 }
 
 }  // namespace opdbus::bootstrap

@@ -3,6 +3,7 @@
 // disk the installation writes (the command line's DEVICE wins). No I/O here: unit-tested.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -83,5 +84,34 @@ bool runtime_plugin(std::string_view plugin);
 
 // The first-boot unit's text for the runtime plugins the document names (empty list: no unit).
 std::string firstboot_unit(const std::vector<std::string>& runtime_plugins);
+
+// ---- the base-system cache (docs/bootstrap.md "The base-system cache")
+// After debootstrap, the base system is kept as CACHE/base/<id>.tar with its record CACHE/base/<id>.key;
+// a later bootstrap with the same key and architecture unpacks it instead of running debootstrap.
+
+// The cache entry's name: the sha256 (hex) of the base key and "arch=ARCH".
+std::string base_cache_id(std::string_view base_key, std::string_view arch);
+
+// What the record beside a tarball holds: the size and sha256 measured when it was written, and the key it
+// was made from (the base key followed by "arch=ARCH").
+struct BaseCacheRecord {
+  uint64_t size = 0;
+  std::string sha256;  // 64 lowercase hex digits
+  std::string key;
+};
+std::string format_base_record(const BaseCacheRecord& r);
+// nullopt when the text is not a whole record (a partial write, another format).
+std::optional<BaseCacheRecord> parse_base_record(std::string_view text);
+
+// Where the base system comes from, and why (the progress line and --dry-run print the reason).
+struct BaseSource {
+  bool from_cache = false;
+  std::string reason;
+};
+// `record` is the record file's text (nullopt: none), `tar_size` the tarball's size (nullopt: none).
+// The cache is used only when both exist, the record is whole, names the same key, and the sizes agree; the
+// digest is checked by the caller before unpacking (it needs the file).
+BaseSource choose_base_source(bool no_cache, std::string_view key, const std::optional<std::string>& record,
+                              std::optional<uint64_t> tar_size);
 
 }  // namespace opdbus::bootstrap

@@ -651,6 +651,8 @@ void add_bootstrap(CLI::App& app, const Flags& f, int& rc) {
   cmd->add_option("--cache-dir", bo->cache_dir,
                   "Downloaded packages, kept between runs (default /var/cache/op-dbus/bootstrap)")
       ->type_name("DIR");
+  cmd->add_flag("--no-base-cache", bo->no_base_cache,
+                "Run debootstrap even when the cache holds this base system (and do not cache it)");
   cmd->add_option("--target", bo->target,
                   "Where the new system is mounted (default /run/op-dbus/bootstrap/target)")
       ->type_name("DIR");

@@ -143,3 +143,49 @@ TEST_CASE("bootstrap: the first-boot unit applies only the runtime plugins, once
       std::string::npos);
   CHECK(u.find("op-dbus-firewall.service") != std::string::npos);
 }
+
+TEST_CASE("bootstrap base cache: the id depends on the key and the architecture") {
+  const std::string key = "suite=bookworm\nvariant=minbase\nmirror=http://m/debian\ninclude=a,b\n";
+  std::string id = base_cache_id(key, "amd64");
+  CHECK(id.size() == 64);
+  CHECK(id == base_cache_id(key, "amd64"));
+  CHECK(id != base_cache_id(key, "arm64"));
+  CHECK(id != base_cache_id("suite=trixie\nvariant=minbase\nmirror=http://m/debian\ninclude=a,b\n", "amd64"));
+}
+
+TEST_CASE("bootstrap base cache: the record round-trips and a partial one is refused") {
+  BaseCacheRecord r{1234, std::string(64, 'a'), "suite=bookworm\ninclude=a\narch=amd64\n"};
+  std::string text = format_base_record(r);
+  auto back = parse_base_record(text);
+  REQUIRE(back);
+  CHECK(back->size == 1234);
+  CHECK(back->sha256 == r.sha256);
+  CHECK(back->key == r.key);
+  // Every cut short of the whole text is refused.
+  for (size_t n = 0; n < text.size(); ++n) CHECK(!parse_base_record(text.substr(0, n)));
+  CHECK(!parse_base_record("size=12x\nsha256=" + std::string(64, 'a') + "\narch=amd64\n"));
+  CHECK(!parse_base_record("size=12\nsha256=" + std::string(63, 'a') + "\narch=amd64\n"));
+  CHECK(!parse_base_record("size=12\nsha256=" + std::string(64, 'G') + "\narch=amd64\n"));
+}
+
+TEST_CASE("bootstrap base cache: when the cached base system is used") {
+  const std::string key = "suite=bookworm\ninclude=a\narch=amd64\n";
+  std::string record = format_base_record({500, std::string(64, 'b'), key});
+  auto use = choose_base_source(false, key, record, 500);
+  CHECK(use.from_cache);
+  CHECK(use.reason == "base system from the cache");
+  // --no-base-cache forces debootstrap.
+  auto forced = choose_base_source(true, key, record, 500);
+  CHECK(!forced.from_cache);
+  CHECK(forced.reason.find("--no-base-cache") != std::string::npos);
+  // Nothing cached, only one half, other settings, a size that differs (a partial copy), a damaged record.
+  CHECK(!choose_base_source(false, key, std::nullopt, std::nullopt).from_cache);
+  CHECK(!choose_base_source(false, key, std::nullopt, 500).from_cache);
+  CHECK(!choose_base_source(false, key, record, std::nullopt).from_cache);
+  CHECK(!choose_base_source(false, "suite=trixie\ninclude=a\narch=amd64\n", record, 500).from_cache);
+  auto partial = choose_base_source(false, key, record, 499);
+  CHECK(!partial.from_cache);
+  CHECK(partial.reason.find("partial") != std::string::npos);
+  CHECK(!choose_base_source(false, key, record.substr(0, record.size() - 3), 500).from_cache);
+  CHECK(!choose_base_source(false, key, std::string("garbage"), 500).from_cache);
+}

@@ -195,6 +195,33 @@ assert d["ok"] is True and len(d["stages"]) == 10 and all(s["seconds"] >= 0 for 
 assert d["device_source"] == "command line", d
 ' "$T/json"
 
+# ---- the base-system cache (docs/bootstrap.md) -------------------------------------------------------------------
+# The first install kept its base system in the cache (a later run of this test unpacks it instead of running
+# debootstrap: the "base system from the cache" line is then in install.log).
+BASE_TAR=$(ls "$CACHE"/base/*.tar 2>/dev/null | head -n 1)
+check "the base system is kept in the cache as a tarball" test -s "$BASE_TAR"
+check "...with its record: the size and sha256 measured when it was written" bash -c '
+k=${1%.tar}.key; t=$1
+grep -qx "size=$(stat -c %s "$t")" "$k" && grep -qx "sha256=$(sha256sum "$t" | cut -d" " -f1)" "$k" &&
+grep -qx "suite=bookworm" "$k" && grep -qx "arch=$(dpkg --print-architecture)" "$k"' _ "$BASE_TAR"
+check "...keeping hard links as links (perl's binaries, not two copies)" bash -c '
+tar -tvf "$1" | grep -q " link to "' _ "$BASE_TAR"
+lacks_in_tar() { ! tar -tf "$BASE_TAR" | grep -qE "$1"; }
+check "...without the markers, fstab, SSH host keys or what is under /proc /sys /dev /run" \
+  lacks_in_tar '^\./(var/lib/op-dbus|etc/fstab$|etc/ssh/ssh_host_|(proc|sys|dev|run)/.)'
+expect "--dry-run says the base system would come from the cache" 0 \
+  "$OPDBUS" bootstrap --dry-run --cache-dir "$CACHE" "$B" "$T/good.json"
+contains "...naming the tarball" "base system from the cache: $BASE_TAR"
+expect "--dry-run --no-base-cache says debootstrap" 0 \
+  "$OPDBUS" bootstrap --dry-run --no-base-cache --cache-dir "$CACHE" "$B" "$T/good.json"
+contains "...and why" "--no-base-cache: debootstrap"
+mkdir -p "$T/cache2/base"
+cp "${BASE_TAR%.tar}.key" "$T/cache2/base/"
+truncate -s 4096 "$T/cache2/base/$(basename "$BASE_TAR")"
+expect "a tarball shorter than its record (a partial copy) is not used" 0 \
+  "$OPDBUS" bootstrap --dry-run --cache-dir "$T/cache2" "$B" "$T/good.json"
+contains "...debootstrap runs instead" "(a partial copy): debootstrap"
+
 # ---- what is on the disk ---------------------------------------------------------------------------------------
 mount -o subvol=@ "${B}p2" "$T/mnt"
 check "the disk has the hostname" grep -qx bt1 "$T/mnt/etc/hostname"
