@@ -257,6 +257,13 @@ class Bootstrap {
   int run() {
     load();
     if (o_.dry_run) return dry_run();
+    if (o_.prepare_cache) {
+      if (!o_.device.empty()) {
+        throw Error(ErrorKind::InvalidArgument,
+                    "--prepare-cache writes no disk: give only STATE (not " + o_.device + ")");
+      }
+      return prepare_cache();
+    }
     if (::geteuid() != 0) {
       throw Error(ErrorKind::PermissionError,
                   "bootstrap partitions a disk and needs root (`op-dbus bootstrap --dry-run` does not)");
@@ -338,6 +345,7 @@ class Bootstrap {
       throw Error(ErrorKind::InvalidArgument,
                   o_.state_file + ": /plugins/storage/mounts: expected a mount for \"/\" (the new root)");
     }
+    if (o_.prepare_cache) return;
     say("target disk " + choice_.device + " (from the " + choice_.source +
         (from_device_.empty() || from_device_ == choice_.device
              ? ")"
@@ -418,9 +426,9 @@ class Bootstrap {
 
   // ---- stages
 
-  void run_stage(size_t index, const bootstrap::Stage& st) {
+  void run_stage(size_t index, const bootstrap::Stage& st, size_t total = bootstrap::stages().size()) {
     const std::string name(st.name);
-    say("[" + std::to_string(index) + "/" + std::to_string(bootstrap::stages().size()) + "] " + name + ": " +
+    say("[" + std::to_string(index) + "/" + std::to_string(total) + "] " + name + ": " +
         std::string(st.summary));
     auto start = std::chrono::steady_clock::now();
     try {
@@ -569,7 +577,14 @@ class Bootstrap {
     }
     root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
     root.write_file(started, base_key(), 0644);
-    if (unpack_cached_base()) {
+    // The whole installed system when the cache has it for these settings and packages; else the base system.
+    if (unpack_cached(Entry::Packages)) {
+      root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
+      root.write_file(kPackagesDone, packages_key(), 0644);
+      root.write_file(done, base_key(), 0644);
+      return;
+    }
+    if (unpack_cached(Entry::Base)) {
       root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
       root.write_file(done, base_key(), 0644);
       return;
@@ -599,51 +614,65 @@ class Bootstrap {
         }
       }
     });
-    keep_base_in_cache();
+    keep_in_cache(Entry::Base);
     root.make_dirs("/var/lib/op-dbus/bootstrap", 0755);
     root.write_file("/var/lib/op-dbus/bootstrap/base.done", base_key(), 0644);
   }
 
-  // ---- the base-system cache
+  // ---- the caches: the base system, and the installed system after the packages stage
+
+  enum class Entry { Base, Packages };
+  static constexpr const char* kPackagesDone = "/var/lib/op-dbus/bootstrap/packages.done";
 
   std::string host_arch() {
     if (arch_.empty()) arch_ = trim(sys::run_checked({"dpkg", "--print-architecture"}));
     return arch_;
   }
-  std::string cache_key() { return base_key() + "arch=" + host_arch() + "\n"; }
-  fs::path cache_base(const std::string& ext) {
-    return cache_ / "base" / (bootstrap::base_cache_id(base_key(), host_arch()) + ext);
+  std::string packages_key() const {
+    std::optional<std::string> pk;
+    if (const JsonValue* section = state_.section("packagekit")) pk = to_json(*section);
+    return bootstrap::packages_cache_key(
+        base_key(), bootstrap::stage_packages(settings_, state_.section("packagekit")),
+        bootstrap::bootloader_preseed(settings_.bootloader), settings_.locale, pk);
+  }
+  std::string key_of(Entry e) const { return e == Entry::Base ? base_key() : packages_key(); }
+  static const char* words(Entry e) { return e == Entry::Base ? "base system" : "installed system"; }
+  std::string cache_key(Entry e) { return key_of(e) + "arch=" + host_arch() + "\n"; }
+  fs::path cache_entry(Entry e, const std::string& ext) {
+    return cache_ / (e == Entry::Base ? "base" : "packages") /
+           (bootstrap::base_cache_id(key_of(e), host_arch()) + ext);
   }
 
   // What the cache offers for these settings (the digest is not checked here).
-  bootstrap::BaseSource base_source() {
+  bootstrap::BaseSource cache_source(Entry e) {
     std::optional<std::string> record;
     std::optional<uint64_t> size;
     std::error_code ec;
-    fs::path key_file = cache_base(".key"), tar = cache_base(".tar");
+    fs::path key_file = cache_entry(e, ".key"), tar = cache_entry(e, ".tar");
     if (fs::is_regular_file(key_file, ec)) {
       std::ifstream in(key_file, std::ios::binary);
       record = std::string(std::istreambuf_iterator<char>(in), {});
     }
     if (fs::is_regular_file(tar, ec)) size = fs::file_size(tar, ec);
-    return bootstrap::choose_base_source(o_.no_base_cache, cache_key(), record, size);
+    return e == Entry::Base ? bootstrap::choose_base_source(o_.no_cache, cache_key(e), record, size)
+                            : bootstrap::choose_packages_source(o_.no_cache, cache_key(e), record, size);
   }
 
-  // Unpacks the cached base system when there is a sound one; false (and the reason said) otherwise.
-  bool unpack_cached_base() {
-    auto source = base_source();
+  // Unpacks the cached entry when there is a sound one; false (and the reason said) otherwise.
+  bool unpack_cached(Entry e) {
+    auto source = cache_source(e);
     if (!source.from_cache) {
       say("    " + source.reason);
       return false;
     }
-    fs::path tar = cache_base(".tar");
-    std::ifstream in(cache_base(".key"), std::ios::binary);
+    fs::path tar = cache_entry(e, ".tar");
+    std::ifstream in(cache_entry(e, ".key"), std::ios::binary);
     auto record = bootstrap::parse_base_record(std::string(std::istreambuf_iterator<char>(in), {}));
-    const std::string id = bootstrap::base_cache_id(base_key(), host_arch());
-    say("    checking the cached base system " + tar.filename().string());
+    const std::string id = bootstrap::base_cache_id(key_of(e), host_arch());
+    say("    checking the cached " + std::string(words(e)) + " " + tar.filename().string());
     if (file_sha256(tar) != record->sha256) {
-      say("    the cached base system's sha256 differs from the one recorded when it was written (a damaged "
-          "file): it is not used; debootstrap");
+      say("    the cached " + std::string(words(e)) +
+          "'s sha256 differs from the one recorded when it was written (a damaged file): it is not used");
       return false;
     }
     say("    " + source.reason + " (" + id.substr(0, 16) + "...)");
@@ -657,9 +686,9 @@ class Bootstrap {
     return true;
   }
 
-  // A base system from the cache is shared by every host made from it: what identifies a host is made
-  // afresh, as debootstrap would have: a new machine-id (systemd's postinst writes one) and, when openssh is
-  // in the base, new host keys (they are not in the tarball).
+  // A tree from the cache is shared by every host made from it: what identifies a host is made afresh, as
+  // debootstrap would have: a new machine-id (systemd's postinst writes one) here, and, when openssh is in
+  // the tree, new host keys (they are not in the tarball) in the chroot stage.
   void make_host_unique() {
     sys::RootDir root(target_);
     std::ifstream urandom("/dev/urandom", std::ios::binary);
@@ -678,39 +707,51 @@ class Bootstrap {
     auto dbus_id = root.lstat("/var/lib/dbus/machine-id");
     if (dbus_id && dbus_id->kind == sys::FileKind::File)
       root.write_file("/var/lib/dbus/machine-id", id + "\n", 0444);
-    if (root.lstat("/usr/bin/ssh-keygen") && root.lstat("/etc/ssh")) {
-      say("    new SSH host keys");
-      tool({"chroot", target_.string(), "/usr/bin/ssh-keygen", "-A"});
-    }
+    // The SSH host keys (not in any cached tarball) are made by the chroot stage, which binds /dev first.
   }
 
-  // After debootstrap: the new base system as CACHE/base/ID.tar and its record ID.key, each written
-  // atomically. A failure here costs the next install its shortcut, not this one: it is said, not thrown.
-  void keep_base_in_cache() {
-    if (o_.no_base_cache) return;
-    fs::path tar = cache_base(".tar");
+  // With ssh-keygen in the tree and no host key yet (a tree from the cache), new keys, as openssh-server's
+  // postinst would make them. Needs the chroot stage's /dev.
+  void make_ssh_host_keys() {
+    sys::RootDir root(target_);
+    if (!root.lstat("/usr/bin/ssh-keygen") || !root.lstat("/etc/ssh")) return;
+    for (const auto& e : root.list_dir("/etc/ssh")) {
+      if (starts_with(e.name, "ssh_host_") && ends_with(e.name, "_key")) return;
+    }
+    say("    new SSH host keys");
+    tool({"chroot", target_.string(), "/usr/bin/ssh-keygen", "-A"});
+  }
+
+  // After debootstrap (the base system) or the packages stage (the installed system): the tree as
+  // CACHE/KIND/ID.tar and its record ID.key, each written atomically. A failure here costs the next install
+  // its shortcut, not this one: it is said, not thrown.
+  void keep_in_cache(Entry e) {
+    if (o_.no_cache) return;
+    fs::path tar = cache_entry(e, ".tar");
     fs::path tmp = tar.string() + ".tmp." + std::to_string(::getpid());
     try {
       fs::create_directories(tar.parent_path());
-      say("    keeping the base system in the cache: " + tar.string());
+      say("    keeping the " + std::string(words(e)) + " in the cache: " + tar.string());
       std::vector<std::string> argv = {"tar",         "--create",       "--file",  tmp.string(),
                                        "--directory", target_.string(), "--sparse"};
       argv.insert(argv.end(), kTarKeep.begin(), kTarKeep.end());
       for (const auto& x : kBaseExcludes) argv.push_back("--exclude=" + x);
+      // The ESP's files are the bootloader stage's, made for this disk.
+      if (e == Entry::Packages) argv.push_back("--exclude=./boot/efi/*");
       argv.push_back(".");
       tool(argv);
       fsync_path(tmp);
       bootstrap::BaseCacheRecord r;
       r.size = fs::file_size(tmp);
       r.sha256 = file_sha256(tmp);
-      r.key = cache_key();
+      r.key = cache_key(e);
       fs::rename(tmp, tar);
-      write_file_atomic(cache_base(".key"), bootstrap::format_base_record(r));
+      write_file_atomic(cache_entry(e, ".key"), bootstrap::format_base_record(r));
       say("    cached " + format_byte_size(r.size) + " (sha256 " + r.sha256.substr(0, 16) + "...)");
-    } catch (const std::exception& e) {
+    } catch (const std::exception& ex) {
       std::error_code ec;
       fs::remove(tmp, ec);
-      say(std::string("    warning: the base system is not cached: ") + e.what());
+      say("    warning: the " + std::string(words(e)) + " is not cached: " + ex.what());
     }
   }
 
@@ -763,10 +804,6 @@ class Bootstrap {
     root.make_dirs("/etc/apt/sources.list.d", 0755);
     root.write_file("/etc/apt/sources.list.d/debian.sources", sources, 0644);
     root.remove("/etc/apt/sources.list");
-    if (settings_.root_password_hash) {
-      tool({"chroot", target_.string(), "chpasswd", "--encrypted"},
-           "root:" + *settings_.root_password_hash + "\n");
-    }
   }
 
   void bind(const std::string& source, const fs::path& target, const char* type, unsigned long flags) {
@@ -791,13 +828,14 @@ class Bootstrap {
     if (!mounted(target_ / "sys")) bind("/sys", target_ / "sys", nullptr, MS_BIND | MS_REC);
     if (!mounted(target_ / "dev")) bind("/dev", target_ / "dev", nullptr, MS_BIND | MS_REC);
     if (!mounted(target_ / "run")) bind("tmpfs", target_ / "run", "tmpfs", MS_NOSUID | MS_NODEV);
-    if (!mounted(target_ / "dev/disk")) disk_links();
+    if (!o_.prepare_cache && !mounted(target_ / "dev/disk")) disk_links();
     // apt inside the target keeps what it downloads in the same cache as debootstrap, so a second install
     // (or a re-run) downloads nothing it already has.
     fs::create_directories(cache_ / "archives/partial");
     if (!mounted(target_ / "var/cache/apt/archives")) {
       bind((cache_ / "archives").string(), target_ / "var/cache/apt/archives", nullptr, MS_BIND);
     }
+    make_ssh_host_keys();
   }
 
   // The chroot's own /dev/disk/by-uuid, by-partuuid and by-label for the target's partitions: grub-mkconfig
@@ -822,6 +860,11 @@ class Bootstrap {
 
   void stage_packages() {
     sys::RootDir root(target_);
+    if (root.read_file(kPackagesDone) == packages_key()) {
+      say("    the kernel, the bootloader's and the document's packages are already there (the cached "
+          "installed system, or an earlier run that finished this stage)");
+      return;
+    }
     // No service starts inside the chroot while packages are installed.
     root.write_file("/usr/sbin/policy-rc.d",
                     "#!/bin/sh\n# op-dbus bootstrap: no service starts in the chroot\nexit 101\n", 0755);
@@ -829,13 +872,7 @@ class Bootstrap {
     // work until they are finished; with nothing pending this does nothing.
     tool(in_target({"dpkg", "--configure", "-a"}));
     tool(in_target({"apt-get", "-q", "update"}));
-    std::vector<std::string> pkgs = {settings_.kernel};
-    for (auto& p : bootstrap::bootloader_packages(settings_.bootloader)) pkgs.push_back(p);
-    if (settings_.locale != "C.UTF-8" && settings_.locale != "C" && settings_.locale != "POSIX") {
-      pkgs.push_back("locales");
-    }
-    // The installed system's op-dbus manages the document's packages through PackageKit.
-    if (state_.section("packagekit")) pkgs.push_back("packagekit");
+    std::vector<std::string> pkgs = bootstrap::stage_packages(settings_, state_.section("packagekit"));
     std::string preseed = bootstrap::bootloader_preseed(settings_.bootloader);
     if (!preseed.empty()) tool(in_target({"debconf-set-selections"}), preseed);
     std::vector<std::string> argv = {"apt-get", "-q", "-y", "--no-install-recommends", "install", "--"};
@@ -851,6 +888,9 @@ class Bootstrap {
       tool(in_target({"locale-gen"}));
     }
     if (state_.section("packagekit")) apply_plugins(single("packagekit"), {"packagekit"}, true);
+    // apt's downloads are bound from the download cache; its lists stay (a later apt needs them).
+    keep_in_cache(Entry::Packages);
+    root.write_file(kPackagesDone, packages_key(), 0644);
   }
 
   static std::string charset_of(const std::string& locale) {
@@ -859,6 +899,15 @@ class Bootstrap {
   }
 
   void stage_plugins() {
+    // Set here rather than in the configure stage, so that no cached tree ever holds it; without a hash,
+    // root has no password (debootstrap's "*"), also when the tree came from the cache.
+    if (settings_.root_password_hash) {
+      say("    the root password (from bootstrap.root_password_hash)");
+      tool({"chroot", target_.string(), "chpasswd", "--encrypted"},
+           "root:" + *settings_.root_password_hash + "\n");
+    } else {
+      tool({"chroot", target_.string(), "usermod", "--password", "*", "root"});
+    }
     std::vector<std::string> offline, runtime;
     split_plugins(offline, runtime);
     if (offline.empty()) {
@@ -973,6 +1022,74 @@ class Bootstrap {
     fs::remove(target_, ec);  // only when empty
   }
 
+  // ---- --prepare-cache
+
+  // The base system and the installed system for STATE made in a scratch tree (no disk: the check, storage,
+  // plugins, op-dbus and bootloader stages do not run) and kept in the cache; then the tree is deleted. A
+  // later bootstrap of a disk with the same settings and packages, here or on a machine given a copy of the
+  // cache, unpacks the installed system. Nothing is done when the cache already holds a sound-looking entry.
+  int prepare_cache() {
+    if (::geteuid() != 0) {
+      throw Error(ErrorKind::PermissionError,
+                  "--prepare-cache runs debootstrap and apt in a chroot: it needs root");
+    }
+    if (o_.no_cache)
+      throw Error(ErrorKind::InvalidArgument, "--prepare-cache and --no-cache contradict each other");
+    auto existing = cache_source(Entry::Packages);
+    if (existing.from_cache) {
+      say("the cache already holds the installed system for these settings and packages: " +
+          cache_entry(Entry::Packages, ".tar").string());
+      return kExitOk;
+    }
+    say(existing.reason);
+    fs::create_directories(cache_);
+    target_ =
+        o_.target.empty() ? cache_ / ("prepare." + std::to_string(::getpid())) : fs::absolute(o_.target);
+    std::error_code ec;
+    if (fs::exists(target_, ec) && !fs::is_empty(target_, ec)) {
+      throw Error(ErrorKind::InvalidArgument, "--target " + target_.string() + ": not an empty directory");
+    }
+    fs::create_directories(target_);
+    say("preparing the cache in the scratch tree " + target_.string());
+    InterruptGuard on_signal;
+    struct Cleanup {
+      Bootstrap* b;
+      ~Cleanup() { b->release_scratch(); }
+    } cleanup{this};
+    size_t i = 0;
+    std::vector<bootstrap::Stage> wanted;
+    for (const auto& st : bootstrap::stages()) {
+      if (st.name == "base" || st.name == "configure" || st.name == "chroot" || st.name == "packages")
+        wanted.push_back(st);
+    }
+    for (const auto& st : wanted) {
+      if (interrupted()) throw Error(ErrorKind::Interrupted, "interrupted by " + interrupt_name());
+      run_stage(++i, st, wanted.size());
+    }
+    release_scratch();
+    auto made = cache_source(Entry::Packages);
+    if (!made.from_cache) {
+      throw Error(ErrorKind::BackendError, "the installed system could not be kept in the cache (see above)");
+    }
+    say("the cache holds the installed system: " + cache_entry(Entry::Packages, ".tar").string());
+    return kExitOk;
+  }
+
+  // Unmounts everything under the scratch tree, then deletes it (not when something stays mounted there).
+  void release_scratch() {
+    if (released_) return;
+    release_target();
+    for (const auto& m : sys::read_mountinfo()) {
+      if (m.target == target_.string() || starts_with(m.target, target_.string() + "/")) {
+        say("warning: " + m.target + " is still mounted: the scratch tree " + target_.string() + " is kept");
+        return;
+      }
+    }
+    std::error_code ec;
+    fs::remove_all(target_, ec);
+    if (ec) say("warning: the scratch tree " + target_.string() + " was not deleted: " + ec.message());
+  }
+
   // ---- dry run
 
   int dry_run() {
@@ -1023,9 +1140,16 @@ class Bootstrap {
       } else if (name == "base") {
         std::string why;
         try {
-          auto source = base_source();
+          auto whole = cache_source(Entry::Packages);
+          if (whole.from_cache) {
+            std::cout << "    " << whole.reason << ": " << cache_entry(Entry::Packages, ".tar").string()
+                      << " (base system and packages; its sha256 is checked first)\n";
+            continue;
+          }
+          std::cout << "    " << whole.reason << "\n";
+          auto source = cache_source(Entry::Base);
           if (source.from_cache) {
-            std::cout << "    " << source.reason << ": " << cache_base(".tar").string()
+            std::cout << "    " << source.reason << ": " << cache_entry(Entry::Base, ".tar").string()
                       << " (its sha256 is checked first; debootstrap if it differs)\n";
             continue;
           }
@@ -1040,12 +1164,15 @@ class Bootstrap {
                   << settings_.suite << " " << shown_target_.string() << " " << settings_.mirror << "\n";
       } else if (name == "configure") {
         std::cout << "    /etc/hostname " << settings_.hostname << ", /etc/hosts " << settings_.fqdn()
-                  << ", /etc/localtime " << settings_.timezone << ", LANG=" << settings_.locale
-                  << (settings_.root_password_hash ? ", root password (hash, secret)" : "") << "\n";
+                  << ", /etc/localtime " << settings_.timezone << ", LANG=" << settings_.locale << "\n";
       } else if (name == "packages") {
-        std::vector<std::string> pkgs = {settings_.kernel};
-        for (auto& p : bootstrap::bootloader_packages(settings_.bootloader)) pkgs.push_back(p);
-        if (state_.section("packagekit")) pkgs.push_back("packagekit");
+        std::vector<std::string> pkgs = bootstrap::stage_packages(settings_, state_.section("packagekit"));
+        bool cached = false;
+        try {
+          cached = cache_source(Entry::Packages).from_cache;
+        } catch (const Error&) {
+        }
+        if (cached) std::cout << "    (from the cache, with the base system:)\n";
         std::cout << "    apt-get install " << join(pkgs, " ") << "\n";
         if (!settings_.kernel_args.empty())
           std::cout << "    kernel command line: " << settings_.kernel_args << "\n";
@@ -1054,6 +1181,10 @@ class Bootstrap {
       } else if (name == "plugins") {
         std::vector<std::string> offline, runtime;
         split_plugins(offline, runtime);
+        std::cout << "    root password: "
+                  << (settings_.root_password_hash ? "from bootstrap.root_password_hash (secret)"
+                                                   : "none (\"*\")")
+                  << "\n";
         std::cout << "    into the tree: " << (offline.empty() ? "(none)" : join(offline, ", ")) << "\n";
       } else if (name == "op-dbus") {
         std::vector<std::string> offline, runtime;

@@ -18,7 +18,8 @@ struct BootstrapOptions {
   bool allow_destructive = false;
   std::string deb;             // the op-dbus .deb installed into the target
   std::string cache_dir;       // downloaded .debs, kept between runs ("" = /var/cache/op-dbus/bootstrap)
-  bool no_base_cache = false;  // run debootstrap even when the cache holds this base system
+  bool no_cache = false;       // neither use nor write the base-system and installed-system caches
+  bool prepare_cache = false;  // only make the cache entries for STATE, in a scratch tree (no disk)
   std::string target;          // where the target is mounted ("" = /run/op-dbus/bootstrap/target)
   bool no_finish = false;      // skip the document's poweroff/reboot (tests, a manual check first)
   bool json = false;

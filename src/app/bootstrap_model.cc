@@ -193,11 +193,11 @@ const std::vector<Stage>& stages() {
       {"check",
        "the target disk: a block device, not the running system's, not in use, empty or wipe allowed"},
       {"storage", "partition table, filesystems, btrfs subvolumes, mounted under the target directory"},
-      {"base", "debootstrap the Debian base system into the target"},
-      {"configure", "fstab, hostname, hosts, timezone, locale, apt sources, root password"},
+      {"base", "debootstrap the Debian base system into the target (or unpack it from the cache)"},
+      {"configure", "hostname, hosts, timezone, locale, apt sources"},
       {"chroot", "bind /dev, /proc, /sys and /run into the target"},
       {"packages", "kernel, bootloader and the document's packages, with apt inside the target"},
-      {"plugins", "every other plugin applied into the target (--root)"},
+      {"plugins", "the root password, then every other plugin applied into the target (--root)"},
       {"op-dbus", "op-dbus from its .deb, /etc/op-dbus/state.json, the first-boot unit"},
       {"bootloader", "GRUB (UEFI and/or BIOS) or systemd-boot, and its configuration"},
       {"finish", "unmount everything; then power off, reboot or nothing, as the document says"},
@@ -281,20 +281,58 @@ std::optional<BaseCacheRecord> parse_base_record(std::string_view text) {
   return r;
 }
 
+namespace {
+// The reasons for one kind of entry: `what` names it, `fallback` says what runs instead.
+BaseSource choose_source(std::string_view what, std::string_view fallback, bool no_cache,
+                         std::string_view key, const std::optional<std::string>& record,
+                         std::optional<uint64_t> tar_size) {
+  const std::string w(what), tail = ": " + std::string(fallback);
+  if (no_cache) return {false, "--no-cache" + tail};
+  if (!record && !tar_size) return {false, "no cached " + w + " for these settings" + tail};
+  if (!record) return {false, "the cached " + w + " has no record (a partial write)" + tail};
+  if (!tar_size) return {false, "the cached " + w + "'s tarball is missing" + tail};
+  auto r = parse_base_record(*record);
+  if (!r) return {false, "the cached " + w + "'s record is damaged" + tail};
+  if (r->key != key) return {false, "the cached " + w + " was made with other settings" + tail};
+  if (r->size != *tar_size) {
+    return {false, "the cached " + w + "'s tarball has " + std::to_string(*tar_size) + " bytes, " +
+                       std::to_string(r->size) + " were written (a partial copy)" + tail};
+  }
+  return {true, w + " from the cache"};
+}
+}  // namespace
+
 BaseSource choose_base_source(bool no_cache, std::string_view key, const std::optional<std::string>& record,
                               std::optional<uint64_t> tar_size) {
-  if (no_cache) return {false, "--no-base-cache: debootstrap"};
-  if (!record && !tar_size) return {false, "no cached base system for these settings: debootstrap"};
-  if (!record) return {false, "the cached base system has no record (a partial write): debootstrap"};
-  if (!tar_size) return {false, "the cached base system's tarball is missing: debootstrap"};
-  auto r = parse_base_record(*record);
-  if (!r) return {false, "the cached base system's record is damaged: debootstrap"};
-  if (r->key != key) return {false, "the cached base system was made with other settings: debootstrap"};
-  if (r->size != *tar_size) {
-    return {false, "the cached base system's tarball has " + std::to_string(*tar_size) + " bytes, " +
-                       std::to_string(r->size) + " were written (a partial copy): debootstrap"};
+  return choose_source("base system", "debootstrap", no_cache, key, record, tar_size);
+}
+
+std::vector<std::string> stage_packages(const Settings& settings, bool has_packagekit) {
+  std::vector<std::string> pkgs = {settings.kernel};
+  for (auto& p : bootloader_packages(settings.bootloader)) pkgs.push_back(p);
+  if (settings.locale != "C.UTF-8" && settings.locale != "C" && settings.locale != "POSIX") {
+    pkgs.push_back("locales");
   }
-  return {true, "base system from the cache"};
+  if (has_packagekit) pkgs.push_back("packagekit");
+  return pkgs;
+}
+
+std::string packages_cache_key(std::string_view base_key, const std::vector<std::string>& packages,
+                               std::string_view preseed, std::string_view locale,
+                               const std::optional<std::string>& packagekit_json) {
+  std::set<std::string> sorted(packages.begin(), packages.end());
+  std::vector<std::string> list(sorted.begin(), sorted.end());
+  return std::string(base_key) + "packages=" + join(list, ",") +
+         "\npreseed=" + (preseed.empty() ? std::string("none") : sha256_hex(std::string(preseed))) +
+         "\nlocale=" + std::string(locale) +
+         "\npackagekit=" + (packagekit_json ? sha256_hex(*packagekit_json) : std::string("none")) +
+         "\nformat=1\n";
+}
+
+BaseSource choose_packages_source(bool no_cache, std::string_view key,
+                                  const std::optional<std::string>& record,
+                                  std::optional<uint64_t> tar_size) {
+  return choose_source("installed system", "the base system, then apt", no_cache, key, record, tar_size);
 }
 
 }  // namespace opdbus::bootstrap

@@ -114,4 +114,26 @@ struct BaseSource {
 BaseSource choose_base_source(bool no_cache, std::string_view key, const std::optional<std::string>& record,
                               std::optional<uint64_t> tar_size);
 
+// ---- the installed-system cache (docs/bootstrap.md "The installed-system cache")
+// After the packages stage, the whole tree (base system, kernel, bootloader packages, locales, PackageKit and
+// the packagekit section's packages and repositories) is kept as CACHE/packages/<id>.tar with its record; a
+// later bootstrap with the same key unpacks it in the base stage and skips debootstrap and apt.
+
+// What the packages stage installs with apt: the kernel, the bootloader's packages, `locales` for a locale
+// other than C/POSIX, and `packagekit` when the document has a packagekit section. In that order.
+std::vector<std::string> stage_packages(const Settings& settings, bool has_packagekit);
+
+// The key of that tree: the base key, then the packages (sorted), digests of the debconf answers and of the
+// packagekit section (compact JSON; "none" when absent), the locale (locale-gen's output is in the tree) and
+// the entry format. The configure stage's files (hostname, hosts, timezone) are not in it: that stage runs
+// again after unpacking; nor is the root password, which is set after the tree is taken.
+std::string packages_cache_key(std::string_view base_key, const std::vector<std::string>& packages,
+                               std::string_view preseed, std::string_view locale,
+                               const std::optional<std::string>& packagekit_json);
+
+// As choose_base_source, for the installed-system entry (the reasons name it; the fallback is the base
+// system, then apt).
+BaseSource choose_packages_source(bool no_cache, std::string_view key,
+                                  const std::optional<std::string>& record, std::optional<uint64_t> tar_size);
+
 }  // namespace opdbus::bootstrap

@@ -651,8 +651,13 @@ void add_bootstrap(CLI::App& app, const Flags& f, int& rc) {
   cmd->add_option("--cache-dir", bo->cache_dir,
                   "Downloaded packages, kept between runs (default /var/cache/op-dbus/bootstrap)")
       ->type_name("DIR");
-  cmd->add_flag("--no-base-cache", bo->no_base_cache,
-                "Run debootstrap even when the cache holds this base system (and do not cache it)");
+  cmd->add_flag("--no-cache,--no-base-cache", bo->no_cache,
+                "Make the base system with debootstrap and install the packages with apt even when the "
+                "cache holds them (and cache neither); downloads are still reused");
+  cmd->add_flag("--prepare-cache", bo->prepare_cache,
+                "Only make the cache entries for STATE (the base system and the installed system after the "
+                "packages stage) in a scratch tree, without a disk; a later bootstrap with the same settings "
+                "and packages, here or from a copy of --cache-dir, unpacks them");
   cmd->add_option("--target", bo->target,
                   "Where the new system is mounted (default /run/op-dbus/bootstrap/target)")
       ->type_name("DIR");

@@ -174,10 +174,10 @@ TEST_CASE("bootstrap base cache: when the cached base system is used") {
   auto use = choose_base_source(false, key, record, 500);
   CHECK(use.from_cache);
   CHECK(use.reason == "base system from the cache");
-  // --no-base-cache forces debootstrap.
+  // --no-cache forces debootstrap.
   auto forced = choose_base_source(true, key, record, 500);
   CHECK(!forced.from_cache);
-  CHECK(forced.reason.find("--no-base-cache") != std::string::npos);
+  CHECK(forced.reason == "--no-cache: debootstrap");
   // Nothing cached, only one half, other settings, a size that differs (a partial copy), a damaged record.
   CHECK(!choose_base_source(false, key, std::nullopt, std::nullopt).from_cache);
   CHECK(!choose_base_source(false, key, std::nullopt, 500).from_cache);
@@ -188,4 +188,56 @@ TEST_CASE("bootstrap base cache: when the cached base system is used") {
   CHECK(partial.reason.find("partial") != std::string::npos);
   CHECK(!choose_base_source(false, key, record.substr(0, record.size() - 3), 500).from_cache);
   CHECK(!choose_base_source(false, key, std::string("garbage"), 500).from_cache);
+}
+
+TEST_CASE("bootstrap installed-system cache: what the packages stage installs") {
+  Settings s;
+  CHECK(stage_packages(s, false) == std::vector<std::string>{"linux-image-amd64", "grub-efi-amd64"});
+  s.locale = "de_DE.UTF-8";
+  s.bootloader = Bootloader::Both;
+  s.kernel = "linux-image-cloud-amd64";
+  CHECK(stage_packages(s, true) == std::vector<std::string>{"linux-image-cloud-amd64", "grub-efi-amd64",
+                                                            "grub-pc-bin", "locales", "packagekit"});
+  s.locale = "POSIX";
+  CHECK(stage_packages(s, false) ==
+        std::vector<std::string>{"linux-image-cloud-amd64", "grub-efi-amd64", "grub-pc-bin"});
+}
+
+TEST_CASE("bootstrap installed-system cache: the key follows everything that shapes the tree") {
+  const std::string base = "suite=bookworm\nvariant=minbase\nmirror=http://m/debian\ninclude=a,b\n";
+  const std::vector<std::string> pkgs = {"linux-image-amd64", "grub-efi-amd64", "packagekit"};
+  const std::optional<std::string> pk = std::string(R"({"packages":{"openssh-server":{}}})");
+  std::string key = packages_cache_key(base, pkgs, "grub preseed\n", "C.UTF-8", pk);
+  CHECK(key.rfind(base, 0) == 0);
+  CHECK(key.find("packages=grub-efi-amd64,linux-image-amd64,packagekit\n") != std::string::npos);
+  CHECK(key.back() == '\n');
+  // The order of the packages does not matter; each input does.
+  CHECK(key == packages_cache_key(base, {"packagekit", "grub-efi-amd64", "linux-image-amd64"},
+                                  "grub preseed\n", "C.UTF-8", pk));
+  CHECK(key != packages_cache_key("suite=trixie\n", pkgs, "grub preseed\n", "C.UTF-8", pk));
+  CHECK(key != packages_cache_key(base, {"linux-image-amd64", "grub-pc"}, "grub preseed\n", "C.UTF-8", pk));
+  CHECK(key != packages_cache_key(base, pkgs, "", "C.UTF-8", pk));
+  CHECK(key != packages_cache_key(base, pkgs, "grub preseed\n", "de_DE.UTF-8", pk));
+  CHECK(key != packages_cache_key(base, pkgs, "grub preseed\n", "C.UTF-8", std::nullopt));
+  CHECK(key != packages_cache_key(base, pkgs, "grub preseed\n", "C.UTF-8",
+                                  std::string(R"({"packages":{"nginx":{}}})")));
+  // The packagekit section is in it as a digest (the key stays one line per input).
+  CHECK(key.find("openssh-server") == std::string::npos);
+  // A base entry and an installed-system entry never share a name.
+  CHECK(base_cache_id(key, "amd64") != base_cache_id(base, "amd64"));
+}
+
+TEST_CASE("bootstrap installed-system cache: when the cached installed system is used") {
+  const std::string key = "suite=bookworm\npackages=a\nformat=1\narch=amd64\n";
+  std::string record = format_base_record({900, std::string(64, 'c'), key});
+  auto use = choose_packages_source(false, key, record, 900);
+  CHECK(use.from_cache);
+  CHECK(use.reason == "installed system from the cache");
+  CHECK(choose_packages_source(true, key, record, 900).reason == "--no-cache: the base system, then apt");
+  auto none = choose_packages_source(false, key, std::nullopt, std::nullopt);
+  CHECK(!none.from_cache);
+  CHECK(none.reason == "no cached installed system for these settings: the base system, then apt");
+  CHECK(!choose_packages_source(false, key, record, 899).from_cache);
+  CHECK(!choose_packages_source(false, "suite=bookworm\npackages=b\nformat=1\narch=amd64\n", record, 900)
+             .from_cache);
 }

@@ -6,7 +6,11 @@
 #   - a failure injected in the packages stage (a kernel package that does not exist) names the stage and apt's
 #     words and leaves nothing mounted; the re-run with the cause fixed resumes (the base system is not made
 #     again) and completes
-#   - the disk boots: a unit from the state reports on a second serial port (ttyS1: a getty starting on the
+#   - the caches: the base system and the installed system (after the packages stage) kept as tarballs with
+#     their records, without host-specific files or the root password; a second blank disk installed from the
+#     installed-system cache (no debootstrap, no apt) with its own machine-id and SSH host key; --prepare-cache
+#     makes the same entry without a disk
+#   - the disk made from the cache boots: a unit from the state reports on a second serial port (ttyS1: a getty starting on the
 #     console's ttyS0 hangs that tty up, cutting a report short on a slow boot) the hostname, the btrfs subvolumes,
 #     the user, sshd (installed by the packagekit section), the first-boot unit, the bridge and NIC addresses
 #     (applied at boot by the network plugin's unit) and the firewall table; an SSH login with the declared key
@@ -61,6 +65,8 @@ DEB=$("$SRC/scripts/package.sh" --build-dir "$BUILD" --output "$T/dist" --no-bui
 # the install writes the loop device given on the command line.
 ssh-keygen -q -t ed25519 -N '' -C alice@test -f "$T/alice" >/dev/null
 KEY=$(cat "$T/alice.pub")
+# A root password hash (schema: crypt(3) form); the cached installed system must not carry it.
+ROOTHASH='$6$bttest$0cHw0Gv4oLQ0k5l0Sx9pP3lYhFq8bN1m2Zc7tUeR6yWjA4sD5fG8hK9lM0nB1vC2xZ3qW4eR5tY6uI7oP8aS9d'
 state() {
   local wipe=${3:-false}
   cat >"$T/$1.json" <<EOF
@@ -68,7 +74,8 @@ state() {
   "version": 1,
   "metadata": {"name": "bootstrap-test", "description": "the complete server on BIOS/GPT: btrfs @ and @home, packages, a sudo user with a key, ssh, a bridge, the NIC's address, a firewall, a report unit"},
   "bootstrap": {"device": "/dev/vda", "hostname": "bt1", "domain": "example.test", "timezone": "Europe/Berlin",
-                "kernel": "$2", "bootloader": "grub-bios", "kernel_args": "console=ttyS0,115200"},
+                "kernel": "$2", "bootloader": "grub-bios", "kernel_args": "console=ttyS0,115200",
+                "root_password_hash": "$ROOTHASH"},
   "plugins": {
     "storage": {
       "devices": {
@@ -209,18 +216,69 @@ tar -tvf "$1" | grep -q " link to "' _ "$BASE_TAR"
 lacks_in_tar() { ! tar -tf "$BASE_TAR" | grep -qE "$1"; }
 check "...without the markers, fstab, SSH host keys or what is under /proc /sys /dev /run" \
   lacks_in_tar '^\./(var/lib/op-dbus|etc/fstab$|etc/ssh/ssh_host_|(proc|sys|dev|run)/.)'
-expect "--dry-run says the base system would come from the cache" 0 \
-  "$OPDBUS" bootstrap --dry-run --cache-dir "$CACHE" "$B" "$T/good.json"
-contains "...naming the tarball" "base system from the cache: $BASE_TAR"
-expect "--dry-run --no-base-cache says debootstrap" 0 \
+# A cache holding only the base system (links to this one's entry).
+mkdir -p "$T/cachebase/base"
+ln -s "$BASE_TAR" "${BASE_TAR%.tar}.key" "$T/cachebase/base/"
+expect "--dry-run with only the base system cached says it would come from the cache" 0 \
+  "$OPDBUS" bootstrap --dry-run --cache-dir "$T/cachebase" "$B" "$T/good.json"
+contains "...after saying why not the installed system" "no cached installed system for these settings: the base system, then apt"
+contains "...naming the tarball" "base system from the cache: $T/cachebase/base/$(basename "$BASE_TAR")"
+expect "--dry-run --no-cache says debootstrap" 0 \
+  "$OPDBUS" bootstrap --dry-run --no-cache --cache-dir "$CACHE" "$B" "$T/good.json"
+contains "...and why" "--no-cache: debootstrap"
+expect "...as does its older name --no-base-cache" 0 \
   "$OPDBUS" bootstrap --dry-run --no-base-cache --cache-dir "$CACHE" "$B" "$T/good.json"
-contains "...and why" "--no-base-cache: debootstrap"
+contains "...and why" "--no-cache: debootstrap"
 mkdir -p "$T/cache2/base"
 cp "${BASE_TAR%.tar}.key" "$T/cache2/base/"
 truncate -s 4096 "$T/cache2/base/$(basename "$BASE_TAR")"
 expect "a tarball shorter than its record (a partial copy) is not used" 0 \
   "$OPDBUS" bootstrap --dry-run --cache-dir "$T/cache2" "$B" "$T/good.json"
 contains "...debootstrap runs instead" "(a partial copy): debootstrap"
+
+# ---- the installed-system cache: the tree after the packages stage -----------------------------------------------
+PKG_TAR=$(ls "$CACHE"/packages/*.tar 2>/dev/null | head -n 1)
+check "the installed system (base, kernel, bootloader, the packagekit section) is kept in the cache" \
+  bash -c "test -s '$PKG_TAR' || { grep -i -A2 'cache' '$T/install.log'; false; }"
+check "...with its record naming the packages" bash -c '
+k=${1%.tar}.key; t=$1
+grep -qx "size=$(stat -c %s "$t")" "$k" && grep -qx "sha256=$(sha256sum "$t" | cut -d" " -f1)" "$k" &&
+grep -qx "packages=grub-pc,linux-image-cloud-amd64,packagekit" "$k"' _ "$PKG_TAR"
+check "...holding the kernel and the packagekit section's sshd" bash -c '
+tar -tf "$1" | grep -q "^\./boot/vmlinuz-" && tar -tf "$1" | grep -qx "\./usr/sbin/sshd"' _ "$PKG_TAR"
+lacks_in_pkg_tar() { ! tar -tf "$PKG_TAR" | grep -qE "$1"; }
+check "...without the markers, fstab, SSH host keys or what is under /proc /sys /dev /run" \
+  lacks_in_pkg_tar '^\./(var/lib/op-dbus|etc/fstab$|etc/ssh/ssh_host_|(proc|sys|dev|run)/.)'
+is "...and without the root password (root's shadow entry is \"*\")" '*' bash -c \
+  "tar -xOf '$PKG_TAR' ./etc/shadow | grep '^root:' | cut -d: -f2"
+expect "--dry-run says the installed system would come from the cache" 0 \
+  "$OPDBUS" bootstrap --dry-run --cache-dir "$CACHE" "$B" "$T/good.json"
+contains "...naming the tarball" "installed system from the cache: $PKG_TAR"
+contains "...and the packages stage says so" "(from the cache, with the base system:)"
+
+# --prepare-cache: the same entries made without a disk, in a cache of their own that has only the base system
+# and the downloads (links to this one's); its entry must get the install's name, i.e. the same key.
+PREP=$CACHE/prepare-test
+rm -rf "$PREP"
+mkdir -p "$PREP/base"
+ln -s "$BASE_TAR" "${BASE_TAR%.tar}.key" "$PREP/base/"
+ln -s "$CACHE/archives" "$PREP/archives"
+expect "bootstrap --prepare-cache makes the installed system without a disk" 0 \
+  "$OPDBUS" bootstrap --prepare-cache --cache-dir "$PREP" "$T/good.json"
+grep -a "done in" "$T/out" | sed 's/^/#   /'
+contains "...from the cached base system" "base system from the cache ("
+contains "...running apt" "packages set up"
+check "...under the install's name (the same key)" bash -c "test -s '$PREP/packages/$(basename "$PKG_TAR")' || ls -R '$PREP'"
+check "...whose record names the same key" bash -c "cmp <(sed 1,2d '${PKG_TAR%.tar}.key') <(sed 1,2d '$PREP/packages/$(basename "${PKG_TAR%.tar}").key')"
+check "...and the scratch tree is gone" bash -c "! ls -d '$PREP'/prepare.* 2>/dev/null"
+is "...with nothing left mounted" 0 mounted_below "$PREP"
+expect "a second --prepare-cache finds the entry and does nothing" 0 \
+  "$OPDBUS" bootstrap --prepare-cache --cache-dir "$PREP" "$T/good.json"
+contains "...saying so" "the cache already holds the installed system"
+expect "--prepare-cache with a DEVICE is refused" 1 \
+  "$OPDBUS" bootstrap --prepare-cache --cache-dir "$PREP" "$B" "$T/good.json"
+contains "...saying it writes no disk" "--prepare-cache writes no disk"
+rm -rf "$PREP"
 
 # ---- what is on the disk ---------------------------------------------------------------------------------------
 mount -o subvol=@ "${B}p2" "$T/mnt"
@@ -237,12 +295,32 @@ check "...no policy-rc.d left behind" test ! -e "$T/mnt/usr/sbin/policy-rc.d"
 is ".../etc/localtime pointing at the zone" /usr/share/zoneinfo/Europe/Berlin readlink "$T/mnt/etc/localtime"
 check "...the zone file itself untouched (a regular file)" test -f "$T/mnt/usr/share/zoneinfo/Europe/Berlin" -a ! -L "$T/mnt/usr/share/zoneinfo/Europe/Berlin"
 check "...the first-boot unit a file, enabled" bash -c "test -f '$T/mnt/etc/systemd/system/op-dbus-firstboot.service' -a ! -L '$T/mnt/etc/systemd/system/op-dbus-firstboot.service' && [ \"\$(readlink '$T/mnt/etc/systemd/system/multi-user.target.wants/op-dbus-firstboot.service')\" = /etc/systemd/system/op-dbus-firstboot.service ]"
+check "...root's password from the document" bash -c "grep -q '^root:$ROOTHASH:' '$T/mnt/etc/shadow'"
+cp "$T/mnt/etc/machine-id" "$T/machine-id.1"
+ssh-keygen -l -f "$T/mnt/etc/ssh/ssh_host_ed25519_key.pub" | cut -d' ' -f2 >"$T/hostkey.1"
 umount "$T/mnt"
 losetup -d "$B"
 
+# ---- a second disk from the installed-system cache: this is the disk booted below -------------------------------
+attach "$T/disk2.img" 3G
+B2=$LOOP
+expect "an install onto a second blank disk completes" 0 bs --deb "$DEB" "$B2" "$T/good.json"
+contains "...unpacking the installed system from the cache (no debootstrap)" "installed system from the cache ("
+contains "...and running no apt in the packages stage" "the cached installed system, or an earlier run"
+lacks "...nor debootstrap" "debootstrap: "
+grep -a "done in" "$T/out" | sed 's/^/#   /'
+mount -o subvol=@ "${B2}p2" "$T/mnt"
+check "...the new disk has its own machine-id" bash -c "[ -s '$T/mnt/etc/machine-id' ] && ! cmp -s '$T/machine-id.1' '$T/mnt/etc/machine-id'"
+check "...and its own SSH host key" bash -c "[ \"\$(ssh-keygen -l -f '$T/mnt/etc/ssh/ssh_host_ed25519_key.pub' | cut -d' ' -f2)\" != \"\$(cat '$T/hostkey.1')\" ]"
+check "...root's password from the document" bash -c "grep -q '^root:$ROOTHASH:' '$T/mnt/etc/shadow'"
+check "...fstab of its own filesystem" bash -c "grep -q \"^UUID=\$(blkid -p -o value -s UUID ${B2}p2)\" '$T/mnt/etc/fstab'"
+check "...grub.cfg booting that filesystem" bash -c "grep -q \"root=UUID=\$(blkid -p -o value -s UUID ${B2}p2)\" '$T/mnt/boot/grub/grub.cfg'"
+umount "$T/mnt"
+losetup -d "$B2"
+
 # ---- the disk alone boots (SeaBIOS), with a NIC on qemu's user network; SSH reaches it through a forward -------
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-timeout 900 qemu-system-x86_64 -m 1024 -smp 1 -drive "file=$T/disk.img,format=raw,if=virtio" -display none \
+timeout 900 qemu-system-x86_64 -m 1024 -smp 1 -drive "file=$T/disk2.img,format=raw,if=virtio" -display none \
   -serial "file:$T/console.log" -serial "file:$T/report.log" -no-reboot \
   -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0,addr=0x3 &
 QEMU_PID=$!
@@ -251,7 +329,7 @@ for _ in $(seq 1 180); do
   kill -0 "$QEMU_PID" 2>/dev/null || break
   sleep 5
 done
-check "the installed disk boots to the report" bash -c "grep -aq BT-REPORT-END '$T/report.log' || { tail -c 3000 '$T/console.log'; cat '$T/report.log'; false; }"
+check "the disk installed from the cache boots to the report" bash -c "grep -aq BT-REPORT-END '$T/report.log' || { tail -c 3000 '$T/console.log'; cat '$T/report.log'; false; }"
 report() { grep -a "^BT-$1=" "$T/report.log" | tail -n1 | cut -d= -f2- | tr -d '\r'; }
 is "...with the document's hostname" bt1 report HOSTNAME
 is "...and FQDN" bt1.example.test report FQDN

@@ -9,9 +9,12 @@
 #   - the complete-server ISO under OVMF (UEFI) with a blank virtio disk installs unattended and powers off;
 #     then the disk alone boots with OVMF and a unit from the document reports on ttyS1 (a getty on ttyS0 would
 #     hang it up): hostname, btrfs @ and @home, the user and key, sshd, the first-boot unit, the bridge, the
-#     firewall, the install log copied in; an SSH login with the key works through a qemu user-net forward.
-# Caches (outside the repo): /var/cache/op-dbus-tests/iso/live (the live root) and .../iso/pkgs (the packages
-# the guest installs, handed to it on a drive labelled OPDBUS-CACHE and copied back after the run).
+#     firewall, the install log copied in, `op-dbus plan` of the installed state finds nothing to change; an SSH
+#     login with the key works through a qemu user-net forward.
+# Caches (outside the repo): /var/cache/op-dbus-tests/iso/live (the live root), .../bootstrap-prepare
+# (bootstrap --prepare-cache of the document on this host, shared with bootstrap-uefi-vm) and
+# .../iso/installer-cache.img, the drive labelled OPDBUS-CACHE the installer hands to bootstrap as
+# --cache-dir, given the host's entries before each run.
 # usage: run.sh OPDBUS SRCDIR [quick] (prints TAP; needs root, mmdebstrap, xorriso, grub, qemu, OVMF)
 # quick (meson test `iso`) stops after the SeaBIOS part; the whole run (meson test `iso-install`, in the suite
 # `slow`) adds the unattended install, which takes 20-45 minutes under TCG.
@@ -81,7 +84,7 @@ TimeoutStartSec=infinity
 StandardOutput=tty
 TTYPath=/dev/ttyS1
 TTYVHangup=no
-ExecStart=/bin/bash -c '"'"'echo IT-HOSTNAME=$$(hostname); echo IT-FQDN=$$(hostname -f); echo IT-ROOT=$$(findmnt -no SOURCE /); echo IT-HOME=$$(findmnt -no SOURCE /home); echo IT-ESP=$$(findmnt -no FSTYPE /boot/efi); echo IT-EFI=$$(test -d /sys/firmware/efi && echo yes); echo IT-USER=$$(id -un 1000); echo IT-SUDO=$$(id -nG admin | grep -ow sudo); echo IT-KEY=$$(cut -d" " -f3 /home/admin/.ssh/authorized_keys); echo IT-SSH=$$(systemctl is-active ssh); echo IT-FIRSTBOOT=$$(systemctl is-active op-dbus-firstboot.service); echo IT-TIMER=$$(systemctl is-enabled btrfs-scrub-root.timer); echo IT-BRIDGE=$$(ip -4 -o addr show dev vmbr1 | tr -s " " | cut -d" " -f4); echo IT-NFT=$$(nft list table inet op_dbus | grep -c "tcp dport 22 accept"); echo IT-LOG=$$(grep -c "DONE:" /var/log/op-dbus-install.log); echo IT-LOGMODE=$$(stat -c %%a /var/log/op-dbus-install.log); echo IT-REPORT-END'"'"'
+ExecStart=/bin/bash -c '"'"'echo IT-HOSTNAME=$$(hostname); echo IT-FQDN=$$(hostname -f); echo IT-ROOT=$$(findmnt -no SOURCE /); echo IT-HOME=$$(findmnt -no SOURCE /home); echo IT-ESP=$$(findmnt -no FSTYPE /boot/efi); echo IT-EFI=$$(test -d /sys/firmware/efi && echo yes); echo IT-USER=$$(id -un 1000); echo IT-SUDO=$$(id -nG admin | grep -ow sudo); echo IT-KEY=$$(cut -d" " -f3 /home/admin/.ssh/authorized_keys); echo IT-SSH=$$(systemctl is-active ssh); echo IT-FIRSTBOOT=$$(systemctl is-active op-dbus-firstboot.service); echo IT-TIMER=$$(systemctl is-enabled btrfs-scrub-root.timer); echo IT-BRIDGE=$$(ip -4 -o addr show dev vmbr1 | tr -s " " | cut -d" " -f4); echo IT-NFT=$$(nft list table inet op_dbus | grep -c "tcp dport 22 accept"); echo IT-LOG=$$(grep -c "DONE:" /var/log/op-dbus-install.log); echo IT-LOGMODE=$$(stat -c %%a /var/log/op-dbus-install.log); if timeout -k 10 600 op-dbus plan /etc/op-dbus/state.json >/run/it-plan.out 2>&1; then echo IT-PLAN=0; else echo IT-PLAN=failed; fi; tail -n 30 /run/it-plan.out | sed s/^/IT-PLANOUT:/; echo IT-REPORT-END'"'"'
 [Install]
 WantedBy=multi-user.target
 '
@@ -154,8 +157,25 @@ fi
 
 # ---- OVMF: the unattended install ----------------------------------------------------------------------------------
 truncate -s 6G "$T/disk.img"
-truncate -s 3G "$T/cache.img"
-mkfs.ext4 -q -L OPDBUS-CACHE -d "$CACHE/pkgs" "$T/cache.img"
+# The drive labelled OPDBUS-CACHE (bootstrap --cache-dir in the installer) is kept between runs. Before the
+# VM starts, `op-dbus bootstrap --prepare-cache` makes the base system and the installed system for the same
+# document on this host (natively: minutes, where debootstrap and apt under TCG take 30-50) and they are
+# copied onto it, so the installer unpacks them: this test proves the ISO, the installer, the install from the
+# cache, the stages after it and the UEFI boot; the apt path itself is proved by bootstrap-loop.
+. "$SRC/tests/vm/lib/seed-cache.sh"
+CACHE_IMG=$CACHE/installer-cache.img
+[ -f "$CACHE_IMG" ] || { truncate -s 8G "$CACHE_IMG"; mkfs.ext4 -q -L OPDBUS-CACHE -d "$CACHE/pkgs" "$CACHE_IMG"; }
+t1=$(date +%s)
+# Shared with bootstrap-uefi-vm (the same document's entries): one --prepare-cache at a time.
+PREP=${OPDBUS_TEST_CACHE:-/var/cache/op-dbus-tests}/bootstrap-prepare
+mkdir -p "$PREP"
+flock "$PREP/.lock" "$OPDBUS" bootstrap --prepare-cache --cache-dir "$PREP" "$T/server.json" >"$T/prepare.log" 2>&1
+prep_rc=$?
+grep -a "done in\|already holds" "$T/prepare.log" | sed 's/^/#   /'
+if [ "$prep_rc" = 0 ]; then ok "bootstrap --prepare-cache of the document on this host ($(($(date +%s) - t1)) s)"; else
+  not_ok "bootstrap --prepare-cache of the document on this host" "exit $prep_rc" "$(tail -n 30 "$T/prepare.log")"; fi
+check "...its entries copied onto the drive labelled OPDBUS-CACHE" seed_cache_image "$CACHE_IMG" OPDBUS-CACHE 8G "$PREP"
+ln -s "$CACHE_IMG" "$T/cache.img"
 cp "$OVMF_VARS" "$T/vars-install.fd"
 t0=$(date +%s)
 timeout 3600 qemu-system-x86_64 -m 2048 -smp 2 -display none -no-reboot \
@@ -174,12 +194,8 @@ check "OVMF boots the ISO and the installer installs unattended, then powers off
 contains "...after showing the plan" "the plan (op-dbus bootstrap --dry-run)"
 contains "...with bootstrap's progress on the console" "finish done in"
 contains "...and the log copied into the installed system" "the log is in the installed system: /var/log/op-dbus-install.log"
-# The packages the guest fetched join the cache for the next run.
-mkdir -p "$T/cachemnt"
-if mount -o ro,loop "$T/cache.img" "$T/cachemnt"; then
-  cp -n "$T"/cachemnt/archives/*.deb "$CACHE/pkgs/archives/" 2>/dev/null
-  umount "$T/cachemnt"
-fi
+echo "# install stages: $(grep -o 'bootstrap: *[a-z-]* done in [0-9hms.]*' "$T/out" | sed 's/bootstrap: *//; s/ done in /=/' | paste -sd' ')"
+contains "...unpacking the installed system from the cache drive (made on the host)" "installed system from the cache ("
 
 # ---- OVMF: the disk alone -----------------------------------------------------------------------------------------
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -215,6 +231,13 @@ is "...the bridge with its address" 10.10.0.1/24 report BRIDGE
 is "...the firewall table with the SSH rule" 1 report NFT
 is "...the install log copied in (/var/log/op-dbus-install.log)" 1 report LOG
 is "...readable by root only" 600 report LOGMODE
+plan_rc=$(report PLAN)
+if [ "$plan_rc" = 0 ]; then
+  ok "...and \`op-dbus plan /etc/op-dbus/state.json\` in the installed system finds nothing to change"
+else
+  not_ok "...and \`op-dbus plan /etc/op-dbus/state.json\` in the installed system finds nothing to change" \
+    "plan: ${plan_rc:-no answer}" "$(grep -a 'IT-PLANOUT:' "$T/report.log" | sed 's/.*IT-PLANOUT://' | tr -d '\r')"
+fi
 SSH=(ssh -p "$PORT" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o ConnectTimeout=30
   -o IdentitiesOnly=yes)
 is "an SSH login with the document's key works (through the firewall)" admin "${SSH[@]}" -i "$T/admin" admin@127.0.0.1 id -un

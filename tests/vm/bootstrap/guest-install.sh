@@ -1,6 +1,7 @@
 #!/bin/bash
 # In the install VM (a real Debian kernel, with vfat): op-dbus bootstrap of the state in the payload onto the
-# blank /dev/vdc, with the package cache on /dev/vdd (kept between runs by run.sh) and Debian's mirror reached
+# blank /dev/vdc, with the package cache on /dev/vdd (kept between runs by run.sh; it holds the installed
+# system run.sh made on the host with --prepare-cache) and Debian's mirror reached
 # through qemu's user network. Then a look at what is on the disk before run.sh boots it alone with OVMF.
 set -u
 U=$PAYLOAD/uefi
@@ -32,6 +33,9 @@ if [ "$rc" -ne 0 ]; then umount /mnt/cache; tap_done; exit 1; fi
 contains_log() { if grep -qF -- "$2" /tmp/bootstrap.log; then ok "$1"; else not_ok "$1" "no '$2' in the log"; fi; }
 contains_log "...the document's /dev/vda became /dev/vdc for the install" "the document describes /dev/vda, which becomes /dev/vdc"
 contains_log "...all ten stages ran" "finish done in"
+contains_log "...the installed system unpacked from the cache disk (made on the host by --prepare-cache)" "installed system from the cache ("
+contains_log "...so no apt ran in the packages stage" "the cached installed system, or an earlier run"
+grep -a "done in" /tmp/bootstrap.log | sed 's/^/#   /'
 echo "# cache after: $(ls /mnt/cache/archives | wc -l) packages"
 check "nothing stays mounted under the target" bash -c "! grep -q ' /mnt/target' /proc/self/mountinfo"
 

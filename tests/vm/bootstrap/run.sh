@@ -11,7 +11,11 @@
 # SSH login through the forward), the report unit; the install disk is given on the command line (/dev/vdc in
 # the install VM, /dev/vda, as the document says, when booted alone).
 # Packages: the install VM reaches deb.debian.org through qemu's user network; what it downloads is kept on a
-# cache disk, /var/cache/op-dbus-tests/bootstrap-uefi/cache-SUITE.img (one run at a time uses it).
+# cache disk, /var/cache/op-dbus-tests/bootstrap-uefi/cache-SUITE.img (one run at a time uses it). Before the
+# VM starts, `op-dbus bootstrap --prepare-cache` makes the base system and the installed system for the same
+# document on this host (natively: minutes, where debootstrap and apt under TCG take 30-50) and they are copied
+# onto that disk, so the install in the VM unpacks them: the VM proves the install from the cache, the stages
+# that follow it, the ESP and the UEFI boot; the apt path itself is proved by bootstrap-loop.
 # usage: run.sh OPDBUS SRCDIR        (prints TAP; needs root and qemu)
 set -u
 OPDBUS=$(readlink -f "$1")
@@ -43,7 +47,7 @@ CACHE=${OPDBUS_TEST_CACHE:-/var/cache/op-dbus-tests}/bootstrap-uefi
 mkdir -p "$CACHE"
 exec {cache_lock}>"$CACHE/.test.lock"
 flock "$cache_lock"
-[ -f "$CACHE/cache-bookworm.img" ] || truncate -s 4G "$CACHE/cache-bookworm.img"
+[ -f "$CACHE/cache-bookworm.img" ] || truncate -s 8G "$CACHE/cache-bookworm.img"
 mkdir -p "$T/disks" "$T/uefi"
 ln -s "$CACHE/cache-bookworm.img" "$T/disks/vdd.img"
 
@@ -101,6 +105,35 @@ p["systemd"]["custom_units"]["ue-report.service"] = {
 json.dump(doc, open(sys.argv[3], "w"), indent=2)
 PY
 expect "the adapted example validates" 0 "$OPDBUS" validate "$T/uefi/state.json"
+
+# ---- the cache disk: the installed system made on this host ------------------------------------------------------
+t0=$SECONDS
+"$OPDBUS" bootstrap --prepare-cache --cache-dir "$CACHE/host" "$T/uefi/state.json" >"$T/prepare.log" 2>&1
+prep_rc=$?
+grep -a "done in\|already holds" "$T/prepare.log" | sed 's/^/#   /'
+if [ "$prep_rc" = 0 ]; then ok "bootstrap --prepare-cache of the document on this host ($((SECONDS - t0)) s)"; else
+  not_ok "bootstrap --prepare-cache of the document on this host" "exit $prep_rc" "$(tail -n 30 "$T/prepare.log")"; fi
+IMG=$CACHE/cache-bookworm.img
+[ "$(stat -c %s "$IMG")" -ge $((8 << 30)) ] || truncate -s 8G "$IMG"
+blkid -p "$IMG" >/dev/null 2>&1 || mkfs.ext4 -q -L uefi-cache "$IMG"
+e2fsck -fy "$IMG" >"$T/fsck.out" 2>&1
+[ $? -le 2 ] || { mkfs.ext4 -q -F -L uefi-cache "$IMG"; echo "# the cache disk was damaged: made again"; }
+resize2fs "$IMG" >/dev/null 2>&1
+mkdir -p "$T/cachemnt"
+check "...its entries copied onto the VM's cache disk" bash -c '
+set -e
+mount -o loop "$1" "$2"
+trap "umount \"$2\"" EXIT
+for kind in base packages; do
+  mkdir -p "$2/$kind"
+  for f in "$3/$kind"/*.tar; do
+    [ -f "$f" ] || continue
+    # the record last, as bootstrap writes them; a copy already there with the same size is kept
+    [ "$(stat -c %s "$f")" = "$(stat -c %s "$2/$kind/${f##*/}" 2>/dev/null)" ] ||
+      { rm -f "$2/$kind/${f##*/}" "$2/$kind/$(basename "${f%.tar}").key"; cp "$f" "$2/$kind/"; sync; }
+    cp "${f%.tar}.key" "$2/$kind/"
+  done
+done' _ "$IMG" "$T/cachemnt" "$CACHE/host"
 
 # ---- the install, inside a VM ------------------------------------------------------------------------------------
 if ! vm_phase install "$HERE/guest-install.sh" --payload "$T/uefi" --blank 6G --blank 4G --net --unsafe-cache --memory 2048 \
