@@ -43,12 +43,28 @@ check "nothing stays mounted under the target" bash -c "! grep -q ' /mnt/target'
 mkdir -p /mnt/check
 mount -o subvol=@ /dev/vdc2 /mnt/check && mount /dev/vdc1 /mnt/check/boot/efi
 check "the ESP is vfat" sh -c "blkid -p -o value -s TYPE /dev/vdc1 | grep -qx vfat"
-check "...with grub at the removable path EFI/BOOT/BOOTX64.EFI" test -s /mnt/check/boot/efi/EFI/BOOT/BOOTX64.EFI
-check "...and under its own name EFI/debian/grubx64.efi" test -s /mnt/check/boot/efi/EFI/debian/grubx64.efi
-U1=$(blkid -p -o value -s UUID /dev/vdc1)
-check "fstab mounts the ESP on /boot/efi by UUID" grep -qP "^UUID=$U1\t/boot/efi\tvfat\t" /mnt/check/etc/fstab
-check "grub.cfg boots root=UUID with the @ subvolume" grep -qE 'root=UUID=[0-9a-f-]+ .*rootflags=subvol=@' /mnt/check/boot/grub/grub.cfg
-check "grub-efi-amd64 is installed" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' grub-efi-amd64 | grep -qx 'install ok installed'"
+BL=$(cat "$U/bootloader")
+if [ "$BL" = systemd-boot ]; then
+  check "...with systemd-boot at the removable path EFI/BOOT/BOOTX64.EFI" test -s /mnt/check/boot/efi/EFI/BOOT/BOOTX64.EFI
+  check "...and under its own name EFI/systemd/systemd-bootx64.efi" test -s /mnt/check/boot/efi/EFI/systemd/systemd-bootx64.efi
+  U1=$(blkid -p -o value -s UUID /dev/vdc1)
+  check "fstab mounts the ESP on /boot/efi by UUID" grep -qP "^UUID=$U1\t/boot/efi\tvfat\t" /mnt/check/etc/fstab
+  is "one loader entry, for the kernel" 1 bash -c "ls /mnt/check/boot/efi/loader/entries/*.conf | wc -l"
+  check "...booting root=UUID with the @ subvolume and the document's kernel arguments" \
+    bash -c "grep -hE '^options .*root=UUID=[0-9a-f-]+ .*rootflags=subvol=@.*console=ttyS0' /mnt/check/boot/efi/loader/entries/*.conf"
+  check "...with its kernel and initrd on the ESP" bash -c "
+    n=0; for f in \$(awk '/^(linux|initrd) / { print \$2 }' /mnt/check/boot/efi/loader/entries/*.conf); do
+      test -s /mnt/check/boot/efi\$f || { echo missing \$f; exit 1; }; n=\$((n + 1)); done; [ \$n = 2 ]"
+  check "systemd-boot is installed" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' systemd-boot | grep -qx 'install ok installed'"
+  cp /mnt/check/boot/efi/loader/entries/*.conf "$ARTIFACTS/" 2>/dev/null
+else
+  check "...with grub at the removable path EFI/BOOT/BOOTX64.EFI" test -s /mnt/check/boot/efi/EFI/BOOT/BOOTX64.EFI
+  check "...and under its own name EFI/debian/grubx64.efi" test -s /mnt/check/boot/efi/EFI/debian/grubx64.efi
+  U1=$(blkid -p -o value -s UUID /dev/vdc1)
+  check "fstab mounts the ESP on /boot/efi by UUID" grep -qP "^UUID=$U1\t/boot/efi\tvfat\t" /mnt/check/etc/fstab
+  check "grub.cfg boots root=UUID with the @ subvolume" grep -qE 'root=UUID=[0-9a-f-]+ .*rootflags=subvol=@' /mnt/check/boot/grub/grub.cfg
+  check "grub-efi-amd64 is installed" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' grub-efi-amd64 | grep -qx 'install ok installed'"
+fi
 check "op-dbus is installed from its package" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' op-dbus | grep -qx 'install ok installed'"
 cp /mnt/check/etc/fstab /mnt/check/boot/grub/grub.cfg "$ARTIFACTS/" 2>/dev/null
 umount /mnt/check/boot/efi /mnt/check

@@ -16,10 +16,14 @@
 # document on this host (natively: minutes, where debootstrap and apt under TCG take 30-50) and they are copied
 # onto that disk, so the install in the VM unpacks them: the VM proves the install from the cache, the stages
 # that follow it, the ESP and the UEFI boot; the apt path itself is proved by bootstrap-loop.
-# usage: run.sh OPDBUS SRCDIR        (prints TAP; needs root and qemu)
+# With BOOTLOADER systemd-boot (the test bootstrap-uefi-sdboot) the document says "bootloader": "systemd-boot"
+# and the install VM checks systemd-boot's files and loader entry instead of GRUB's.
+# usage: run.sh OPDBUS SRCDIR [BOOTLOADER]     (prints TAP; needs root and qemu; BOOTLOADER: grub-efi (default)
+#                                              or systemd-boot)
 set -u
 OPDBUS=$(readlink -f "$1")
 SRC=$(readlink -f "$2")
+BOOTLOADER=${3:-grub-efi}
 BUILD=$(dirname "$OPDBUS")
 HERE=$SRC/tests/vm/bootstrap
 . "$SRC/tests/lib/tap.sh"
@@ -47,7 +51,6 @@ CACHE=${OPDBUS_TEST_CACHE:-/var/cache/op-dbus-tests}/bootstrap-uefi
 mkdir -p "$CACHE"
 exec {cache_lock}>"$CACHE/.test.lock"
 flock "$cache_lock"
-[ -f "$CACHE/cache-bookworm.img" ] || truncate -s 8G "$CACHE/cache-bookworm.img"
 mkdir -p "$T/disks" "$T/uefi"
 ln -s "$CACHE/cache-bookworm.img" "$T/disks/vdd.img"
 
@@ -59,10 +62,12 @@ cp "$DEB" "$T/uefi/op-dbus.deb"
 # The example, adapted: the test's key, the NIC's address, the report unit (systemd: $$ is a $).
 ssh-keygen -q -t ed25519 -N '' -C admin@uefi-test -f "$T/admin" >/dev/null
 ssh-keygen -q -t ed25519 -N '' -f "$T/other" >/dev/null
-python3 - "$SRC/examples/complete-server.json" "$T/admin.pub" "$T/uefi/state.json" <<'PY'
+echo "$BOOTLOADER" >"$T/uefi/bootloader"
+python3 - "$SRC/examples/complete-server.json" "$T/admin.pub" "$T/uefi/state.json" "$BOOTLOADER" <<'PY'
 import json, sys
 doc = json.load(open(sys.argv[1]))
 key = open(sys.argv[2]).read().strip()
+doc["bootstrap"]["bootloader"] = sys.argv[4]
 p = doc["plugins"]
 p["users"]["accounts"]["admin"]["ssh_authorized_keys"] = [key]
 p["network"]["interfaces"]["ens3"] = {"type": "ethernet", "address": "10.0.2.15/24", "gateway": "10.0.2.2"}
@@ -107,33 +112,17 @@ PY
 expect "the adapted example validates" 0 "$OPDBUS" validate "$T/uefi/state.json"
 
 # ---- the cache disk: the installed system made on this host ------------------------------------------------------
+# Shared with iso-install (the same document's entries): one --prepare-cache at a time.
+. "$SRC/tests/vm/lib/seed-cache.sh"
+PREP=${OPDBUS_TEST_CACHE:-/var/cache/op-dbus-tests}/bootstrap-prepare
+mkdir -p "$PREP"
 t0=$SECONDS
-"$OPDBUS" bootstrap --prepare-cache --cache-dir "$CACHE/host" "$T/uefi/state.json" >"$T/prepare.log" 2>&1
+flock "$PREP/.lock" "$OPDBUS" bootstrap --prepare-cache --cache-dir "$PREP" "$T/uefi/state.json" >"$T/prepare.log" 2>&1
 prep_rc=$?
 grep -a "done in\|already holds" "$T/prepare.log" | sed 's/^/#   /'
 if [ "$prep_rc" = 0 ]; then ok "bootstrap --prepare-cache of the document on this host ($((SECONDS - t0)) s)"; else
   not_ok "bootstrap --prepare-cache of the document on this host" "exit $prep_rc" "$(tail -n 30 "$T/prepare.log")"; fi
-IMG=$CACHE/cache-bookworm.img
-[ "$(stat -c %s "$IMG")" -ge $((8 << 30)) ] || truncate -s 8G "$IMG"
-blkid -p "$IMG" >/dev/null 2>&1 || mkfs.ext4 -q -L uefi-cache "$IMG"
-e2fsck -fy "$IMG" >"$T/fsck.out" 2>&1
-[ $? -le 2 ] || { mkfs.ext4 -q -F -L uefi-cache "$IMG"; echo "# the cache disk was damaged: made again"; }
-resize2fs "$IMG" >/dev/null 2>&1
-mkdir -p "$T/cachemnt"
-check "...its entries copied onto the VM's cache disk" bash -c '
-set -e
-mount -o loop "$1" "$2"
-trap "umount \"$2\"" EXIT
-for kind in base packages; do
-  mkdir -p "$2/$kind"
-  for f in "$3/$kind"/*.tar; do
-    [ -f "$f" ] || continue
-    # the record last, as bootstrap writes them; a copy already there with the same size is kept
-    [ "$(stat -c %s "$f")" = "$(stat -c %s "$2/$kind/${f##*/}" 2>/dev/null)" ] ||
-      { rm -f "$2/$kind/${f##*/}" "$2/$kind/$(basename "${f%.tar}").key"; cp "$f" "$2/$kind/"; sync; }
-    cp "${f%.tar}.key" "$2/$kind/"
-  done
-done' _ "$IMG" "$T/cachemnt" "$CACHE/host"
+check "...its entries copied onto the VM's cache disk" seed_cache_image "$CACHE/cache-bookworm.img" uefi-cache 8G "$PREP"
 
 # ---- the install, inside a VM ------------------------------------------------------------------------------------
 if ! vm_phase install "$HERE/guest-install.sh" --payload "$T/uefi" --blank 6G --blank 4G --net --unsafe-cache --memory 2048 \
