@@ -70,13 +70,35 @@ class LiveBackend : public Backend {
     return "nftables (libnftables), table inet op_dbus";
   }
 
+  std::optional<CurrentTable> decode_table() override {
+    sys::NftTableContents contents;
+    sys::NftTableState state;
+    try {
+      state = sys::nft_table_state(kFamily, kTable, &contents);
+    } catch (const Error&) {
+      return std::nullopt;  // the dumps were refused: libnftables says why, or lists the table
+    }
+    if (!state.consistent) return std::nullopt;  // changing as we look: no shortcut
+    if (!state.present) return CurrentTable{};
+    auto table = firewall::decode_table(contents);
+    if (!table) dumped_ = std::move(state);  // list_table() need not dump it again
+    return table;
+  }
+
   std::optional<std::string> list_table() override {
     sys::NftTableState before;
     try {
-      before = sys::nft_table_state(kFamily, kTable);
+      // The dump decode_table() just read stands while nothing was committed since.
+      if (dumped_ && sys::nft_generation() == dumped_->generation) {
+        before = std::move(*dumped_);
+      } else {
+        before = sys::nft_table_state(kFamily, kTable);
+      }
     } catch (const Error&) {
+      dumped_.reset();
       return list_with_nft();  // the dumps were refused: libnftables says why, or lists the table
     }
+    dumped_.reset();
     if (!before.consistent) return list_with_nft();  // changing as we look: no shortcut
     if (!before.present) return std::nullopt;
     std::string key = cache_key(before);
@@ -115,6 +137,8 @@ class LiveBackend : public Backend {
     return *root_;
   }
   std::unique_ptr<sys::RootDir> root_;
+  // The dump decode_table() read and could not decode, for the list_table() that follows it.
+  std::optional<sys::NftTableState> dumped_;
 };
 
 }  // namespace

@@ -1452,3 +1452,21 @@ CurrentTable parse_table(const std::optional<std::string>& listing) {
 }
 
 }  // namespace opdbus::firewall
+
+namespace opdbus::firewall {
+
+std::vector<PortRange> merged_ports(std::vector<PortRange> ports) {
+  return merge_ports(std::move(ports));
+}
+
+bool valid_set_name(const std::string& name) {
+  return !set_name_problem(name);
+}
+
+std::vector<std::pair<std::string, std::string>> builtin_rule_comments() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& b : builtin_rules()) out.emplace_back(b.chain, b.comment);
+  return out;
+}
+
+}  // namespace opdbus::firewall

@@ -145,6 +145,28 @@ struct CurrentTable {
 };
 CurrentTable parse_table(const std::optional<std::string>& listing);
 
+// For decode.cc: merge_ports() (sorted, merged), a set name op-dbus reads, and the builtin rules' (chain,
+// comment) in the order render_batch() writes them.
+std::vector<PortRange> merged_ports(std::vector<PortRange> ports);
+bool valid_set_name(const std::string& name);
+std::vector<std::pair<std::string, std::string>> builtin_rule_comments();
+
+}  // namespace opdbus::firewall
+
+namespace opdbus::sys {
+struct NftTableContents;
+}
+
+namespace opdbus::firewall {
+
+// ---- decode.cc
+// The table read straight from the nf_tables dump (sys::nft_table_state's contents) into the section, as
+// parse_table() would read libnftables' listing of it, for the shapes render_batch() writes (base chains,
+// named sets, the builtin rules, and rules of interfaces, addresses, ports, protocols, limits, counters,
+// logging and verdicts). nullopt when the table holds anything else (NAT, ICMP types, a chain, set, object,
+// attribute or expression of another shape): the caller must then list the table through libnftables.
+std::optional<CurrentTable> decode_table(const sys::NftTableContents& contents);
+
 }  // namespace opdbus::firewall
 
 #include "diagnostic.h"

@@ -67,9 +67,9 @@ class FirewallPlugin : public Plugin {
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
     refuse_unreachable(ctx, desired);
     auto backend = factory_(ctx);
-    std::optional<std::string> listing;
-    JsonDoc current = query_section(*backend, &listing);
-    last_listing_ = std::move(listing);
+    TableRead read;
+    JsonDoc current = query_section(*backend, &read);
+    last_read_ = std::move(read);
     // For lockout protection (diff.cc): the connection this command runs over, when planning a document.
     if (desired && !ctx.offline()) {
       if (const char* ssh = std::getenv("SSH_CONNECTION"); ssh && *ssh) {
@@ -100,17 +100,23 @@ class FirewallPlugin : public Plugin {
     (void)actions;
     if (ctx.offline()) return nullptr;  // nothing running to lock anyone out of
     auto backend = factory_(ctx);
-    // The engine plans this plugin (query) right before its checkpoint, under the apply lock: that listing is
-    // the table as it is now, and need not be read again.
-    auto listing = last_listing_ ? std::move(*last_listing_) : backend->list_table();
-    last_listing_.reset();
+    // The engine plans this plugin (query) right before its checkpoint, under the apply lock: what it read is
+    // the table as it is now. A listing, or no table, need not be read again; a table the plan decoded from
+    // the kernel's dump is listed now, so that a rollback puts back exactly what is there (counters too).
+    std::optional<std::string> listing;
+    if (last_read_ && (last_read_->listed || !last_read_->present)) {
+      listing = std::move(last_read_->listing);
+    } else {
+      listing = backend->list_table();
+    }
+    last_read_.reset();
     return std::make_unique<TableCheckpoint>(factory_, std::move(listing), backend->read_boot());
   }
 
  private:
   BackendFactory factory_;
-  std::optional<std::optional<std::string>> last_listing_;  // the last query's listing, for checkpoint()
-  std::shared_ptr<const Operation> applied_;                // the operation this apply already ran
+  std::optional<TableRead> last_read_;        // how the last query read the table, for checkpoint()
+  std::shared_ptr<const Operation> applied_;  // the operation this apply already ran
 };
 
 }  // namespace
