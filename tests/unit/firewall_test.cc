@@ -622,3 +622,57 @@ TEST_CASE("persist: apply writes the boot files, query reports them, an empty se
   CHECK(unit_text().find("Before=network-pre.target") != std::string::npos);
   CHECK(unit_text().find("After=nftables.service") != std::string::npos);
 }
+
+TEST_CASE("overlapping set elements: found in large sets, named as before, and none in disjoint ones") {
+  auto set_of = [](const std::vector<std::string>& elements) {
+    std::string list;
+    for (const auto& e : elements) list += (list.empty() ? "\"" : ",\"") + e + "\"";
+    return R"({"sets": {"a": {"type": "ipv4_addr", "elements": [)" + list + "]}}}";
+  };
+  // 1,024 disjoint addresses and networks: no problem.
+  std::vector<std::string> disjoint;
+  for (int i = 0; i < 1024; ++i) {
+    disjoint.push_back("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+                       (i % 2 ? ".0/24" : ".1"));
+  }
+  CHECK(problems_of(set_of(disjoint)).empty());
+  // One network holding another, wherever they fall: the first in sorted order that holds one, and the
+  // first it holds.
+  for (const auto& [outer, inner] : std::vector<std::pair<std::string, std::string>>{
+           {"10.7.0.0/16", "10.7.9.0/24"}, {"10.0.0.0/8", "10.200.3.1"}, {"11.0.0.0/8", "11.255.255.255"}}) {
+    auto with = disjoint;
+    with.push_back(outer);
+    with.push_back(inner);
+    auto problems = problems_of(set_of(with));
+    REQUIRE(problems.size() == 1);
+    CHECK(mentions(problems, "elements that do not overlap; \"" + outer + "\" contains \""));
+  }
+  auto v6 = problems_of(
+      R"({"sets": {"b": {"type": "ipv6_addr", "elements": ["2001:db8::/32", "fd00::1", "2001:db8:1::/48"]}}})");
+  REQUIRE(v6.size() == 1);
+  CHECK(mentions(v6, "\"2001:db8::/32\" contains \"2001:db8:1::/48\""));
+  CHECK(
+      problems_of(R"({"sets": {"b": {"type": "ipv6_addr", "elements": ["2001:db8::/32", "2001:db9::/32"]}}})")
+          .empty());
+}
+
+TEST_CASE("the same section parsed again gives the same answer; a different one is parsed anew") {
+  const std::string good = R"({"rules": [{"port": 22, "proto": "tcp", "action": "accept"}]})";
+  const std::string bad_double = R"({"rules": [{"port": 22.0, "proto": "tcp", "action": "accept"}]})";
+  const std::string reordered = R"({"rules": [{"action": "accept", "proto": "tcp", "port": 22}]})";
+  CHECK(problems_of(good).empty());
+  CHECK(problems_of(good).empty());
+  CHECK_FALSE(problems_of(bad_double).empty());  // 22.0 is not 22 here, whatever rapidjson's == says
+  CHECK(problems_of(good).empty());
+  CHECK(problems_of(reordered).empty());
+  CHECK_FALSE(problems_of(R"({"rules": [{"port": 22, "proto": "tcq", "action": "accept"}]})").empty());
+  JsonDoc a = parse_json(good);
+  JsonDoc b = parse_json(R"({"rules": [{"port": 23, "proto": "tcp", "action": "accept"}]})");
+  Section sa, sb;
+  CHECK(section_problems(a, &sa).empty());
+  CHECK(section_problems(b, &sb).empty());
+  CHECK(section_problems(a, &sb).empty());
+  CHECK(sb == sa);
+  REQUIRE(sa.rules.size() == 1);
+  CHECK(sa.rules[0].ports == std::vector<PortRange>{{22, 22}});
+}
