@@ -213,8 +213,12 @@ class RuleReader {
       ++i_;
       return true;
     }
-    // reject with icmpx port-unreachable: what `reject` is in the inet family.
-    if (is(e, "reject") && e.type == 2 && e.code == 1) {
+    // `reject` is port-unreachable: ICMPX (type 2, code 1) in the inet family, ICMP (type 0, code 3) after
+    // an IPv4 address match, ICMPv6 (type 0, code 4) after an IPv6 one.
+    bool port_unreachable = family_ == 4   ? e.type == 0 && e.code == 3
+                            : family_ == 6 ? e.type == 0 && e.code == 4
+                                           : e.type == 2 && e.code == 1;
+    if (is(e, "reject") && port_unreachable) {
       r_.action = "reject";
       ++i_;
       return true;
