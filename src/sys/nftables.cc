@@ -549,6 +549,7 @@ void decode_rule(const nlmsghdr& m, NftTableContents& out) {
     switch (t) {
       case NFTA_RULE_TABLE:
       case NFTA_RULE_HANDLE:
+      case NFTA_RULE_PAD:
       case NFTA_RULE_POSITION:
       case NFTA_RULE_ID:
         break;
@@ -583,6 +584,7 @@ void decode_chain(const nlmsghdr& m, uint8_t family, NftTableContents& out) {
     switch (t) {
       case NFTA_CHAIN_TABLE:
       case NFTA_CHAIN_HANDLE:
+      case NFTA_CHAIN_PAD:
       case NFTA_CHAIN_USE:
       case NFTA_CHAIN_ID:
         break;
@@ -629,6 +631,7 @@ void decode_set(const nlmsghdr& m, NftTableContents& out) {
     switch (t) {
       case NFTA_SET_TABLE:
       case NFTA_SET_HANDLE:
+      case NFTA_SET_PAD:
       case NFTA_SET_ID:
       case NFTA_SET_USERDATA:  // libnftables' notes (key byte order, auto-merge): not what the set holds
       case NFTA_SET_DESC:      // a size hint
@@ -758,7 +761,7 @@ NftTableState nft_table_state(std::string_view family, std::string_view table, N
     bool ok = each_nested(message_attrs(m), [&](uint16_t t, std::string_view v) {
       if (t == NFTA_TABLE_FLAGS)
         bad = bad || be32(v, bad) != 0;  // dormant, owned
-      else if (t != NFTA_TABLE_NAME && t != NFTA_TABLE_USE && t != NFTA_TABLE_HANDLE)
+      else if (t != NFTA_TABLE_NAME && t != NFTA_TABLE_USE && t != NFTA_TABLE_HANDLE && t != NFTA_TABLE_PAD)
         bad = true;
     });
     if (bad || !ok) contents->unread = true;
