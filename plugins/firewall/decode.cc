@@ -104,17 +104,29 @@ std::optional<std::vector<std::pair<u128, u128>>> set_ranges(const sys::NftSet& 
   return out;
 }
 
+// A set's addresses and networks, sorted. An anonymous set (a rule's list) is read as parse_table() reads
+// it: libnftables merges its overlapping and adjacent networks, and lists a merged run that is not one
+// network as a range, read as the fewest networks covering it (address_cover). A named set holds the
+// networks op-dbus wrote, unmerged: a range in it declines.
 std::optional<std::vector<std::string>> set_addresses(const sys::NftSet& set) {
   size_t len = set.key_type == kTypeIpv4 ? 4 : set.key_type == kTypeIpv6 ? 16 : 0;
   if (!len || set.key_len != len) return std::nullopt;
   auto ranges = set_ranges(set);
   if (!ranges) return std::nullopt;
+  bool anonymous = set.flags & kSetAnonymous;
   std::vector<std::string> out;
   for (const auto& [lo, hi] : *ranges) {
-    auto text = range_as_network(lo, hi, len);
-    if (!text) return std::nullopt;
-    out.push_back(*text);
+    if (auto text = range_as_network(lo, hi, len)) {
+      out.push_back(*text);
+      continue;
+    }
+    auto from = address_text(bytes_of(lo, len), static_cast<int>(len * 8));
+    auto to = address_text(bytes_of(hi, len), static_cast<int>(len * 8));
+    auto nets = anonymous && from && to ? range_networks(*from, *to) : std::vector<std::string>{};
+    if (nets.empty()) return std::nullopt;
+    out.insert(out.end(), nets.begin(), nets.end());
   }
+  if (anonymous) return address_cover(out);
   std::sort(out.begin(), out.end());
   return out;
 }

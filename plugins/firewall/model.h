@@ -118,6 +118,12 @@ JsonDoc nat_to_json(const Section& s);  // {"masquerade": [...], "forwards": [..
 std::optional<std::string> canonical_address(const std::string& text, std::string* why);
 // 4 or 6 for a canonical address.
 int address_family(const std::string& canonical);
+// The fewest networks (canonical, sorted as text) covering exactly the addresses of `list` (canonical
+// addresses and networks of one family): what nft makes of a list in a rule, whose anonymous interval set
+// merges overlapping and adjacent networks. `list` itself when it cannot be read so.
+std::vector<std::string> address_cover(const std::vector<std::string>& list);
+// The fewest networks covering the addresses FROM to TO (two addresses of one family); empty if not that.
+std::vector<std::string> range_networks(const std::string& from, const std::string& to);
 // True when canonical `address` (an address or a network) lies inside canonical `network`.
 bool network_contains(const std::string& network, const std::string& address);
 

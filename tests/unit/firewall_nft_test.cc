@@ -419,6 +419,11 @@ TEST_CASE("the dump decoder reads every rule kind op-dbus writes as the listing 
       {R"({"rules": [{"source": ["10.0.0.0/8", "192.168.1.1", "172.16.0.0/12"],
                       "destination": ["198.51.100.0/24", "203.0.113.9"], "action": "drop"},
                      {"source": ["2001:db8::/32", "fd00::1"], "action": "drop"},
+                     {"source": ["10.0.0.0/16", "10.1.0.0/16"], "action": "drop"},
+                     {"source": ["10.1.0.0/16", "10.2.0.0/16", "10.2.3.4", "10.3.0.0/17"], "action": "drop"},
+                     {"destination": ["2001:db8::/33", "2001:db8:8000::/33", "2001:db9::1"], "action": "drop"},
+                     {"source": ["192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/24", "192.168.3.0/25"],
+                      "action": "accept"},
                      {"source": ["10.0.0.1", "10.0.0.2"], "port": [1, 65535], "proto": "tcp", "action": "accept"},
                      {"source": "10.0.0.0/8", "destination": "10.1.0.0/16", "port": 22, "proto": "tcp",
                       "action": "accept"}]})",
@@ -482,9 +487,11 @@ TEST_CASE("the dump decoder declines a table changed by hand; drift still shows 
       {"insert rule inet op_dbus input tcp dport 23 drop", false},  // before the builtin rules
       {"add element inet op_dbus a { 192.0.2.1 }", true},
       {"add rule inet op_dbus input ip saddr 10.0.0.0-10.0.0.5 drop", false},  // a range, not a network
+      {"add rule inet op_dbus input ip saddr { 10.0.0.0-10.0.0.5, 10.9.0.0/16 } drop", true},
+      {"add element inet op_dbus a { 192.0.2.0-192.0.2.6 }", false},  // a range in a named set
       {"add rule inet op_dbus input tcp dport != 22 drop", false},
       {"add rule inet op_dbus input ct state new accept", false},
-      {"add rule inet op_dbus input ip saddr { 10.0.0.0-10.0.0.5 } drop", false},
+      {"add rule inet op_dbus input ip saddr { 10.0.0.0-10.0.0.5 } drop", false},  // nft makes it a range
       {"add rule inet op_dbus input iifname \"eth*\" drop", false},
       {"add rule inet op_dbus input log level debug drop", false},
       {"add rule inet op_dbus input reject with tcp reset", false},

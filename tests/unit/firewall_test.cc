@@ -676,3 +676,44 @@ TEST_CASE("the same section parsed again gives the same answer; a different one 
   REQUIRE(sa.rules.size() == 1);
   CHECK(sa.rules[0].ports == std::vector<PortRange>{{22, 22}});
 }
+
+TEST_CASE("a rule's address list is the fewest networks covering it, as nft merges it") {
+  using V = std::vector<std::string>;
+  CHECK(address_cover({"10.0.0.0/16", "10.1.0.0/16"}) == V{"10.0.0.0/15"});
+  CHECK(address_cover({"10.1.0.0/16", "10.2.0.0/16"}) == V{"10.1.0.0/16", "10.2.0.0/16"});
+  CHECK(address_cover({"10.0.0.0/8", "10.1.2.3", "10.200.0.0/16"}) == V{"10.0.0.0/8"});
+  CHECK(address_cover({"192.168.1.1", "192.168.1.0"}) == V{"192.168.1.0/31"});
+  CHECK(address_cover({"192.168.1.1", "192.168.1.2"}) == V{"192.168.1.1", "192.168.1.2"});
+  CHECK(address_cover({"0.0.0.0/1", "128.0.0.0/1"}) == V{"0.0.0.0/0"});
+  CHECK(address_cover({"255.255.255.255", "255.255.255.254"}) == V{"255.255.255.254/31"});
+  CHECK(address_cover({"2001:db8::/33", "2001:db8:8000::/33", "fd00::1"}) == V{"2001:db8::/32", "fd00::1"});
+  CHECK(address_cover({"::/1", "8000::/1"}) == V{"::/0"});
+  CHECK(address_cover({"10.0.0.1"}) == V{"10.0.0.1"});
+  CHECK(range_networks("10.0.0.0", "10.0.0.5") == V{"10.0.0.0/30", "10.0.0.4/31"});
+  CHECK(range_networks("10.1.0.0", "10.2.255.255") == V{"10.1.0.0/16", "10.2.0.0/16"});
+  CHECK(range_networks("0.0.0.0", "255.255.255.255") == V{"0.0.0.0/0"});
+  CHECK(range_networks("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == V{"::/0"});
+  CHECK(range_networks("10.0.0.5", "10.0.0.1").empty());
+  CHECK(range_networks("10.0.0.1", "::1").empty());
+  // Equivalent lists compare equal; the plan shows the covering networks.
+  CHECK(parse(R"({"rules": [{"source": ["10.0.0.0/16", "10.1.0.0/16"], "action": "drop"}]})") ==
+        parse(R"({"rules": [{"source": "10.0.0.0/15", "action": "drop"}]})"));
+  CHECK(parse(R"({"rules": [{"source": ["10.0.0.0/8", "10.1.0.0/16"], "action": "drop"}]})") ==
+        parse(R"({"rules": [{"source": "10.0.0.0/8", "action": "drop"}]})"));
+  // As nft lists a merged run that is not one network: a range, read as those networks.
+  CurrentTable t = parse_table(std::string(R"({"nftables": [
+    {"table": {"family": "inet", "name": "op_dbus"}},
+    {"chain": {"family": "inet", "table": "op_dbus", "name": "input", "type": "filter", "hook": "input",
+               "prio": 0, "policy": "accept"}},
+    {"chain": {"family": "inet", "table": "op_dbus", "name": "forward", "type": "filter", "hook": "forward",
+               "prio": 0, "policy": "accept"}},
+    {"chain": {"family": "inet", "table": "op_dbus", "name": "output", "type": "filter", "hook": "output",
+               "prio": 0, "policy": "accept"}},
+    {"rule": {"family": "inet", "table": "op_dbus", "chain": "input", "expr": [
+      {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                 "right": {"set": [{"range": ["10.1.0.0", "10.2.255.255"]}, "10.9.0.1"]}}},
+      {"drop": null}]}}]})"));
+  REQUIRE(t.section.rules.size() == 1);
+  CHECK(t.section.rules[0].nft.empty());
+  CHECK(t.section.rules[0].source == V{"10.1.0.0/16", "10.2.0.0/16", "10.9.0.1"});
+}
