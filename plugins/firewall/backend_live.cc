@@ -1,8 +1,9 @@
 // The live firewall backend: libnftables through src/sys/nftables.h.
 //
-// Listing a large table through libnftables is the slowest part of every plan and of apply's verification
-// (10,000 rules: 1.5 billion instructions, mostly building, printing and freeing its JSON). So a listing is
-// kept in the runtime directory (kListingCache) under a digest of the table as the kernel holds it *now*,
+// Listing a large table through libnftables is the slowest way to read it (10,000 rules: 1.5 billion
+// instructions, mostly building, printing and freeing its JSON). So plans and apply's verification first
+// decode the kernel's nf_tables dump into the section (decode_table; decode.cc), and list the table only when
+// the decoder declines (a shape it does not read). Then a listing is kept in the runtime directory (kListingCache) under a digest of the table as the kernel holds it *now*,
 // read straight from nf_tables netlink dumps (sys::nft_table_state: every table, chain, set, element, rule,
 // object and flowtable attribute, with the namespace and the handles), and reused only while that digest is
 // unchanged: a rule deleted, added or changed behind op-dbus's back (by anyone, with any tool) changes the
