@@ -7,9 +7,12 @@
 #   apply  - the table from nothing (op-dbus apply: plan, checkpoint, one libnftables batch, verify, journal
 #            vs  nft -f FILE: "table inet op_dbus; delete table inet op_dbus; table inet op_dbus { ... }"),
 #            cold: no listing kept from an earlier run
+#   batch  - libnftables' JSON API alone: `nft -j -f` of the very batch op-dbus sends (its boot file, made
+#            with --root), against nft -f: what the JSON API costs before op-dbus does anything
 #   no-op  - the same document once it holds (op-dbus plan, exit 0  vs  nft -j list table inet op_dbus): right
-#            after the apply (the listing its verification read is kept, under a digest of the kernel's table),
-#            and with nothing kept (libnftables lists the table, as after a reboot)
+#            after the apply, and with no listing kept from an earlier run (as after a reboot). op-dbus reads
+#            the table from the kernel's nf_tables dump (firewall/decode.cc) and lists it through libnftables
+#            only for shapes the decoder does not read (NAT, ICMP types, anything made by hand)
 # Each run also deletes one rule with nft and checks that the plan reports it (exit 2): drift still shows.
 # "persist": false (the host's /etc is not the benchmark's). Nothing outside the namespaces changes (op-dbus's
 # journal goes to a tmpfs in a private mount namespace). Needs root, nft and python3.
@@ -68,6 +71,17 @@ doc = {"version": 1, "plugins": {"firewall": {"persist": False, "default_policy"
 json.dump(doc, sys.stdout)
 PY
 
+# The batch op-dbus sends, as its boot file (the same render_batch() output) under a --root tree.
+python3 - "$T/fw.json" >"$T/fw-boot.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+doc["plugins"]["firewall"].pop("persist")
+json.dump(doc, sys.stdout)
+PY
+OPDBUS_LOCK_FILE=$T/root-lock "$OPDBUS" -q --root "$T/root" apply "$T/fw-boot.json" >/dev/null
+BATCH=$T/root/etc/op-dbus/firewall.json
+[ -s "$BATCH" ] || { echo "no batch at $BATCH" >&2; exit 1; }
+
 # timed NAME CMD...: runs CMD (output discarded), appends its wall-clock and CPU (user + system, children
 # included) milliseconds to NAME_wall and NAME_cpu. CPU time is what the command costs; the wall clock on a
 # shared 2-core host also holds the time it waited for a core.
@@ -80,7 +94,7 @@ timed() {
   eval "${name}_wall+=($(python3 -c 'import sys; print(round(float(sys.argv[1]) * 1000))' "$wall"))"
   eval "${name}_cpu+=($(python3 -c 'import sys; print(round((float(sys.argv[1]) + float(sys.argv[2])) * 1000))' "$user" "$sys"))"
 }
-apply_wall=() apply_cpu=() nft_wall=() nft_cpu=() noop_wall=() noop_cpu=() cold_wall=() cold_cpu=() list_wall=() list_cpu=()
+apply_wall=() apply_cpu=() nft_wall=() nft_cpu=() batch_wall=() batch_cpu=() noop_wall=() noop_cpu=() cold_wall=() cold_cpu=() list_wall=() list_cpu=()
 loads=()
 for _ in $(seq 1 "$REPEATS"); do
   loads+=("$(cut -d' ' -f1 /proc/loadavg)")
@@ -110,6 +124,10 @@ for _ in $(seq 1 "$REPEATS"); do
   timed nft in_ns nft -f "$T/equiv.nft"
   rules=$(in_ns nft -a list chain inet op_dbus input | grep -c 'dport')
   [ "$rules" -eq "$N" ] || { echo "nft -f made $rules rules, not $N" >&2; exit 1; }
+  fresh_ns
+  timed batch in_ns nft -j -f "$BATCH"
+  rules=$(in_ns nft -a list chain inet op_dbus input | grep -c 'dport')
+  [ "$rules" -eq "$N" ] || { echo "nft -j -f made $rules rules, not $N" >&2; exit 1; }
 done
 
 min() { printf '%s\n' "$@" | best; }
@@ -125,5 +143,6 @@ echo "LISTS=$LISTS (every LISTS-th rule with an anonymous two-network set; 0: no
 echo "| task | rules | op-dbus wall | nft wall | ratio | op-dbus CPU | nft CPU | ratio |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 row "apply (cold)" apply nft "nft -f"
+row "its JSON batch alone (nft -j -f)" batch nft "nft -f"
 row "no-op plan" noop list "nft -j list table"
 row "no-op plan, nothing kept" cold list "nft -j list table"

@@ -8,6 +8,8 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "error.h"
 #include "text.h"
@@ -33,6 +35,39 @@ constexpr std::size_t kMaxQuotedLength = 60;
 // tagged 48-bit pointers, which leak checkers (LeakSanitizer under the fuzzer) report as leaks.
 using SchemaDoc = rapidjson::GenericSchemaDocument<JsonValue, rapidjson::MemoryPoolAllocator<>>;
 using SchemaValidator = rapidjson::GenericSchemaValidator<SchemaDoc>;
+
+}  // namespace
+}  // namespace opdbus
+
+// RapidJSON runs a schema node's "pattern" (its own NFA regex engine) on every string the node judges: a
+// document of 10,000 firewall rules runs the same few patterns on the same few values ("tcp", "@s1", a
+// network) tens of thousands of times. So the answer is memoised per compiled pattern and string: the same
+// pattern on the same string always gives the same answer, and the validator's outcome (and so every
+// message) is unchanged. Compiled schema nodes live for ever (compiled() below), so a pattern's address is a
+// stable key. This specialises the matcher of the validator type used here only (SchemaDoc).
+namespace rapidjson::internal {
+template <>
+bool Schema<opdbus::SchemaDoc>::IsPatternMatch(const RegexType* pattern, const Ch* str, SizeType length) {
+  constexpr std::size_t kMaxEntries = 1 << 16;  // a bound, for long-lived processes
+  static std::mutex mu;
+  static auto* memo = new std::unordered_map<const RegexType*, std::unordered_map<std::string, bool>>();
+  std::string key(str, length);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto& answers = (*memo)[pattern];
+    if (auto it = answers.find(key); it != answers.end()) return it->second;
+  }
+  bool matched = pattern->Search(str);  // as RapidJSON does (the string is NUL-terminated)
+  std::lock_guard<std::mutex> lock(mu);
+  auto& answers = (*memo)[pattern];
+  if (answers.size() >= kMaxEntries) answers.clear();
+  answers.emplace(std::move(key), matched);
+  return matched;
+}
+}  // namespace rapidjson::internal
+
+namespace opdbus {
+namespace {
 
 struct LoadedSchema {
   std::string name;

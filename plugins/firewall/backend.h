@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "firewall/model.h"
 #include "firewall/persist.h"
 
 namespace opdbus {
@@ -23,6 +24,11 @@ class Backend {
   virtual std::string describe() = 0;
   // `list table inet op_dbus` as nft's JSON; nullopt when the table does not exist.
   virtual std::optional<std::string> list_table() = 0;
+  // The table read without libnftables' listing (decode_table in model.h: straight from the kernel's
+  // nf_tables dump, a fraction of the listing's cost): present or not, and the section it holds. nullopt
+  // when it cannot be read so (a shape the decoder does not read, a ruleset changing while it is read):
+  // the caller then lists the table (list_table) and parses that.
+  virtual std::optional<CurrentTable> decode_table() { return std::nullopt; }
   // Runs one JSON batch as one transaction; a refusal throws Error(BackendError) with nft's own message and
   // changes nothing.
   virtual void run_batch(const std::string& batch) = 0;

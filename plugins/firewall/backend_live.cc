@@ -1,8 +1,9 @@
 // The live firewall backend: libnftables through src/sys/nftables.h.
 //
-// Listing a large table through libnftables is the slowest part of every plan and of apply's verification
-// (10,000 rules: 1.5 billion instructions, mostly building, printing and freeing its JSON). So a listing is
-// kept in the runtime directory (kListingCache) under a digest of the table as the kernel holds it *now*,
+// Listing a large table through libnftables is the slowest way to read it (10,000 rules: 1.5 billion
+// instructions, mostly building, printing and freeing its JSON). So plans and apply's verification first
+// decode the kernel's nf_tables dump into the section (decode_table; decode.cc), and list the table only when
+// the decoder declines (a shape it does not read). Then a listing is kept in the runtime directory (kListingCache) under a digest of the table as the kernel holds it *now*,
 // read straight from nf_tables netlink dumps (sys::nft_table_state: every table, chain, set, element, rule,
 // object and flowtable attribute, with the namespace and the handles), and reused only while that digest is
 // unchanged: a rule deleted, added or changed behind op-dbus's back (by anyone, with any tool) changes the
@@ -70,13 +71,35 @@ class LiveBackend : public Backend {
     return "nftables (libnftables), table inet op_dbus";
   }
 
+  std::optional<CurrentTable> decode_table() override {
+    sys::NftTableContents contents;
+    sys::NftTableState state;
+    try {
+      state = sys::nft_table_state(kFamily, kTable, &contents);
+    } catch (const Error&) {
+      return std::nullopt;  // the dumps were refused: libnftables says why, or lists the table
+    }
+    if (!state.consistent) return std::nullopt;  // changing as we look: no shortcut
+    if (!state.present) return CurrentTable{};
+    auto table = firewall::decode_table(contents);
+    if (!table) dumped_ = std::move(state);  // list_table() need not dump it again
+    return table;
+  }
+
   std::optional<std::string> list_table() override {
     sys::NftTableState before;
     try {
-      before = sys::nft_table_state(kFamily, kTable);
+      // The dump decode_table() just read stands while nothing was committed since.
+      if (dumped_ && sys::nft_generation() == dumped_->generation) {
+        before = std::move(*dumped_);
+      } else {
+        before = sys::nft_table_state(kFamily, kTable);
+      }
     } catch (const Error&) {
+      dumped_.reset();
       return list_with_nft();  // the dumps were refused: libnftables says why, or lists the table
     }
+    dumped_.reset();
     if (!before.consistent) return list_with_nft();  // changing as we look: no shortcut
     if (!before.present) return std::nullopt;
     std::string key = cache_key(before);
@@ -115,6 +138,8 @@ class LiveBackend : public Backend {
     return *root_;
   }
   std::unique_ptr<sys::RootDir> root_;
+  // The dump decode_table() read and could not decode, for the list_table() that follows it.
+  std::optional<sys::NftTableState> dumped_;
 };
 
 }  // namespace

@@ -3,10 +3,12 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cstring>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include "json_object.h"
 #include "text.h"
@@ -290,6 +292,8 @@ Rule parse_rule(const JsonValue& v, const std::vector<std::string>& at, std::vec
       if (families.size() > 1) problem(key, "IPv4 and IPv6 addresses cannot be mixed in one rule");
       std::sort(out.begin(), out.end());
       out.erase(std::unique(out.begin(), out.end()), out.end());
+      // nft merges overlapping and adjacent networks of a rule's list: compare what it will hold.
+      if (families.size() == 1 && out.size() > 1) out = address_cover(out);
     } else if (key == "iface" || key == "iif" || key == "oif") {
       if (auto s = str()) {
         auto& field = key == "oif" ? r.oiface : r.iface;
@@ -468,7 +472,9 @@ bool parse_port_right(const JsonValue& v, std::vector<PortRange>& out) {
   return false;
 }
 
-bool parse_address_right(const JsonValue& v, std::vector<std::string>& out) {
+// `ranges`: also {"range": [FROM, TO]} (as the networks covering it), which nft lists for a run of merged
+// networks in a rule's anonymous set (never in a named set op-dbus writes).
+bool parse_address_right(const JsonValue& v, std::vector<std::string>& out, bool ranges = false) {
   if (v.IsString()) {
     std::string why;
     auto c = canonical_address(v.GetString(), &why);
@@ -484,9 +490,16 @@ bool parse_address_right(const JsonValue& v, std::vector<std::string>& out) {
       out.push_back(*c);
       return true;
     }
+    if (auto* range = member(v, "range"); ranges && range && range->IsArray() && range->Size() == 2 &&
+                                          (*range)[0].IsString() && (*range)[1].IsString()) {
+      auto nets = range_networks((*range)[0].GetString(), (*range)[1].GetString());
+      if (nets.empty()) return false;
+      out.insert(out.end(), nets.begin(), nets.end());
+      return true;
+    }
     if (auto* set = member(v, "set"); set && set->IsArray()) {
       for (const auto& e : set->GetArray()) {
-        if (!parse_address_right(e, out)) return false;
+        if (!parse_address_right(e, out, ranges)) return false;
       }
       return true;
     }
@@ -572,11 +585,11 @@ std::optional<Rule> parse_rule_expr(const JsonValue& rule) {
           out.push_back(right->GetString());
           continue;
         }
-        if (!parse_address_right(*right, out)) return std::nullopt;
+        if (!parse_address_right(*right, out, true)) return std::nullopt;
         for (const auto& a : out) {
           if (address_family(a) != (protocol == "ip" ? 4 : 6)) return std::nullopt;
         }
-        std::sort(out.begin(), out.end());
+        out = address_cover(out);
       } else if (kPortProtos.count(protocol) && field == "dport" && r.ports.empty() && r.port_set.empty() &&
                  (r.proto.empty() || r.proto == protocol)) {
         r.proto = protocol;
@@ -680,6 +693,46 @@ bool parse_nat_rule(const JsonValue& rule, Section& s) {
   return true;
 }
 
+// A canonical address or network as (family, bytes, prefix length), for any_nested().
+struct Net {
+  int family = 0;
+  std::array<unsigned char, 16> bytes{};
+  int len = 0;
+};
+std::optional<Net> net_of(const std::string& text) {
+  Net n;
+  auto slash = text.find('/');
+  std::string a = text.substr(0, slash);
+  n.family = a.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (inet_pton(n.family, a.c_str(), n.bytes.data()) != 1) return std::nullopt;
+  int full = n.family == AF_INET ? 32 : 128;
+  n.len = slash == std::string::npos ? full : std::stoi(text.substr(slash + 1));
+  return n;
+}
+
+// True when one of `networks` (canonical) holds another, as network_contains() says.
+bool any_nested(const std::vector<std::string>& networks) {
+  std::vector<Net> nets;
+  for (const auto& text : networks) {
+    auto n = net_of(text);
+    if (!n) return true;  // unexpected: let the pairwise search decide
+    nets.push_back(*n);
+  }
+  auto key = [](const Net& n) { return std::tie(n.family, n.bytes, n.len); };
+  std::sort(nets.begin(), nets.end(), [&](const Net& a, const Net& b) { return key(a) < key(b); });
+  for (size_t k = 1; k < nets.size(); ++k) {
+    const Net& a = nets[k - 1];
+    const Net& b = nets[k];
+    if (a.family != b.family || b.len < a.len) continue;
+    bool inside = true;
+    for (int bit = 0; bit < a.len && inside; ++bit) {
+      inside = !((a.bytes[bit / 8] ^ b.bytes[bit / 8]) & (0x80 >> (bit % 8)));
+    }
+    if (inside) return true;
+  }
+  return false;
+}
+
 NamedSet parse_set(const JsonValue& v, const std::vector<std::string>& at, std::vector<Problem>& out) {
   NamedSet set;
   auto problem = [&](const std::string& key, const std::string& message) {
@@ -736,6 +789,10 @@ NamedSet parse_set(const JsonValue& v, const std::vector<std::string>& at, std::
   std::sort(set.addresses.begin(), set.addresses.end());
   set.addresses.erase(std::unique(set.addresses.begin(), set.addresses.end()), set.addresses.end());
   // An interval set refuses overlapping elements: say which, instead of the kernel's "conflicting intervals".
+  // Networks are either disjoint or nested, so in the order of (address, prefix length) one that holds
+  // another is followed by one it holds: a sort finds whether any do, and only then are the pairs searched
+  // for the message (a set of thousands of elements would otherwise cost millions of comparisons).
+  if (!any_nested(set.addresses)) return set;
   for (size_t i = 0; i < set.addresses.size(); ++i) {
     for (size_t j = 0; j < set.addresses.size(); ++j) {
       if (i != j && network_contains(set.addresses[i], set.addresses[j])) {
@@ -857,6 +914,105 @@ void parse_nat(const JsonValue& v, Section& s, std::vector<Problem>& out) {
 }
 
 }  // namespace
+
+namespace {
+
+using u128 = unsigned __int128;
+
+// A canonical address or network as [lo, hi] of its family (4 or 6).
+struct AddressRange {
+  int family = 0;
+  u128 lo = 0;
+  u128 hi = 0;
+};
+
+std::optional<AddressRange> address_range(const std::string& text) {
+  auto slash = text.find('/');
+  std::string a = text.substr(0, slash);
+  unsigned char buf[16] = {};
+  int fam = a.find(':') == std::string::npos ? AF_INET : AF_INET6;
+  if (inet_pton(fam, a.c_str(), buf) != 1) return std::nullopt;
+  int full = fam == AF_INET ? 32 : 128;
+  int len = full;
+  if (slash != std::string::npos) {
+    std::string l = text.substr(slash + 1);
+    if (l.empty() || l.size() > 3 || !std::all_of(l.begin(), l.end(), ::isdigit)) return std::nullopt;
+    len = std::stoi(l);
+    if (len > full) return std::nullopt;
+  }
+  u128 v = 0;
+  for (int i = 0; i < full / 8; ++i) v = (v << 8) | buf[i];
+  u128 host = full - len >= 128 ? ~u128(0) : (u128(1) << (full - len)) - 1;
+  return AddressRange{fam == AF_INET ? 4 : 6, v & ~host, v | host};
+}
+
+std::string network_text(int family, u128 value, int len) {
+  int full = family == 4 ? 32 : 128;
+  unsigned char buf[16] = {};
+  for (int i = full / 8; i-- > 0;) {
+    buf[i] = static_cast<unsigned char>(value & 0xff);
+    value >>= 8;
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  inet_ntop(family == 4 ? AF_INET : AF_INET6, buf, text, sizeof text);
+  return len == full ? std::string(text) : std::string(text) + "/" + std::to_string(len);
+}
+
+// The fewest networks covering exactly [lo, hi].
+void split_range(int family, u128 lo, u128 hi, std::vector<std::string>& out) {
+  int full = family == 4 ? 32 : 128;
+  for (;;) {
+    int k = 0;  // the largest block at lo that ends at or before hi: 2^k addresses
+    while (k < full && !((lo >> k) & 1)) {  // lo is aligned to 2^(k+1): does that block fit?
+      if (k + 1 == 128) {
+        if (hi != ~u128(0)) break;
+      } else if (lo + ((u128(1) << (k + 1)) - 1) > hi) {
+        break;
+      }
+      ++k;
+    }
+    out.push_back(network_text(family, lo, full - k));
+    u128 last = k >= 128 ? ~u128(0) : lo + ((u128(1) << k) - 1);
+    if (last >= hi) return;
+    lo = last + 1;
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> address_cover(const std::vector<std::string>& list) {
+  std::vector<AddressRange> ranges;
+  for (const auto& text : list) {
+    auto r = address_range(text);
+    if (!r || (!ranges.empty() && r->family != ranges.front().family)) return list;
+    ranges.push_back(*r);
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.lo < b.lo; });
+  std::vector<std::string> out;
+  for (size_t i = 0; i < ranges.size();) {
+    u128 lo = ranges[i].lo;
+    u128 hi = ranges[i].hi;
+    size_t j = i + 1;
+    u128 max = ranges[i].family == 4 ? u128(0xffffffffu) : ~u128(0);
+    while (j < ranges.size() && (hi == max || ranges[j].lo <= hi + 1)) {
+      hi = std::max(hi, ranges[j].hi);
+      ++j;
+    }
+    split_range(ranges[i].family, lo, hi, out);
+    i = j;
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::vector<std::string> range_networks(const std::string& from, const std::string& to) {
+  auto a = address_range(from);
+  auto b = address_range(to);
+  if (!a || !b || a->family != b->family || a->lo != a->hi || b->lo != b->hi || b->lo < a->lo) return {};
+  std::vector<std::string> out;
+  split_range(a->family, a->lo, b->lo, out);
+  return out;
+}
 
 bool network_contains(const std::string& network, const std::string& address) {
   auto bits = [](const std::string& text, unsigned char* buf, int* len) {
@@ -1449,6 +1605,24 @@ CurrentTable parse_table(const std::optional<std::string>& listing) {
   }
   for (auto& r : raw_sets) t.section.rules.push_back(r);
   return t;
+}
+
+}  // namespace opdbus::firewall
+
+namespace opdbus::firewall {
+
+std::vector<PortRange> merged_ports(std::vector<PortRange> ports) {
+  return merge_ports(std::move(ports));
+}
+
+bool valid_set_name(const std::string& name) {
+  return !set_name_problem(name);
+}
+
+std::vector<std::pair<std::string, std::string>> builtin_rule_comments() {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& b : builtin_rules()) out.emplace_back(b.chain, b.comment);
+  return out;
 }
 
 }  // namespace opdbus::firewall

@@ -118,6 +118,12 @@ JsonDoc nat_to_json(const Section& s);  // {"masquerade": [...], "forwards": [..
 std::optional<std::string> canonical_address(const std::string& text, std::string* why);
 // 4 or 6 for a canonical address.
 int address_family(const std::string& canonical);
+// The fewest networks (canonical, sorted as text) covering exactly the addresses of `list` (canonical
+// addresses and networks of one family): what nft makes of a list in a rule, whose anonymous interval set
+// merges overlapping and adjacent networks. `list` itself when it cannot be read so.
+std::vector<std::string> address_cover(const std::vector<std::string>& list);
+// The fewest networks covering the addresses FROM to TO (two addresses of one family); empty if not that.
+std::vector<std::string> range_networks(const std::string& from, const std::string& to);
 // True when canonical `address` (an address or a network) lies inside canonical `network`.
 bool network_contains(const std::string& network, const std::string& address);
 
@@ -144,6 +150,28 @@ struct CurrentTable {
   std::vector<std::string> other_chains;  // chains in the table op-dbus does not define
 };
 CurrentTable parse_table(const std::optional<std::string>& listing);
+
+// For decode.cc: merge_ports() (sorted, merged), a set name op-dbus reads, and the builtin rules' (chain,
+// comment) in the order render_batch() writes them.
+std::vector<PortRange> merged_ports(std::vector<PortRange> ports);
+bool valid_set_name(const std::string& name);
+std::vector<std::pair<std::string, std::string>> builtin_rule_comments();
+
+}  // namespace opdbus::firewall
+
+namespace opdbus::sys {
+struct NftTableContents;
+}
+
+namespace opdbus::firewall {
+
+// ---- decode.cc
+// The table read straight from the nf_tables dump (sys::nft_table_state's contents) into the section, as
+// parse_table() would read libnftables' listing of it, for the shapes render_batch() writes (base chains,
+// named sets, the builtin rules, and rules of interfaces, addresses, ports, protocols, limits, counters,
+// logging and verdicts). nullopt when the table holds anything else (NAT, ICMP types, a chain, set, object,
+// attribute or expression of another shape): the caller must then list the table through libnftables.
+std::optional<CurrentTable> decode_table(const sys::NftTableContents& contents);
 
 }  // namespace opdbus::firewall
 

@@ -24,15 +24,20 @@ void refuse_unreachable(Context& ctx, const JsonValue* desired) {
   }
 }
 
-// What a confirm timeout (or a failed apply) restores: the table exactly as it was listed before apply, and
-// the boot files as they were.
+// What a confirm timeout (or a failed apply) restores: the table exactly as it was before apply (as listed,
+// or, when the plan decoded it from the kernel's dump, made again from that section), and the boot files as
+// they were.
 class TableCheckpoint : public Checkpoint {
  public:
-  TableCheckpoint(BackendFactory factory, std::optional<std::string> listing, BootFiles boot)
-      : factory_(std::move(factory)), listing_(std::move(listing)), boot_(std::move(boot)) {}
+  TableCheckpoint(BackendFactory factory, std::optional<std::string> listing, std::optional<Section> decoded,
+                  BootFiles boot)
+      : factory_(std::move(factory)),
+        listing_(std::move(listing)),
+        decoded_(std::move(decoded)),
+        boot_(std::move(boot)) {}
   void rollback(Context& ctx) override {
     auto backend = factory_(ctx);
-    backend->run_batch(render_restore(listing_));
+    backend->run_batch(decoded_ ? render_batch(*decoded_) : render_restore(listing_));
     if (boot_.batch) {
       backend->write_boot(*boot_.batch);
     } else if (backend->read_boot().any()) {
@@ -43,8 +48,18 @@ class TableCheckpoint : public Checkpoint {
  private:
   BackendFactory factory_;
   std::optional<std::string> listing_;
+  std::optional<Section> decoded_;  // when set, what the table held (listing_ is then unused)
   BootFiles boot_;
 };
+
+// A section the decoder read is the whole table (decode_table reads nothing else), so render_batch() makes
+// it again exactly, but for the counters' values: a table with counters is listed, and restored with them.
+bool has_counters(const Section& s) {
+  for (const auto& r : s.rules) {
+    if (r.counter) return true;
+  }
+  return false;
+}
 
 class FirewallPlugin : public Plugin {
  public:
@@ -67,9 +82,9 @@ class FirewallPlugin : public Plugin {
   JsonDoc query(Context& ctx, const JsonValue* desired) override {
     refuse_unreachable(ctx, desired);
     auto backend = factory_(ctx);
-    std::optional<std::string> listing;
-    JsonDoc current = query_section(*backend, &listing);
-    last_listing_ = std::move(listing);
+    TableRead read;
+    JsonDoc current = query_section(*backend, &read);
+    last_read_ = std::move(read);
     // For lockout protection (diff.cc): the connection this command runs over, when planning a document.
     if (desired && !ctx.offline()) {
       if (const char* ssh = std::getenv("SSH_CONNECTION"); ssh && *ssh) {
@@ -100,17 +115,27 @@ class FirewallPlugin : public Plugin {
     (void)actions;
     if (ctx.offline()) return nullptr;  // nothing running to lock anyone out of
     auto backend = factory_(ctx);
-    // The engine plans this plugin (query) right before its checkpoint, under the apply lock: that listing is
-    // the table as it is now, and need not be read again.
-    auto listing = last_listing_ ? std::move(*last_listing_) : backend->list_table();
-    last_listing_.reset();
-    return std::make_unique<TableCheckpoint>(factory_, std::move(listing), backend->read_boot());
+    // The engine plans this plugin (query) right before its checkpoint, under the apply lock: what it read is
+    // the table as it is now, and need not be read again. A table the plan decoded from the kernel's dump is
+    // made again from that section, unless it has counters (then it is listed, so they are restored too).
+    std::optional<std::string> listing;
+    std::optional<Section> decoded;
+    if (last_read_ && (last_read_->listed || !last_read_->present)) {
+      listing = std::move(last_read_->listing);
+    } else if (last_read_ && !has_counters(last_read_->section)) {
+      decoded = std::move(last_read_->section);
+    } else {
+      listing = backend->list_table();
+    }
+    last_read_.reset();
+    return std::make_unique<TableCheckpoint>(factory_, std::move(listing), std::move(decoded),
+                                             backend->read_boot());
   }
 
  private:
   BackendFactory factory_;
-  std::optional<std::optional<std::string>> last_listing_;  // the last query's listing, for checkpoint()
-  std::shared_ptr<const Operation> applied_;                // the operation this apply already ran
+  std::optional<TableRead> last_read_;        // how the last query read the table, for checkpoint()
+  std::shared_ptr<const Operation> applied_;  // the operation this apply already ran
 };
 
 }  // namespace

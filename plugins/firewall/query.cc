@@ -4,10 +4,25 @@
 
 namespace opdbus::firewall {
 
-JsonDoc query_section(Backend& backend, std::optional<std::string>* listing) {
-  auto raw = backend.list_table();
-  auto table = parse_table(raw);
-  if (listing) *listing = std::move(raw);
+JsonDoc query_section(Backend& backend, TableRead* read) {
+  CurrentTable table;
+  if (auto decoded = backend.decode_table()) {
+    table = std::move(*decoded);
+    if (read) {
+      read->listed = false;
+      read->listing.reset();
+      read->present = table.present;
+      read->section = table.section;
+    }
+  } else {
+    auto raw = backend.list_table();
+    table = parse_table(raw);
+    if (read) {
+      read->listed = true;
+      read->present = raw.has_value();
+      read->listing = std::move(raw);
+    }
+  }
   auto boot = backend.read_boot();
   if (!table.present) {
     JsonDoc d(rapidjson::kObjectType);

@@ -6,11 +6,22 @@
 #pragma once
 
 #include "firewall/backend.h"
+#include "firewall/model.h"
 #include "json.h"
 
 namespace opdbus::firewall {
 
-// `listing`, when given, receives the raw listing read (nullopt: no table), for a checkpoint to keep.
-JsonDoc query_section(Backend& backend, std::optional<std::string>* listing = nullptr);
+// How the table was read, for a checkpoint to keep: listed by libnftables (`listing`, nullopt: no table), or
+// decoded from the kernel's dump (Backend::decode_table; the section, when the table is present).
+struct TableRead {
+  bool listed = false;
+  std::optional<std::string> listing;
+  bool present = false;
+  Section section;
+};
+
+// The table is decoded from the kernel's dump where the backend can (Backend::decode_table), and listed
+// through libnftables otherwise. `read`, when given, says how, for a checkpoint to keep.
+JsonDoc query_section(Backend& backend, TableRead* read = nullptr);
 
 }  // namespace opdbus::firewall

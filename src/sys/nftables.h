@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace opdbus::sys {
 
@@ -37,7 +38,73 @@ struct NftTableState {
   uint32_t generation = 0;  // the ruleset's generation id when it was read
   std::string canonical;
 };
-NftTableState nft_table_state(std::string_view family, std::string_view table);
+
+// The table's objects decoded from those same dumps, in nf_tables' own terms (what `nft --debug=netlink`
+// prints), for a caller that reads its own table without libnftables' listing. Only what such a caller
+// needs is decoded: an attribute, expression or object kind this decoder does not know sets `unread` on
+// what holds it, and a caller must then not trust the decoded form (and list the table instead).
+struct NftExpr {
+  std::string name;     // the kernel's expression name: payload, meta, ct, cmp, bitwise, lookup, range,
+                        // immediate, counter, log, limit, reject; any other is `unread`
+  std::string key;      // meta, ct: the key (iifname, oifname, nfproto, l4proto, state, status, or "#N");
+                        // payload: the header (link, network, transport, or "#N")
+  uint32_t offset = 0;  // payload
+  uint32_t len = 0;     // payload, bitwise
+  uint32_t sreg = 0;    // cmp, bitwise, lookup, range
+  uint32_t dreg = 0;    // payload, meta, ct, bitwise, immediate
+  std::string op;       // cmp, range: eq, neq, lt, lte, gt, gte
+  std::string data;     // cmp: the value; bitwise: the mask; range: from; lookup: the set's name;
+                        // immediate: the verdict (accept, drop, or "#N"); log: the prefix
+  std::string data2;    // bitwise: the xor; range: to
+  uint64_t rate = 0;    // limit
+  uint64_t unit = 0;    // limit: seconds
+  uint32_t burst = 0;   // limit
+  uint32_t type = 0;    // limit, reject
+  uint32_t code = 0;    // reject
+  uint32_t flags = 0;   // limit, lookup (1: inverted), log
+  uint32_t level = 0;   // log
+  bool has_level = false;
+  bool unread = false;
+};
+struct NftRule {
+  std::string chain;
+  std::string comment;  // from the rule's user data
+  std::vector<NftExpr> exprs;
+  bool unread = false;
+};
+struct NftChain {
+  std::string name;
+  bool base = false;     // has a hook
+  std::string type;      // base: filter, nat, route
+  std::string hook;      // base: prerouting, input, forward, output, postrouting, ingress, or "#N"
+  int32_t priority = 0;  // base
+  std::string policy;    // base: accept, drop
+  bool unread = false;
+};
+struct NftSetElem {
+  std::string key;  // the value's bytes (network byte order)
+  bool interval_end = false;
+  bool unread = false;
+};
+struct NftSet {
+  std::string name;
+  uint32_t flags = 0;     // NFT_SET_* (anonymous 1, constant 2, interval 4, ...)
+  uint32_t key_type = 0;  // nft's data type id (7 ipv4_addr, 8 ipv6_addr, 13 inet_service, ...)
+  uint32_t key_len = 0;
+  std::vector<NftSetElem> elements;  // as the kernel dumps them (unsorted)
+  bool unread = false;
+};
+struct NftTableContents {
+  std::vector<NftChain> chains;
+  std::vector<NftSet> sets;    // named and anonymous, every one with its elements
+  std::vector<NftRule> rules;  // in chain order as dumped
+  bool unread = false;         // the table has flags, user data, stateful objects or flowtables
+};
+
+// With `contents`: also decodes what the dumps hold into it, reading the elements of every set (constant
+// anonymous ones included), when the table is present.
+NftTableState nft_table_state(std::string_view family, std::string_view table,
+                              NftTableContents* contents = nullptr);
 
 // The ruleset's generation id (NFT_MSG_GETGEN): it moves with every transaction committed in this network
 // namespace, to any table.

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -15,6 +16,7 @@
 #include "firewall/apply.h"
 #include "firewall/diff.h"
 #include "firewall/model.h"
+#include "firewall/plugin.h"
 #include "firewall/query.h"
 #include "sys/nftables.h"
 #include "tap_skip.h"
@@ -307,4 +309,298 @@ TEST_CASE("the live backend reuses a listing only while the kernel's table is un
   std::filesystem::create_directory(listing_cache());
   CHECK(backend->list_table() == relisted);
   std::filesystem::remove(listing_cache());
+}
+
+namespace {
+
+// The decoder's input, readably (for a failing check's message).
+std::string describe(const sys::NftTableContents& t) {
+  auto hex = [](const std::string& b) {
+    std::string out;
+    char buf[4];
+    for (unsigned char c : b) {
+      std::snprintf(buf, sizeof buf, "%02x", c);
+      out += buf;
+    }
+    return out;
+  };
+  std::string out = t.unread ? "table unread\n" : "";
+  for (const auto& c : t.chains) {
+    out += "chain " + c.name + " " + c.type + " " + c.hook + " " + std::to_string(c.priority) + " " +
+           c.policy + (c.unread ? " UNREAD" : "") + "\n";
+  }
+  for (const auto& s : t.sets) {
+    out += "set " + s.name + " flags " + std::to_string(s.flags) + " type " + std::to_string(s.key_type) +
+           " len " + std::to_string(s.key_len) + (s.unread ? " UNREAD" : "") + ":";
+    for (const auto& e : s.elements)
+      out += " " + hex(e.key) + (e.interval_end ? "e" : "") + (e.unread ? "!" : "");
+    out += "\n";
+  }
+  for (const auto& r : t.rules) {
+    out += "rule " + r.chain + (r.unread ? " UNREAD" : "") + " [" + r.comment + "]:";
+    for (const auto& e : r.exprs) {
+      out += " {" + e.name + " " + e.key + " off" + std::to_string(e.offset) + " len" +
+             std::to_string(e.len) + " s" + std::to_string(e.sreg) + " d" + std::to_string(e.dreg) + " " +
+             e.op + " " + hex(e.data) + " " + hex(e.data2) + " f" + std::to_string(e.flags) + " t" +
+             std::to_string(e.type) + " c" + std::to_string(e.code) + (e.unread ? " UNREAD" : "") + "}";
+    }
+    out += "\n";
+  }
+  return out;
+}
+
+// Both readings of table inet op_dbus as it is now: decoded from the kernel's dump, and parsed from
+// libnftables' listing (no cache). nullopt for the first when the decoder does not read the table.
+struct BothReadings {
+  std::string input;  // describe(contents)
+  std::optional<firewall::CurrentTable> decoded;
+  firewall::CurrentTable listed;
+};
+BothReadings read_both() {
+  sys::NftTableContents contents;
+  auto state = sys::nft_table_state("inet", "op_dbus", &contents);
+  REQUIRE(state.consistent);
+  BothReadings out;
+  out.input = std::string(state.present ? "present\n" : "absent\n") + describe(contents);
+  if (state.present) out.decoded = firewall::decode_table(contents);
+  auto r = sys::nft_run(R"({"nftables":[{"list":{"table":{"family":"inet","name":"op_dbus"}}}]})");
+  std::optional<std::string> listing;
+  if (r.rc == 0) listing = r.output;
+  out.listed = firewall::parse_table(listing);
+  REQUIRE(out.listed.present == state.present);
+  return out;
+}
+
+std::string section_text(const firewall::Section& s) {
+  return to_json(firewall::section_to_json(s));
+}
+
+// Applies `doc` (a firewall section) with render_batch, as apply does.
+firewall::Section apply_doc(const std::string& doc) {
+  std::vector<firewall::Problem> problems;
+  JsonDoc d = parse_json(doc);
+  auto s = firewall::parse_section(d, &problems);
+  INFO(doc);
+  INFO((problems.empty() ? "" : problems.front().message));
+  REQUIRE(problems.empty());
+  sys::nft_run_checked(firewall::render_batch(s), "apply");
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("the dump decoder reads every rule kind op-dbus writes as the listing does, or declines") {
+  if (!private_netns()) SKIP("needs root (a private network namespace)");
+  struct Case {
+    const char* doc;
+    bool decoded;  // the decoder reads it (false: it declines, and the listing is read instead)
+  };
+  const Case cases[] = {
+      {R"({"rules": []})", true},
+      {R"({"builtin_rules": false, "default_policy": {"input": "drop", "output": "drop"}})", true},
+      {R"({"rules": [{"port": 22, "proto": "tcp", "action": "accept"}]})", true},
+      {R"({"rules": [{"port": [22, "1000-2000", 80, 81], "proto": "tcp", "action": "accept"}]})", true},
+      {R"({"rules": [{"port": "1000-2000", "proto": "udp", "action": "drop"}]})", true},
+      {R"({"rules": [{"port": [53, 5353], "proto": "sctp", "action": "reject"}]})", true},
+      {R"({"rules": [{"source": "10.0.0.0/8", "action": "reject"}, {"destination": "fd00::1", "action": "reject"},
+                     {"source": ["10.1.0.0/16", "10.3.0.0/16"], "proto": "udp", "port": 53, "action": "reject"},
+                     {"iif": "eth0", "proto": "tcp", "action": "reject"}]})",
+       true},
+      {R"({"rules": [{"proto": "tcp", "action": "accept"}, {"proto": "udp", "action": "drop"},
+                     {"proto": "sctp", "action": "drop"}, {"proto": "icmp", "action": "accept"},
+                     {"proto": "icmpv6", "action": "accept"}]})",
+       true},
+      {R"({"rules": [{"source": "10.0.0.0/8", "action": "drop"}, {"source": "192.168.1.7", "action": "drop"},
+                     {"source": "172.16.0.0/12", "action": "drop"}, {"source": "10.1.2.0/23", "action": "drop"},
+                     {"destination": "198.51.100.0/25", "action": "drop"},
+                     {"source": "2001:db8::/32", "destination": "2001:db8::1", "action": "drop"},
+                     {"source": "fc00::/7", "action": "drop"}, {"destination": "::1", "action": "drop"}]})",
+       true},
+      {R"({"rules": [{"source": ["10.0.0.0/8", "192.168.1.1", "172.16.0.0/12"],
+                      "destination": ["198.51.100.0/24", "203.0.113.9"], "action": "drop"},
+                     {"source": ["2001:db8::/32", "fd00::1"], "action": "drop"},
+                     {"source": ["10.0.0.0/16", "10.1.0.0/16"], "action": "drop"},
+                     {"source": ["10.1.0.0/16", "10.2.0.0/16", "10.2.3.4", "10.3.0.0/17"], "action": "drop"},
+                     {"destination": ["2001:db8::/33", "2001:db8:8000::/33", "2001:db9::1"], "action": "drop"},
+                     {"source": ["192.168.0.0/24", "192.168.1.0/24", "192.168.2.0/24", "192.168.3.0/25"],
+                      "action": "accept"},
+                     {"source": ["10.0.0.1", "10.0.0.2"], "port": [1, 65535], "proto": "tcp", "action": "accept"},
+                     {"source": "10.0.0.0/8", "destination": "10.1.0.0/16", "port": 22, "proto": "tcp",
+                      "action": "accept"}]})",
+       true},
+      {R"({"sets": {"a": {"type": "ipv4_addr", "elements": ["10.0.0.0/8", "192.168.1.5", "0.0.0.0/5"]},
+                    "b": {"type": "ipv6_addr", "elements": ["2001:db8::/32", "fd00::1"]},
+                    "c": {"type": "inet_service", "elements": [80, "8000-8100", 443, 65535]},
+                    "empty": {"type": "ipv4_addr", "elements": []}},
+           "rules": [{"source": "@a", "action": "drop"}, {"destination": "@b", "action": "drop"},
+                     {"source": "@a", "proto": "udp", "port": "@c", "action": "accept"},
+                     {"proto": "tcp", "port": "@c", "action": "accept"}]})",
+       true},
+      {R"({"rules": [{"iif": "eth0", "action": "accept"}, {"chain": "output", "oif": "wg0", "action": "drop"},
+                     {"chain": "forward", "iif": "br0", "oif": "eth1", "action": "accept"},
+                     {"iif": "a-very-long-nam", "action": "drop"}]})",
+       true},
+      {R"({"rules": [{"proto": "tcp", "port": 22, "counter": true, "log": true, "action": "accept"},
+                     {"log": "blocked: ", "action": "drop", "comment": "it's a comment: ok"},
+                     {"limit": "10/second", "action": "accept"},
+                     {"limit": {"rate": 5, "per": "minute", "burst": 10}, "proto": "udp", "action": "accept"},
+                     {"limit": {"rate": 1, "per": "week", "burst": 30500}, "action": "accept"},
+                     {"limit": {"rate": 3, "per": "hour"}, "counter": true, "action": "drop",
+                      "chain": "output"},
+                     {"limit": {"rate": 3, "per": "day", "burst": 1}, "action": "drop"}]})",
+       true},
+      // ICMP types and NAT: not decoded; the listing is read.
+      {R"({"rules": [{"proto": "icmp", "icmp_type": ["echo-request", "echo-reply"], "action": "accept"}]})",
+       false},
+      {R"({"rules": [{"proto": "icmpv6", "icmp_type": "nd-neighbor-solicit", "action": "accept"}]})", false},
+      {R"({"nat": {"masquerade": [{"source": "10.10.0.0/24", "out_interface": "eth0"}]}})", false},
+      {R"({"nat": {"forwards": [{"proto": "tcp", "port": 8080, "to": "10.10.0.5:80"}]}})", false},
+  };
+  for (const auto& c : cases) {
+    INFO(c.doc);
+    firewall::Section want = apply_doc(c.doc);
+    auto both = read_both();
+    INFO(both.input);
+    CHECK(both.decoded.has_value() == c.decoded);
+    if (both.decoded) {
+      CHECK(section_text(both.decoded->section) == section_text(both.listed.section));
+      CHECK(both.decoded->section == both.listed.section);
+      CHECK(both.decoded->other_chains == both.listed.other_chains);
+      CHECK(both.decoded->section == want);  // and it is what was applied
+    }
+  }
+}
+
+TEST_CASE("the dump decoder declines a table changed by hand; drift still shows through either path") {
+  if (!private_netns()) SKIP("needs root (a private network namespace)");
+  const char* doc = R"({"sets": {"a": {"type": "ipv4_addr", "elements": ["10.0.0.0/8"]}},
+      "rules": [{"port": 22, "proto": "tcp", "action": "accept"}, {"source": "@a", "action": "drop"},
+                {"source": ["10.0.0.0/8", "192.168.1.1"], "action": "drop"}]})";
+  // Each change: made with nft's own syntax after applying `doc`; whether the decoder still reads the table
+  // (then it must agree with the listing, and see the change).
+  struct Change {
+    const char* nft;
+    bool decoded;
+  };
+  const Change changes[] = {
+      {"add rule inet op_dbus input udp dport 53 accept", true},
+      {"insert rule inet op_dbus input tcp dport 23 drop", false},  // before the builtin rules
+      {"add element inet op_dbus a { 192.0.2.1 }", true},
+      {"add rule inet op_dbus input ip saddr 10.0.0.0-10.0.0.5 drop", false},  // a range, not a network
+      {"add rule inet op_dbus input ip saddr { 10.0.0.0-10.0.0.5, 10.9.0.0/16 } drop", true},
+      {"add element inet op_dbus a { 192.0.2.0-192.0.2.6 }", false},  // a range in a named set
+      {"add rule inet op_dbus input tcp dport != 22 drop", false},
+      {"add rule inet op_dbus input ct state new accept", false},
+      {"add rule inet op_dbus input ip saddr { 10.0.0.0-10.0.0.5 } drop", false},  // nft makes it a range
+      {"add rule inet op_dbus input iifname \"eth*\" drop", false},
+      {"add rule inet op_dbus input log level debug drop", false},
+      {"add rule inet op_dbus input reject with tcp reset", false},
+      {"add rule inet op_dbus input ip saddr 10.0.0.1 reject with icmp type host-unreachable", false},
+      {"add chain inet op_dbus other; add rule inet op_dbus input jump other", false},
+      {"add chain inet op_dbus other", false},
+      {"add set inet op_dbus h { type ipv4_addr; }", false},
+      {"add set inet op_dbus t { type ipv4_addr; flags interval, timeout; }", false},
+      {"add element inet op_dbus a { 192.0.2.9 comment \"hand\" }", false},
+      {"add element inet op_dbus a { 255.255.255.255 comment \"hand\" }", false},
+      {"add counter inet op_dbus c", false},  // (the listing's reading does not show objects)
+      {"chain inet op_dbus input { policy drop; }", true},
+      {"delete chain inet op_dbus output", false},
+      {"add rule inet op_dbus input meta nfproto ipv4 accept", false},
+      {"add rule inet op_dbus input meta l4proto 47 accept", false},
+      {"add rule inet op_dbus input tcp sport 22 accept", false},
+      {"add rule inet op_dbus input accept comment \"op-dbus: port forwards\"", false},
+  };
+  for (const auto& c : changes) {
+    INFO(c.nft);
+    firewall::Section want = apply_doc(doc);
+    sys::nft_run_checked(c.nft, "change");
+    auto both = read_both();
+    INFO(both.input);
+    CHECK(both.decoded.has_value() == c.decoded);
+    if (both.decoded) {
+      CHECK(section_text(both.decoded->section) == section_text(both.listed.section));
+      CHECK(both.decoded->section == both.listed.section);
+      CHECK_FALSE(both.decoded->section == want);
+    }
+    if (std::string_view(c.nft).find("counter") == std::string_view::npos) {
+      CHECK_FALSE(both.listed.section == want);
+    }
+  }
+  // The builtin rules changed in place (same comments, other expressions): declined.
+  apply_doc(doc);
+  std::string chain = sys::nft_run_checked("list chain inet op_dbus input", "list chain");
+  auto at = chain.find("op-dbus: loopback");
+  REQUIRE(at != std::string::npos);
+  auto h = chain.find("\"handle\":", chain.rfind("\"rule\"", at));
+  std::string handle = std::to_string(std::stoul(chain.substr(h + 9)));
+  sys::nft_run_checked("replace rule inet op_dbus input handle " + handle +
+                           " iifname \"eth0\" accept comment \"op-dbus: loopback\"",
+                       "replace builtin");
+  CHECK_FALSE(read_both().decoded.has_value());
+}
+
+TEST_CASE("the live backend decodes the table when it can and lists it when it cannot") {
+  if (!private_netns()) SKIP("needs root (a private network namespace)");
+  Options options;
+  Context ctx(options);
+  auto backend = firewall::make_live_backend(ctx);
+  apply_doc(R"({"rules": [{"port": 22, "proto": "tcp", "action": "accept"}]})");
+  std::filesystem::remove(listing_cache());
+  firewall::TableRead read;
+  JsonDoc got = firewall::query_section(*backend, &read);
+  CHECK_FALSE(read.listed);
+  CHECK(read.present);
+  CHECK_FALSE(std::filesystem::exists(listing_cache()));  // libnftables was not asked
+  CHECK(to_json(got).find("\"port\":22") != std::string::npos);
+  apply_doc(R"({"rules": [{"proto": "icmp", "icmp_type": "echo-request", "action": "accept"}]})");
+  got = firewall::query_section(*backend, &read);
+  CHECK(read.listed);
+  REQUIRE(read.listing);
+  CHECK(std::filesystem::exists(listing_cache()));
+  CHECK(to_json(got).find("echo-request") != std::string::npos);
+  sys::nft_run_checked(firewall::render_delete(), "delete");
+  got = firewall::query_section(*backend, &read);
+  CHECK_FALSE(read.listed);
+  CHECK_FALSE(read.present);
+  CHECK(to_json(got) == "{}");
+}
+
+TEST_CASE("a checkpoint of a decoded table restores it exactly (listed when it has counters)") {
+  if (!private_netns()) SKIP("needs root (a private network namespace)");
+  Options options;
+  Context ctx(options);
+  auto plugin = firewall::make_plugin([](Context& c) { return firewall::make_live_backend(c); });
+  for (
+      const char* before : {
+          R"({"persist": false, "sets": {"a": {"type": "ipv4_addr", "elements": ["10.0.0.0/8", "192.0.2.1"]}},
+               "default_policy": {"input": "drop"},
+               "rules": [{"port": [22, "80-90"], "proto": "tcp", "action": "accept", "comment": "ssh"},
+                         {"source": "@a", "log": "a: ", "limit": "5/minute", "action": "drop"},
+                         {"source": ["198.51.100.0/24", "203.0.113.7"], "iif": "eth0", "action": "reject"}]})",
+          R"({"persist": false, "rules": [{"port": 22, "proto": "tcp", "counter": true, "action": "accept"}]})"}) {
+    INFO(before);
+    firewall::Section was = apply_doc(before);
+    was.persist = true;  // not part of the table
+    // The first is made again from the decoded section; the second has a counter, so it is listed (a
+    // counter's value is in the listing only) and restored from the listing.
+    auto first = read_both();
+    INFO(first.input);
+    REQUIRE(first.decoded);
+    JsonDoc other = parse_json(R"({"persist": false, "rules": [{"proto": "udp", "action": "drop"}]})");
+    plugin->query(ctx, &other);
+    JsonDoc current = plugin->query(ctx, &other);
+    auto actions = plugin->diff(other, current);
+    REQUIRE_FALSE(actions.empty());
+    auto checkpoint = plugin->checkpoint(ctx, actions);
+    REQUIRE(checkpoint);
+    plugin->begin_apply(ctx, actions);
+    for (const auto& a : actions) plugin->apply(ctx, a);
+    CHECK_FALSE(read_both().listed.section == was);
+    checkpoint->rollback(ctx);
+    auto back = read_both();
+    REQUIRE(back.decoded);
+    CHECK(back.decoded->section == was);
+    CHECK(back.listed.section == was);
+    CHECK(section_text(back.decoded->section) == section_text(first.decoded->section));
+  }
 }

@@ -622,3 +622,98 @@ TEST_CASE("persist: apply writes the boot files, query reports them, an empty se
   CHECK(unit_text().find("Before=network-pre.target") != std::string::npos);
   CHECK(unit_text().find("After=nftables.service") != std::string::npos);
 }
+
+TEST_CASE("overlapping set elements: found in large sets, named as before, and none in disjoint ones") {
+  auto set_of = [](const std::vector<std::string>& elements) {
+    std::string list;
+    for (const auto& e : elements) list += (list.empty() ? "\"" : ",\"") + e + "\"";
+    return R"({"sets": {"a": {"type": "ipv4_addr", "elements": [)" + list + "]}}}";
+  };
+  // 1,024 disjoint addresses and networks: no problem.
+  std::vector<std::string> disjoint;
+  for (int i = 0; i < 1024; ++i) {
+    disjoint.push_back("10." + std::to_string(i / 256) + "." + std::to_string(i % 256) +
+                       (i % 2 ? ".0/24" : ".1"));
+  }
+  CHECK(problems_of(set_of(disjoint)).empty());
+  // One network holding another, wherever they fall: the first in sorted order that holds one, and the
+  // first it holds.
+  for (const auto& [outer, inner] : std::vector<std::pair<std::string, std::string>>{
+           {"10.7.0.0/16", "10.7.9.0/24"}, {"10.0.0.0/8", "10.200.3.1"}, {"11.0.0.0/8", "11.255.255.255"}}) {
+    auto with = disjoint;
+    with.push_back(outer);
+    with.push_back(inner);
+    auto problems = problems_of(set_of(with));
+    REQUIRE(problems.size() == 1);
+    CHECK(mentions(problems, "elements that do not overlap; \"" + outer + "\" contains \""));
+  }
+  auto v6 = problems_of(
+      R"({"sets": {"b": {"type": "ipv6_addr", "elements": ["2001:db8::/32", "fd00::1", "2001:db8:1::/48"]}}})");
+  REQUIRE(v6.size() == 1);
+  CHECK(mentions(v6, "\"2001:db8::/32\" contains \"2001:db8:1::/48\""));
+  CHECK(
+      problems_of(R"({"sets": {"b": {"type": "ipv6_addr", "elements": ["2001:db8::/32", "2001:db9::/32"]}}})")
+          .empty());
+}
+
+TEST_CASE("the same section parsed again gives the same answer; a different one is parsed anew") {
+  const std::string good = R"({"rules": [{"port": 22, "proto": "tcp", "action": "accept"}]})";
+  const std::string bad_double = R"({"rules": [{"port": 22.0, "proto": "tcp", "action": "accept"}]})";
+  const std::string reordered = R"({"rules": [{"action": "accept", "proto": "tcp", "port": 22}]})";
+  CHECK(problems_of(good).empty());
+  CHECK(problems_of(good).empty());
+  CHECK_FALSE(problems_of(bad_double).empty());  // 22.0 is not 22 here, whatever rapidjson's == says
+  CHECK(problems_of(good).empty());
+  CHECK(problems_of(reordered).empty());
+  CHECK_FALSE(problems_of(R"({"rules": [{"port": 22, "proto": "tcq", "action": "accept"}]})").empty());
+  JsonDoc a = parse_json(good);
+  JsonDoc b = parse_json(R"({"rules": [{"port": 23, "proto": "tcp", "action": "accept"}]})");
+  Section sa, sb;
+  CHECK(section_problems(a, &sa).empty());
+  CHECK(section_problems(b, &sb).empty());
+  CHECK(section_problems(a, &sb).empty());
+  CHECK(sb == sa);
+  REQUIRE(sa.rules.size() == 1);
+  CHECK(sa.rules[0].ports == std::vector<PortRange>{{22, 22}});
+}
+
+TEST_CASE("a rule's address list is the fewest networks covering it, as nft merges it") {
+  using V = std::vector<std::string>;
+  CHECK(address_cover({"10.0.0.0/16", "10.1.0.0/16"}) == V{"10.0.0.0/15"});
+  CHECK(address_cover({"10.1.0.0/16", "10.2.0.0/16"}) == V{"10.1.0.0/16", "10.2.0.0/16"});
+  CHECK(address_cover({"10.0.0.0/8", "10.1.2.3", "10.200.0.0/16"}) == V{"10.0.0.0/8"});
+  CHECK(address_cover({"192.168.1.1", "192.168.1.0"}) == V{"192.168.1.0/31"});
+  CHECK(address_cover({"192.168.1.1", "192.168.1.2"}) == V{"192.168.1.1", "192.168.1.2"});
+  CHECK(address_cover({"0.0.0.0/1", "128.0.0.0/1"}) == V{"0.0.0.0/0"});
+  CHECK(address_cover({"255.255.255.255", "255.255.255.254"}) == V{"255.255.255.254/31"});
+  CHECK(address_cover({"2001:db8::/33", "2001:db8:8000::/33", "fd00::1"}) == V{"2001:db8::/32", "fd00::1"});
+  CHECK(address_cover({"::/1", "8000::/1"}) == V{"::/0"});
+  CHECK(address_cover({"10.0.0.1"}) == V{"10.0.0.1"});
+  CHECK(range_networks("10.0.0.0", "10.0.0.5") == V{"10.0.0.0/30", "10.0.0.4/31"});
+  CHECK(range_networks("10.1.0.0", "10.2.255.255") == V{"10.1.0.0/16", "10.2.0.0/16"});
+  CHECK(range_networks("0.0.0.0", "255.255.255.255") == V{"0.0.0.0/0"});
+  CHECK(range_networks("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") == V{"::/0"});
+  CHECK(range_networks("10.0.0.5", "10.0.0.1").empty());
+  CHECK(range_networks("10.0.0.1", "::1").empty());
+  // Equivalent lists compare equal; the plan shows the covering networks.
+  CHECK(parse(R"({"rules": [{"source": ["10.0.0.0/16", "10.1.0.0/16"], "action": "drop"}]})") ==
+        parse(R"({"rules": [{"source": "10.0.0.0/15", "action": "drop"}]})"));
+  CHECK(parse(R"({"rules": [{"source": ["10.0.0.0/8", "10.1.0.0/16"], "action": "drop"}]})") ==
+        parse(R"({"rules": [{"source": "10.0.0.0/8", "action": "drop"}]})"));
+  // As nft lists a merged run that is not one network: a range, read as those networks.
+  CurrentTable t = parse_table(std::string(R"({"nftables": [
+    {"table": {"family": "inet", "name": "op_dbus"}},
+    {"chain": {"family": "inet", "table": "op_dbus", "name": "input", "type": "filter", "hook": "input",
+               "prio": 0, "policy": "accept"}},
+    {"chain": {"family": "inet", "table": "op_dbus", "name": "forward", "type": "filter", "hook": "forward",
+               "prio": 0, "policy": "accept"}},
+    {"chain": {"family": "inet", "table": "op_dbus", "name": "output", "type": "filter", "hook": "output",
+               "prio": 0, "policy": "accept"}},
+    {"rule": {"family": "inet", "table": "op_dbus", "chain": "input", "expr": [
+      {"match": {"op": "==", "left": {"payload": {"protocol": "ip", "field": "saddr"}},
+                 "right": {"set": [{"range": ["10.1.0.0", "10.2.255.255"]}, "10.9.0.1"]}}},
+      {"drop": null}]}}]})"));
+  REQUIRE(t.section.rules.size() == 1);
+  CHECK(t.section.rules[0].nft.empty());
+  CHECK(t.section.rules[0].source == V{"10.1.0.0/16", "10.2.0.0/16", "10.9.0.1"});
+}

@@ -349,3 +349,36 @@ TEST_CASE("validate_schema refuses an unknown schema name as a bug") {
   Diagnostics out;
   CHECK_THROWS_AS(validate_schema("nope", doc, "", "x.json", out), Error);
 }
+
+TEST_CASE("a pattern gives the same answer for a value it has judged before (the matches are memoised)") {
+  // The same values many times, good and bad, in one document and across calls: every bad one is reported,
+  // each at its own place, with the same message every time; the good ones stay accepted.
+  std::string rules;
+  for (int i = 0; i < 40; ++i) {
+    const char* proto = i % 2 ? "\"TCP\"" : "\"tcq\"";
+    const char* source = i % 4 < 2 ? "\"10.0.0.0/8\"" : "\"10.0.0.0/8x\"";
+    rules += std::string(i ? "," : "") + R"({"action": "accept", "port": 22, "proto": )" + proto +
+             R"(, "source": )" + source + "}";
+  }
+  std::string doc = R"({"rules": [)" + rules + "]}";
+  Diagnostics first = validate("firewall", doc);
+  Diagnostics again = validate("firewall", doc);
+  REQUIRE(first.size() == 40);  // 20 bad protocols and 20 bad sources, none hidden by an earlier answer
+  CHECK(formatted(first) == formatted(again));
+  int protos = 0, sources = 0;
+  for (const auto& d : first) {
+    CHECK(d.file == "test.json");
+    if (d.pointer.ends_with("/proto")) {
+      ++protos;
+      CHECK(d.found == "\"tcq\"");
+    } else if (d.pointer.ends_with("/source")) {
+      ++sources;
+      CHECK(d.found.find("\"10.0.0.0/8x\"") != std::string::npos);
+    }
+  }
+  CHECK(protos == 20);
+  CHECK(sources == 20);
+  CHECK(validate("firewall", R"({"rules": [{"action": "drop", "proto": "tcp", "source": "10.0.0.0/8"}]})")
+            .empty());
+  CHECK(validate("firewall", R"({"rules": [{"action": "drop", "proto": "tcq"}]})").size() == 1);
+}
