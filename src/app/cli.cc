@@ -648,8 +648,10 @@ void add_bootstrap(CLI::App& app, const Flags& f, int& rc) {
   cmd->add_flag("--dry-run", bo->dry_run, "Print the stages and the plan of each; write nothing");
   cmd->add_option("--deb", bo->deb, "The op-dbus package installed into the target (scripts/package.sh)")
       ->type_name("FILE");
-  cmd->add_option("--cache-dir", bo->cache_dir,
-                  "Downloaded packages, kept between runs (default /var/cache/op-dbus/bootstrap)")
+  cmd->add_option(
+         "--cache-dir", bo->cache_dir,
+         "Downloaded packages, the base system and the installed system, kept between runs and keyed by "
+         "what builds them (default /var/cache/op-dbus/bootstrap)")
       ->type_name("DIR");
   cmd->add_flag("--no-cache,--no-base-cache", bo->no_cache,
                 "Make the base system with debootstrap and install the packages with apt even when the "
