@@ -643,12 +643,33 @@ class Bootstrap {
            (bootstrap::base_cache_id(key_of(e), host_arch()) + ext);
   }
 
+  // Why the entry's files and the directories above them cannot be trusted ("" when they can): see
+  // bootstrap::cache_trust_problem. Missing files are not a problem here (choose_*_source says so).
+  std::string untrusted(Entry e) {
+    const fs::path kind = cache_entry(e, "").parent_path();
+    for (const fs::path& p : {cache_, kind, cache_entry(e, ".tar"), cache_entry(e, ".key")}) {
+      struct ::stat st {};
+      if (::stat(p.c_str(), &st) != 0) continue;
+      std::string problem = bootstrap::cache_trust_problem(p.string(), st.st_uid, st.st_mode, ::geteuid());
+      if (!problem.empty()) return problem;
+    }
+    return "";
+  }
+
   // What the cache offers for these settings (the digest is not checked here).
   bootstrap::BaseSource cache_source(Entry e) {
     std::optional<std::string> record;
     std::optional<uint64_t> size;
     std::error_code ec;
     fs::path key_file = cache_entry(e, ".key"), tar = cache_entry(e, ".tar");
+    if (!o_.no_cache && (fs::exists(key_file, ec) || fs::exists(tar, ec))) {
+      std::string problem = untrusted(e);
+      if (!problem.empty()) {
+        return {false, "the cached " + std::string(words(e)) + " is not used: " + problem +
+                           ", so someone else could have written it: " +
+                           (e == Entry::Base ? "debootstrap" : "the base system, then apt")};
+      }
+    }
     if (fs::is_regular_file(key_file, ec)) {
       std::ifstream in(key_file, std::ios::binary);
       record = std::string(std::istreambuf_iterator<char>(in), {});

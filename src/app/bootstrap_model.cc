@@ -1,6 +1,7 @@
 #include "bootstrap_model.h"
 
 #include <cctype>
+#include <cstdio>
 #include <set>
 
 #include "error.h"
@@ -333,6 +334,17 @@ BaseSource choose_packages_source(bool no_cache, std::string_view key,
                                   const std::optional<std::string>& record,
                                   std::optional<uint64_t> tar_size) {
   return choose_source("installed system", "the base system, then apt", no_cache, key, record, tar_size);
+}
+
+std::string cache_trust_problem(std::string_view what, uint32_t uid, uint32_t mode, uint32_t euid) {
+  char octal[8];
+  std::snprintf(octal, sizeof octal, "%04o", mode & 07777);
+  if (uid != 0 && uid != euid) {
+    return std::string(what) + " belongs to uid " + std::to_string(uid) + ", not to root";
+  }
+  if (mode & 0002) return std::string(what) + " is writable by others (mode " + octal + ")";
+  if (mode & 0020) return std::string(what) + " is writable by its group (mode " + octal + ")";
+  return "";
 }
 
 }  // namespace opdbus::bootstrap

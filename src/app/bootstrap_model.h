@@ -136,4 +136,10 @@ std::string packages_cache_key(std::string_view base_key, const std::vector<std:
 BaseSource choose_packages_source(bool no_cache, std::string_view key,
                                   const std::optional<std::string>& record, std::optional<uint64_t> tar_size);
 
+// A cache entry builds the system that is installed, as root: it is used only when nobody but its owner (root,
+// or whoever runs bootstrap) could have written it. `what` names the file or directory; `uid` and `mode` are
+// its stat(2) owner and mode (symbolic links followed), `euid` who runs bootstrap. "" when it can be trusted,
+// else the reason ("CACHE/packages is writable by others (mode 0777)").
+std::string cache_trust_problem(std::string_view what, uint32_t uid, uint32_t mode, uint32_t euid);
+
 }  // namespace opdbus::bootstrap

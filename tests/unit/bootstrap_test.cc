@@ -241,3 +241,13 @@ TEST_CASE("bootstrap installed-system cache: when the cached installed system is
   CHECK(!choose_packages_source(false, "suite=bookworm\npackages=b\nformat=1\narch=amd64\n", record, 900)
              .from_cache);
 }
+
+TEST_CASE("bootstrap caches: an entry someone else could have written is not trusted") {
+  CHECK(cache_trust_problem("/c/packages", 0, 040755, 0).empty());
+  CHECK(cache_trust_problem("/c/packages/x.tar", 0, 0100644, 0).empty());
+  // bootstrap run by another uid (a test harness) may use its own cache
+  CHECK(cache_trust_problem("/c", 1000, 040700, 1000).empty());
+  CHECK(cache_trust_problem("/c", 1000, 040755, 0) == "/c belongs to uid 1000, not to root");
+  CHECK(cache_trust_problem("/c", 0, 041777, 0) == "/c is writable by others (mode 1777)");
+  CHECK(cache_trust_problem("/c/x.key", 0, 0100664, 0) == "/c/x.key is writable by its group (mode 0664)");
+}

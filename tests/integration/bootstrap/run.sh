@@ -223,6 +223,11 @@ expect "--dry-run with only the base system cached says it would come from the c
   "$OPDBUS" bootstrap --dry-run --cache-dir "$T/cachebase" "$B" "$T/good.json"
 contains "...after saying why not the installed system" "no cached installed system for these settings: the base system, then apt"
 contains "...naming the tarball" "base system from the cache: $T/cachebase/base/$(basename "$BASE_TAR")"
+chmod g+w "$T/cachebase/base"
+expect "an entry in a directory its group may write is not trusted" 0 \
+  "$OPDBUS" bootstrap --dry-run --cache-dir "$T/cachebase" "$B" "$T/good.json"
+contains "...saying why" "the cached base system is not used: $T/cachebase/base is writable by its group (mode 0775)"
+chmod g-w "$T/cachebase/base"
 expect "--dry-run --no-cache says debootstrap" 0 \
   "$OPDBUS" bootstrap --dry-run --no-cache --cache-dir "$CACHE" "$B" "$T/good.json"
 contains "...and why" "--no-cache: debootstrap"
