@@ -64,6 +64,12 @@ else
   check "fstab mounts the ESP on /boot/efi by UUID" grep -qP "^UUID=$U1\t/boot/efi\tvfat\t" /mnt/check/etc/fstab
   check "grub.cfg boots root=UUID with the @ subvolume" grep -qE 'root=UUID=[0-9a-f-]+ .*rootflags=subvol=@' /mnt/check/boot/grub/grub.cfg
   check "grub-efi-amd64 is installed" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' grub-efi-amd64 | grep -qx 'install ok installed'"
+  if [ "$BL" = both ]; then
+    check "...and for BIOS: grub-pc-bin installed" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' grub-pc-bin | grep -qx 'install ok installed'"
+    check "...GRUB's i386-pc modules and core.img in /boot/grub" test -s /mnt/check/boot/grub/i386-pc/core.img
+    check "...GRUB's boot code in the disk's first sector" bash -c "dd if=/dev/vdc bs=440 count=1 2>/dev/null | grep -aq GRUB"
+    check "...and its core in the bios_grub partition (/dev/vdc3)" bash -c "[ \"\$(dd if=/dev/vdc3 bs=512 count=8 2>/dev/null | tr -d '\\0' | wc -c)\" -gt 0 ]"
+  fi
 fi
 check "op-dbus is installed from its package" bash -c "chroot /mnt/check dpkg-query -W -f='\${Status}' op-dbus | grep -qx 'install ok installed'"
 cp /mnt/check/etc/fstab /mnt/check/boot/grub/grub.cfg "$ARTIFACTS/" 2>/dev/null

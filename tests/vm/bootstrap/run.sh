@@ -17,9 +17,11 @@
 # onto that disk, so the install in the VM unpacks them: the VM proves the install from the cache, the stages
 # that follow it, the ESP and the UEFI boot; the apt path itself is proved by bootstrap-loop.
 # With BOOTLOADER systemd-boot (the test bootstrap-uefi-sdboot) the document says "bootloader": "systemd-boot"
-# and the install VM checks systemd-boot's files and loader entry instead of GRUB's.
-# usage: run.sh OPDBUS SRCDIR [BOOTLOADER]     (prints TAP; needs root and qemu; BOOTLOADER: grub-efi (default)
-#                                              or systemd-boot)
+# and the install VM checks systemd-boot's files and loader entry instead of GRUB's. With BOOTLOADER both (the
+# test bootstrap-both) the layout gains a bios_grub partition, GRUB is installed for UEFI and BIOS, and after
+# the OVMF boot the same disk is booted by SeaBIOS as well.
+# usage: run.sh OPDBUS SRCDIR [BOOTLOADER]     (prints TAP; needs root and qemu; BOOTLOADER: grub-efi (default),
+#                                              systemd-boot or both)
 set -u
 OPDBUS=$(readlink -f "$1")
 SRC=$(readlink -f "$2")
@@ -68,6 +70,12 @@ import json, sys
 doc = json.load(open(sys.argv[1]))
 key = open(sys.argv[2]).read().strip()
 doc["bootstrap"]["bootloader"] = sys.argv[4]
+if sys.argv[4] == "both":
+    # BIOS boot from GPT needs a bios_grub partition: number 3, after a root of fixed size (ESP and root keep
+    # their numbers, so the report's expectations stay)
+    parts = doc["plugins"]["storage"]["devices"]["/dev/vda"]["partitions"]
+    parts[1]["size"] = "5G"
+    parts.append({"number": 3, "size": "1M", "type": "bios_grub"})
 p = doc["plugins"]
 p["users"]["accounts"]["admin"]["ssh_authorized_keys"] = [key]
 p["network"]["interfaces"]["ens3"] = {"type": "ethernet", "address": "10.0.2.15/24", "gateway": "10.0.2.2"}
@@ -185,6 +193,36 @@ expect "...and another key is refused" 255 "${SSH[@]}" -i "$T/other" admin@127.0
 kill "$QEMU_PID" 2>/dev/null
 wait "$QEMU_PID" 2>/dev/null
 QEMU_PID=
+
+# ---- "bootloader": "both": the same disk booted by SeaBIOS too ----------------------------------------------------
+if [ "$BOOTLOADER" = both ]; then
+  timeout 1200 qemu-system-x86_64 -m 1024 -smp 2 -display none -no-reboot \
+    -drive "file=$T/disks/vdc.img,format=raw,if=none,id=d0" -device virtio-blk-pci,drive=d0,addr=0x4,bootindex=1 \
+    -serial "file:$T/console-bios.log" -serial "file:$T/report-bios.log" \
+    -netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$PORT-:22" -device virtio-net-pci,netdev=n0,addr=0x3,romfile= &
+  QEMU_PID=$!
+  booted=$SECONDS
+  for _ in $(seq 1 240); do
+    grep -aq UE-REPORT-END "$T/report-bios.log" 2>/dev/null && break
+    kill -0 "$QEMU_PID" 2>/dev/null || break
+    sleep 5
+  done
+  echo "# the report came $((SECONDS - booted)) s after power-on (SeaBIOS)"
+  check "the same disk boots alone under SeaBIOS (BIOS) to the report" \
+    bash -c "grep -aq UE-REPORT-END '$T/report-bios.log' || { tail -c 3000 '$T/console-bios.log'; cat '$T/report-bios.log'; false; }"
+  bios_report() { sed -e 's/\x1b\[[0-9;?]*[A-Za-z]//g' -e 's/\r//g' "$T/report-bios.log" | grep -a "^UE-$1=" | tail -n1 | cut -d= -f2-; }
+  is "...not by UEFI firmware (no /sys/firmware/efi)" "" bios_report EFI
+  is "...with the document's hostname" server1 bios_report HOSTNAME
+  is ".../ on the @ subvolume" "/dev/vda2[/@]" bios_report ROOT
+  is ".../boot/efi the vfat ESP" "/dev/vda1 vfat" bios_report ESP
+  is "...sshd running" enabled/active bios_report SSH
+  is "...the firewall table with the SSH rule" 1 bios_report NFT
+  is "...and op-dbus plan /etc/op-dbus/state.json exits 0" 0 bios_report PLAN
+  is "an SSH login with the document's key works" admin "${SSH[@]}" -i "$T/admin" admin@127.0.0.1 id -un
+  kill "$QEMU_PID" 2>/dev/null
+  wait "$QEMU_PID" 2>/dev/null
+  QEMU_PID=
+fi
 if [ -n "${OPDBUS_UEFI_KEEP:-}" ]; then mkdir -p "$OPDBUS_UEFI_KEEP" && cp "$T"/*.log "$OPDBUS_UEFI_KEEP/"; cp -r "$T"/artifacts-* "$OPDBUS_UEFI_KEEP/" 2>/dev/null; fi
 echo "# total $((SECONDS - START)) s"
 tap_done
