@@ -5,7 +5,8 @@
 #     --state) in seconds from the same cache;
 #   - the generic ISO under SeaBIOS, with the document on a drive labelled OPDBUS-STATE and a target disk that
 #     holds a filesystem: the installer's first screen (document, target disk, hostname) on the serial console,
-#     then its stop message, and the disk byte-identical;
+#     then its stop message, and the disk byte-identical; the same ISO's kernel booted with
+#     opdbus.state=LABEL=OPDBUS-STATE:/other.json naming a target disk that is not there: the stop message;
 #   - the complete-server ISO under OVMF (UEFI) with a blank virtio disk installs unattended and powers off;
 #     then the disk alone boots with OVMF and a unit from the document reports on ttyS1 (a getty on ttyS0 would
 #     hang it up): hostname, btrfs @ and @home, the user and key, sshd, the first-boot unit, the bridge, the
@@ -148,6 +149,36 @@ contains "...then it stops: the disk holds data and the document does not say wi
 contains "...saying nothing was written" "nothing was written"
 contains "...and a shell is offered" "a root shell is open on this console"
 is "...and the disk is byte-identical" "$before" bash -c "sha256sum '$T/used.img' | cut -d' ' -f1"
+
+# ---- the document named on the kernel command line, its target disk missing ------------------------------------------
+# The ISO's own kernel and initrd booted directly with opdbus.state=LABEL=OPDBUS-STATE:/other.json (GRUB's menu
+# cannot be edited here); live-boot finds its medium on the CD as from GRUB.
+jq '.bootstrap.device = "/dev/vdz"' "$T/server.json" >"$T/statedrive/other.json"
+rm -f "$T/state.img"
+truncate -s 16M "$T/state.img"
+mkfs.ext4 -q -L OPDBUS-STATE -d "$T/statedrive" "$T/state.img"
+mkdir -p "$T/isoboot"
+xorriso -osirrox on -indev "$T/generic.iso" -extract /live/vmlinuz "$T/isoboot/vmlinuz" \
+  -extract /live/initrd.img "$T/isoboot/initrd.img" >/dev/null 2>&1
+timeout 900 qemu-system-x86_64 -m 1536 -smp 1 -display none -no-reboot -cdrom "$T/generic.iso" \
+  -kernel "$T/isoboot/vmlinuz" -initrd "$T/isoboot/initrd.img" \
+  -append "boot=live components console=ttyS0,115200 opdbus.state=LABEL=OPDBUS-STATE:/other.json" \
+  -drive "file=$T/state.img,format=raw,if=virtio" -serial "file:$T/cmdline.log" &
+QEMU_PID=$!
+for _ in $(seq 1 150); do
+  grep -aq "STOPPED:" "$T/cmdline.log" 2>/dev/null && sleep 3 && break
+  kill -0 "$QEMU_PID" 2>/dev/null || break
+  sleep 4
+done
+kill "$QEMU_PID" 2>/dev/null
+wait "$QEMU_PID" 2>/dev/null
+QEMU_PID=
+tr -d '\r' <"$T/cmdline.log" >"$T/out"
+check "the document named on the kernel command line (opdbus.state=LABEL=OPDBUS-STATE:/other.json) is read" \
+  bash -c "grep -q 'state document: /run/opdbus-state/other.json (from the kernel command line' '$T/out' || { tail -c 3000 '$T/out'; false; }"
+contains "...and with its target disk missing the installer stops, naming it" "STOPPED: the target disk /dev/vdz is missing"
+contains "...listing the disks there are" "disks here:"
+contains "...and a shell is offered" "a root shell is open on this console"
 
 if [ "$MODE" = quick ]; then
   echo "# quick run: the unattended UEFI install and the installed disk are the test iso-install (suite slow)"
