@@ -760,7 +760,11 @@ class Bootstrap {
       // The ESP's files are the bootloader stage's, made for this disk.
       if (e == Entry::Packages) argv.push_back("--exclude=./boot/efi/*");
       argv.push_back(".");
-      tool(argv);
+      sys::RunOptions ro;
+      ro.on_line = [&](const std::string& line) { detail(line); };
+      sys::CommandResult run = sys::run(argv, ro);
+      if (run.exit_code != 0 && !(run.exit_code == 1 && bootstrap::tar_only_mount_points_changed(run.output)))
+        throw Error(ErrorKind::BackendError, sys::describe_failure(argv, run));
       fsync_path(tmp);
       bootstrap::BaseCacheRecord r;
       r.size = fs::file_size(tmp);

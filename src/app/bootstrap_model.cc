@@ -347,4 +347,21 @@ std::string cache_trust_problem(std::string_view what, uint32_t uid, uint32_t mo
   return "";
 }
 
+bool tar_only_mount_points_changed(std::string_view output) {
+  static const std::string_view kSuffix = ": file changed as we read it";
+  bool any = false;
+  while (!output.empty()) {
+    size_t nl = output.find('\n');
+    std::string_view line = output.substr(0, nl);
+    output = nl == std::string_view::npos ? std::string_view() : output.substr(nl + 1);
+    if (line.empty()) continue;
+    if (line != "tar: ./proc" + std::string(kSuffix) && line != "tar: ./sys" + std::string(kSuffix) &&
+        line != "tar: ./dev" + std::string(kSuffix) && line != "tar: ./run" + std::string(kSuffix)) {
+      return false;
+    }
+    any = true;
+  }
+  return any;
+}
+
 }  // namespace opdbus::bootstrap

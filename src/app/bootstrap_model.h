@@ -142,4 +142,10 @@ BaseSource choose_packages_source(bool no_cache, std::string_view key,
 // else the reason ("CACHE/packages is writable by others (mode 0777)").
 std::string cache_trust_problem(std::string_view what, uint32_t uid, uint32_t mode, uint32_t euid);
 
+// GNU tar exits 1 ("some files differ") when a file changed while it was read. Keeping the target in the cache,
+// the mount points of the chroot's virtual filesystems (./proc, ./sys, ./dev, ./run: their contents are
+// excluded, the directories kept) change under it whenever the host adds a device or a process; nothing else
+// may. True when every line of tar's output says that of one of those four directories, and nothing else.
+bool tar_only_mount_points_changed(std::string_view output);
+
 }  // namespace opdbus::bootstrap

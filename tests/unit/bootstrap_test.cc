@@ -251,3 +251,13 @@ TEST_CASE("bootstrap caches: an entry someone else could have written is not tru
   CHECK(cache_trust_problem("/c", 0, 041777, 0) == "/c is writable by others (mode 1777)");
   CHECK(cache_trust_problem("/c/x.key", 0, 0100664, 0) == "/c/x.key is writable by its group (mode 0664)");
 }
+
+TEST_CASE("bootstrap caches: tar's \"file changed\" is forgiven only for the virtual filesystems' mount points") {
+  CHECK(tar_only_mount_points_changed("tar: ./sys: file changed as we read it\n"));
+  CHECK(tar_only_mount_points_changed("tar: ./dev: file changed as we read it\ntar: ./run: file changed as we read it"));
+  CHECK_FALSE(tar_only_mount_points_changed(""));
+  CHECK_FALSE(tar_only_mount_points_changed("tar: ./etc/passwd: file changed as we read it\n"));
+  CHECK_FALSE(tar_only_mount_points_changed("tar: ./sys/kernel: file changed as we read it\n"));
+  CHECK_FALSE(tar_only_mount_points_changed("tar: ./sys: file changed as we read it\ntar: ./usr: Cannot open\n"));
+  CHECK_FALSE(tar_only_mount_points_changed("tar: ./sys: Cannot savedir: Permission denied\n"));
+}
