@@ -7,6 +7,7 @@
 #     holds a filesystem: the installer's first screen (document, target disk, hostname) on the serial console,
 #     then its stop message, and the disk byte-identical; the same ISO's kernel booted with
 #     opdbus.state=LABEL=OPDBUS-STATE:/other.json naming a target disk that is not there: the stop message;
+#     and with opdbus.wait=120 and a blank disk, the countdown, which Enter on the serial console aborts;
 #   - the complete-server ISO under OVMF (UEFI) with a blank virtio disk installs unattended and powers off;
 #     then the disk alone boots with OVMF and a unit from the document reports on ttyS1 (a getty on ttyS0 would
 #     hang it up): hostname, btrfs @ and @home, the user and key, sshd, the first-boot unit, the bridge, the
@@ -111,12 +112,14 @@ check "...carrying the document, op-dbus and the installer beside the live root"
   xorriso -indev '$T/server.iso' -find / -type f 2>/dev/null | tr -d \"'\" | sort | xargs >'$T/files' &&
   grep -q '/live/filesystem.squashfs' '$T/files' && grep -q /opdbus/state.json '$T/files' &&
   grep -q /opdbus/op-dbus.deb '$T/files' && grep -q /opdbus/installer.sh '$T/files'"
+live_digest() { find "$CACHE/live" -type f -printf '%p %s %T@ %i\n' | sort | sha256sum | cut -d' ' -f1; }
+live_before=$(live_digest)
 t0=$(date +%s)
 expect "build-iso without --state builds a generic ISO" 0 "$BUILD_ISO" --output "$T/generic.iso" --deb "$DEB" \
   --cache-dir "$CACHE/live" --wait 30
 GENERIC_BUILD=$(($(date +%s) - t0))
 contains "...from the cached live root" "cached: $CACHE/live/live-"
-check "...in under a minute (${GENERIC_BUILD} s)" test "$GENERIC_BUILD" -lt 60
+is "...which it leaves as it was (no file of the live-root cache rewritten)" "$live_before" live_digest
 echo "# ISO $(du -h "$T/server.iso" | cut -f1); first build $FIRST_BUILD s (cached live root or not), generic $GENERIC_BUILD s"
 
 # ---- SeaBIOS: the generic ISO, the document on a drive, a disk holding a filesystem --------------------------------
@@ -179,6 +182,65 @@ check "the document named on the kernel command line (opdbus.state=LABEL=OPDBUS-
 contains "...and with its target disk missing the installer stops, naming it" "STOPPED: the target disk /dev/vdz is missing"
 contains "...listing the disks there are" "disks here:"
 contains "...and a shell is offered" "a root shell is open on this console"
+
+# ---- the pause: opdbus.wait on the kernel command line, and Enter on the serial console aborts -------------------
+# A blank target (nothing to refuse), the document's own wait 0 overridden by opdbus.wait=120; the serial console
+# is a socket the test reads, and it sends Enter once the countdown is on the screen.
+truncate -s 4G "$T/blank.img"
+blank_before=$(sha256sum "$T/blank.img" | cut -d' ' -f1)
+python3 - "$T/serial.sock" "$T/abort.log" <<'PY' &
+import socket, sys, time
+path, log = sys.argv[1], sys.argv[2]
+deadline = time.time() + 900
+s = socket.socket(socket.AF_UNIX)
+while True:
+    try:
+        s.connect(path)
+        break
+    except OSError:
+        if time.time() > deadline:
+            sys.exit(1)
+        time.sleep(0.2)
+s.settimeout(1)
+seen, sent = b"", False
+with open(log, "wb") as f:
+    while time.time() < deadline:
+        try:
+            data = s.recv(65536)
+        except socket.timeout:
+            continue
+        if not data:
+            break
+        f.write(data)
+        f.flush()
+        seen = (seen + data)[-4096:]
+        if not sent and b"press Enter on this console to abort" in seen:
+            s.sendall(b"\r")
+            sent = True
+PY
+READER_PID=$!
+timeout 900 qemu-system-x86_64 -m 1536 -smp 1 -display none -no-reboot -cdrom "$T/generic.iso" \
+  -kernel "$T/isoboot/vmlinuz" -initrd "$T/isoboot/initrd.img" \
+  -append "boot=live components console=ttyS0,115200 opdbus.wait=120" \
+  -drive "file=$T/blank.img,format=raw,if=virtio" -drive "file=$T/state.img,format=raw,if=virtio" \
+  -chardev "socket,id=ser0,path=$T/serial.sock,server=on,wait=on" -serial chardev:ser0 &
+QEMU_PID=$!
+for _ in $(seq 1 150); do
+  grep -aq "STOPPED:" "$T/abort.log" 2>/dev/null && sleep 3 && break
+  kill -0 "$QEMU_PID" 2>/dev/null || break
+  sleep 4
+done
+kill "$QEMU_PID" "$READER_PID" 2>/dev/null
+wait "$QEMU_PID" "$READER_PID" 2>/dev/null
+QEMU_PID=
+tr -d '\r' <"$T/abort.log" >"$T/out"
+check "opdbus.wait=120 on the kernel command line wins over the document's wait 0: a countdown" \
+  bash -c "grep -q 'installing onto /dev/vda in 120 seconds; press Enter on this console to abort' '$T/out' ||
+    { tail -c 3000 '$T/out'; false; }"
+contains "...and Enter on the serial console aborts, before anything is written" \
+  "STOPPED: aborted by the operator: nothing was written to /dev/vda"
+contains "...and a shell is offered" "a root shell is open on this console"
+is "...and the blank disk is still blank" "$blank_before" bash -c "sha256sum '$T/blank.img' | cut -d' ' -f1"
 
 if [ "$MODE" = quick ]; then
   echo "# quick run: the unattended UEFI install and the installed disk are the test iso-install (suite slow)"
