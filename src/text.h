@@ -20,4 +20,7 @@ std::vector<std::string> split(std::string_view s, char sep);
 bool starts_with(std::string_view s, std::string_view prefix);
 bool ends_with(std::string_view s, std::string_view suffix);
 
+// Lower-case hexadecimal of n bytes (digests, random ids).
+std::string hex_lower(const unsigned char* data, size_t n);
+
 }  // namespace opdbus

@@ -204,13 +204,7 @@ std::string file_sha256(const fs::path& p) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), digest, &len);
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return hex_lower(digest, len);
 }
 
 void fsync_path(const fs::path& p) {
@@ -716,12 +710,7 @@ class Bootstrap {
     unsigned char bytes[16] = {};
     urandom.read(reinterpret_cast<char*>(bytes), sizeof bytes);
     if (!urandom) throw Error(ErrorKind::BackendError, "/dev/urandom: cannot read");
-    static const char* hex = "0123456789abcdef";
-    std::string id;
-    for (unsigned char b : bytes) {
-      id += hex[b >> 4];
-      id += hex[b & 15];
-    }
+    std::string id = hex_lower(bytes, sizeof bytes);
     auto machine_id = root.lstat("/etc/machine-id");
     if (machine_id && machine_id->kind == sys::FileKind::File)
       root.write_file("/etc/machine-id", id + "\n", 0444);

@@ -45,13 +45,7 @@ std::string sha256_text(std::string_view data) {
   if (EVP_Digest(data.data(), data.size(), digest, &len, EVP_sha256(), nullptr) != 1) {
     throw Error(ErrorKind::Bug, "SHA-256 failed");
   }
-  static const char* hex = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
+  return hex_lower(digest, len);
 }
 
 std::vector<std::string> words(std::string_view s) {

@@ -1,4 +1,5 @@
 #include "state.h"
+#include "text.h"
 
 #include <catch2/catch.hpp>
 #include <cstdio>
@@ -417,4 +418,10 @@ TEST_CASE("a diagnostic about a key with a newline stays on one line") {
   CHECK(text.find("dropins/10-a\\nExecStart=/x.conf: expected a drop-in name") != std::string::npos);
   d.pointer = std::string("/a\x01\x7f") + "b";
   CHECK(d.format().find("/a\\x01\\x7fb") != std::string::npos);
+}
+
+TEST_CASE("hex_lower: two lower-case digits a byte, in order") {
+  const unsigned char bytes[] = {0x00, 0x0f, 0xa5, 0xff};
+  CHECK(opdbus::hex_lower(bytes, sizeof bytes) == "000fa5ff");
+  CHECK(opdbus::hex_lower(bytes, 0).empty());
 }
