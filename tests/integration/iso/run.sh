@@ -58,6 +58,22 @@ if [ -z "$(ls "$CACHE/pkgs/archives" | head -n1)" ] && [ -d "$CACHE/../bootstrap
   cp -n "$CACHE"/../bootstrap/archives/*.deb "$CACHE/pkgs/archives/" 2>/dev/null
 fi
 elapsed() { echo $(($(date +%s) - START)); }
+# until_stopped LOG [PID...]: waits (10 minutes at most) for the installer's stop message in the serial log LOG of
+# the qemu started last ($QEMU_PID), or for that qemu to end; stops it and PIDs, and leaves LOG without CRs in
+# $T/out for contains.
+until_stopped() {
+  local log=$1
+  shift
+  for _ in $(seq 1 150); do
+    grep -aq "STOPPED:" "$log" 2>/dev/null && sleep 3 && break
+    kill -0 "$QEMU_PID" 2>/dev/null || break
+    sleep 4
+  done
+  kill "$QEMU_PID" "$@" 2>/dev/null
+  wait "$QEMU_PID" "$@" 2>/dev/null
+  QEMU_PID=
+  tr -d '\r' <"$log" >"$T/out"
+}
 
 DEB=$("$SRC/scripts/package.sh" --build-dir "$BUILD" --output "$T/dist" --no-build 2>"$T/package.err" | tail -n 1)
 [ -f "$DEB" ] || { echo "Bail out! scripts/package.sh failed: $(tail -5 "$T/package.err")"; exit 1; }
@@ -134,15 +150,7 @@ timeout 900 qemu-system-x86_64 -m 1536 -smp 1 -display none -no-reboot -boot d -
   -drive "file=$T/used.img,format=raw,if=virtio" -drive "file=$T/state.img,format=raw,if=virtio" \
   -serial "file:$T/bios.log" &
 QEMU_PID=$!
-for _ in $(seq 1 150); do
-  grep -aq "STOPPED:" "$T/bios.log" 2>/dev/null && sleep 3 && break
-  kill -0 "$QEMU_PID" 2>/dev/null || break
-  sleep 4
-done
-kill "$QEMU_PID" 2>/dev/null
-wait "$QEMU_PID" 2>/dev/null
-QEMU_PID=
-tr -d '\r' <"$T/bios.log" >"$T/out"
+until_stopped "$T/bios.log"
 check "SeaBIOS boots the generic ISO to the installer's first screen ($(elapsed) s so far)" \
   bash -c "grep -q 'op-dbus installer: target disk: /dev/vda' '$T/out' || { tail -c 3000 '$T/out'; false; }"
 contains "...the document from the drive labelled OPDBUS-STATE" "from the drive labelled OPDBUS-STATE"
@@ -168,15 +176,7 @@ timeout 900 qemu-system-x86_64 -m 1536 -smp 1 -display none -no-reboot -cdrom "$
   -append "boot=live components console=ttyS0,115200 opdbus.state=LABEL=OPDBUS-STATE:/other.json" \
   -drive "file=$T/state.img,format=raw,if=virtio" -serial "file:$T/cmdline.log" &
 QEMU_PID=$!
-for _ in $(seq 1 150); do
-  grep -aq "STOPPED:" "$T/cmdline.log" 2>/dev/null && sleep 3 && break
-  kill -0 "$QEMU_PID" 2>/dev/null || break
-  sleep 4
-done
-kill "$QEMU_PID" 2>/dev/null
-wait "$QEMU_PID" 2>/dev/null
-QEMU_PID=
-tr -d '\r' <"$T/cmdline.log" >"$T/out"
+until_stopped "$T/cmdline.log"
 check "the document named on the kernel command line (opdbus.state=LABEL=OPDBUS-STATE:/other.json) is read" \
   bash -c "grep -q 'state document: /run/opdbus-state/other.json (from the kernel command line' '$T/out' || { tail -c 3000 '$T/out'; false; }"
 contains "...and with its target disk missing the installer stops, naming it" "STOPPED: the target disk /dev/vdz is missing"
@@ -225,15 +225,7 @@ timeout 900 qemu-system-x86_64 -m 1536 -smp 1 -display none -no-reboot -cdrom "$
   -drive "file=$T/blank.img,format=raw,if=virtio" -drive "file=$T/state.img,format=raw,if=virtio" \
   -chardev "socket,id=ser0,path=$T/serial.sock,server=on,wait=on" -serial chardev:ser0 &
 QEMU_PID=$!
-for _ in $(seq 1 150); do
-  grep -aq "STOPPED:" "$T/abort.log" 2>/dev/null && sleep 3 && break
-  kill -0 "$QEMU_PID" 2>/dev/null || break
-  sleep 4
-done
-kill "$QEMU_PID" "$READER_PID" 2>/dev/null
-wait "$QEMU_PID" "$READER_PID" 2>/dev/null
-QEMU_PID=
-tr -d '\r' <"$T/abort.log" >"$T/out"
+until_stopped "$T/abort.log" "$READER_PID"
 check "opdbus.wait=120 on the kernel command line wins over the document's wait 0: a countdown" \
   bash -c "grep -q 'installing onto /dev/vda in 120 seconds; press Enter on this console to abort' '$T/out' ||
     { tail -c 3000 '$T/out'; false; }"
